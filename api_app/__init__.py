@@ -1,0 +1,20 @@
+"""The FastAPI application: `uvicorn api_app:app`.
+
+`app` is built on first access (from the environment's settings), so importing submodules such as
+`api_app.factory` builds nothing; data loads in the app's startup.
+"""
+
+from functools import lru_cache
+
+
+@lru_cache(maxsize=1)
+def _default_app():
+    from api_app.factory import create_app
+
+    return create_app()
+
+
+def __getattr__(name: str):
+    if name == "app":
+        return _default_app()
+    raise AttributeError(f"module 'api_app' has no attribute {name!r}")

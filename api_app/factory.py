@@ -1,0 +1,120 @@
+"""create_app(settings): middleware, error handlers, lifespan (data loading) and model routers."""
+
+import asyncio
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
+
+from api_app import error_handlers, routes
+from api_app.discovery import Discovery, discover
+from api_app.middleware import ALLOWED_METHODS, RequestGuard
+from common.compute import ComputePool, get_pool, install_pool
+from common.errors import ErrorResponse
+from common.resources import ResourceStore
+from common.settings import Settings, get_settings
+from shared_dataloader import LOADERS, DatasetError
+
+log = logging.getLogger(__name__)
+
+VERSION = "1.0.0"
+DESCRIPTION = """Machine-learning models for the SIDS data dashboard.
+
+`GET /params` describes every model's inputs; each model's endpoints are grouped by tag below.
+Enum fields are sent by member NAME. Errors share one JSON shape: `{code, detail, errors}`."""
+ERROR_REF = {"$ref": "#/components/schemas/ErrorResponse"}
+
+
+async def _load_resources(settings: Settings, store: ResourceStore, names: list[str]) -> None:
+    for name in names:
+        loader = LOADERS.get(name)
+        if loader is None:
+            store.set_failed(name, f"no loader for data {name!r}; known: {', '.join(sorted(LOADERS))}")
+            continue
+        try:
+            store.set_ready(name, await asyncio.to_thread(loader, settings))
+            log.info("data %s loaded", name)
+        except DatasetError as exc:
+            log.error("data %s failed to load: %s", name, exc)
+            store.set_failed(name, str(exc))
+        except Exception as exc:
+            log.exception("data %s failed to load", name)
+            store.set_failed(name, f"{type(exc).__name__}: {exc}")
+
+
+def _lifespan(settings: Settings, discovery: Discovery, store: ResourceStore):
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        pool = ComputePool(settings.compute_workers, settings.compute_queue_size,
+                           settings.compute_timeout_seconds)
+        install_pool(pool)
+        needed = sorted({name for p in discovery.mounted for name in p.required_data})
+        for name in needed:
+            store.expect(name)
+        app.state.loading = asyncio.create_task(_load_resources(settings, store, needed))
+        try:
+            yield
+        finally:
+            app.state.loading.cancel()
+            if get_pool() is pool:
+                install_pool(None)
+            pool.shutdown()
+
+    return lifespan
+
+
+def _openapi(app: FastAPI):
+    """OpenAPI with the real error shape: every operation documents 4XX/5XX as ErrorResponse."""
+
+    def build() -> dict:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                             routes=app.routes, tags=app.openapi_tags)
+        error_content = {"application/json": {"schema": ERROR_REF}}
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                responses["422"] = {"description": "Invalid input; `detail` says what is valid.",
+                                    "content": error_content}
+                responses.setdefault("4XX", {"description": "Client error", "content": error_content})
+                responses.setdefault("5XX", {"description": "Server error or unavailable",
+                                             "content": error_content})
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.pop("HTTPValidationError", None)
+        components.pop("ValidationError", None)
+        error_schema = ErrorResponse.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(error_schema.pop("$defs", {}))
+        components["ErrorResponse"] = error_schema
+        app.openapi_schema = schema
+        return schema
+
+    return build
+
+
+def create_app(settings: Settings | None = None, models_package: str = "models") -> FastAPI:
+    settings = settings or get_settings()
+    logging.basicConfig(level=settings.log_level,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    discovery = discover(settings.model_service, models_package)
+    store = ResourceStore()
+    app = FastAPI(title="SIDS ML Backend", version=VERSION, description=DESCRIPTION,
+                  lifespan=_lifespan(settings, discovery, store))
+    app.state.settings = settings
+    app.state.discovery = discovery
+    app.state.resources = store
+
+    app.include_router(routes.router)
+    for package in discovery.mounted:
+        app.include_router(package.router)
+    error_handlers.install(app)
+    app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        CORSMiddleware, allow_origins=list(settings.cors_origins),
+        allow_methods=list(ALLOWED_METHODS), allow_headers=["*"],
+        expose_headers=["Location", "ETag", "X-Request-ID", "Retry-After"], max_age=600,
+    )
+    app.openapi = _openapi(app)
+    return app

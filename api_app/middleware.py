@@ -1,0 +1,92 @@
+"""ASGI middleware: allowed methods, body-size limit and request ids, answered in the common error shape."""
+
+import json
+import uuid
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from common.errors import error_body
+
+ALLOWED_METHODS = ("GET", "POST", "OPTIONS")
+
+
+async def send_error(send: Send, status: int, code: str, detail: str,
+                     headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    body = json.dumps(error_body(code, detail)).encode()
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+        *(headers or [])]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class RequestGuard:
+    """Refuses methods other than GET/POST/OPTIONS (405) and bodies over `max_body_bytes` (413)
+    before the app parses anything; tags every response with `X-Request-ID`."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        request_id = headers.get(b"x-request-id", b"").decode("latin-1")[:64] or uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        id_header = (b"x-request-id", request_id.encode("latin-1"))
+
+        if scope["method"] not in ALLOWED_METHODS:
+            await send_error(send, 405, "method_not_allowed",
+                             f"Method {scope['method']} is not allowed; use one of "
+                             f"{', '.join(ALLOWED_METHODS)}.",
+                             [(b"allow", ", ".join(ALLOWED_METHODS).encode()), id_header])
+            return
+        too_large = (f"The request body is larger than the limit of {self.max_body_bytes} bytes.")
+        length = headers.get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
+            await send_error(send, 413, "payload_too_large", too_large, [id_header])
+            return
+
+        if length is None and scope["method"] == "POST":
+            body = await self._read_limited(receive)
+            if body is None:
+                await send_error(send, 413, "payload_too_large", too_large, [id_header])
+                return
+            receive = _replay(body, receive)
+
+        async def tagged_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), id_header]
+            await send(message)
+
+        await self.app(scope, receive, tagged_send)
+
+    async def _read_limited(self, receive: Receive) -> bytes | None:
+        """Read a body sent without Content-Length (chunked); None once it passes the limit."""
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return b"".join(chunks)
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+
+def _replay(body: bytes, receive_more: Receive) -> Receive:
+    """Hand the buffered body to the app once, then pass on what the server sends (disconnect)."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive_more()
+
+    return receive

@@ -1,0 +1,1 @@
+"""Pieces shared by every part of the service; depends on nothing else in the project."""

@@ -1,0 +1,88 @@
+"""Run CPU-heavy work off the event loop: a bounded pool, a bounded queue and a time limit."""
+
+import asyncio
+import functools
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, TypeVar
+
+from common.errors import ComputeTimeout, Overloaded
+
+T = TypeVar("T")
+
+
+class ComputePool:
+    """Threads for model computations (NumPy/scikit-learn release the GIL while they crunch).
+
+    At most `workers` computations run at once and at most `queue_size` more wait; beyond that a
+    caller gets `Overloaded` at once instead of queueing forever. A computation that exceeds
+    `timeout` seconds answers `ComputeTimeout`; its thread finishes in the background.
+    """
+
+    def __init__(self, workers: int, queue_size: int, timeout: float) -> None:
+        self.workers = workers
+        self.timeout = timeout
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="compute")
+        self._slots = threading.BoundedSemaphore(workers + queue_size)
+        self._in_flight = 0
+        self._lock = threading.Lock()
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        if not self._slots.acquire(blocking=False):
+            raise Overloaded(
+                "The server is busy with other computations; retry in a few seconds.",
+                headers={"Retry-After": "5"},
+            )
+        with self._lock:
+            self._in_flight += 1
+        try:
+            future = self._executor.submit(functools.partial(fn, *args, **kwargs))
+        except BaseException:
+            self._release()
+            raise
+        future.add_done_callback(lambda _: self._release())
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(future), timeout=self.timeout)
+        except asyncio.TimeoutError:
+            future.cancel()
+            raise ComputeTimeout(
+                f"The computation took longer than {self.timeout:g} s and was abandoned; "
+                "try a lighter request (fewer estimators or predictors)."
+            ) from None
+
+    def _release(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
+        self._slots.release()
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+_pool: ComputePool | None = None
+
+
+def install_pool(pool: ComputePool | None) -> None:
+    """Make `pool` the process-wide pool used by `run_cpu` (the app does this at startup)."""
+    global _pool
+    _pool = pool
+
+
+def get_pool() -> ComputePool:
+    global _pool
+    if _pool is None:
+        from common.settings import get_settings
+
+        settings = get_settings()
+        _pool = ComputePool(settings.compute_workers, settings.compute_queue_size,
+                            settings.compute_timeout_seconds)
+    return _pool
+
+
+async def run_cpu(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run `fn(*args, **kwargs)` on the compute pool and await its result."""
+    return await get_pool().run(fn, *args, **kwargs)

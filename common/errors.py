@@ -1,0 +1,90 @@
+"""One error hierarchy. Every error the service returns is rendered by `error_body` in one shape:
+
+    {"code": "invalid_input", "detail": "<message a dashboard can show>", "errors": [...]}
+
+`errors` lists field-level problems (`{"field": "body.scheme", "message": "..."}`) when there are any.
+"""
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class FieldProblem(BaseModel):
+    field: str = Field(description="Where the problem is, e.g. `body.scheme` or `query.target`.")
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    """The JSON body of every error response."""
+
+    code: str = Field(description="Stable machine-readable error code.")
+    detail: str = Field(description="Human-readable message, safe to show to a dashboard user.")
+    errors: list[FieldProblem] = Field(default_factory=list)
+
+
+class ApiError(Exception):
+    """Base of every error the service raises on purpose; subclasses fix the HTTP status."""
+
+    status_code = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, *, errors: list[FieldProblem] | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.errors = errors or []
+        self.headers = headers or {}
+
+
+class InvalidInput(ApiError):
+    status_code = 422
+    code = "invalid_input"
+
+    def __init__(self, message: str, *, field: str | None = None, **kwargs: Any) -> None:
+        errors = kwargs.pop("errors", None) or (
+            [FieldProblem(field=field, message=message)] if field else None)
+        super().__init__(message, errors=errors, **kwargs)
+
+
+class NotFound(ApiError):
+    status_code = 404
+    code = "not_found"
+
+
+class MethodNotAllowed(ApiError):
+    status_code = 405
+    code = "method_not_allowed"
+
+
+class PayloadTooLarge(ApiError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+class Conflict(ApiError):
+    status_code = 409
+    code = "conflict"
+
+
+class Unavailable(ApiError):
+    """A model or its data is not loaded (yet, or because loading failed)."""
+
+    status_code = 503
+    code = "unavailable"
+
+
+class Overloaded(ApiError):
+    """Too much work is already waiting; the caller should retry later."""
+
+    status_code = 503
+    code = "overloaded"
+
+
+class ComputeTimeout(ApiError):
+    status_code = 504
+    code = "timeout"
+
+
+def error_body(code: str, detail: str, errors: list[FieldProblem] | None = None) -> dict:
+    return ErrorResponse(code=code, detail=detail, errors=errors or []).model_dump()

@@ -1,0 +1,95 @@
+"""The request base every model uses: enum members by NAME, and `required_if` conditions."""
+
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler, GetJsonSchemaHandler, model_validator
+from pydantic_core import PydanticCustomError, core_schema
+
+REQUIRED_IF_KEY = "x-required-if"
+REQ_ENDPOINT_KEY = "x-req-endpoint"
+
+
+class NamedEnum(Enum):
+    """An enum sent and returned by member NAME; each member's value is its description.
+
+    `class Interpolator(NamedEnum): KNNImputer = "K Nearest Neighbour Interpolation"` accepts
+    `"KNNImputer"`; anything else is a 422 listing the supported names.
+    """
+
+    @classmethod
+    def names(cls) -> list[str]:
+        return [member.name for member in cls]
+
+    @classmethod
+    def _from_name(cls, value: Any) -> "NamedEnum":
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, str) and value in cls.__members__:
+            return cls[value]
+        raise PydanticCustomError(
+            "enum_name", "Unknown {kind} {value!r}; supported: {supported}",
+            {"kind": cls.__name__, "value": value, "supported": ", ".join(cls.names())},
+        )
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler):
+        return core_schema.no_info_plain_validator_function(
+            cls._from_name,
+            serialization=core_schema.plain_serializer_function_ser_schema(lambda member: member.name),
+        )
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, schema: Any, handler: GetJsonSchemaHandler) -> dict:
+        return {
+            "type": "string",
+            "enum": cls.names(),
+            "x-enum-descriptions": {member.name: member.value for member in cls},
+        }
+
+
+def _condition_name(value: Any) -> Any:
+    return value.name if isinstance(value, Enum) else value
+
+
+def required_if(**conditions: Any) -> dict:
+    """`json_schema_extra` marking a field required when another field has one of the given values.
+
+    `Field(None, json_schema_extra=required_if(scheme=[Scheme.AFS, Scheme.PCA]))`
+    """
+    normalised = {
+        field: [_condition_name(v) for v in (values if isinstance(values, (list, tuple)) else [values])]
+        for field, values in conditions.items()
+    }
+    return {REQUIRED_IF_KEY: normalised}
+
+
+def lists_values(endpoint: str, method: str = "GET") -> dict:
+    """`json_schema_extra` naming the endpoint (relative to the model's prefix) that lists valid values."""
+    return {REQ_ENDPOINT_KEY: {"endpoint": endpoint, "method": method.upper()}}
+
+
+def field_extra(field_info: Any) -> dict:
+    extra = field_info.json_schema_extra
+    return extra if isinstance(extra, dict) else {}
+
+
+class ModelRequest(BaseModel):
+    """Base of every model request body; enforces the `required_if` conditions of its fields."""
+
+    model_config = ConfigDict(use_enum_values=False)
+
+    @model_validator(mode="after")
+    def _check_required_if(self) -> "ModelRequest":
+        for name, info in type(self).model_fields.items():
+            conditions = field_extra(info).get(REQUIRED_IF_KEY)
+            if not conditions or getattr(self, name) is not None:
+                continue
+            for other, values in conditions.items():
+                current = _condition_name(getattr(self, other, None))
+                if current in values:
+                    raise PydanticCustomError(
+                        "required_if", "{field} is required when {other} is {value}",
+                        {"field": name, "other": other, "value": current},
+                    )
+        return self

@@ -1,0 +1,64 @@
+"""Loaded data shared by models, with the state readiness reports (loading, ready, failed)."""
+
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from fastapi import Request
+
+from common.errors import Unavailable
+
+LOADING, READY, FAILED = "loading", "ready", "failed"
+
+
+@dataclass
+class Resource:
+    state: str = LOADING
+    value: Any = None
+    error: str | None = None
+
+
+class ResourceStore:
+    """Named resources (datasets, model stores) of one app, filled in by its startup."""
+
+    def __init__(self) -> None:
+        self._items: dict[str, Resource] = {}
+        self._lock = threading.Lock()
+
+    def expect(self, name: str) -> None:
+        with self._lock:
+            self._items.setdefault(name, Resource())
+
+    def set_ready(self, name: str, value: Any) -> None:
+        with self._lock:
+            self._items[name] = Resource(READY, value)
+
+    def set_failed(self, name: str, error: str) -> None:
+        with self._lock:
+            self._items[name] = Resource(FAILED, None, error)
+
+    def state(self, name: str) -> Resource:
+        return self._items.get(name, Resource(FAILED, None, f"resource {name!r} is not configured"))
+
+    def get(self, name: str) -> Any:
+        item = self.state(name)
+        if item.state == READY:
+            return item.value
+        if item.state == LOADING:
+            raise Unavailable(f"The {name} data is still loading; retry in a few seconds.",
+                              headers={"Retry-After": "2"})
+        raise Unavailable(f"The {name} data could not be loaded: {item.error}")
+
+    def snapshot(self) -> dict[str, dict]:
+        return {name: {"state": item.state, **({"error": item.error} if item.error else {})}
+                for name, item in sorted(self._items.items())}
+
+
+def use_resource(name: str) -> Callable[[Request], Any]:
+    """FastAPI dependency giving the loaded resource `name`, or a 503 saying why it is missing."""
+
+    def dependency(request: Request) -> Any:
+        return request.app.state.resources.get(name)
+
+    dependency.__name__ = f"use_{name}"
+    return dependency

@@ -1,0 +1,86 @@
+"""The one place the environment is read: a typed, validated settings object."""
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from common.constants import DEFAULT_CORS_ORIGINS
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATASET_PATH = REPO_ROOT / "shared_dataloader" / "data" / "sids"
+DEFAULT_MODEL_STORE_PATH = REPO_ROOT / "model_store"
+MAX_SAFE_BODY_BYTES = 100 * 1024 * 1024
+
+CommaList = Annotated[tuple[str, ...], NoDecode]
+
+
+def _split_commas(value: object) -> object:
+    if isinstance(value, str):
+        return tuple(item.strip() for item in value.split(",") if item.strip())
+    return value
+
+
+class Settings(BaseSettings):
+    """Every environment variable the service reads (documented in the README's table)."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    environment: Literal["development", "test", "production"] = Field(
+        "development", description="`production` refuses unsafe values (e.g. CORS `*`)."
+    )
+    dataset_path: Path = Field(DEFAULT_DATASET_PATH, description="Folder of the indicator dataset.")
+    model_store_path: Path = Field(
+        DEFAULT_MODEL_STORE_PATH, description="Folder of trained-artifact models."
+    )
+    model_service: CommaList = Field(
+        (), description="Comma-separated model names to load; empty loads every model."
+    )
+    cors_origins: CommaList = Field(DEFAULT_CORS_ORIGINS, description="Allowed browser origins.")
+    max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="Largest request body.")
+    compute_workers: int = Field(
+        default_factory=lambda: os.cpu_count() or 1, ge=1, le=64,
+        description="Threads that run model computations.",
+    )
+    compute_queue_size: int = Field(
+        32, ge=1, le=10_000, description="Computations allowed to wait for a worker."
+    )
+    compute_timeout_seconds: float = Field(
+        300.0, gt=0, le=3600, description="Time limit of one synchronous computation."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("model_service", "cors_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        return _split_commas(value)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_outside_development(self) -> "Settings":
+        if self.environment != "production":
+            return self
+        problems = []
+        if "*" in self.cors_origins:
+            problems.append("CORS_ORIGINS must list origins, not '*'")
+        insecure = [o for o in self.cors_origins if o.startswith("http://")
+                    and not o.startswith(("http://localhost", "http://127.0.0.1"))]
+        if insecure:
+            problems.append(f"CORS_ORIGINS must use https outside localhost: {', '.join(insecure)}")
+        if self.max_body_bytes > MAX_SAFE_BODY_BYTES:
+            problems.append(f"MAX_BODY_BYTES must be at most {MAX_SAFE_BODY_BYTES}")
+        if problems:
+            raise ValueError("unsafe settings for production: " + "; ".join(problems))
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,20 @@
+"""Loads each dataset once per process and shares it between models; knows nothing of HTTP.
+
+A model package names what it needs in `REQUIRED_DATA` (keys of `LOADERS`); the app loads each
+needed resource once at startup and hands it to endpoints through `common.resources.use_resource`.
+"""
+
+from typing import Any, Callable
+
+from common.settings import Settings
+from shared_dataloader.errors import DatasetError
+from shared_dataloader.indicators import IndicatorDataset, load_indicator_dataset
+from shared_dataloader.survey import SurveySample, load_survey_sample
+
+LOADERS: dict[str, Callable[[Settings], Any]] = {
+    "indicators": lambda settings: load_indicator_dataset(settings.dataset_path),
+    "survey": lambda settings: load_survey_sample(settings.dataset_path),
+}
+
+__all__ = ["LOADERS", "DatasetError", "IndicatorDataset", "SurveySample",
+           "load_indicator_dataset", "load_survey_sample"]

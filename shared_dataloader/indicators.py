@@ -1,0 +1,163 @@
+"""The indicator dataset (SPEC §3): read once per process, validated, pivoted on demand with caching."""
+
+import hashlib
+import logging
+import re
+import threading
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import pandas as pd
+
+from shared_dataloader.errors import DatasetError
+
+log = logging.getLogger(__name__)
+
+DATA_FILE, INDICATOR_META_FILE, DATASET_META_FILE = "indicatorData.csv", "indicatorMeta.csv", "datasetMeta.csv"
+DATA_COLUMNS = ["Country Code", "Indicator Code"]
+META_COLUMNS = ["Indicator Code", "Indicator", "Dimension", "Category", "Dataset"]
+DATASET_COLUMNS = ["Dataset Code", "Dataset Name"]
+YEAR_PATTERN = re.compile(r"^\d{4}$")
+
+
+@dataclass(eq=False)
+class IndicatorDataset:
+    """Tables of one indicator dataset. Returned frames are shared: treat them as read-only.
+
+    - `values`: index (country, indicator), one float column per year (strings "1990", …)
+    - `meta`: index indicator code; columns name, dimension, category, dataset
+    - `datasets`: dataset code → name (only datasets that have indicators)
+    """
+
+    values: pd.DataFrame
+    meta: pd.DataFrame
+    datasets: dict[str, str]
+    fingerprint: str
+    _cache: dict = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def years(self) -> list[str]:
+        return list(self.values.columns)
+
+    @property
+    def countries(self) -> list[str]:
+        return sorted(self.values.index.get_level_values(0).unique())
+
+    def _cached(self, key: tuple, build):
+        with self._lock:
+            if key in self._cache:
+                return self._cache[key]
+        table = build()
+        with self._lock:
+            return self._cache.setdefault(key, table)
+
+    def year_table(self, year: str) -> pd.DataFrame:
+        """Country × indicator table of one year (NaN where missing), sorted on both axes."""
+        year = str(year)
+        if year not in self.values.columns:
+            raise KeyError(year)
+        return self._cached(("year", year), lambda: (
+            self.values[year].unstack("Indicator Code").sort_index().sort_index(axis=1)))
+
+    def indicator_table(self, indicator: str) -> pd.DataFrame:
+        """Country × year table of one indicator (only countries that have a row for it)."""
+        if indicator not in self.meta.index:
+            raise KeyError(indicator)
+        return self._cached(("indicator", indicator), lambda: (
+            self.values.xs(indicator, level="Indicator Code").sort_index()))
+
+    def indicators_of(self, dataset: str) -> pd.DataFrame:
+        """Meta rows of one dataset's indicators."""
+        return self.meta[self.meta["dataset"] == dataset]
+
+
+def _find(folder: Path, name: str) -> Path:
+    for candidate in (folder / name, folder / f"{name}.gz"):
+        if candidate.is_file():
+            return candidate
+    raise DatasetError(f"{name}: file not found in the dataset folder (also looked for {name}.gz)")
+
+
+def _read_csv(path: Path, required: list[str], dtype: dict | None = None) -> pd.DataFrame:
+    try:
+        frame = pd.read_csv(path, dtype=dtype)
+    except Exception as exc:
+        raise DatasetError(f"{path.name}: cannot be read as CSV ({exc})") from exc
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise DatasetError(f"{path.name}: missing column(s) {', '.join(missing)}; "
+                           f"expected {', '.join(required)}")
+    return frame
+
+
+def _numeric_years(frame: pd.DataFrame, path: Path) -> list[str]:
+    years = [c for c in frame.columns if YEAR_PATTERN.match(str(c))]
+    if not years:
+        raise DatasetError(f"{path.name}: no year columns (expected columns like \"2000\", \"2001\")")
+    for year in years:
+        if pd.api.types.is_numeric_dtype(frame[year]):
+            continue
+        converted = pd.to_numeric(frame[year], errors="coerce")
+        bad = frame[year][converted.isna() & frame[year].notna()]
+        if len(bad):
+            raise DatasetError(f"{path.name}: column {year} has a value that is not a number "
+                               f"({bad.iloc[0]!r} in row {bad.index[0] + 2})")
+        frame[year] = converted
+    return years
+
+
+def _fingerprint(paths: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        with path.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()[:16]
+
+
+def read_indicator_dataset(folder: Path) -> IndicatorDataset:
+    """Read and validate the three files of an indicator dataset folder."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DatasetError(f"dataset folder {folder.name!r} does not exist")
+    paths = [_find(folder, name) for name in (DATA_FILE, INDICATOR_META_FILE, DATASET_META_FILE)]
+    data = _read_csv(paths[0], DATA_COLUMNS, dtype={c: "string" for c in DATA_COLUMNS})
+    meta = _read_csv(paths[1], META_COLUMNS, dtype="string")
+    datasets = _read_csv(paths[2], DATASET_COLUMNS, dtype="string")
+
+    years = _numeric_years(data, paths[0])
+    data = data.dropna(subset=DATA_COLUMNS)
+    duplicated = data.duplicated(DATA_COLUMNS)
+    if duplicated.any():
+        log.warning("%s: %d duplicate country/indicator rows; keeping the first",
+                    paths[0].name, int(duplicated.sum()))
+        data = data[~duplicated]
+    meta = meta.dropna(subset=["Indicator Code", "Dataset"]).drop_duplicates("Indicator Code")
+    meta = meta[meta["Indicator Code"].isin(set(data["Indicator Code"]))]
+    data = data[data["Indicator Code"].isin(set(meta["Indicator Code"]))]
+    datasets = datasets.dropna(subset=DATASET_COLUMNS)
+    datasets = datasets[datasets["Dataset Code"].isin(set(meta["Dataset"]))]
+    meta = meta[meta["Dataset"].isin(set(datasets["Dataset Code"]))]
+    if data.empty or meta.empty:
+        raise DatasetError(f"{paths[0].name}: no indicator rows left after validation")
+
+    values = (data.set_index(DATA_COLUMNS)[years].astype("float64").sort_index())
+    meta_table = (meta.rename(columns={"Indicator Code": "code", "Indicator": "name",
+                                       "Dimension": "dimension", "Category": "category",
+                                       "Dataset": "dataset"})
+                  .set_index("code")[["name", "dimension", "category", "dataset"]]
+                  .fillna("").astype(str).sort_index())
+    return IndicatorDataset(
+        values=values,
+        meta=meta_table,
+        datasets=dict(zip(datasets["Dataset Code"].astype(str), datasets["Dataset Name"].astype(str))),
+        fingerprint=_fingerprint(paths),
+    )
+
+
+@lru_cache(maxsize=4)
+def load_indicator_dataset(folder: Path) -> IndicatorDataset:
+    """The dataset of `folder`, read once per process and shared by every model that asks."""
+    return read_indicator_dataset(Path(folder).resolve())
