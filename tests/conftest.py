@@ -1,0 +1,107 @@
+"""Shared fixtures: the app on the bundled data, clients, settings builders and a real server."""
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from api_app.factory import create_app
+from common.settings import DEFAULT_DATASET_PATH, REPO_ROOT, Settings
+from shared_dataloader import load_indicator_dataset
+
+READY_TIMEOUT = 120
+
+
+def make_settings(**overrides) -> Settings:
+    """Settings for tests, independent of the environment the tests run in."""
+    values = {"environment": "test", "dataset_path": DEFAULT_DATASET_PATH, "model_service": ()}
+    values.update(overrides)
+    return Settings(_env_file=None, **values)
+
+
+def wait_ready(client, timeout: float = READY_TIMEOUT) -> dict:
+    """Poll /health/ready until nothing is loading any more; return the last report."""
+    deadline = time.monotonic() + timeout
+    while True:
+        report = client.get("/health/ready").json()
+        states = [c["state"] for c in [*report["models"].values(), *report["data"].values()]]
+        if "loading" not in states or time.monotonic() > deadline:
+            return report
+        time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def running_app(models_package: str = "models", **overrides):
+    """A TestClient on a new app built with these settings, started and past data loading."""
+    app = create_app(make_settings(**overrides), models_package=models_package)
+    with TestClient(app) as client:
+        wait_ready(client)
+        yield client
+
+
+@pytest.fixture(scope="session")
+def dataset():
+    """The bundled indicator dataset (loaded once per process, shared with the app)."""
+    return load_indicator_dataset(DEFAULT_DATASET_PATH)
+
+
+@pytest.fixture(scope="session")
+def client():
+    """A client of the app with every model, on the bundled data, ready."""
+    with running_app() as test_client:
+        report = test_client.get("/health/ready").json()
+        assert report["status"] == "ready", report
+        yield test_client
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def live_server(env: dict | None = None, workers: int = 1):
+    """A real uvicorn server (subprocess) on a free port; yields its base URL once ready."""
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", "api_app:app", "--host", "127.0.0.1",
+               "--port", str(port), "--workers", str(workers), "--log-level", "warning"]
+    process = subprocess.Popen(command, cwd=REPO_ROOT, env={**os.environ, **(env or {})})
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{base_url}/health/ready", timeout=2).status_code == 200:
+                    break
+            if process.poll() is not None:
+                raise RuntimeError(f"server exited with {process.returncode}")
+            time.sleep(0.1)
+        else:
+            raise RuntimeError("server did not become ready")
+        yield base_url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture(scope="session")
+def server_url():
+    """Base URL of a real uvicorn server with every model (one per test session)."""
+    with live_server() as url:
+        yield url
+
+
+@pytest.fixture
+def repo_root() -> Path:
+    return REPO_ROOT
