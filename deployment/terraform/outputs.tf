@@ -1,0 +1,44 @@
+output "resource_group_name" {
+  description = "Resource group holding every resource."
+  value       = azurerm_resource_group.main.name
+}
+
+output "aks_cluster_name" {
+  description = "AKS cluster name, for: az aks get-credentials -g <resource_group_name> -n <aks_cluster_name>."
+  value       = azurerm_kubernetes_cluster.main.name
+}
+
+output "aks_oidc_issuer_url" {
+  description = "OIDC issuer of the cluster (for workload identity federation)."
+  value       = azurerm_kubernetes_cluster.main.oidc_issuer_url
+}
+
+output "acr_name" {
+  description = "Container registry name, for: az acr login --name <acr_name>."
+  value       = azurerm_container_registry.main.name
+}
+
+output "acr_login_server" {
+  description = "Registry host to tag and push images to; set it as newName's host in the kustomize overlay."
+  value       = azurerm_container_registry.main.login_server
+}
+
+output "storage_account_name" {
+  description = "Storage account holding the dataset share; the Kubernetes Secret azure-dataset-storage needs it (azurestorageaccountname)."
+  value       = azurerm_storage_account.dataset.name
+}
+
+output "dataset_share_name" {
+  description = "Azure File share to upload the dataset folder to (DATASET_PATH in the pods)."
+  value       = azurerm_storage_share.dataset.name
+}
+
+output "dataset_container_name" {
+  description = "Blob container for the dataset when the dataset-blob component is used."
+  value       = azurerm_storage_container.dataset.name
+}
+
+output "heavy_node_pool_name" {
+  description = "Name of the heavy node pool (for service_gen.py --node-pool), or null when disabled."
+  value       = var.heavy_pool_enabled ? azurerm_kubernetes_cluster_node_pool.heavy[0].name : null
+}
