@@ -1,0 +1,120 @@
+"""Catalog (which datasets, categories, years and countries have data) and the computations of
+CountryCorrelation, runnable without the app."""
+
+from typing import Callable
+
+import pandas as pd
+
+from common.constants import SIDS, SIDS_SET
+from common.errors import InvalidInput
+from models.CountryCorrelation.correlation import MIN_SHARED_INDICATORS, correlate_country, kmeans_em, standardize
+from models.CountryCorrelation.schemas import (ClusterRequest, ClusterResponse, CorrelateRequest,
+                                               CorrelateResponse, SelectionRequest)
+from shared_dataloader import IndicatorDataset
+
+Progress = Callable[[str, float], None]
+MIN_COUNTRIES = 2
+"""A year has data for a category when at least this many SIDS have MIN_SHARED_INDICATORS values."""
+
+
+def coverage(dataset: IndicatorDataset) -> pd.DataFrame:
+    """Number of indicator values per (dataset, category, SIDS country) and year."""
+    values = dataset.values
+    sids = values[values.index.get_level_values(0).isin(SIDS_SET)].notna()
+    meta = dataset.meta.reindex(sids.index.get_level_values(1))
+    keys = [meta["dataset"].to_numpy(), meta["category"].to_numpy(), sids.index.get_level_values(0)]
+    return sids.astype(int).groupby(keys).sum().rename_axis(["dataset", "category", "country"])
+
+
+def _usable_datasets(cov: pd.DataFrame) -> set[str]:
+    enough = (cov >= MIN_SHARED_INDICATORS).groupby(level=["dataset", "category"]).sum() >= MIN_COUNTRIES
+    return set(enough[enough.any(axis=1)].index.get_level_values("dataset"))
+
+
+def _categories(cov: pd.DataFrame, dataset_code: str, field: str) -> list[str]:
+    valid = _usable_datasets(cov)
+    if dataset_code not in valid:
+        raise InvalidInput(f"Unknown dataset {dataset_code!r} (or no SIDS data in it); valid: "
+                           f"{', '.join(sorted(valid))}", field=field)
+    enough = (cov.loc[dataset_code] >= MIN_SHARED_INDICATORS).groupby(level="category").sum() >= MIN_COUNTRIES
+    return sorted(enough.index[enough.any(axis=1)])
+
+
+def _years(cov: pd.DataFrame, dataset_code: str, category: str, prefix: str) -> list[str]:
+    valid = _categories(cov, dataset_code, f"{prefix}.dataset")
+    if category not in valid:
+        raise InvalidInput(f"Unknown category {category!r} for dataset {dataset_code}; valid: "
+                           f"{', '.join(valid)}", field=f"{prefix}.category")
+    enough = (cov.loc[(dataset_code, category)] >= MIN_SHARED_INDICATORS).sum() >= MIN_COUNTRIES
+    return list(enough.index[enough])
+
+
+def _check_year(cov: pd.DataFrame, dataset_code: str, category: str, year: str, prefix: str) -> None:
+    valid = _years(cov, dataset_code, category, prefix)
+    if year not in valid:
+        raise InvalidInput(f"No data for {dataset_code}/{category} in year {year!r}; valid years: "
+                           f"{', '.join(valid)}", field=f"{prefix}.year")
+
+
+def _countries(cov: pd.DataFrame, dataset_code: str, category: str, year: str, prefix: str) -> list[str]:
+    _check_year(cov, dataset_code, category, year, prefix)
+    counts = cov.loc[(dataset_code, category), year]
+    return sorted(counts.index[counts >= MIN_SHARED_INDICATORS])
+
+
+def datasets(dataset: IndicatorDataset) -> dict[str, str]:
+    """{code: name} of datasets with at least one category and year that can be correlated."""
+    valid = _usable_datasets(coverage(dataset))
+    return {code: name for code, name in dataset.datasets.items() if code in valid}
+
+
+def categories(dataset: IndicatorDataset, dataset_code: str) -> list[str]:
+    return _categories(coverage(dataset), dataset_code, "query.dataset")
+
+
+def years(dataset: IndicatorDataset, dataset_code: str, category: str) -> list[str]:
+    """Years in which at least MIN_COUNTRIES SIDS have MIN_SHARED_INDICATORS values of the category."""
+    return _years(coverage(dataset), dataset_code, category, "query")
+
+
+def countries(dataset: IndicatorDataset, dataset_code: str, category: str, year: str) -> list[str]:
+    """SIDS with at least MIN_SHARED_INDICATORS values of the category in that year."""
+    return _countries(coverage(dataset), dataset_code, category, year, "query")
+
+
+def _sids_table(dataset: IndicatorDataset, body: SelectionRequest) -> pd.DataFrame:
+    """SIDS × indicators of the request's dataset and category in its year (raw values)."""
+    table = dataset.year_table(body.year)
+    codes = dataset.meta.index[(dataset.meta["dataset"] == body.dataset) & (dataset.meta["category"] == body.category)]
+    return table.loc[table.index.isin(SIDS_SET), table.columns.isin(codes)]
+
+
+def correlate(body: CorrelateRequest, dataset: IndicatorDataset, progress: Progress | None = None) -> CorrelateResponse:
+    """Pearson r of the chosen SIDS against every other SIDS over the category's indicators."""
+    valid = _countries(coverage(dataset), body.dataset, body.category, body.year, "body")
+    if body.country not in SIDS_SET:
+        raise InvalidInput(f"{body.country!r} is not a SIDS; valid SIDS codes: {', '.join(SIDS)}",
+                           field="body.country")
+    if body.country not in valid:
+        raise InvalidInput(f"{body.country} has fewer than {MIN_SHARED_INDICATORS} values of "
+                           f"{body.dataset}/{body.category} in {body.year}; valid: {', '.join(valid)}",
+                           field="body.country")
+    if progress:
+        progress("correlating", 0.2)
+    result = correlate_country(standardize(_sids_table(dataset, body)), body.country)
+    if progress:
+        progress("done", 1.0)
+    return CorrelateResponse(country_corr={"index": list(result.index), body.country: result.tolist()})
+
+
+def cluster(body: ClusterRequest, dataset: IndicatorDataset, progress: Progress | None = None) -> ClusterResponse:
+    """k-means with EM gap filling over the SIDS that have data (k capped at their number)."""
+    _check_year(coverage(dataset), body.dataset, body.category, body.year, "body")
+    if progress:
+        progress("clustering", 0.2)
+    table = _sids_table(dataset, body)
+    table = table[table.notna().any(axis=1)]
+    labels = kmeans_em(standardize(table).to_numpy(), min(body.k, len(table)))
+    if progress:
+        progress("done", 1.0)
+    return ClusterResponse(country=list(table.index), label=labels.tolist())

@@ -1,0 +1,39 @@
+"""Statimpute: fill a SIDS country's missing years of one indicator by interpolation (SPEC §5.3)."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from common.compute import run_cpu
+from common.constants import MAIN_ENDPOINT_TAG
+from common.resources import use_resource
+from models.Statimpute import service
+from models.Statimpute.schemas import ImputeRequest, ImputeResponse
+from shared_dataloader import IndicatorDataset
+
+REQUIRED_DATA = ("indicators",)
+Dataset = Annotated[IndicatorDataset, Depends(use_resource("indicators"))]
+
+router = APIRouter(prefix="/statimpute", tags=["Functional Imputation"])
+
+
+@router.get("/targets", response_model=dict[str, str],
+            summary="Indicators with SIDS data ({code: name}), optionally of one dataset")
+def targets(dataset: Dataset,
+            dataset_code: Annotated[str | None, Query(alias="dataset", title="Dataset code",
+                                                      examples=["wdi"], max_length=50)] = None
+            ) -> dict[str, str]:
+    return service.targets(dataset, dataset_code)
+
+
+@router.get("/countries", response_model=list[str], summary="SIDS that have data for the target")
+def countries(dataset: Dataset,
+              target: Annotated[str, Query(title="Indicator code", examples=["wdi-EG.ELC.ACCS.ZS"],
+                                           max_length=200)]) -> list[str]:
+    return service.countries(dataset, target)
+
+
+@router.post("/impute", response_model=ImputeResponse, openapi_extra={MAIN_ENDPOINT_TAG: True},
+             summary="Interpolate the missing years of a country's indicator series")
+async def impute(body: ImputeRequest, dataset: Dataset) -> ImputeResponse:
+    return await run_cpu(service.impute, body, dataset)

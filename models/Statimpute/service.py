@@ -1,0 +1,71 @@
+"""Catalog checks and the main computation of Statimpute, runnable without the app."""
+
+from typing import Callable
+
+import pandas as pd
+
+from common.constants import SIDS_SET
+from common.errors import InvalidInput
+from models.Statimpute.interpolation import InterpolationFailed, TooFewPoints, interpolate_series
+from models.Statimpute.schemas import ImputeRequest, ImputeResponse, SplitSeries
+from shared_dataloader import IndicatorDataset
+
+Progress = Callable[[str, float], None]
+
+
+def targets(dataset: IndicatorDataset, dataset_code: str | None = None) -> dict[str, str]:
+    """{indicator code: name} of indicators with at least one SIDS value (optionally of one dataset)."""
+    meta = dataset.meta
+    if dataset_code is not None:
+        if dataset_code not in dataset.datasets:
+            raise InvalidInput(f"Unknown dataset {dataset_code!r}; valid: {', '.join(sorted(dataset.datasets))}",
+                               field="query.dataset")
+        meta = dataset.indicators_of(dataset_code)
+    values = dataset.values
+    sids_rows = values[values.index.get_level_values(0).isin(SIDS_SET)]
+    with_data = set(sids_rows[sids_rows.notna().any(axis=1)].index.get_level_values(1))
+    return {code: name for code, name in meta["name"].items() if code in with_data}
+
+
+def countries(dataset: IndicatorDataset, target: str) -> list[str]:
+    """SIDS with at least one value of `target`."""
+    if target not in dataset.meta.index:
+        raise InvalidInput(f"Unknown target {target!r}; GET /statimpute/targets lists the indicators",
+                           field="query.target")
+    table = dataset.indicator_table(target)
+    table = table[table.index.isin(SIDS_SET)]
+    return sorted(table.index[table.notna().any(axis=1)])
+
+
+def impute(body: ImputeRequest, dataset: IndicatorDataset, progress: Progress | None = None) -> ImputeResponse:
+    """Fill the missing years of one SIDS country's series of `body.target`."""
+    if body.target not in dataset.meta.index:
+        raise InvalidInput(f"Unknown target {body.target!r}; GET /statimpute/targets lists the indicators",
+                           field="body.target")
+    valid = countries(dataset, body.target)
+    if body.country not in valid:
+        raise InvalidInput(f"Country {body.country!r} has no data for {body.target}; valid: {', '.join(valid)}"
+                           if valid else f"No SIDS has data for {body.target}; choose another target",
+                           field="body.country")
+    if progress:
+        progress("interpolating", 0.1)
+    row = dataset.indicator_table(body.target).loc[body.country]
+    series = pd.Series(row.to_numpy(dtype="float64"), index=[int(year) for year in row.index])
+    order = body.d if body.method.name in ("spline", "polynomial") else None
+    try:
+        result = interpolate_series(series, body.method.name, body.direction.name, order)
+    except TooFewPoints as exc:
+        raise InvalidInput(f"{body.country} has {exc.observed} observed year(s) of {body.target}; "
+                           f"method {body.method.name} needs at least {exc.needed}. "
+                           "Choose a method that needs fewer points (e.g. linear needs 2).",
+                           field="body.method") from exc
+    except InterpolationFailed as exc:
+        raise InvalidInput(str(exc), field="body.method") from exc
+    if progress:
+        progress("done", 1.0)
+    return ImputeResponse(
+        missing_years=[str(year) for year in result.filled_years],
+        imputed_series=SplitSeries(index=[[body.target, body.country]],
+                                   columns=[int(y) for y in result.series.index],
+                                   data=[result.series.tolist()]),
+    )
