@@ -1,0 +1,85 @@
+"""k-modes / k-means / k-prototypes with the elbow choice of k (plain numpy/scikit-learn/kmodes)."""
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+from kmodes.kmodes import KModes
+from kmodes.kprototypes import KPrototypes
+from sklearn.cluster import KMeans
+from sklearn.preprocessing import StandardScaler
+
+SEED = 0
+KMODES, KMEANS, KPROTOTYPES = "k-modes", "k-means", "k-prototypes"
+
+
+@dataclass(frozen=True)
+class Clustering:
+    labels: list[int]
+    k: int
+    algorithm: str
+    costs: list[float]
+    """Cost of each k tried (1, 2, …), the curve the elbow was read from."""
+
+
+def elbow(costs: list[float]) -> int:
+    """k (1-based) at the largest second difference of the cost curve.
+
+    With fewer than three costs there is no second difference: one cost gives k = 1; two give 2 if
+    splitting lowered the cost, else 1. Ties go to the smaller k.
+    """
+    if len(costs) == 1:
+        return 1
+    if len(costs) == 2:
+        return 2 if costs[1] < costs[0] else 1
+    second = np.asarray(costs[:-2]) - 2 * np.asarray(costs[1:-1]) + np.asarray(costs[2:])
+    return int(np.argmax(second)) + 2
+
+
+def _relabel(labels: np.ndarray) -> list[int]:
+    """Renumber labels 0, 1, … in the order they first appear."""
+    mapping: dict[int, int] = {}
+    return [mapping.setdefault(int(label), len(mapping)) for label in labels]
+
+
+def _fitter(categorical: pd.DataFrame, continuous: pd.DataFrame):
+    """(algorithm, matrix, fit(k) -> (labels, cost)) for the given feature kinds."""
+    scaled = StandardScaler().fit_transform(continuous.to_numpy()) if continuous.shape[1] else None
+    if scaled is None:
+        matrix = categorical.to_numpy(dtype=object)
+        return KMODES, matrix, lambda k: _result(
+            KModes(n_clusters=k, init="Cao", n_init=1, random_state=SEED).fit(matrix))
+    if categorical.shape[1] == 0:
+        return KMEANS, scaled, lambda k: _kmeans(scaled, k)
+    matrix = np.concatenate([categorical.to_numpy(dtype=object), scaled.astype(object)], axis=1)
+    positions = list(range(categorical.shape[1]))
+    return KPROTOTYPES, matrix, lambda k: _result(
+        KPrototypes(n_clusters=k, init="Cao", n_init=1, random_state=SEED, n_jobs=1)
+        .fit(matrix, categorical=positions))
+
+
+def _result(model) -> tuple[np.ndarray, float]:
+    return model.labels_, float(model.cost_)
+
+
+def _kmeans(matrix: np.ndarray, k: int) -> tuple[np.ndarray, float]:
+    model = KMeans(n_clusters=k, n_init=4, random_state=SEED).fit(matrix)
+    return model.labels_, float(model.inertia_)
+
+
+def cluster_rows(categorical: pd.DataFrame, continuous: pd.DataFrame, max_k: int,
+                 progress: Callable[[str, float], None] | None = None) -> Clustering:
+    """Cluster the rows on their categorical and continuous answers, k chosen by the elbow over
+    1..max_k (capped at the number of distinct rows)."""
+    algorithm, matrix, fit = _fitter(categorical, continuous)
+    distinct = len(pd.DataFrame(matrix).drop_duplicates())
+    top = max(1, min(max_k, distinct))
+    fits = []
+    for k in range(1, top + 1):
+        if progress:
+            progress(f"{algorithm} k={k}", 0.05 + 0.9 * (k - 1) / top)
+        fits.append(fit(k))
+    costs = [cost for _, cost in fits]
+    k = elbow(costs)
+    return Clustering(labels=_relabel(fits[k - 1][0]), k=k, algorithm=algorithm, costs=costs)

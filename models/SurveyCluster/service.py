@@ -1,0 +1,25 @@
+"""The main computation of SurveyCluster, runnable without the app (the data come in the request)."""
+
+from typing import Callable
+
+from common.errors import InvalidInput
+from models.SurveyCluster.clustering import cluster_rows
+from models.SurveyCluster.schemas import ClusterRequest, ClusterResponse
+from models.SurveyCluster.survey import SurveyError, build_features
+
+Progress = Callable[[str, float], None]
+
+
+def clustering(body: ClusterRequest, dataset: None = None, progress: Progress | None = None) -> ClusterResponse:
+    """Cluster the rows with GPS coordinates on the questions of `body.factor`."""
+    if progress:
+        progress("validating", 0.0)
+    try:
+        features = build_features(body.data, body.metadata, body.factor)
+    except SurveyError as exc:
+        raise InvalidInput(str(exc), field=f"body.{exc.field}") from exc
+    result = cluster_rows(features.categorical, features.continuous, body.max_k, progress)
+    if progress:
+        progress("done", 1.0)
+    return ClusterResponse(cluster_label=result.labels, rows=features.rows, k=result.k,
+                           algorithm=result.algorithm, costs=result.costs)
