@@ -8,11 +8,12 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 
-from api_app import error_handlers, routes
+from api_app import error_handlers, jobs, metrics, routes
 from api_app.discovery import Discovery, discover
 from api_app.middleware import ALLOWED_METHODS, RequestGuard
 from common.compute import ComputePool, get_pool, install_pool
 from common.errors import ErrorResponse
+from common.jobs import build_jobs
 from common.resources import ResourceStore
 from common.settings import Settings, get_settings
 from shared_dataloader import LOADERS, DatasetError
@@ -54,9 +55,11 @@ def _lifespan(settings: Settings, discovery: Discovery, store: ResourceStore):
         for name in needed:
             store.expect(name)
         app.state.loading = asyncio.create_task(_load_resources(settings, store, needed))
+        await app.state.jobs.start()
         try:
             yield
         finally:
+            await app.state.jobs.stop()
             app.state.loading.cancel()
             if get_pool() is pool:
                 install_pool(None)
@@ -105,8 +108,12 @@ def create_app(settings: Settings | None = None, models_package: str = "models")
     app.state.settings = settings
     app.state.discovery = discovery
     app.state.resources = store
+    app.state.model_prefixes = {p.router.prefix: p.name for p in discovery.mounted}
+    app.state.jobs, app.state.cache = build_jobs(settings)
 
     app.include_router(routes.router)
+    app.include_router(jobs.router)
+    app.include_router(metrics.router)
     for package in discovery.mounted:
         app.include_router(package.router)
     error_handlers.install(app)
@@ -114,7 +121,9 @@ def create_app(settings: Settings | None = None, models_package: str = "models")
     app.add_middleware(
         CORSMiddleware, allow_origins=list(settings.cors_origins),
         allow_methods=list(ALLOWED_METHODS), allow_headers=["*"],
-        expose_headers=["Location", "ETag", "X-Request-ID", "Retry-After"], max_age=600,
+        expose_headers=["Location", "ETag", "X-Request-ID", "Retry-After", "Preference-Applied"],
+        max_age=600,
     )
+    app.add_middleware(metrics.MetricsMiddleware, prefixes=app.state.model_prefixes)
     app.openapi = _openapi(app)
     return app

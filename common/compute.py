@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, TypeVar
 
 from common.errors import ComputeTimeout, Overloaded
+from common.metrics import COMPUTE_IN_FLIGHT
 
 T = TypeVar("T")
 
@@ -39,6 +40,7 @@ class ComputePool:
             )
         with self._lock:
             self._in_flight += 1
+        COMPUTE_IN_FLIGHT.inc()
         try:
             future = self._executor.submit(functools.partial(fn, *args, **kwargs))
         except BaseException:
@@ -57,6 +59,7 @@ class ComputePool:
     def _release(self) -> None:
         with self._lock:
             self._in_flight -= 1
+        COMPUTE_IN_FLIGHT.dec()
         self._slots.release()
 
     def shutdown(self) -> None:

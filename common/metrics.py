@@ -1,10 +1,27 @@
 """Prometheus metrics of the service, shared by the app and its models.
 
-With several uvicorn workers set PROMETHEUS_MULTIPROC_DIR to an empty writable folder; every worker
-then writes its samples there and /metrics aggregates them (prometheus_client multiprocess mode).
+Several uvicorn workers: every worker writes its samples to PROMETHEUS_MULTIPROC_DIR and /metrics
+aggregates them (prometheus_client multiprocess mode). When that variable is unset in a process
+started by a multiprocessing parent (`uvicorn --workers N`), a folder named after the parent is
+created and used, so sibling workers share it; this must happen before prometheus_client is imported.
 """
 
-from prometheus_client import Counter, Gauge, Histogram
+import multiprocessing
+import os
+import tempfile
+
+
+def _multiprocess_dir() -> None:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR") or multiprocessing.parent_process() is None:
+        return
+    folder = os.path.join(tempfile.gettempdir(), f"sids-metrics-{os.getppid()}")
+    os.makedirs(folder, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+
+
+_multiprocess_dir()
+
+from prometheus_client import Counter, Gauge, Histogram  # noqa: E402  (after choosing the mode)
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
@@ -23,3 +40,16 @@ ARTIFACT_PREDICTIONS = Counter(
 ARTIFACT_LATENCY = Histogram(
     "sids_artifact_prediction_duration_seconds", "Latency of one trained-artifact prediction call.",
     ["model", "version"], buckets=LATENCY_BUCKETS)
+CACHE_REQUESTS = Counter(
+    "sids_cache_requests_total", "Result-cache look-ups by outcome (hit, miss).", ["result"])
+JOB_SUBMISSIONS = Counter(
+    "sids_job_submissions_total", "Model computations submitted as jobs, by model and mode "
+    "(async: Prefer respond-async/wait; sync: queued and awaited in redis mode).", ["model", "mode"])
+
+
+def model_label(prefixes: dict[str, str], path: str) -> str | None:
+    """The model whose router prefix starts `path` (a route template), or None for platform routes."""
+    for prefix, model in prefixes.items():
+        if path == prefix or path.startswith(prefix + "/"):
+            return model
+    return None

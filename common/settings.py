@@ -14,6 +14,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATASET_PATH = REPO_ROOT / "shared_dataloader" / "data" / "sids"
 DEFAULT_MODEL_STORE_PATH = REPO_ROOT / "model_store"
 MAX_SAFE_BODY_BYTES = 100 * 1024 * 1024
+DEV_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 CommaList = Annotated[tuple[str, ...], NoDecode]
 
@@ -52,6 +53,38 @@ class Settings(BaseSettings):
         300.0, gt=0, le=3600, description="Time limit of one synchronous computation."
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    job_backend: Literal["local", "redis"] = Field(
+        "local", description="`local`: jobs run in the API process (one process only). `redis`: the API "
+        "queues all model work in Redis and `python -m api_app.worker` processes it.",
+    )
+    redis_url: str | None = Field(
+        None, description="Redis for JOB_BACKEND=redis (jobs, result cache), e.g. "
+        "`rediss://:<key>@<name>.redis.cache.windows.net:6380/0`. Defaults to a local Redis outside production.",
+    )
+    job_queue: str = Field(
+        "sids-models", pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="Name of the Redis queue (the Redis list `rq:queue:<name>` that KEDA measures).",
+    )
+    job_result_ttl_seconds: int = Field(
+        3600, ge=10, le=7 * 24 * 3600, description="How long a finished job (result or error) stays readable.",
+    )
+    job_max_retries: int = Field(
+        2, ge=0, le=10, description="Re-runs of a job whose worker died mid-job (SIGKILL, lost node).",
+    )
+    worker_concurrency: int = Field(
+        1, ge=1, le=64, description="Jobs one `api_app.worker` process runs at once (one forked worker each).",
+    )
+    worker_recovery_seconds: int = Field(
+        60, ge=2, le=3600, description="A job whose worker stopped sending heartbeats is re-queued after "
+        "about this many seconds.",
+    )
+    cache_max_entries: int = Field(
+        512, ge=0, le=1_000_000, description="Responses kept by the in-process result cache (0 disables "
+        "caching; with JOB_BACKEND=redis the cache lives in Redis and this is not used).",
+    )
+    cache_ttl_seconds: int = Field(
+        24 * 3600, ge=1, le=30 * 24 * 3600, description="How long a cached response stays valid.",
+    )
 
     @field_validator("model_service", "cors_origins", mode="before")
     @classmethod
@@ -63,11 +96,17 @@ class Settings(BaseSettings):
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
+    @property
+    def effective_redis_url(self) -> str:
+        return self.redis_url or DEV_REDIS_URL
+
     @model_validator(mode="after")
     def _refuse_unsafe_outside_development(self) -> "Settings":
         if self.environment != "production":
             return self
         problems = []
+        if self.job_backend == "redis" and not self.redis_url:
+            problems.append("JOB_BACKEND=redis needs REDIS_URL")
         if "*" in self.cors_origins:
             problems.append("CORS_ORIGINS must list origins, not '*'")
         insecure = [o for o in self.cors_origins if o.startswith("http://")

@@ -2,13 +2,14 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 
 from common.constants import MAIN_ENDPOINT_TAG
 from common.errors import InvalidInput
+from common.jobs import run_model
 from common.resources import use_resource
+from models.sampleapi import service
 from models.sampleapi.schemas import SummaryRequest, SummaryResponse
-from models.sampleapi.summary import compare_sids, latest_year_with_sids_data
 from shared_dataloader import IndicatorDataset
 
 REQUIRED_DATA = ("indicators",)
@@ -30,14 +31,6 @@ def indicators(dataset: Dataset,
 
 @router.post("/predict", response_model=SummaryResponse, openapi_extra={MAIN_ENDPOINT_TAG: True},
              summary="Compare SIDS with other countries on one indicator")
-def predict(body: SummaryRequest, dataset: Dataset) -> SummaryResponse:
-    if body.indicator not in dataset.meta.index:
-        raise InvalidInput(f"Unknown indicator {body.indicator!r}; list them with "
-                           "POST /sampleapi/indicators?dataset=<code>", field="body.indicator")
-    table = dataset.indicator_table(body.indicator)
-    year = body.year or latest_year_with_sids_data(table)
-    if year not in table.columns:
-        raise InvalidInput(f"Unknown year {body.year!r}; valid: {table.columns[0]}–{table.columns[-1]}",
-                           field="body.year")
-    return SummaryResponse(indicator=body.indicator, name=dataset.meta.at[body.indicator, "name"],
-                           year=year, **compare_sids(table, year))
+async def predict(request: Request, body: SummaryRequest, dataset: Dataset) -> SummaryResponse:
+    """Accepts `Prefer: respond-async` / `wait=N` (202 + `Location: /jobs/{id}`) and `If-None-Match`."""
+    return await run_model(request, service.summarize, body, data="indicators")

@@ -1,0 +1,62 @@
+"""`python -m api_app.worker`: run model jobs from the Redis queue (JOB_BACKEND=redis).
+
+Loads the data the selected models need (MODEL_SERVICE) once, then runs WORKER_CONCURRENCY rq
+workers that fork a work horse per job, so every job shares the loaded data. SIGTERM is a warm
+shutdown: running jobs finish, then the process exits (give pods a termination grace period longer
+than a job; a job cut short by SIGKILL is re-queued after WORKER_RECOVERY_SECONDS).
+"""
+
+import argparse
+import logging
+import sys
+
+from rq.serializers import JSONSerializer
+from rq.worker_pool import WorkerPool
+
+from api_app.discovery import discover
+from common.jobs.redis_queue import RecoveringWorker, connect
+from common.jobs.task import preload
+from common.settings import Settings, get_settings
+from shared_dataloader import DatasetError
+
+log = logging.getLogger("api_app.worker")
+
+
+def worker_class(settings: Settings) -> type[RecoveringWorker]:
+    return type("SidsWorker", (RecoveringWorker,), {"recovery_seconds": settings.worker_recovery_seconds})
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m api_app.worker", description=__doc__.split("\n")[0])
+    parser.add_argument("--burst", action="store_true", help="exit once the queue is empty")
+    args = parser.parse_args(argv)
+    settings = get_settings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    discovery = discover(settings.model_service)
+    for package in discovery.packages:
+        if package.error:
+            log.error("model %s is left out: %s", package.name, package.error)
+    needed = sorted({name for p in discovery.mounted for name in p.required_data})
+    try:
+        preload(needed, settings)
+    except DatasetError as exc:
+        log.error("cannot start: the data failed to load: %s", exc)
+        return 1
+
+    connection = connect(settings.effective_redis_url)
+    cls = worker_class(settings)
+    log.info("worker on queue %s (concurrency %d, models: %s)", settings.job_queue,
+             settings.worker_concurrency, ", ".join(p.name for p in discovery.mounted))
+    if settings.worker_concurrency == 1:
+        cls([settings.job_queue], connection=connection).work(burst=args.burst,
+                                                              logging_level=settings.log_level)
+    else:
+        WorkerPool([settings.job_queue], connection=connection, num_workers=settings.worker_concurrency,
+                   worker_class=cls, serializer=JSONSerializer).start(burst=args.burst,
+                                                                      logging_level=settings.log_level)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

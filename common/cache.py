@@ -1,0 +1,115 @@
+"""The result cache: identical requests on the same dataset version answer from here.
+
+A key names the model, the endpoint, the canonical JSON of the request and the dataset fingerprint;
+an entry is the response body (JSON bytes) and its ETag. In-process LRU by default; Redis (shared by
+every API process and written by the workers) when JOB_BACKEND=redis.
+"""
+
+import hashlib
+import json
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from common.metrics import CACHE_REQUESTS
+
+REDIS_PREFIX = "sids:cache:"
+
+
+@dataclass(frozen=True)
+class CachedResponse:
+    body: bytes
+    etag: str
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def cache_key(model: str, endpoint: str, body: Any, fingerprint: str | None) -> str:
+    """Hex digest naming one request: model, endpoint, canonical request JSON, dataset version."""
+    text = canonical_json({"model": model, "endpoint": endpoint, "body": body, "data": fingerprint})
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def etag_of(body: bytes) -> str:
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
+def etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """RFC 9110 weak comparison of `If-None-Match` (a list of tags or `*`) with `etag`."""
+    if not if_none_match:
+        return False
+    tags = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
+    return "*" in tags or etag in tags
+
+
+class ResultCache(Protocol):
+    def get(self, key: str) -> CachedResponse | None: ...
+
+    def put(self, key: str, body: bytes) -> CachedResponse: ...
+
+
+class NoCache:
+    def get(self, key: str) -> CachedResponse | None:
+        return None
+
+    def put(self, key: str, body: bytes) -> CachedResponse:
+        return CachedResponse(body, etag_of(body))
+
+
+class LocalCache:
+    """Thread-safe LRU with a time limit per entry."""
+
+    def __init__(self, max_entries: int, ttl_seconds: float) -> None:
+        self.max_entries = max_entries
+        self.ttl = ttl_seconds
+        self._entries: OrderedDict[str, tuple[float, CachedResponse]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> CachedResponse | None:
+        with self._lock:
+            item = self._entries.get(key)
+            if item is None or item[0] < time.monotonic():
+                self._entries.pop(key, None)
+                CACHE_REQUESTS.labels("miss").inc()
+                return None
+            self._entries.move_to_end(key)
+        CACHE_REQUESTS.labels("hit").inc()
+        return item[1]
+
+    def put(self, key: str, body: bytes) -> CachedResponse:
+        entry = CachedResponse(body, etag_of(body))
+        with self._lock:
+            self._entries[key] = (time.monotonic() + self.ttl, entry)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+        return entry
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+class RedisCache:
+    """Entries as Redis strings `sids:cache:<key>` = ETag, newline, body; expiry by Redis."""
+
+    def __init__(self, connection: Any, ttl_seconds: int) -> None:
+        self.connection = connection
+        self.ttl = ttl_seconds
+
+    def get(self, key: str) -> CachedResponse | None:
+        raw = self.connection.get(REDIS_PREFIX + key)
+        if raw is None:
+            CACHE_REQUESTS.labels("miss").inc()
+            return None
+        etag, _, body = raw.partition(b"\n")
+        CACHE_REQUESTS.labels("hit").inc()
+        return CachedResponse(body, etag.decode())
+
+    def put(self, key: str, body: bytes) -> CachedResponse:
+        entry = CachedResponse(body, etag_of(body))
+        self.connection.set(REDIS_PREFIX + key, entry.etag.encode() + b"\n" + body, ex=self.ttl)
+        return entry

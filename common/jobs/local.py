@@ -1,0 +1,161 @@
+"""Embedded job executor: jobs run on this process's compute pool and live in an in-memory store.
+
+Nothing else to install; the store is per process, so use JOB_BACKEND=redis with several API
+processes. Cancelling a running job is cooperative: the job's progress callback raises `Cancelled`
+at its next call (a model that never reports progress runs to its end, and its result is dropped).
+"""
+
+import asyncio
+import json
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from common.cache import ResultCache
+from common.compute import run_cpu
+from common.errors import Conflict, Overloaded
+from common.jobs.model import (DONE, TERMINAL, Cancelled, JobProgress, JobSpec, JobView, error_payload, invoke,
+                               to_json)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class LocalJob:
+    id: str
+    model: str
+    status: str = "queued"
+    created_at: datetime = field(default_factory=_now)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    progress: JobProgress | None = None
+    result: Any = None
+    failure: dict | None = None
+    expires_at: float | None = None
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    task: asyncio.Task | None = None
+
+    def view(self) -> JobView:
+        return JobView(id=self.id, model=self.model, status=self.status, created_at=self.created_at,
+                       started_at=self.started_at, finished_at=self.finished_at, progress=self.progress,
+                       result=self.result).with_failure(self.failure)
+
+
+class LocalExecutor:
+    backend = "local"
+
+    def __init__(self, cache: ResultCache, result_ttl: float) -> None:
+        self.cache = cache
+        self.result_ttl = result_ttl
+        self._jobs: dict[str, LocalJob] = {}
+        self._lock = threading.Lock()
+        self._completed: Counter[str] = Counter()
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        for job in list(self._jobs.values()):
+            job.cancelled.set()
+            if job.task is not None:
+                job.task.cancel()
+
+    def _purge(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            for key in [k for k, j in self._jobs.items() if j.expires_at is not None and j.expires_at < now]:
+                del self._jobs[key]
+
+    def _finish(self, job: LocalJob, status: str, result: Any = None, failure: dict | None = None) -> None:
+        with self._lock:
+            if job.status in TERMINAL:
+                return
+            job.status, job.result, job.failure = status, result, failure
+            job.finished_at = _now()
+            job.expires_at = time.monotonic() + self.result_ttl
+            self._completed[status] += 1
+
+    def _progress(self, job: LocalJob) -> Callable[[str, float], None]:
+        def report(stage: str, fraction: float) -> None:
+            if job.cancelled.is_set():
+                raise Cancelled()
+            job.progress = JobProgress(stage=str(stage)[:200], fraction=min(max(float(fraction), 0.0), 1.0))
+
+        return report
+
+    def _execute(self, job: LocalJob, fn: Callable, body: Any, data: Any) -> bytes | None:
+        """Runs on a compute thread."""
+        if job.cancelled.is_set():
+            return None
+        job.status, job.started_at = "running", _now()
+        return to_json(invoke(fn, body, data, self._progress(job)))
+
+    async def _run(self, job: LocalJob, spec: JobSpec, fn: Callable, body: Any, data: Any) -> None:
+        try:
+            payload = await run_cpu(self._execute, job, fn, body, data)
+        except Overloaded:
+            with self._lock:
+                self._jobs.pop(job.id, None)
+            raise
+        except asyncio.CancelledError:
+            self._finish(job, "cancelled", failure=error_payload(Cancelled()))
+            raise
+        except BaseException as exc:
+            status = "cancelled" if isinstance(exc, Cancelled) else "failed"
+            self._finish(job, status, failure=error_payload(exc, job.id))
+            return
+        if payload is None or job.cancelled.is_set():
+            self._finish(job, "cancelled", failure=error_payload(Cancelled()))
+            return
+        if spec.cache_key:
+            self.cache.put(spec.cache_key, payload)
+        job.progress = DONE
+        self._finish(job, "succeeded", result=json.loads(payload))
+
+    async def submit(self, spec: JobSpec, fn: Callable, body: Any, data: Any) -> str:
+        """Start a job; `Overloaded` (503) at once when the compute pool has no room for it."""
+        self._purge()
+        job = LocalJob(id=uuid.uuid4().hex, model=spec.model)
+        with self._lock:
+            self._jobs[job.id] = job
+        job.task = asyncio.create_task(self._run(job, spec, fn, body, data))
+        await asyncio.sleep(0)  # the task claims its compute slot (or fails to) before we answer
+        if job.task.done() and isinstance(job.task.exception(), Overloaded):
+            raise job.task.exception()
+        return job.id
+
+    async def wait(self, job_id: str, timeout: float) -> JobView | None:
+        job = self._jobs.get(job_id)
+        if job is None:
+            return None
+        if job.task is not None and job.status not in TERMINAL:
+            await asyncio.wait({job.task}, timeout=timeout)
+        return job.view()
+
+    def get(self, job_id: str) -> JobView | None:
+        self._purge()
+        job = self._jobs.get(job_id)
+        return job.view() if job is not None else None
+
+    def cancel(self, job_id: str) -> JobView | None:
+        job = self._jobs.get(job_id)
+        if job is None:
+            return None
+        if job.status in TERMINAL:
+            raise Conflict(f"Job {job_id} has already {job.status}; only queued or running jobs can be cancelled.")
+        job.cancelled.set()
+        self._finish(job, "cancelled", failure=error_payload(Cancelled()))
+        return job.view()
+
+    def stats(self) -> dict:
+        with self._lock:
+            states = Counter(job.status for job in self._jobs.values())
+            completed = dict(self._completed)
+        return {"queued": states["queued"], "running": states["running"], "queue_depth": states["queued"],
+                "completed": completed}

@@ -1,0 +1,170 @@
+"""Scale mode: jobs in an rq queue on Redis, run by `python -m api_app.worker` processes.
+
+The queue is the Redis list `rq:queue:<JOB_QUEUE>`; KEDA's `redis` scaler scales workers on its
+length. A job whose worker dies is re-run: the dead worker's heartbeat lapses after
+WORKER_RECOVERY_SECONDS, rq's registry cleanup finds the abandoned job and, as it was enqueued with
+`Retry(max=JOB_MAX_RETRIES)`, puts it back on the queue.
+"""
+
+import asyncio
+import time
+import uuid
+from datetime import datetime, timezone
+
+from redis import Redis
+from rq import Queue, Retry, Worker
+from rq.command import send_stop_job_command
+from rq.exceptions import InvalidJobOperation, NoSuchJobError
+from rq.job import Job, JobStatus
+from rq.registry import StartedJobRegistry
+from rq.serializers import JSONSerializer
+
+from common.errors import Conflict
+from common.jobs.model import DONE, TERMINAL, Cancelled, JobProgress, JobSpec, JobView, error_payload
+from common.jobs.task import CANCEL_KEY, COMPLETED_KEY, execute
+
+JOB_ID_LENGTH = 32
+_QUEUED = {JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED, JobStatus.CREATED}
+_CANCELLED = {JobStatus.STOPPED, JobStatus.CANCELED}
+
+
+def connect(url: str) -> Redis:
+    return Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+class RedisExecutor:
+    backend = "redis"
+
+    def __init__(self, connection: Redis, queue_name: str, result_ttl: int, max_retries: int,
+                 job_timeout: float) -> None:
+        self.connection = connection
+        self.queue = Queue(queue_name, connection=connection, serializer=JSONSerializer)
+        self.result_ttl = result_ttl
+        self.max_retries = max_retries
+        self.job_timeout = int(job_timeout)
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        await asyncio.to_thread(self.connection.close)
+
+    def _enqueue(self, spec: JobSpec) -> str:
+        job = self.queue.enqueue(
+            execute, spec.to_dict(), job_id=uuid.uuid4().hex, meta={"model": spec.model},
+            description=f"{spec.model} {spec.endpoint}", job_timeout=self.job_timeout,
+            result_ttl=self.result_ttl, failure_ttl=self.result_ttl,
+            retry=Retry(max=self.max_retries) if self.max_retries else None)
+        return job.id
+
+    async def submit(self, spec: JobSpec, fn: object = None, body: object = None, data: object = None) -> str:
+        """Queue the job for a worker (which rebuilds body and data from `spec`)."""
+        return await asyncio.to_thread(self._enqueue, spec)
+
+    def _fetch(self, job_id: str) -> Job | None:
+        if len(job_id) != JOB_ID_LENGTH or not job_id.isalnum():
+            return None
+        try:
+            return Job.fetch(job_id, connection=self.connection, serializer=JSONSerializer)
+        except NoSuchJobError:
+            return None
+
+    def _view(self, job: Job) -> JobView:
+        state = job.get_status(refresh=False)
+        progress = job.meta.get("progress")
+        view = JobView(id=job.id, model=job.meta.get("model", ""), status="queued",
+                       created_at=_utc(job.created_at), started_at=_utc(job.started_at),
+                       finished_at=_utc(job.ended_at),
+                       progress=JobProgress(**progress) if progress else None)
+        if self.connection.exists(CANCEL_KEY + job.id) or state in _CANCELLED:
+            view.status = "cancelled"
+            return view.with_failure(error_payload(Cancelled()))
+        if state == JobStatus.STARTED:
+            view.status = "running"
+        elif state == JobStatus.FINISHED:
+            outcome = job.return_value() or {}
+            if outcome.get("ok"):
+                view.status, view.result, view.progress = "succeeded", outcome.get("result"), DONE
+            else:
+                view.status = "cancelled" if outcome.get("error", {}).get("code") == "cancelled" else "failed"
+                view.with_failure(outcome.get("error"))
+        elif state == JobStatus.FAILED:
+            view.status = "failed"
+            view.with_failure({"status": 500, "code": "worker_failed", "errors": [], "detail": (
+                f"The workers running job {job.id} stopped unexpectedly "
+                f"{self.max_retries + 1} times; the job was given up.")})
+        elif state not in _QUEUED:
+            view.status = "running"
+        return view
+
+    def get(self, job_id: str) -> JobView | None:
+        job = self._fetch(job_id)
+        return self._view(job) if job is not None else None
+
+    async def wait(self, job_id: str, timeout: float) -> JobView | None:
+        """Poll the job until it ends or `timeout` seconds pass; its view either way."""
+        deadline = time.monotonic() + timeout
+        delay = 0.01
+        while True:
+            view = await asyncio.to_thread(self.get, job_id)
+            remaining = deadline - time.monotonic()
+            if view is None or view.status in TERMINAL or remaining <= 0:
+                return view
+            await asyncio.sleep(min(delay, remaining))
+            delay = min(delay * 1.5, 0.1)
+
+    def cancel(self, job_id: str) -> JobView | None:
+        job = self._fetch(job_id)
+        if job is None:
+            return None
+        view = self._view(job)
+        if view.status in TERMINAL:
+            raise Conflict(f"Job {job_id} has already {view.status}; only queued or running jobs can be cancelled.")
+        self.connection.set(CANCEL_KEY + job_id, 1, ex=self.result_ttl)
+        self.connection.hincrby(COMPLETED_KEY, "cancelled")
+        if view.status == "queued":
+            try:
+                job.cancel()
+            except InvalidJobOperation:
+                pass
+        else:
+            try:
+                send_stop_job_command(self.connection, job_id, serializer=JSONSerializer)
+            except InvalidJobOperation:
+                pass
+        self.connection.expire(job.key, self.result_ttl)
+        return self._view(job)
+
+    def stats(self) -> dict:
+        queued = self.queue.count
+        running = StartedJobRegistry(queue=self.queue).count
+        completed = {k.decode(): int(v) for k, v in self.connection.hgetall(COMPLETED_KEY).items()}
+        return {"queued": queued, "running": running, "queue_depth": queued, "completed": completed}
+
+
+class RecoveringWorker(Worker):
+    """An rq worker whose jobs are declared abandoned `recovery_seconds` after its last heartbeat
+    (rq's default is 60 s beyond the monitoring interval) and that looks for abandoned jobs of dead
+    workers about every quarter of that time."""
+
+    recovery_seconds = 60
+
+    def __init__(self, *args, **kwargs) -> None:
+        interval = max(1, self.recovery_seconds // 4)
+        kwargs.setdefault("job_monitoring_interval", interval)
+        kwargs.setdefault("maintenance_interval", interval)
+        kwargs.setdefault("serializer", JSONSerializer)
+        super().__init__(*args, **kwargs)
+
+    @property
+    def dequeue_timeout(self) -> int:
+        return max(1, self.maintenance_interval)
+
+    def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
+        return self.recovery_seconds

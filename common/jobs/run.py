@@ -1,0 +1,113 @@
+"""`run_model`: one call that makes a main model endpoint cacheable and job-capable.
+
+    @router.post("/predict", ...)
+    async def predict(request: Request, body: TrainRequest, dataset: Dataset) -> TrainResponse:
+        return await run_model(request, service.predict, body, data="indicators")
+
+- identical request on the same dataset version → cached body, `ETag`; `If-None-Match` → 304;
+- no `Prefer` header → synchronous as before (redis mode: queued, awaited, answered);
+- `Prefer: respond-async` → 202, `Location: /jobs/{id}`, body `{id, status}`;
+- `Prefer: wait=N` → the answer if done within N seconds, else that 202.
+"""
+
+import re
+from typing import Any, Callable
+
+from fastapi import Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
+
+from common.cache import cache_key, etag_matches
+from common.compute import run_cpu
+from common.errors import ComputeTimeout
+from common.jobs.model import JobAccepted, JobFailed, JobSpec, JobView, dotted, invoke, to_json
+from common.metrics import JOB_SUBMISSIONS, model_label
+
+_WAIT = re.compile(r"^wait\s*=\s*(\d{1,9})$", re.IGNORECASE)
+
+
+def parse_prefer(values: list[str]) -> tuple[bool, float | None]:
+    """(respond-async?, wait seconds) from RFC 7240 `Prefer` headers; unknown preferences are ignored."""
+    asynchronous, wait = False, None
+    for value in values:
+        for token in value.split(","):
+            token = token.split(";", 1)[0].strip()
+            if token.lower() == "respond-async":
+                asynchronous = True
+            elif match := _WAIT.match(token):
+                wait = float(match.group(1))
+    return asynchronous, wait
+
+
+def _model_name(request: Request, endpoint: str) -> str:
+    prefixes = getattr(request.app.state, "model_prefixes", {})
+    return model_label(prefixes, endpoint) or endpoint.strip("/").split("/", 1)[0]
+
+
+def _json(body: bytes, etag: str | None = None, status: int = 200) -> Response:
+    return Response(body, status_code=status, media_type="application/json",
+                    headers={"ETag": etag} if etag else None)
+
+
+def _accepted(view_id: str, status: str, applied: str) -> JSONResponse:
+    return JSONResponse(JobAccepted(id=view_id, status=status).model_dump(), status_code=202,
+                        headers={"Location": f"/jobs/{view_id}", "Preference-Applied": applied,
+                                 "Retry-After": "1"})
+
+
+def _outcome(view: JobView, cache, key: str | None) -> Response:
+    """The HTTP answer of a finished job: its body (cached, with ETag) or its error."""
+    if view.status == "succeeded":
+        body = to_json(view.result)
+        return _json(body, cache.put(key, body).etag if key else None)
+    raise JobFailed(view.failure or {"status": 500, "code": "internal_error", "detail": "The job failed."},
+                    headers={"Location": f"/jobs/{view.id}"})
+
+
+async def run_model(request: Request, fn: Callable[..., Any], body: BaseModel, data: str | None = None) -> Response:
+    """Run `fn(body, data, progress=...)` for a main endpoint, honouring cache, ETag and `Prefer`.
+
+    `data` names the loaded resource the function needs (a key of `shared_dataloader.LOADERS`).
+    """
+    app = request.app
+    executor, cache, settings = app.state.jobs, app.state.cache, app.state.settings
+    route = request.scope.get("route")
+    endpoint = getattr(route, "path", request.url.path)
+    model = _model_name(request, endpoint)
+    resource = app.state.resources.get(data) if data else None
+    fingerprint = getattr(resource, "fingerprint", None)
+    body_json = body.model_dump(mode="json", by_alias=True)
+    key = cache_key(model, endpoint, body_json, fingerprint)
+
+    cached = cache.get(key)
+    if cached is not None:
+        if etag_matches(request.headers.get("if-none-match"), cached.etag):
+            return Response(status_code=304, headers={"ETag": cached.etag})
+        return _json(cached.body, cached.etag)
+
+    asynchronous, wait = parse_prefer(request.headers.getlist("prefer"))
+    if not asynchronous and wait is None and executor.backend == "local":
+        result = await run_cpu(invoke, fn, body, resource, None)
+        payload = to_json(result)
+        entry = cache.put(key, payload)
+        if etag_matches(request.headers.get("if-none-match"), entry.etag):
+            return Response(status_code=304, headers={"ETag": entry.etag})
+        return _json(payload, entry.etag)
+
+    spec = JobSpec(model=model, endpoint=endpoint, func=dotted(fn), request_class=dotted(type(body)),
+                   body=body_json, data=data, fingerprint=fingerprint, cache_key=key)
+    job_id = await executor.submit(spec, fn, body, resource)
+    synchronous = not asynchronous and wait is None
+    JOB_SUBMISSIONS.labels(model, "sync" if synchronous else "async").inc()
+    if asynchronous and wait is None:
+        return _accepted(job_id, "queued", "respond-async")
+    limit = settings.compute_timeout_seconds
+    view = await executor.wait(job_id, limit if synchronous else min(wait, limit))
+    if view is None:
+        raise ComputeTimeout(f"Job {job_id} expired before it could be read.")
+    if view.status in ("succeeded", "failed", "cancelled"):
+        return _outcome(view, cache, key)
+    if synchronous:
+        raise ComputeTimeout(f"The computation did not finish within {limit:g} s; it goes on as job "
+                             f"{job_id} (GET /jobs/{job_id}).", headers={"Location": f"/jobs/{job_id}"})
+    return _accepted(job_id, view.status, f"wait={wait:g}")
