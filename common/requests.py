@@ -28,8 +28,8 @@ class NamedEnum(Enum):
         if isinstance(value, str) and value in cls.__members__:
             return cls[value]
         raise PydanticCustomError(
-            "enum_name", "Unknown {kind} {value!r}; supported: {supported}",
-            {"kind": cls.__name__, "value": value, "supported": ", ".join(cls.names())},
+            "enum_name", "Unknown {kind} {value}; supported: {supported}",
+            {"kind": cls.__name__, "value": repr(value), "supported": ", ".join(cls.names())},
         )
 
     @classmethod

@@ -1,0 +1,86 @@
+"""Model discovery: every package with a router is mounted; broken ones are reported and isolated."""
+
+import os
+import textwrap
+
+import pytest
+
+from api_app.discovery import discover
+from conftest import running_app
+
+MODELS_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "models")
+
+
+@pytest.fixture
+def fake_models(tmp_path, monkeypatch):
+    """A models package with the real sample model, a package that fails to import and one
+    without a router."""
+    package = tmp_path / "fake_models"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "sampleapi").symlink_to(os.path.abspath(os.path.join(MODELS_DIR, "sampleapi")))
+    (package / "broken").mkdir()
+    (package / "broken" / "__init__.py").write_text("raise RuntimeError('model weights are corrupt')\n")
+    (package / "norouter").mkdir()
+    (package / "norouter" / "__init__.py").write_text(textwrap.dedent("""
+        ROUTER = None
+    """))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return "fake_models"
+
+
+def test_every_real_model_package_is_discovered():
+    found = discover()
+    names = {p.name for p in found.packages}
+    expected = {entry.name for entry in os.scandir(MODELS_DIR)
+                if entry.is_dir() and not entry.name.startswith("_")
+                and os.path.exists(os.path.join(entry.path, "__init__.py"))}
+    assert names == expected
+    assert all(p.router is not None for p in found.packages), [p.error for p in found.packages]
+
+
+def test_discovery_does_not_depend_on_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert "sampleapi" in {p.name for p in discover().mounted}
+
+
+def test_broken_packages_are_reported_and_the_rest_serve(fake_models):
+    with running_app(models_package=fake_models) as client:
+        root = client.get("/").json()
+        assert root["models"] == ["sampleapi"]
+        assert "model weights are corrupt" in root["unavailable_models"]["broken"]
+        assert "router" in root["unavailable_models"]["norouter"]
+
+        ready = client.get("/health/ready")
+        assert ready.status_code == 503
+        report = ready.json()
+        assert report["models"]["sampleapi"] == {"state": "ready"}
+        assert report["models"]["broken"]["state"] == "failed"
+        assert "RuntimeError: model weights are corrupt" in report["models"]["broken"]["error"]
+
+        served = client.post("/sampleapi/predict", json={"indicator": "wdi-EG.ELC.ACCS.ZS", "year": "2015"})
+        assert served.status_code == 200
+        assert served.json()["year"] == "2015"
+        assert client.post("/broken/predict", json={}).status_code == 404
+
+
+def test_model_service_mounts_only_the_selected_models(fake_models):
+    with running_app(models_package=fake_models, model_service=("sampleapi",)) as client:
+        assert client.get("/").json()["models"] == ["sampleapi"]
+        assert client.get("/health/ready").status_code == 200
+        assert [entry["model"] for entry in client.get("/params").json()] == ["sampleapi"]
+        paths = client.get("/openapi.json").json()["paths"]
+        assert all(not p.startswith("/broken") for p in paths)
+
+
+def test_model_service_naming_an_unknown_model_is_reported():
+    with running_app(model_service=("sampleapi", "nosuchmodel")) as client:
+        report = client.get("/health/ready")
+        assert report.status_code == 503
+        error = report.json()["models"]["nosuchmodel"]["error"]
+        assert "no model package named 'nosuchmodel'" in error and "sampleapi" in error
+
+
+def test_model_service_loads_only_the_data_its_models_need():
+    with running_app(model_service=("sampleapi",)) as client:
+        assert set(client.get("/health/ready").json()["data"]) == {"indicators"}

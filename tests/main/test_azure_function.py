@@ -1,0 +1,65 @@
+"""The Azure Functions entry gives the same answers as the ASGI app, in process."""
+
+import asyncio
+import json
+
+import azure.functions as func
+import pytest
+
+import main
+
+
+def call(method: str, url: str, body: bytes = b"", headers: dict | None = None) -> func.HttpResponse:
+    return func.HttpRequest(method, url, headers=headers or {}, body=body)
+
+
+@pytest.fixture(scope="module")
+def function_responses():
+    """Drive the function entry once, in one event loop, as the Functions host would."""
+    requests = {
+        "params": call("GET", "http://localhost/params"),
+        "ready": call("GET", "http://localhost/health/ready"),
+        "indicators": call("POST", "http://localhost/sampleapi/indicators?dataset=wdi"),
+        "predict": call("POST", "http://localhost/sampleapi/predict",
+                        json.dumps({"indicator": "wdi-EG.ELC.ACCS.ZS", "year": "2012"}).encode(),
+                        {"content-type": "application/json"}),
+        "put": call("PUT", "http://localhost/params"),
+        "bad": call("POST", "http://localhost/sampleapi/predict", b"{}",
+                    {"content-type": "application/json"}),
+    }
+
+    async def drive():
+        answers = {name: await main.main(request) for name, request in requests.items()}
+        await main._middleware.notify_shutdown()
+        return answers
+
+    return asyncio.run(drive())
+
+
+def test_function_json_routes_everything_to_the_app(repo_root):
+    config = json.loads((repo_root / "main" / "function.json").read_text())
+    trigger = config["bindings"][0]
+    assert trigger["type"] == "httpTrigger" and trigger["route"] == "{*route}"
+    assert {"get", "post", "options"} <= set(trigger["methods"])
+    host = json.loads((repo_root / "host.json").read_text())
+    assert host["extensions"]["http"]["routePrefix"] == ""
+
+
+def test_function_answers_like_the_asgi_app(function_responses, client):
+    for name, path in (("params", "/params"), ("ready", "/health/ready")):
+        response = function_responses[name]
+        assert response.status_code == 200
+        assert json.loads(response.get_body()) == client.get(path).json()
+    indicators = json.loads(function_responses["indicators"].get_body())
+    assert indicators == client.post("/sampleapi/indicators?dataset=wdi").json()
+    predicted = json.loads(function_responses["predict"].get_body())
+    assert predicted == client.post("/sampleapi/predict",
+                                    json={"indicator": "wdi-EG.ELC.ACCS.ZS", "year": "2012"}).json()
+    assert predicted["sids"]["countries"] > 0
+
+
+def test_function_keeps_the_error_contract(function_responses):
+    assert function_responses["put"].status_code == 405
+    bad = function_responses["bad"]
+    assert bad.status_code == 422
+    assert json.loads(bad.get_body())["errors"][0]["field"] == "body.indicator"
