@@ -1,0 +1,81 @@
+"""Dockerfile and .dockerignore, checked statically (no Docker engine is available here)."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from deploy_helpers import REPO
+
+
+@pytest.fixture(scope="module")
+def instructions():
+    """(INSTRUCTION, arguments) pairs with continuation lines joined and comments dropped."""
+    text = (REPO / "Dockerfile").read_text()
+    text = re.sub(r"\\\n", " ", text)
+    result = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            word, _, rest = line.partition(" ")
+            result.append((word.upper(), rest.strip()))
+    return result
+
+
+def test_base_images_are_pinned_slim_python_311(instructions):
+    froms = [args.split()[0] for word, args in instructions if word == "FROM"]
+    assert froms
+    for image in froms:
+        assert re.fullmatch(r"python:3\.11\.\d+-slim(-[a-z]+)?", image), image
+
+
+def test_dependencies_are_installed_before_code_is_copied(instructions):
+    words = [(w, a) for w, a in instructions]
+    req_copy = next(i for i, (w, a) in enumerate(words) if w == "COPY" and "requirements.txt" in a)
+    install = next(i for i, (w, a) in enumerate(words) if w == "RUN" and "pip install" in a)
+    code_copy = next(i for i, (w, a) in enumerate(words)
+                     if w == "COPY" and "--from" not in a and "requirements" not in a)
+    assert req_copy < install < code_copy
+    assert "--no-cache-dir" in words[install][1]
+
+
+def test_runs_as_a_non_root_user(instructions):
+    users = [a for w, a in instructions if w == "USER"]
+    assert users, "no USER instruction"
+    final = users[-1].split(":")[0]
+    assert final not in ("root", "0")
+    assert final.isdigit() and int(final) >= 10000, "numeric UID so runAsNonRoot can verify it"
+    # the Deployments run as the same UID
+    deployment = (REPO / "deployment/base/deployment.yaml").read_text()
+    assert f"runAsUser: {final}" in deployment
+
+
+def test_serves_the_asgi_app_with_uvicorn(instructions):
+    cmd = [a for w, a in instructions if w == "CMD"][-1]
+    assert cmd.startswith("[")
+    assert "exec uvicorn api_app:app" in cmd, "exec: uvicorn must be PID 1 to get SIGTERM"
+    for option in ["--host 0.0.0.0", "--loop uvloop", "--http httptools", "--workers", "${WEB_CONCURRENCY}"]:
+        assert option in cmd
+    env = " ".join(a for w, a in instructions if w == "ENV")
+    assert "WEB_CONCURRENCY=" in env and "PYTHONUNBUFFERED=1" in env
+    assert any(w == "EXPOSE" and a == "8000" for w, a in instructions)
+    health = [a for w, a in instructions if w == "HEALTHCHECK"]
+    assert health and "/health/live" in health[0]
+
+
+def test_requirements_pin_the_server_stack():
+    requirements = (REPO / "requirements.txt").read_text()
+    for package in ["uvicorn[standard]==", "uvloop==", "httptools=="]:
+        assert package in requirements
+
+
+def test_dockerignore_keeps_tests_git_and_caches_out():
+    entries = {line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()
+               if line.strip() and not line.startswith("#")}
+    for expected in [".git", "tests", ".venv", "**/__pycache__", ".pytest_cache", ".ci-tools",
+                     "**/*.tfstate", "kubeconfig*", ".env"]:
+        assert expected in entries, expected
+    # what the service needs is not ignored
+    for needed in ["requirements.txt", "api_app", "common", "models", "shared_dataloader"]:
+        assert needed not in entries
+    assert not any(e.startswith("shared_dataloader") for e in entries), "the bundled dataset ships in the image"
