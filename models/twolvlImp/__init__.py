@@ -1,0 +1,89 @@
+"""twolvlImp: fill a SIDS country's missing indicator value from the other indicators (SPEC §5.1)."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from common.compute import run_cpu
+from common.constants import MAIN_ENDPOINT_TAG
+from common.resources import use_resource
+from models.twolvlImp import catalog, service
+from models.twolvlImp.preprocess import PREDICTOR_MISSING_MAX, TARGET_MISSING_MAX
+from models.twolvlImp.schemas import (Dimension, Estimate, PredictorsRequest, PredictResponse, Scheme,
+                                      TrainRequest)
+from shared_dataloader import IndicatorDataset
+
+REQUIRED_DATA = ("indicators",)
+Dataset = Annotated[IndicatorDataset, Depends(use_resource("indicators"))]
+Year = Annotated[str, Query(title="The year under consideration", max_length=4, examples=["2001"])]
+DatasetCode = Annotated[str, Query(alias="dataset", title="Dataset", max_length=50, examples=["wdi"])]
+Target = Annotated[str, Query(title="Target", max_length=200, examples=["wdi-EG.ELC.ACCS.ZS"])]
+
+router = APIRouter(prefix="/twolvlImp", tags=["Two Level Imputation"])
+
+
+@router.get("/target_years", response_model=list[str], summary="Supported years")
+def target_years(dataset: Dataset) -> list[str]:
+    return list(catalog.supported_years(dataset))
+
+
+@router.get("/target_sample_size", response_model=int,
+            summary=f"Fewest countries with data a target needs (missing < {TARGET_MISSING_MAX:g} %)")
+def target_sample_size(dataset: Dataset) -> int:
+    return catalog.sample_size(dataset, TARGET_MISSING_MAX)
+
+
+@router.get("/predictor_sample_size", response_model=int,
+            summary=f"Fewest countries with data a predictor needs (missing < {PREDICTOR_MISSING_MAX:g} %)")
+def predictor_sample_size(dataset: Dataset) -> int:
+    return catalog.sample_size(dataset, PREDICTOR_MISSING_MAX)
+
+
+@router.get("/datasets", response_model=dict[str, str],
+            summary="Datasets with at least one valid target in the year ({code: name})")
+def datasets(dataset: Dataset, target_year: Year) -> dict[str, str]:
+    return catalog.check_year(dataset, target_year, "query.target_year").datasets
+
+
+@router.get("/targets", response_model=dict[str, str],
+            summary="Valid targets of a dataset in the year ({indicator code: name})")
+def targets(dataset: Dataset, target_year: Year, dataset_code: DatasetCode) -> dict[str, str]:
+    year = catalog.check_year(dataset, target_year, "query.target_year")
+    catalog.check_dataset(year, dataset_code, "query.dataset")
+    codes = sorted(code for code, owner in year.targets.items() if owner == dataset_code)
+    return dataset.meta.loc[codes, "name"].to_dict()
+
+
+@router.get("/dimensions", response_model=list[Dimension],
+            summary="Dimension of the target and of its same-name variants in the dataset")
+def dimensions(dataset: Dataset, target: Target, target_year: Year,
+               dataset_code: DatasetCode) -> list[Dimension]:
+    catalog.check_target_request(dataset, target_year, dataset_code, target, prefix="query")
+    year = catalog.year_catalog(dataset, target_year)
+    meta = dataset.meta
+    name = meta.at[target, "name"]
+    variants = sorted(code for code, owner in year.targets.items()
+                      if owner == dataset_code and meta.at[code, "name"] == name)
+    return [Dimension(label=meta.at[code, "dimension"], value=code) for code in variants]
+
+
+@router.post("/predictors", response_model=dict[str, str] | list[int],
+             summary="MANUAL: valid predictors {code: 'name-dimension'}; AFS/PCA: allowed counts")
+def predictors(body: PredictorsRequest, dataset: Dataset) -> dict[str, str] | list[int]:
+    valid = catalog.check_target_request(dataset, body.target_year, body.dataset, body.target)
+    if body.scheme is not Scheme.MANUAL:
+        return catalog.allowed_counts(valid)
+    meta = dataset.meta.loc[list(valid)]
+    return {code: f"{row.name}-{row.dimension}" for code, row in zip(meta.index, meta.itertuples())}
+
+
+@router.post("/estimate", response_model=Estimate,
+             summary="Expected duration of a predict request, from this deployment's measured runs")
+def estimate(body: TrainRequest, dataset: Dataset) -> Estimate:
+    return service.estimate(body, dataset)
+
+
+@router.post("/predict", response_model=PredictResponse, openapi_extra={MAIN_ENDPOINT_TAG: True},
+             summary="Impute the target's missing SIDS values of one year")
+async def predict(body: TrainRequest, dataset: Dataset) -> PredictResponse:
+    return await run_cpu(service.predict, body, dataset)

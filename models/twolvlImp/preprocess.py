@@ -1,0 +1,104 @@
+"""Step 1–2 of the two-level imputation: split a year's table and fill the predictors' gaps.
+
+Plain functions on DataFrames/arrays; the imputer is always fitted on the training rows only.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import ExtraTreesRegressor
+from sklearn.experimental import enable_iterative_imputer  # noqa: F401  (registers IterativeImputer)
+from sklearn.impute import IterativeImputer, KNNImputer, SimpleImputer
+from sklearn.preprocessing import MinMaxScaler
+
+PREDICTOR_MISSING_MAX = 30.0
+TARGET_MISSING_MAX = 80.0
+KNN_NEIGHBOURS = 5
+ITERATIVE_MAX_ITER = 5
+ITERATIVE_NEAREST = 15
+ITERATIVE_TREES = 10
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """The imputed design matrices of one (year, target, interpolator); arrays are read-only."""
+
+    columns: tuple[str, ...]
+    train_countries: tuple[str, ...]
+    predict_countries: tuple[str, ...]
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_predict: np.ndarray
+    is_sids_train: np.ndarray
+
+
+def candidate_predictors(table: pd.DataFrame, target: str,
+                         missing_max: float = PREDICTOR_MISSING_MAX) -> list[str]:
+    """Columns other than the target missing in less than `missing_max` % of the target's rows."""
+    train = table.loc[table[target].notna()]
+    if train.empty:
+        return []
+    missing = train.isna().mean() * 100.0
+    return [c for c in table.columns if c != target and missing[c] < missing_max]
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array = np.array(array, copy=True)
+    array.flags.writeable = False
+    return array
+
+
+def make_imputer(kind: str, seed: int):
+    """The base imputer named `kind` (KNNImputer, IterativeImputer or SimpleImputer)."""
+    if kind == "KNNImputer":
+        return KNNImputer(n_neighbors=KNN_NEIGHBOURS)
+    if kind == "IterativeImputer":
+        estimator = ExtraTreesRegressor(n_estimators=ITERATIVE_TREES, random_state=seed, n_jobs=1)
+        return IterativeImputer(estimator=estimator, max_iter=ITERATIVE_MAX_ITER,
+                                n_nearest_features=ITERATIVE_NEAREST, skip_complete=True,
+                                random_state=seed)
+    if kind == "SimpleImputer":
+        return SimpleImputer(strategy="mean")
+    raise ValueError(f"unknown interpolator {kind!r}")
+
+
+def impute(X_train: np.ndarray, X_predict: np.ndarray, kind: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Fill gaps of both matrices with an imputer fitted on `X_train` only.
+
+    KNN works on min-max scaled values (scaler also fitted on the training rows) and is scaled
+    back. Columns entirely missing in the training rows never reach here (they are not candidates).
+    """
+    imputer = make_imputer(kind, seed)
+    if kind == "KNNImputer":
+        scaler = MinMaxScaler().fit(X_train)
+        imputer.fit(scaler.transform(X_train))
+        fill = lambda X: scaler.inverse_transform(imputer.transform(scaler.transform(X)))  # noqa: E731
+    else:
+        imputer.fit(X_train)
+        fill = imputer.transform
+    filled_train = fill(X_train)
+    filled_predict = fill(X_predict) if len(X_predict) else np.empty((0, X_train.shape[1]))
+    return filled_train, filled_predict
+
+
+def prepare(table: pd.DataFrame, target: str, sids: frozenset[str], kind: str, seed: int) -> Prepared:
+    """Training rows (countries with a target value), SIDS rows to predict, imputed predictors."""
+    columns = candidate_predictors(table, target)
+    if not columns:
+        raise ValueError(f"no predictor has less than {PREDICTOR_MISSING_MAX:g} % missing values "
+                         f"among the countries that report {target}")
+    has_target = table[target].notna()
+    train = table.loc[has_target]
+    predict = table.loc[~has_target & table.index.isin(sids)]
+    X_train, X_predict = impute(train[columns].to_numpy(dtype=np.float64),
+                                predict[columns].to_numpy(dtype=np.float64), kind, seed)
+    return Prepared(
+        columns=tuple(columns),
+        train_countries=tuple(train.index),
+        predict_countries=tuple(predict.index),
+        X_train=_read_only(X_train.astype(np.float64)),
+        y_train=_read_only(train[target].to_numpy(dtype=np.float64)),
+        X_predict=_read_only(X_predict),
+        is_sids_train=_read_only(train.index.isin(sids)),
+    )

@@ -1,0 +1,116 @@
+"""Request and response models of twolvlImp (field names, enum names and shapes as in SPEC §5.1)."""
+
+from typing import Annotated
+
+from pydantic import BaseModel, Field
+
+from common.requests import ModelRequest, NamedEnum, lists_values, required_if
+
+MAX_ESTIMATORS = 500
+MAX_PREDICTORS = 40
+Code = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class Interpolator(NamedEnum):
+    KNNImputer = "K Nearest Neighbour Interpolation"
+    IterativeImputer = "Iterative Imputer Interpolation"
+    SimpleImputer = "Simple Interpolation"
+
+
+class Scheme(NamedEnum):
+    AFS = "Automatic Feature Selection"
+    PCA = "Principal Component Analysis"
+    MANUAL = "Manual Selection"
+
+
+class Model(NamedEnum):
+    rfr = "Random Forest Regressor"
+    gbr = "Gradient Boosting Regressor"
+    etr = "Extra Trees Regressor"
+    all = "Best of the three (by cross-validated error)"
+
+
+class Interval(NamedEnum):
+    bootstrap = "Bootstrapped cross-validation residuals"
+    quantile = "Quantile (per-tree percentiles, or quantile loss for gbr)"
+
+
+SIMPLE_EXAMPLE = {
+    "target_year": "2001", "dataset": "wdi", "target": "wdi-EG.ELC.ACCS.ZS",
+    "interpolator": "KNNImputer", "scheme": "MANUAL", "manual_predictors": ["wdi-AG.LND.AGRI.ZS"],
+    "estimators": 10, "model": "rfr", "interval": "quantile",
+}
+AFS_EXAMPLE = {**SIMPLE_EXAMPLE, "scheme": "AFS", "number_predictor": 10, "estimators": 100,
+               "manual_predictors": None}
+
+
+class TargetFields(ModelRequest):
+    target_year: str = Field(title="The year under consideration", max_length=4,
+                             json_schema_extra=lists_values("/target_years"), examples=["2001"])
+    dataset: str = Field(title="Dataset", description="Dataset code of the target.", max_length=50,
+                         json_schema_extra=lists_values("/datasets"), examples=["wdi"])
+    target: Code = Field(title="Target", description="Indicator code of the indicator to impute.",
+                         json_schema_extra=lists_values("/targets"), examples=["wdi-EG.ELC.ACCS.ZS"])
+
+
+class PredictorsRequest(TargetFields):
+    scheme: Scheme = Field(title="Feature selection scheme")
+
+    model_config = {"json_schema_extra": {"examples": [
+        {"target_year": "2001", "dataset": "wdi", "target": "wdi-EG.ELC.ACCS.ZS", "scheme": "MANUAL"}]}}
+
+
+class TrainRequest(TargetFields):
+    interpolator: Interpolator = Field(
+        title="Base Imputer",
+        description="The base imputer that fills the predictors' gaps before training (fitted on "
+                    "the countries that report the target).")
+    scheme: Scheme = Field(title="Feature selection scheme")
+    manual_predictors: list[Code] | None = Field(
+        None, title="List of predictors (for Manual)", min_length=1, max_length=MAX_PREDICTORS,
+        json_schema_extra=required_if(scheme=[Scheme.MANUAL]) | lists_values("/predictors", "POST"))
+    number_predictor: int | None = Field(
+        None, title="Number of predictors (for AFS and PCA)", ge=1, le=MAX_PREDICTORS,
+        json_schema_extra=required_if(scheme=[Scheme.AFS, Scheme.PCA]) | lists_values("/predictors", "POST"))
+    estimators: int = Field(100, title="Number of trees", ge=1, le=MAX_ESTIMATORS,
+                            description=f"Trees per model (1–{MAX_ESTIMATORS}).")
+    model: Model = Field(title="Model")
+    interval: Interval = Field(title="Prediction interval")
+
+    model_config = {"json_schema_extra": {"examples": [SIMPLE_EXAMPLE, AFS_EXAMPLE]}}
+
+
+class Correlation(BaseModel):
+    index: list[str]
+    columns: list[str]
+    data: list[list[float | None]]
+
+
+class YearResult(BaseModel):
+    data: dict[str, float] = Field(description="Observed SIDS values, with the imputed ones filled in.")
+    lowerIntervals: dict[str, float] = Field(description="Lower 90 % bound of each imputed value.")
+    upperIntervals: dict[str, float] = Field(description="Upper 90 % bound of each imputed value.")
+    featureImportances: dict[str, float]
+    categoryImportances: dict[str, float]
+    correlation: Correlation = Field(description="Correlation of the selected predictors (split orient).")
+    rmse: float = Field(description="Cross-validated root mean squared error (5 folds).")
+    rmse_deviation: float | None = Field(
+        description="rmse / target mean, or rmse / target range when that ratio is outside [0, 1].")
+    model: str = Field(description="Model family used (the best one when `all` was requested).")
+    max_depth: int | None = Field(description="Tree depth chosen by the search (null: unlimited).")
+
+
+class PredictResponse(BaseModel):
+    indicatorJson: dict[str, YearResult]
+
+
+class Dimension(BaseModel):
+    label: str
+    value: str
+
+
+class Estimate(BaseModel):
+    seconds: float = Field(description="Expected duration of the request on this deployment.")
+    method: str = Field(description="`history` (fitted on measured runs), `formula-scaled` (cost "
+                                    "formula corrected by measured runs) or `formula` (no runs yet).")
+    runs: int = Field(description="Measured runs the estimate is based on.")

@@ -1,0 +1,74 @@
+"""Step 3: choose the predictors (MANUAL, AFS = recursive feature elimination, PCA loadings)."""
+
+import numpy as np
+from sklearn.decomposition import PCA
+from sklearn.ensemble import RandomForestRegressor
+
+RANKING_TREES = 30
+RANKING_MAX_FEATURES = 0.3
+DROP_FRACTION = 0.25
+
+
+def recursive_elimination(X: np.ndarray, y: np.ndarray, weights: np.ndarray, n_select: int,
+                          seed: int, n_jobs: int = 2) -> list[int]:
+    """Column indices kept by recursive feature elimination down to `n_select` columns.
+
+    Each round fits a random forest on the remaining columns and drops the least important
+    `DROP_FRACTION` of them (at least one, never below `n_select`), so the number of rounds grows
+    with log(columns) instead of linearly. The ranking forest is smaller than the final model
+    (fewer trees, a fraction of the features per split): it only has to order the columns.
+    """
+    remaining = np.arange(X.shape[1])
+    while len(remaining) > n_select:
+        forest = RandomForestRegressor(n_estimators=RANKING_TREES, max_features=RANKING_MAX_FEATURES,
+                                       random_state=seed, n_jobs=n_jobs)
+        forest.fit(X[:, remaining], y, sample_weight=weights)
+        drop = min(len(remaining) - n_select, max(1, int(len(remaining) * DROP_FRACTION)))
+        least_first = np.argsort(forest.feature_importances_, kind="stable")
+        remaining = remaining[np.sort(least_first[drop:])]
+    return remaining.tolist()
+
+
+def pca_selection(X: np.ndarray, n_select: int, seed: int) -> list[int]:
+    """Columns with the largest absolute loadings on the leading principal components.
+
+    Component i contributes its strongest column not already chosen, so the answer always has
+    `n_select` distinct columns; if there are fewer components than that, the remaining columns
+    are the ones with the largest variance-weighted loadings overall.
+    """
+    std = X.std(axis=0)
+    Z = (X - X.mean(axis=0)) / np.where(std > 0, std, 1.0)
+    components = min(n_select, *Z.shape)
+    pca = PCA(n_components=components, svd_solver="full", random_state=seed).fit(Z)
+    loadings = np.abs(pca.components_)
+    chosen: list[int] = []
+    for row in loadings:
+        for column in np.argsort(-row, kind="stable"):
+            if column not in chosen:
+                chosen.append(int(column))
+                break
+    overall = pca.explained_variance_ratio_ @ loadings
+    for column in np.argsort(-overall, kind="stable"):
+        if len(chosen) >= n_select:
+            break
+        if column not in chosen:
+            chosen.append(int(column))
+    return sorted(chosen)
+
+
+def select_columns(X: np.ndarray, y: np.ndarray, weights: np.ndarray, columns: tuple[str, ...],
+                   scheme: str, n_select: int | None, manual: list[str] | None, seed: int) -> list[int]:
+    """Indices (into `columns`) of the predictors chosen by `scheme` (MANUAL, AFS or PCA)."""
+    if scheme == "MANUAL":
+        position = {name: i for i, name in enumerate(columns)}
+        unknown = [name for name in manual or [] if name not in position]
+        if unknown or not manual:
+            raise ValueError(f"predictors not available for this target and year: {unknown}")
+        return sorted(position[name] for name in manual)
+    if n_select is None or not 1 <= n_select <= len(columns):
+        raise ValueError(f"number_predictor must be between 1 and {len(columns)}")
+    if scheme == "AFS":
+        return recursive_elimination(X, y, weights, n_select, seed)
+    if scheme == "PCA":
+        return pca_selection(X, n_select, seed)
+    raise ValueError(f"unknown scheme {scheme!r}")

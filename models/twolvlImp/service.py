@@ -1,0 +1,105 @@
+"""Synchronous entry points: `predict(body, dataset)` and `estimate(body, dataset)`.
+
+Runnable without the app (a job worker can import and call them). `predict` validates against the
+catalog (InvalidInput with what is valid), reuses the imputed matrices of (year, target,
+interpolator) when another request already built them, runs the model and records its duration
+for `estimate`.
+"""
+
+import threading
+import time
+from collections import OrderedDict
+from typing import Callable
+
+from common.constants import SIDS_SET
+from common.errors import InvalidInput
+from models.twolvlImp import catalog
+from models.twolvlImp.estimate import RunHistory, cost_features
+from models.twolvlImp.imputation import Options, run
+from models.twolvlImp.preprocess import Prepared, prepare
+from models.twolvlImp.schemas import Estimate, PredictResponse, Scheme, TrainRequest, YearResult
+from shared_dataloader import IndicatorDataset
+
+SEED = 0
+PREPARED_CACHE_SIZE = 16
+
+Progress = Callable[[str, float], None]
+
+
+class PreparedCache:
+    """Thread-safe LRU of imputed matrices keyed by (fingerprint, year, target, interpolator)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[tuple, Prepared] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __contains__(self, key: tuple) -> bool:
+        with self._lock:
+            return key in self._items
+
+    def get(self, key: tuple, build: Callable[[], Prepared]) -> Prepared:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        value = build()
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return value
+
+
+PREPARED = PreparedCache(PREPARED_CACHE_SIZE)
+HISTORY = RunHistory()
+"""Process-wide: imputed matrices shared by requests, and measured runs for `estimate`."""
+
+
+def _key(dataset: IndicatorDataset, body: TrainRequest) -> tuple:
+    return (dataset.fingerprint, body.target_year, body.target, body.interpolator.name)
+
+
+def validate(body: TrainRequest, dataset: IndicatorDataset) -> tuple[str, ...]:
+    """Check the request against the catalog; return the target's valid predictors."""
+    valid = catalog.check_target_request(dataset, body.target_year, body.dataset, body.target)
+    if body.scheme is Scheme.MANUAL:
+        catalog.check_manual(valid, body.target, body.manual_predictors or [], body.target_year)
+    else:
+        catalog.check_count(valid, body.number_predictor)
+    return valid
+
+
+def _options(body: TrainRequest) -> Options:
+    return Options(scheme=body.scheme.name, model=body.model.name, estimators=body.estimators,
+                   interval=body.interval.name, number_predictor=body.number_predictor,
+                   manual_predictors=tuple(body.manual_predictors or ()), seed=SEED)
+
+
+def predict(body: TrainRequest, dataset: IndicatorDataset, progress: Progress | None = None) -> PredictResponse:
+    report = progress or (lambda stage, fraction: None)
+    started = time.perf_counter()
+    report("validating", 0.0)
+    valid = validate(body, dataset)
+    key = _key(dataset, body)
+    cached = key in PREPARED
+    report("imputing predictors", 0.05)
+    table = dataset.year_table(body.target_year)
+    try:
+        prepared = PREPARED.get(key, lambda: prepare(table, body.target, SIDS_SET, body.interpolator.name, SEED))
+        observed = table.loc[table.index.isin(SIDS_SET), body.target]
+        result = run(prepared, observed, dataset.meta["category"], _options(body), report)
+    except ValueError as exc:
+        raise InvalidInput(f"Cannot train on this request: {exc}.") from exc
+    HISTORY.record(cost_features(body, len(valid), len(prepared.y_train), cached),
+                   time.perf_counter() - started)
+    report("done", 1.0)
+    return PredictResponse(indicatorJson={body.target_year: YearResult(**result)})
+
+
+def estimate(body: TrainRequest, dataset: IndicatorDataset) -> Estimate:
+    valid = validate(body, dataset)
+    rows = catalog.year_catalog(dataset, body.target_year)
+    training_rows = int(dataset.year_table(rows.year)[body.target].notna().sum())
+    features = cost_features(body, len(valid), training_rows, _key(dataset, body) in PREPARED)
+    return HISTORY.estimate(features)

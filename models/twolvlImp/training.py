@@ -1,0 +1,176 @@
+"""Step 4–5: depth search with 5-fold CV, the final model and its 90 % prediction interval.
+
+Forest depth search without refitting per depth: a tree grown with `max_depth=d` is the full tree
+cut at depth d (every node's split depends only on the samples reaching it, and sklearn keeps the
+weighted mean of every node, internal ones included). So each fold fits ONE full-depth forest and
+reads the prediction of every candidate depth off the decision paths. Gradient boosting has no
+such shortcut (each stage depends on the previous ones' depth), so its grid is fitted for real,
+in parallel threads.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn.ensemble import ExtraTreesRegressor, GradientBoostingRegressor, RandomForestRegressor
+from sklearn.model_selection import KFold
+
+FOREST_DEPTHS: tuple[int | None, ...] = (2, 3, 4, 6, 8, 12, None)
+GBR_DEPTHS: tuple[int, ...] = (2, 3, 4, 6)
+CV_FOLDS = 5
+LOWER_PCT, UPPER_PCT = 5.0, 95.0
+BOOTSTRAP_ROUNDS = 1000
+FORESTS = ("rfr", "etr")
+
+
+@dataclass(frozen=True)
+class Search:
+    """Outcome of one model family's depth search."""
+
+    kind: str
+    depth: int | None
+    mse: float
+    oof: np.ndarray  # out-of-fold predictions at the best depth
+
+
+@dataclass(frozen=True)
+class Fitted:
+    kind: str
+    depth: int | None
+    rmse: float
+    prediction: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    importances: np.ndarray
+
+
+def balanced_weights(is_sids: np.ndarray) -> np.ndarray:
+    """Inverse class frequency weights, so SIDS and non-SIDS rows weigh the same in total."""
+    n, n_sids = len(is_sids), int(np.sum(is_sids))
+    if n_sids in (0, n):
+        return np.ones(n)
+    return np.where(is_sids, n / (2.0 * n_sids), n / (2.0 * (n - n_sids)))
+
+
+def make_model(kind: str, n_estimators: int, depth: int | None, seed: int, n_jobs: int = 1,
+               **extra):
+    if kind == "rfr":
+        return RandomForestRegressor(n_estimators=n_estimators, max_depth=depth, random_state=seed,
+                                     n_jobs=n_jobs)
+    if kind == "etr":
+        return ExtraTreesRegressor(n_estimators=n_estimators, max_depth=depth, random_state=seed,
+                                   n_jobs=n_jobs)
+    if kind == "gbr":
+        return GradientBoostingRegressor(n_estimators=n_estimators, max_depth=depth,
+                                         random_state=seed, **extra)
+    raise ValueError(f"unknown model {kind!r}")
+
+
+def cv_folds(n_rows: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    return list(KFold(n_splits=min(CV_FOLDS, n_rows), shuffle=True, random_state=seed)
+                .split(np.zeros(n_rows)))
+
+
+def truncated_tree_predictions(forest, X: np.ndarray, depths) -> np.ndarray:
+    """Per-tree predictions of `forest` cut at each depth: shape (len(depths), trees, rows)."""
+    out = np.empty((len(depths), len(forest.estimators_), len(X)))
+    for t, tree in enumerate(forest.estimators_):
+        path = tree.decision_path(X)
+        path.sort_indices()  # node ids grow with depth along a path
+        start, last = path.indptr[:-1], path.indptr[1:] - 1
+        values = tree.tree_.value[:, 0, 0]
+        for k, depth in enumerate(depths):
+            position = last if depth is None else np.minimum(start + depth, last)
+            out[k, t] = values[path.indices[position]]
+    return out
+
+
+def search_forest(kind: str, X: np.ndarray, y: np.ndarray, w: np.ndarray, n_estimators: int,
+                  seed: int, n_jobs: int) -> Search:
+    folds = cv_folds(len(y), seed)
+    oof = np.empty((len(FOREST_DEPTHS), len(y)))
+    fold_mse = np.empty((len(FOREST_DEPTHS), len(folds)))
+    for f, (train, test) in enumerate(folds):
+        forest = make_model(kind, n_estimators, None, seed, n_jobs).fit(X[train], y[train], sample_weight=w[train])
+        predictions = truncated_tree_predictions(forest, X[test], FOREST_DEPTHS).mean(axis=1)
+        oof[:, test] = predictions
+        fold_mse[:, f] = ((predictions - y[test]) ** 2).mean(axis=1)
+    scores = fold_mse.mean(axis=1)
+    best = int(np.argmin(scores))
+    return Search(kind, FOREST_DEPTHS[best], float(scores[best]), oof[best])
+
+
+def _gbr_fold(X, y, w, train, test, depth, n_estimators, seed) -> np.ndarray:
+    model = make_model("gbr", n_estimators, depth, seed).fit(X[train], y[train], sample_weight=w[train])
+    return model.predict(X[test])
+
+
+def search_gbr(X: np.ndarray, y: np.ndarray, w: np.ndarray, n_estimators: int, seed: int,
+               n_jobs: int) -> Search:
+    folds = cv_folds(len(y), seed)
+    tasks = [(depth, train, test) for depth in GBR_DEPTHS for train, test in folds]
+    results = Parallel(n_jobs=n_jobs, prefer="threads")(
+        delayed(_gbr_fold)(X, y, w, train, test, depth, n_estimators, seed)
+        for depth, train, test in tasks)
+    oof = np.empty((len(GBR_DEPTHS), len(y)))
+    fold_mse = np.empty((len(GBR_DEPTHS), len(folds)))
+    for i, ((depth, _, test), predictions) in enumerate(zip(tasks, results)):
+        d, f = divmod(i, len(folds))
+        oof[d, test] = predictions
+        fold_mse[d, f] = float(np.mean((predictions - y[test]) ** 2))
+    scores = fold_mse.mean(axis=1)
+    best = int(np.argmin(scores))
+    return Search("gbr", GBR_DEPTHS[best], float(scores[best]), oof[best])
+
+
+def search(kind: str, X, y, w, n_estimators: int, seed: int, n_jobs: int) -> Search:
+    """Best depth of one family (rfr, etr, gbr) or of all three (`all`), by 5-fold CV MSE."""
+    if kind == "all":
+        searches = [search(k, X, y, w, n_estimators, seed, n_jobs) for k in ("rfr", "etr", "gbr")]
+        return min(searches, key=lambda s: s.mse)
+    if kind in FORESTS:
+        return search_forest(kind, X, y, w, n_estimators, seed, n_jobs)
+    return search_gbr(X, y, w, n_estimators, seed, n_jobs)
+
+
+def bootstrap_offsets(residuals: np.ndarray, seed: int, rounds: int = BOOTSTRAP_ROUNDS) -> tuple[float, float]:
+    """5th/95th percentiles of the CV residuals, each averaged over bootstrap resamples."""
+    rng = np.random.default_rng(seed)
+    samples = rng.choice(residuals, size=(rounds, len(residuals)), replace=True)
+    low, high = np.percentile(samples, [LOWER_PCT, UPPER_PCT], axis=1)
+    return float(low.mean()), float(high.mean())
+
+
+def quantile_bounds(chosen: Search, model, X, y, w, X_predict, n_estimators: int, seed: int):
+    """Per-tree percentiles for forests; quantile-loss boosting models for gbr."""
+    if chosen.kind in FORESTS:
+        per_tree = np.stack([tree.predict(X_predict) for tree in model.estimators_])
+        return np.percentile(per_tree, [LOWER_PCT, UPPER_PCT], axis=0)
+    bounds = []
+    for pct in (LOWER_PCT, UPPER_PCT):
+        quantile = make_model("gbr", n_estimators, chosen.depth, seed, loss="quantile", alpha=pct / 100)
+        bounds.append(quantile.fit(X, y, sample_weight=w).predict(X_predict))
+    return np.array(bounds)
+
+
+def train_and_predict(X: np.ndarray, y: np.ndarray, w: np.ndarray, X_predict: np.ndarray, kind: str,
+                      n_estimators: int, interval: str, seed: int, n_jobs: int = 2) -> Fitted:
+    """Search, refit on all training rows, predict the missing rows with their 90 % interval.
+
+    Bounds are widened to contain the point prediction when a quantile model crosses it.
+    """
+    chosen = search(kind, X, y, w, n_estimators, seed, n_jobs)
+    model = make_model(chosen.kind, n_estimators, chosen.depth, seed, n_jobs).fit(X, y, sample_weight=w)
+    if len(X_predict):
+        prediction = model.predict(X_predict)
+        if interval == "bootstrap":
+            low, high = bootstrap_offsets(y - chosen.oof, seed)
+            lower, upper = prediction + low, prediction + high
+        else:
+            lower, upper = quantile_bounds(chosen, model, X, y, w, X_predict, n_estimators, seed)
+        lower, upper = np.minimum(lower, prediction), np.maximum(upper, prediction)
+    else:
+        prediction = lower = upper = np.empty(0)
+    return Fitted(kind=chosen.kind, depth=chosen.depth, rmse=float(np.sqrt(chosen.mse)),
+                  prediction=prediction, lower=lower, upper=upper,
+                  importances=np.asarray(model.feature_importances_, dtype=float))
