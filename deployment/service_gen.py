@@ -35,7 +35,7 @@ DEFAULT_OUTPUT_DIR = REPO_ROOT / "deployment" / "overlays" / "production" / "ser
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from service_manifests import (  # noqa: E402  (sibling module of this script)
-    HEADER, RESERVED_NAMES, VOLUME_CLAIMS, GenError, Spec, build_manifests, dump,
+    HEADER, MAX_TIMEOUT, RESERVED_NAMES, VOLUME_CLAIMS, GenError, Spec, build_manifests, dump,
 )
 
 DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
@@ -163,8 +163,8 @@ def check_spec(spec: Spec, output_dir: Path) -> None:
         check_name(spec.volume_name)
     if spec.node_pool is not None and not re.match(r"^[a-z][a-z0-9]{0,11}$", spec.node_pool):
         raise GenError(f"invalid node pool {spec.node_pool!r}: AKS pool names are 1-12 lowercase letters/digits")
-    if spec.timeout < 1:
-        raise GenError("timeout must be a positive number of seconds")
+    if not 1 <= spec.timeout <= MAX_TIMEOUT:
+        raise GenError(f"timeout must be 1-{MAX_TIMEOUT} seconds (the app's COMPUTE_TIMEOUT_SECONDS range)")
 
 
 
@@ -206,7 +206,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--max-replicas", type=int, help="default 5")
     p.add_argument("--cpu-utilization", type=int, help="HPA CPU target in percent, default 50")
     p.add_argument("--node-pool", help="schedule on this AKS node pool (e.g. the Terraform 'heavy' pool)")
-    p.add_argument("--timeout", type=int, help="ingress read/send timeout in seconds, default 1800")
+    p.add_argument("--timeout", type=int, help="time limit of one computation (COMPUTE_TIMEOUT_SECONDS) "
+                   "in seconds, at most 3600, default 1800; the ingress waits 30 s longer")
     p.add_argument("--models-dir", type=Path, default=DEFAULT_MODELS_DIR, help=argparse.SUPPRESS)
     p.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR,
                    help="folder of generated services (default: the production overlay's services/)")

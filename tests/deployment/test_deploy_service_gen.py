@@ -67,6 +67,7 @@ def test_flags_write_a_valid_service(models_dir, tmp_path):
     container = pod["containers"][0]
     env = {e["name"]: e["value"] for e in container["env"]}
     assert env["MODEL_SERVICE"] == "forecast_model" and env["DATASET_PATH"] == "/data/sids"
+    assert env["COMPUTE_TIMEOUT_SECONDS"] == "2400"
     assert container["resources"] == {"requests": {"cpu": "250m", "memory": "512Mi"},
                                       "limits": {"cpu": "1500m", "memory": "3Gi"}}
     assert container["readinessProbe"]["httpGet"]["path"] == "/health/ready"
@@ -84,7 +85,7 @@ def test_flags_write_a_valid_service(models_dir, tmp_path):
     # the prefix comes from the imported router, not from the folder name
     assert path["path"] == "/forecast-api" and path["pathType"] == "Prefix"
     assert path["backend"]["service"] == {"name": "forecast", "port": {"name": "http"}}
-    assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-read-timeout"] == "2400"
+    assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-read-timeout"] == "2430"
     assert ingress["spec"]["tls"][0]["secretName"] == "sids-ml-tls"
     assert docs["Service"]["spec"]["selector"].items() <= \
         docs["Deployment"]["spec"]["template"]["metadata"]["labels"].items()
@@ -223,6 +224,7 @@ def test_without_terminal_or_model_flag_it_refuses(models_dir, tmp_path):
     (["--min-replicas", "4", "--max-replicas", "2"], "replicas must satisfy"),
     (["--volume-name", "Bad_Claim"], "invalid name 'Bad_Claim'"),
     (["--node-pool", "Heavy-Pool"], "invalid node pool"),
+    (["--timeout", "7200"], "timeout must be 1-3600 seconds"),
 ])
 def test_refusals(models_dir, tmp_path, args, reason):
     out = tmp_path / "services"
