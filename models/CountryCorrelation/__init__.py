@@ -2,13 +2,14 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 
 from common.compute import run_cpu
 from common.constants import MAIN_ENDPOINT_TAG
+from common.jobs import run_model
 from common.resources import use_resource
 from models.CountryCorrelation import service
-from models.CountryCorrelation.schemas import (ClusterRequest, ClusterResponse, CorrelateRequest,
+from models.CountryCorrelation.schemas import (CountryClusterRequest, CountryClusterResponse, CorrelateRequest,
                                                CorrelateResponse, Year)
 from shared_dataloader import IndicatorDataset
 
@@ -45,10 +46,10 @@ def countries(dataset: Dataset, dataset_code: DatasetCode, category: Category, y
 
 @router.post("/correlate", response_model=CorrelateResponse, openapi_extra={MAIN_ENDPOINT_TAG: True},
              summary="Correlation of one SIDS with every other SIDS")
-async def correlate(body: CorrelateRequest, dataset: Dataset) -> CorrelateResponse:
-    return await run_cpu(service.correlate, body, dataset)
+async def correlate(request: Request, body: CorrelateRequest, dataset: Dataset) -> CorrelateResponse:
+    return await run_model(request, service.correlate, body, data="indicators")
 
 
-@router.post("/cluster", response_model=ClusterResponse, summary="k-means clusters of SIDS (EM gap filling)")
-async def cluster(body: ClusterRequest, dataset: Dataset) -> ClusterResponse:
+@router.post("/cluster", response_model=CountryClusterResponse, summary="k-means clusters of SIDS (EM gap filling)")
+async def cluster(body: CountryClusterRequest, dataset: Dataset) -> CountryClusterResponse:
     return await run_cpu(service.cluster, body, dataset)

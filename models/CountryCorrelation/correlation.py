@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 from sklearn.cluster import KMeans
+from threadpoolctl import threadpool_limits
 
 MIN_SHARED_INDICATORS = 3
 """A pair of countries is correlated only over at least this many indicators both have."""
@@ -56,7 +57,8 @@ def kmeans_em(values: np.ndarray, k: int, max_iter: int = MAX_EM_ITERATIONS, see
     """k-means on rows with gaps: start from column means, cluster, refill the gaps from each row's
     centroid, and repeat until the labels stop changing (at most `max_iter` rounds).
 
-    Columns without any value are ignored. `k` must be between 1 and the number of rows.
+    Columns without any value are ignored. `k` must be between 1 and the number of rows. k-means
+    runs on one OpenMP thread: on tables this small, more threads only spin against each other.
     """
     values = np.asarray(values, dtype="float64")
     values = values[:, ~np.isnan(values).all(axis=0)]
@@ -65,12 +67,13 @@ def kmeans_em(values: np.ndarray, k: int, max_iter: int = MAX_EM_ITERATIONS, see
     missing = np.isnan(values)
     filled = np.where(missing, np.nanmean(values, axis=0, keepdims=True), values)
     k = min(k, len(np.unique(filled, axis=0)))
-    model = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(filled)
-    labels = model.labels_
-    for _ in range(max_iter):
-        filled[missing] = model.cluster_centers_[labels][missing]
-        model = KMeans(n_clusters=k, init=model.cluster_centers_, n_init=1, random_state=seed).fit(filled)
-        if np.array_equal(model.labels_, labels):
-            break
+    with threadpool_limits(1, user_api="openmp"):
+        model = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(filled)
         labels = model.labels_
+        for _ in range(max_iter):
+            filled[missing] = model.cluster_centers_[labels][missing]
+            model = KMeans(n_clusters=k, init=model.cluster_centers_, n_init=1, random_state=seed).fit(filled)
+            if np.array_equal(model.labels_, labels):
+                break
+            labels = model.labels_
     return _first_appearance(model.labels_)

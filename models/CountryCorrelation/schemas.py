@@ -34,7 +34,7 @@ class CorrelateRequest(SelectionRequest):
         {"dataset": "wdi", "category": "Financial Sector", "country": "SGP", "year": "2014"}]}}
 
 
-class ClusterRequest(SelectionRequest):
+class CountryClusterRequest(SelectionRequest):
     k: int = Field(title="The number of clusters expected",
                    description="At least 1; capped at the number of countries with data.",
                    examples=[5], ge=1, le=1000)
@@ -49,6 +49,6 @@ class CorrelateResponse(BaseModel):
         examples=[{"index": ["LCA", "FJI"], "SGP": [0.56, 0.54]}])
 
 
-class ClusterResponse(BaseModel):
+class CountryClusterResponse(BaseModel):
     country: list[str] = Field(description="SIDS with data in that year and category.")
     label: list[int] = Field(description="Cluster of each country (0-based, in order of first appearance).")

@@ -8,7 +8,7 @@ import pandas as pd
 from common.constants import SIDS, SIDS_SET
 from common.errors import InvalidInput
 from models.CountryCorrelation.correlation import MIN_SHARED_INDICATORS, correlate_country, kmeans_em, standardize
-from models.CountryCorrelation.schemas import (ClusterRequest, ClusterResponse, CorrelateRequest,
+from models.CountryCorrelation.schemas import (CountryClusterRequest, CountryClusterResponse, CorrelateRequest,
                                                CorrelateResponse, SelectionRequest)
 from shared_dataloader import IndicatorDataset
 
@@ -107,7 +107,7 @@ def correlate(body: CorrelateRequest, dataset: IndicatorDataset, progress: Progr
     return CorrelateResponse(country_corr={"index": list(result.index), body.country: result.tolist()})
 
 
-def cluster(body: ClusterRequest, dataset: IndicatorDataset, progress: Progress | None = None) -> ClusterResponse:
+def cluster(body: CountryClusterRequest, dataset: IndicatorDataset, progress: Progress | None = None) -> CountryClusterResponse:
     """k-means with EM gap filling over the SIDS that have data (k capped at their number)."""
     _check_year(coverage(dataset), body.dataset, body.category, body.year, "body")
     if progress:
@@ -117,4 +117,4 @@ def cluster(body: ClusterRequest, dataset: IndicatorDataset, progress: Progress 
     labels = kmeans_em(standardize(table).to_numpy(), min(body.k, len(table)))
     if progress:
         progress("done", 1.0)
-    return ClusterResponse(country=list(table.index), label=labels.tolist())
+    return CountryClusterResponse(country=list(table.index), label=labels.tolist())

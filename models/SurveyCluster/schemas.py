@@ -34,7 +34,7 @@ EXAMPLE_METADATA: list[dict[str, Answer]] = [
 ]
 
 
-class ClusterRequest(ModelRequest):
+class SurveyClusterRequest(ModelRequest):
     data: Table = Field(
         title="Survey answers",
         description="An object of columns ({question: [answers]}, all the same length) or a list of "
@@ -52,7 +52,7 @@ class ClusterRequest(ModelRequest):
         {"data": EXAMPLE_DATA, "metadata": EXAMPLE_METADATA, "factor": "Water access", "max_k": 5}]}}
 
 
-class ClusterResponse(BaseModel):
+class SurveyClusterResponse(BaseModel):
     cluster_label: list[int] = Field(
         description="Cluster of each kept row (rows with GPS coordinates), in input order; 0-based, "
                     "numbered in order of first appearance.")

@@ -4,13 +4,13 @@ from typing import Callable
 
 from common.errors import InvalidInput
 from models.SurveyCluster.clustering import cluster_rows
-from models.SurveyCluster.schemas import ClusterRequest, ClusterResponse
+from models.SurveyCluster.schemas import SurveyClusterRequest, SurveyClusterResponse
 from models.SurveyCluster.survey import SurveyError, build_features
 
 Progress = Callable[[str, float], None]
 
 
-def clustering(body: ClusterRequest, dataset: None = None, progress: Progress | None = None) -> ClusterResponse:
+def clustering(body: SurveyClusterRequest, dataset: None = None, progress: Progress | None = None) -> SurveyClusterResponse:
     """Cluster the rows with GPS coordinates on the questions of `body.factor`."""
     if progress:
         progress("validating", 0.0)
@@ -21,5 +21,5 @@ def clustering(body: ClusterRequest, dataset: None = None, progress: Progress | 
     result = cluster_rows(features.categorical, features.continuous, body.max_k, progress)
     if progress:
         progress("done", 1.0)
-    return ClusterResponse(cluster_label=result.labels, rows=features.rows, k=result.k,
+    return SurveyClusterResponse(cluster_label=result.labels, rows=features.rows, k=result.k,
                            algorithm=result.algorithm, costs=result.costs)
