@@ -13,9 +13,10 @@ Scriptable::
         --shared-volume file --cpu-request 1 --cpu-limit 4 \
         --memory-request 2Gi --memory-limit 8Gi
 
-Interactive: run it without flags in a terminal (or with ``--interactive``) and it
-asks for each value that no flag gave. It refuses an invalid or duplicate name, an
-unknown model and inconsistent resources, and exits non-zero with the reason.
+Interactive: run it in a terminal with flags missing (or with ``--interactive``) and it
+asks for each value that no flag gave; ``--no-interactive`` takes defaults instead.
+It refuses an invalid or duplicate name, an unknown model and inconsistent resources,
+and exits non-zero with the reason.
 """
 from __future__ import annotations
 
@@ -211,7 +212,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--models-dir", type=Path, default=DEFAULT_MODELS_DIR, help=argparse.SUPPRESS)
     p.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR,
                    help="folder of generated services (default: the production overlay's services/)")
-    p.add_argument("--interactive", action="store_true", help="ask for every value not given by a flag")
+    p.add_argument("--interactive", action="store_true",
+                   help="ask for every value not given by a flag (the default in a terminal when flags are missing)")
+    p.add_argument("--no-interactive", action="store_true",
+                   help="never ask: missing values take their defaults (--model is then required)")
     p.add_argument("--stdout", action="store_true", help="print the manifests instead of writing files")
     return p.parse_args(argv)
 
@@ -311,8 +315,9 @@ def collect(args: argparse.Namespace, interactive: bool) -> Spec:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    missing = args.model is None or args.name is None
-    interactive = args.interactive or (missing and sys.stdin.isatty())
+    prompted = ("name", "model", "shared_volume", "cpu_request", "cpu_limit", "memory_request", "memory_limit")
+    missing = any(getattr(args, key) is None for key in prompted)
+    interactive = args.interactive or (missing and not args.no_interactive and sys.stdin.isatty())
     try:
         spec = collect(args, interactive)
         check_spec(spec, args.output_dir)

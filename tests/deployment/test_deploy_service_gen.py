@@ -192,6 +192,29 @@ def test_interactive_only_asks_what_flags_did_not_give(models_dir, tmp_path):
     assert docs["Deployment"]["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"] == "6Gi"
 
 
+def test_a_terminal_with_missing_flags_prompts(models_dir, tmp_path):
+    pty = pytest.importorskip("pty")
+    import subprocess
+    import sys
+
+    from deploy_helpers import GENERATOR
+    primary, secondary = pty.openpty()
+    try:
+        base = [sys.executable, str(GENERATOR), "--models-dir", str(models_dir), "--output-dir",
+                str(tmp_path / "s"), "--model", "forecast_model"]
+        os.write(primary, b"tty-svc\n" + b"\n" * 8)
+        prompted = subprocess.run([*base], stdin=secondary, capture_output=True, text=True, timeout=120)
+        assert prompted.returncode == 0, prompted.stderr
+        assert "Service name [forecast-model]" in prompted.stderr and (tmp_path / "s" / "tty-svc").is_dir()
+        quiet = subprocess.run([*base[:-2], "--model", "Other", "--no-interactive"], stdin=secondary,
+                               capture_output=True, text=True, timeout=120)
+        assert quiet.returncode == 0, quiet.stderr
+        assert quiet.stderr == "" and (tmp_path / "s" / "other").is_dir()
+    finally:
+        os.close(primary)
+        os.close(secondary)
+
+
 def test_interactive_end_of_input_is_a_refusal(models_dir, tmp_path):
     result = run_generator("--interactive", "--models-dir", str(models_dir), "--output-dir",
                            str(tmp_path / "s"), stdin="forecast_model\n")
@@ -266,6 +289,6 @@ def test_help_lists_every_flag():
     result = run_generator("--help")
     assert result.returncode == 0
     for flag in ["--name", "--model", "--shared-volume", "--volume-name", "--cpu-request", "--cpu-limit",
-                 "--memory-request", "--memory-limit", "--interactive", "--output-dir"]:
+                 "--memory-request", "--memory-limit", "--interactive", "--no-interactive", "--output-dir"]:
         assert flag in result.stdout
     assert os.access(DEPLOYMENT / "service_gen.py", os.R_OK)
