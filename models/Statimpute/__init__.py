@@ -2,10 +2,10 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 
-from common.compute import run_cpu
 from common.constants import MAIN_ENDPOINT_TAG
+from common.jobs import run_model
 from common.resources import use_resource
 from models.Statimpute import service
 from models.Statimpute.schemas import ImputeRequest, ImputeResponse
@@ -35,5 +35,5 @@ def countries(dataset: Dataset,
 
 @router.post("/impute", response_model=ImputeResponse, openapi_extra={MAIN_ENDPOINT_TAG: True},
              summary="Interpolate the missing years of a country's indicator series")
-async def impute(body: ImputeRequest, dataset: Dataset) -> ImputeResponse:
-    return await run_cpu(service.impute, body, dataset)
+async def impute(request: Request, body: ImputeRequest, dataset: Dataset) -> ImputeResponse:
+    return await run_model(request, service.impute, body, data="indicators")
