@@ -27,10 +27,11 @@ class YearCatalog:
 
 
 @lru_cache(maxsize=8)
-def _missing_percent(dataset: IndicatorDataset) -> pd.DataFrame:
-    """Indicator × year: percentage of the dataset's countries without a value."""
+def _valid_targets(dataset: IndicatorDataset) -> pd.DataFrame:
+    """Indicator × year: True where the indicator is a valid target that year."""
     present = dataset.values.notna().groupby(level="Indicator Code").sum()
-    return 100.0 * (1.0 - present / len(dataset.countries))
+    missing = 100.0 * (1.0 - present / len(dataset.countries))
+    return (missing < TARGET_MISSING_MAX) & (missing > 0)
 
 
 def sample_size(dataset: IndicatorDataset, missing_max: float) -> int:
@@ -40,8 +41,8 @@ def sample_size(dataset: IndicatorDataset, missing_max: float) -> int:
 
 @lru_cache(maxsize=256)
 def year_catalog(dataset: IndicatorDataset, year: str) -> YearCatalog:
-    missing = _missing_percent(dataset)[year]
-    valid = missing[(missing < TARGET_MISSING_MAX) & (missing > 0)].index
+    valid_in_year = _valid_targets(dataset)[year]
+    valid = valid_in_year[valid_in_year].index
     targets = dataset.meta.loc[dataset.meta.index.isin(valid), "dataset"].to_dict()
     used = set(targets.values())
     return YearCatalog(year, targets, {code: name for code, name in sorted(dataset.datasets.items())
@@ -51,7 +52,9 @@ def year_catalog(dataset: IndicatorDataset, year: str) -> YearCatalog:
 @lru_cache(maxsize=8)
 def supported_years(dataset: IndicatorDataset) -> tuple[str, ...]:
     """Years with at least one valid target."""
-    return tuple(year for year in dataset.years if year_catalog(dataset, year).targets)
+    valid = _valid_targets(dataset)
+    valid = valid[valid.index.isin(dataset.meta.index)]
+    return tuple(year for year in dataset.years if valid[year].any())
 
 
 @lru_cache(maxsize=512)

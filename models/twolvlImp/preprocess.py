@@ -9,15 +9,16 @@ import numpy as np
 import pandas as pd
 from sklearn.ensemble import ExtraTreesRegressor
 from sklearn.experimental import enable_iterative_imputer  # noqa: F401  (registers IterativeImputer)
-from sklearn.impute import IterativeImputer, KNNImputer, SimpleImputer
+from sklearn.impute import IterativeImputer, SimpleImputer
+from sklearn.metrics.pairwise import nan_euclidean_distances
 from sklearn.preprocessing import MinMaxScaler
 
 PREDICTOR_MISSING_MAX = 30.0
 TARGET_MISSING_MAX = 80.0
 KNN_NEIGHBOURS = 5
-ITERATIVE_MAX_ITER = 5
-ITERATIVE_NEAREST = 15
-ITERATIVE_TREES = 10
+ITERATIVE_MAX_ITER = 2
+ITERATIVE_NEAREST = 10
+ITERATIVE_TREES = 5
 
 
 @dataclass(frozen=True)
@@ -49,10 +50,40 @@ def _read_only(array: np.ndarray) -> np.ndarray:
     return array
 
 
+def knn_fill(X_train: np.ndarray, X: np.ndarray, k: int = KNN_NEIGHBOURS) -> np.ndarray:
+    """Fill each gap of `X` with the mean of that column over the k nearest training rows that have it.
+
+    Distances are NaN-aware Euclidean (as scikit-learn's KNNImputer, uniform weights); a row with
+    no comparable donor gets the column's training mean. Vectorised per column instead of per cell.
+    """
+    filled = X.copy()
+    missing = np.isnan(X)
+    if not missing.any():
+        return filled
+    distances = nan_euclidean_distances(X, X_train)
+    distances[np.isnan(distances)] = np.inf
+    observed = ~np.isnan(X_train)
+    means = np.nanmean(X_train, axis=0)
+    for column in np.flatnonzero(missing.any(axis=0)):
+        rows = np.flatnonzero(missing[:, column])
+        donors = np.flatnonzero(observed[:, column])
+        if len(donors) == 0:
+            filled[rows, column] = means[column]
+            continue
+        near = distances[np.ix_(rows, donors)]
+        take = min(k, len(donors))
+        nearest = np.argpartition(near, take - 1, axis=1)[:, :take]
+        chosen = np.take_along_axis(near, nearest, axis=1)
+        values = X_train[donors[nearest], column]
+        usable = np.isfinite(chosen)
+        counts = usable.sum(axis=1)
+        sums = np.where(usable, values, 0.0).sum(axis=1)
+        filled[rows, column] = np.where(counts > 0, sums / np.maximum(counts, 1), means[column])
+    return filled
+
+
 def make_imputer(kind: str, seed: int):
-    """The base imputer named `kind` (KNNImputer, IterativeImputer or SimpleImputer)."""
-    if kind == "KNNImputer":
-        return KNNImputer(n_neighbors=KNN_NEIGHBOURS)
+    """The scikit-learn imputer named `kind` (IterativeImputer or SimpleImputer)."""
     if kind == "IterativeImputer":
         estimator = ExtraTreesRegressor(n_estimators=ITERATIVE_TREES, random_state=seed, n_jobs=1)
         return IterativeImputer(estimator=estimator, max_iter=ITERATIVE_MAX_ITER,
@@ -69,14 +100,12 @@ def impute(X_train: np.ndarray, X_predict: np.ndarray, kind: str, seed: int) -> 
     KNN works on min-max scaled values (scaler also fitted on the training rows) and is scaled
     back. Columns entirely missing in the training rows never reach here (they are not candidates).
     """
-    imputer = make_imputer(kind, seed)
     if kind == "KNNImputer":
         scaler = MinMaxScaler().fit(X_train)
-        imputer.fit(scaler.transform(X_train))
-        fill = lambda X: scaler.inverse_transform(imputer.transform(scaler.transform(X)))  # noqa: E731
+        scaled_train = scaler.transform(X_train)
+        fill = lambda X: scaler.inverse_transform(knn_fill(scaled_train, scaler.transform(X)))  # noqa: E731
     else:
-        imputer.fit(X_train)
-        fill = imputer.transform
+        fill = make_imputer(kind, seed).fit(X_train).transform
     filled_train = fill(X_train)
     filled_predict = fill(X_predict) if len(X_predict) else np.empty((0, X_train.shape[1]))
     return filled_train, filled_predict

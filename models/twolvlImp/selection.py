@@ -4,6 +4,8 @@ import numpy as np
 from sklearn.decomposition import PCA
 from sklearn.ensemble import RandomForestRegressor
 
+from models.twolvlImp.training import forest_threads
+
 RANKING_TREES = 30
 RANKING_MAX_FEATURES = 0.3
 DROP_FRACTION = 0.25
@@ -20,8 +22,9 @@ def recursive_elimination(X: np.ndarray, y: np.ndarray, weights: np.ndarray, n_s
     """
     remaining = np.arange(X.shape[1])
     while len(remaining) > n_select:
+        threads = forest_threads(RANKING_TREES, len(y), len(remaining) * RANKING_MAX_FEATURES, n_jobs)
         forest = RandomForestRegressor(n_estimators=RANKING_TREES, max_features=RANKING_MAX_FEATURES,
-                                       random_state=seed, n_jobs=n_jobs)
+                                       random_state=seed, n_jobs=threads)
         forest.fit(X[:, remaining], y, sample_weight=weights)
         drop = min(len(remaining) - n_select, max(1, int(len(remaining) * DROP_FRACTION)))
         least_first = np.argsort(forest.feature_importances_, kind="stable")

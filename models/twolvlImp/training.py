@@ -21,6 +21,8 @@ CV_FOLDS = 5
 LOWER_PCT, UPPER_PCT = 5.0, 95.0
 BOOTSTRAP_ROUNDS = 1000
 FORESTS = ("rfr", "etr")
+PARALLEL_WORK = 300_000
+"""Forests with trees × rows × features below this fit faster on one thread (joblib overhead)."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,10 @@ def balanced_weights(is_sids: np.ndarray) -> np.ndarray:
     if n_sids in (0, n):
         return np.ones(n)
     return np.where(is_sids, n / (2.0 * n_sids), n / (2.0 * (n - n_sids)))
+
+
+def forest_threads(n_estimators: int, rows: int, split_features: float, n_jobs: int) -> int:
+    return n_jobs if n_estimators * rows * split_features >= PARALLEL_WORK else 1
 
 
 def make_model(kind: str, n_estimators: int, depth: int | None, seed: int, n_jobs: int = 1,
@@ -88,6 +94,7 @@ def truncated_tree_predictions(forest, X: np.ndarray, depths) -> np.ndarray:
 def search_forest(kind: str, X: np.ndarray, y: np.ndarray, w: np.ndarray, n_estimators: int,
                   seed: int, n_jobs: int) -> Search:
     folds = cv_folds(len(y), seed)
+    n_jobs = forest_threads(n_estimators, *X.shape, n_jobs)
     oof = np.empty((len(FOREST_DEPTHS), len(y)))
     fold_mse = np.empty((len(FOREST_DEPTHS), len(folds)))
     for f, (train, test) in enumerate(folds):
@@ -160,7 +167,8 @@ def train_and_predict(X: np.ndarray, y: np.ndarray, w: np.ndarray, X_predict: np
     Bounds are widened to contain the point prediction when a quantile model crosses it.
     """
     chosen = search(kind, X, y, w, n_estimators, seed, n_jobs)
-    model = make_model(chosen.kind, n_estimators, chosen.depth, seed, n_jobs).fit(X, y, sample_weight=w)
+    threads = forest_threads(n_estimators, *X.shape, n_jobs)
+    model = make_model(chosen.kind, n_estimators, chosen.depth, seed, threads).fit(X, y, sample_weight=w)
     if len(X_predict):
         prediction = model.predict(X_predict)
         if interval == "bootstrap":

@@ -1,0 +1,62 @@
+"""Time twolvlImp's reference requests on a cold server (fresh process) and warm.
+
+Prints seconds, machine units (seconds / calibrate.py's figure, measured in the same run) and
+the CV RMSE of each request. Run from the repo root: `python bench/twolvlimp_bench.py`.
+"""
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+CALIBRATE = REPO.parent / "shared" / "bench" / "calibrate.py"
+REFERENCE = {"simple": (0.53, None), "time-consuming": (26.2, 10.72)}
+
+CHILD = """
+import json, sys, time
+from common.settings import DEFAULT_DATASET_PATH
+from shared_dataloader import load_indicator_dataset
+from models.twolvlImp import service
+from models.twolvlImp.schemas import AFS_EXAMPLE, SIMPLE_EXAMPLE, TrainRequest
+dataset = load_indicator_dataset(DEFAULT_DATASET_PATH)
+body = TrainRequest(**(SIMPLE_EXAMPLE if sys.argv[1] == "simple" else AFS_EXAMPLE))
+runs = []
+for _ in range(int(sys.argv[2])):
+    started = time.perf_counter()
+    result = service.predict(body, dataset).indicatorJson[body.target_year]
+    runs.append(time.perf_counter() - started)
+print(json.dumps({"runs": runs, "rmse": result.rmse}))
+"""
+
+
+def calibrate() -> float:
+    if not CALIBRATE.is_file():
+        sys.exit(f"calibrate.py not found at {CALIBRATE}")
+    return float(subprocess.run([sys.executable, str(CALIBRATE)], capture_output=True, text=True,
+                                check=True).stdout)
+
+
+def measure(name: str, repeats: int) -> dict:
+    """Runs in a fresh process: the first run is cold (nothing cached), the others warm."""
+    out = subprocess.run([sys.executable, "-c", CHILD, name, str(repeats)], cwd=REPO, capture_output=True,
+                         text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main() -> None:
+    unit = calibrate()
+    print(f"calibrate.py: {unit:.3f} s per machine unit")
+    for name in ("simple", "time-consuming"):
+        result = measure(name, 3)
+        cold, warm = result["runs"][0], min(result["runs"][1:])
+        ref_units, ref_rmse = REFERENCE[name]
+        print(f"{name:15s} cold {cold:7.3f} s = {cold / unit:6.3f} units | warm {warm:7.3f} s = "
+              f"{warm / unit:6.3f} units | reference {ref_units} units | CV RMSE {result['rmse']:.3f}"
+              + (f" (reference {ref_rmse})" if ref_rmse else ""))
+    print(f"calibrate.py after: {calibrate():.3f} s")
+
+
+if __name__ == "__main__":
+    main()
