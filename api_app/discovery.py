@@ -4,6 +4,7 @@ import importlib
 import logging
 import pkgutil
 from dataclasses import dataclass, field
+from typing import Callable
 
 from fastapi import APIRouter
 
@@ -16,6 +17,7 @@ class ModelPackage:
     router: APIRouter | None = None
     required_data: tuple[str, ...] = ()
     error: str | None = None
+    health: Callable | None = None  # optional HEALTH(app) -> {"state", "error"?, "detail"?}
 
     @property
     def label(self) -> str:
@@ -40,7 +42,8 @@ def _load(package: str, name: str) -> ModelPackage:
         if not isinstance(router, APIRouter):
             raise TypeError(f"models/{name}/__init__.py must define `router = APIRouter(...)`")
         required = tuple(getattr(module, "REQUIRED_DATA", ()))
-        return ModelPackage(name=name, router=router, required_data=required)
+        return ModelPackage(name=name, router=router, required_data=required,
+                            health=getattr(module, "HEALTH", None))
     except Exception as exc:
         log.exception("model package %s failed to load; it is left out", name)
         return ModelPackage(name=name, error=f"{type(exc).__name__}: {exc}")

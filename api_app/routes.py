@@ -59,6 +59,8 @@ def readiness(app) -> Readiness:
                 f"data {n!r} failed: {s.error}" for n, s in failed.items())}
         elif any(s.state == LOADING for s in states.values()):
             models[package.name] = {"state": LOADING}
+        elif package.health is not None:
+            models[package.name] = package.health(app)
         else:
             models[package.name] = {"state": READY}
     ok = all(m["state"] == READY for m in models.values()) and all(

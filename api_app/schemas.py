@@ -30,6 +30,7 @@ class Liveness(BaseModel):
 class ComponentState(BaseModel):
     state: Literal["loading", "ready", "failed"]
     error: str | None = None
+    detail: str | None = None
 
 
 class Readiness(BaseModel):

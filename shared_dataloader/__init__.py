@@ -9,11 +9,13 @@ from typing import Any, Callable
 from common.settings import Settings
 from shared_dataloader.errors import DatasetError
 from shared_dataloader.indicators import IndicatorDataset, load_indicator_dataset
+from shared_dataloader.model_store import load_model_store
 from shared_dataloader.survey import SurveySample, load_survey_sample
 
 LOADERS: dict[str, Callable[[Settings], Any]] = {
     "indicators": lambda settings: load_indicator_dataset(settings.dataset_path),
     "survey": lambda settings: load_survey_sample(settings.dataset_path),
+    "model_store": lambda settings: load_model_store(settings.model_store_path),
 }
 
 __all__ = ["LOADERS", "DatasetError", "IndicatorDataset", "SurveySample",

@@ -1,0 +1,1 @@
+"""The two shipped example models: their specs (the API contract) and how they are trained."""

@@ -1,0 +1,168 @@
+"""`artifact_router(spec)`: the HTTP face of one trained-artifact model (a thin model package
+calls it). Endpoints: predict (main), versions, metadata, drift, batch, reload."""
+
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi.responses import Response
+
+from common.compute import run_cpu
+from common.constants import MAIN_ENDPOINT_TAG
+from common.errors import InvalidInput, NotFound, PayloadTooLarge, Unavailable
+from common.resources import FAILED, READY
+from models._artifacts.batch import FORMATS, input_format, score_batch
+from models._artifacts.schemas import DriftResponse, PredictResponse, VersionsResponse, predict_request
+from models._artifacts.serving import ArtifactModel, Registry, UnknownVersion
+from models._artifacts.spec import TEXT, InstanceError, ModelSpec, prepare
+
+RESOURCE = "model_store"
+VersionQuery = Annotated[str | None, Query(title="Model version", max_length=50,
+                                           description="Omit for the default version.")]
+
+
+def registry_of(app) -> Registry:
+    """The app's registry over the loaded store (503 while the store loads or if it failed)."""
+    store = app.state.resources.get(RESOURCE)
+    registry = getattr(app.state, "artifact_registry", None)
+    if registry is None or registry.store is not store:
+        registry = app.state.artifact_registry = Registry(store)
+    return registry
+
+
+async def serving_model(app, name: str, spec: ModelSpec | None = None) -> ArtifactModel:
+    """The current serving state of `name`, reloaded first when its store folder changed."""
+    registry = registry_of(app)
+    if registry.store.is_stale(name):
+        await run_cpu(registry.store.reload, name)
+    model = registry.model(name, spec)
+    if model is None or not model.versions:
+        reasons = "; ".join(f"{v}: {r}" for v, r in (model.skipped if model else {}).items())
+        raise Unavailable(f"No servable version of {name} in the model store"
+                          + (f" ({reasons})" if reasons else "") + ".")
+    return model
+
+
+def json_response(payload: dict) -> Response:
+    return Response(json.dumps(payload, separators=(",", ":")).encode(), media_type="application/json")
+
+
+def predictions(model: ArtifactModel, version: str, probabilities) -> dict:
+    labels = model.spec.labels
+    return {"model": model.spec.name, "version": version, "labels": list(labels),
+            "predictions": [labels[i] for i in probabilities.argmax(axis=1)],
+            "probabilities": probabilities.tolist()}
+
+
+async def score(model: ArtifactModel, version: str | None, instances: list, field: str):
+    """(served version, probabilities) of instances; cheap small requests run inline."""
+    try:
+        served = model.choose(version)
+    except UnknownVersion as exc:
+        raise InvalidInput(str(exc), field="body.version") from None
+    try:
+        batch = prepare(model.spec, instances)
+    except InstanceError as exc:
+        raise InvalidInput(str(exc), field=field) from None
+    if served.runs_inline(len(instances)):
+        return served, served.score(batch, len(instances))
+    return served, await run_cpu(served.score, batch, len(instances))
+
+
+def health(spec: ModelSpec):
+    """Readiness of the model's package: failed without a servable version; skipped versions noted."""
+
+    def report(app) -> dict:
+        state = app.state.resources.state(RESOURCE)
+        if state.state != READY:
+            return {"state": state.state, **({"error": state.error} if state.error else {})}
+        model = registry_of(app).model(spec.name, spec)
+        skipped = "; ".join(f"version {v} skipped: {r}" for v, r in (model.skipped if model else {}).items())
+        if model is None or not model.versions:
+            return {"state": FAILED, "error": skipped or f"no folder {spec.name!r} in MODEL_STORE_PATH"}
+        return {"state": READY, **({"detail": skipped} if skipped else {})}
+
+    return report
+
+
+def artifact_router(spec: ModelSpec) -> APIRouter:
+    router = APIRouter(prefix=f"/{spec.name}", tags=[spec.label])
+    Body = predict_request(spec)
+    field = "body.instances"
+
+    @router.post("/predict", response_model=PredictResponse, openapi_extra={MAIN_ENDPOINT_TAG: True},
+                 summary=f"Classify one or many instances ({spec.description})")
+    async def predict(body: Body, request: Request) -> Response:
+        model = await serving_model(request.app, spec.name, spec)
+        instances = body.instances if spec.kind == TEXT else [
+            i if isinstance(i, list) else i.model_dump() for i in body.instances]
+        served, probabilities = await score(model, body.version, instances, field)
+        return json_response(predictions(model, served.version, probabilities))
+
+    @router.get("/versions", response_model=VersionsResponse, response_model_exclude_none=True,
+                summary="Served versions, the default, the A/B split and skipped versions")
+    async def versions(request: Request) -> dict:
+        return (await serving_model(request.app, spec.name, spec)).describe()
+
+    @router.get("/metadata", summary="Metadata of a version: input schema, labels, training data "
+                                     "fingerprint, held-out metrics, framework versions")
+    async def metadata(request: Request, version: VersionQuery = None) -> dict:
+        model = await serving_model(request.app, spec.name, spec)
+        try:
+            return model.choose(version or model.default).stored.metadata
+        except UnknownVersion as exc:
+            raise InvalidInput(str(exc), field="query.version") from None
+
+    @router.get("/drift", response_model=DriftResponse,
+                summary="Input drift of recent requests against the training data (PSI per feature)")
+    async def drift(request: Request, version: VersionQuery = None) -> dict:
+        model = await serving_model(request.app, spec.name, spec)
+        try:
+            return await run_cpu(model.drift, version)
+        except UnknownVersion as exc:
+            raise InvalidInput(str(exc), field="query.version") from None
+
+    @router.post("/batch", summary="Score a CSV or JSON-lines file; returns the scored file",
+                 response_class=Response,
+                 responses={200: {"content": {m: {} for m in FORMATS.values()},
+                                  "description": "The input rows with prediction and probabilities."}})
+    async def batch(request: Request,
+                    file: Annotated[UploadFile, File(description=(
+                        "CSV with a header (`text`, or the feature names) or JSON lines (one "
+                        "instance per line)"))],
+                    version: Annotated[str | None, Form(max_length=50)] = None,
+                    output: Annotated[str | None, Form(pattern="^(csv|jsonl)$",
+                                                       description="csv or jsonl; default: as input")] = None,
+                    ) -> Response:
+        model = await serving_model(request.app, spec.name, spec)
+        fmt = input_format(file.filename, file.content_type)
+        if fmt is None:
+            raise InvalidInput("Upload a .csv or .jsonl file (or set its content type to text/csv or "
+                               "application/x-ndjson).", field="body.file")
+        limit = request.app.state.settings.max_body_bytes
+        content = await file.read(limit + 1)
+        if len(content) > limit:
+            raise PayloadTooLarge(f"The file is larger than the limit of {limit} bytes.")
+        try:
+            served = model.choose(version)
+            scored, out = await run_cpu(score_batch, spec, served, content, fmt, output)
+        except UnknownVersion as exc:
+            raise InvalidInput(str(exc), field="body.version") from None
+        except InstanceError as exc:
+            raise InvalidInput(f"The file cannot be scored: {exc}", field="body.file") from None
+        return Response(scored, media_type=FORMATS[out], headers={
+            "Content-Disposition": f'attachment; filename="{spec.name}-v{served.version}-scored.{out}"',
+            "X-Model-Version": served.version})
+
+    @router.post("/reload", response_model=VersionsResponse, response_model_exclude_none=True,
+                 summary="Reload this model's versions and routing from the store now")
+    async def reload(request: Request) -> dict:
+        registry = registry_of(request.app)
+        if await run_cpu(registry.store.reload, spec.name) is None:
+            raise NotFound(f"The model store has no folder {spec.name!r}.")
+        return (await serving_model(request.app, spec.name, spec)).describe()
+
+    return router
+
+
+__all__ = ["artifact_router", "health", "registry_of", "serving_model"]

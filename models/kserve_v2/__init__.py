@@ -1,0 +1,117 @@
+"""Open Inference Protocol (KServe V2) for every model in the model store, so KServe, MLServer and
+Triton clients work unchanged. Errors carry the protocol's `{"error": message}` besides the
+service's usual `{code, detail, errors}`."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+
+from common.errors import ApiError, FieldProblem, InvalidInput, NotFound, error_body
+from common.resources import READY
+from models._artifacts.router import json_response, registry_of, score, serving_model
+from models._artifacts.serving import UnknownVersion
+from models._artifacts.v2 import InferenceRequest, V2Error, decode, encode, metadata
+
+REQUIRED_DATA = ("model_store",)
+SERVER_NAME = "sids-ml-backend"
+ModelName = Annotated[str, Path(max_length=100, description="A model of the store, e.g. sentiment.")]
+VersionName = Annotated[str, Path(max_length=50)]
+
+
+def _v2_error(status: int, code: str, message: str, problems: list[FieldProblem] | None = None,
+              headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"error": message, **error_body(code, message, problems)}, status,
+                        headers=headers)
+
+
+class V2Route(APIRoute):
+    """Renders every error of these endpoints with the protocol's `error` field."""
+
+    def get_route_handler(self):
+        handler = super().get_route_handler()
+
+        async def route(request: Request):
+            try:
+                return await handler(request)
+            except RequestValidationError as exc:
+                problems = [FieldProblem(field=".".join(str(p) for p in e.get("loc", ())),
+                                         message=str(e.get("msg", "invalid value")))
+                            for e in exc.errors()]
+                return _v2_error(422, "invalid_input",
+                                 "; ".join(f"{p.field}: {p.message}" for p in problems), problems)
+            except ApiError as exc:
+                return _v2_error(exc.status_code, exc.code, exc.message, exc.errors, exc.headers)
+
+        return route
+
+
+router = APIRouter(prefix="/v2", tags=["Open Inference Protocol (KServe V2)"], route_class=V2Route)
+
+
+async def _model(request: Request, name: str):
+    if name not in registry_of(request.app).names():
+        raise NotFound(f"Unknown model {name!r}; models: {', '.join(registry_of(request.app).names())}")
+    return await serving_model(request.app, name)
+
+
+def _version(model, version: str | None):
+    try:
+        return model.choose(version or model.default)
+    except UnknownVersion as exc:
+        raise NotFound(str(exc)) from None
+
+
+@router.get("", summary="Server metadata")
+def server_metadata(request: Request) -> dict:
+    return {"name": SERVER_NAME, "version": request.app.version, "extensions": []}
+
+
+@router.get("/health/live", summary="Server liveness")
+def server_live() -> dict:
+    return {"live": True}
+
+
+@router.get("/health/ready", summary="Server readiness: 200 when the store is loaded and every "
+                                     "model has a servable version, 400 otherwise")
+def server_ready(request: Request) -> JSONResponse:
+    ready = request.app.state.resources.state("model_store").state == READY
+    if ready:
+        registry = registry_of(request.app)
+        ready = all((m := registry.model(n)) is not None and m.versions for n in registry.names())
+    return JSONResponse({"ready": ready}, status_code=200 if ready else 400)
+
+
+@router.get("/models/{name}", summary="Model metadata (default version)")
+@router.get("/models/{name}/versions/{version}", summary="Model metadata of one version")
+async def model_metadata(request: Request, name: ModelName, version: VersionName | None = None) -> dict:
+    model = await _model(request, name)
+    served = _version(model, version)
+    versions = [version] if version else list(model.versions)
+    return metadata(model.spec, versions, served.stored.format)
+
+
+@router.get("/models/{name}/ready", summary="Model readiness")
+@router.get("/models/{name}/versions/{version}/ready", summary="Readiness of one version")
+async def model_ready(request: Request, name: ModelName, version: VersionName | None = None) -> JSONResponse:
+    model = await _model(request, name)
+    ready = version is None or version in model.versions
+    return JSONResponse({"name": name, **({"version": version} if version else {}), "ready": ready},
+                        status_code=200 if ready else 400)
+
+
+@router.post("/models/{name}/infer", summary="Inference (default version or the A/B split)")
+@router.post("/models/{name}/versions/{version}/infer", summary="Inference with one version")
+async def infer(request: Request, body: InferenceRequest, name: ModelName,
+                version: VersionName | None = None):
+    model = await _model(request, name)
+    if version is not None:
+        _version(model, version)
+    try:
+        instances = decode(model.spec, body)
+        served, probabilities = await score(model, version, instances, "body.inputs")
+        return json_response(encode(model.spec, served.version, probabilities, body))
+    except V2Error as exc:
+        raise InvalidInput(str(exc), field="body.inputs") from None

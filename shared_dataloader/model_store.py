@@ -1,0 +1,283 @@
+"""The trained-artifact model store: `<root>/<model>/<version>/{metadata.json, model.skops|model.onnx}`.
+
+Reads and validates the store and loads artifacts safely; knows nothing of HTTP or of how a model is
+served. A version that fails to load (corrupt file, checksum mismatch, untrusted type, framework
+version mismatch) is recorded with its reason and skipped; the other versions keep serving.
+
+`<root>/<model>/routing.json` (optional) picks the default version and an A/B traffic split:
+`{"default": "2", "split": {"1": 0.5, "2": 0.5}}`. Folders whose name starts with `_` or `.` are
+not models (the training data lives in `_data/`).
+"""
+
+import hashlib
+import json
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from importlib.metadata import version as installed_version
+from pathlib import Path
+from typing import Any
+
+from shared_dataloader.errors import DatasetError
+
+log = logging.getLogger(__name__)
+
+FORMATS = {"skops": "model.skops", "onnx": "model.onnx"}
+METADATA_FILE = "metadata.json"
+ROUTING_FILE = "routing.json"
+DRIFT_FILE = "drift_reference.json"
+REQUIRED_METADATA = ("name", "version", "format", "artifact_sha256", "input_schema", "labels",
+                     "frameworks", "created", "metrics", "training_data")
+SKOPS_ALLOWED_TYPES = frozenset({
+    # Beyond skops' own trusted scikit-learn/NumPy/SciPy types, only these may be loaded.
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+})
+RECHECK_SECONDS = 2.0
+
+
+class ArtifactError(Exception):
+    """An artifact or its metadata cannot be served; the message says why."""
+
+
+@dataclass(frozen=True)
+class StoredVersion:
+    """One loaded version: its metadata and the loaded artifact (a fitted estimator for skops,
+    serialized ONNX bytes for onnx), plus the optional drift reference."""
+
+    model: str
+    version: str
+    path: Path
+    metadata: dict
+    artifact: Any
+    drift_reference: dict | None = None
+
+    @property
+    def format(self) -> str:
+        return self.metadata["format"]
+
+
+@dataclass(frozen=True)
+class Routing:
+    default: str | None = None
+    split: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StoredModel:
+    name: str
+    versions: dict[str, StoredVersion]
+    failures: dict[str, str]
+    routing: Routing
+    routing_error: str | None = None
+
+    @property
+    def default_version(self) -> str | None:
+        if self.routing.default in self.versions:
+            return self.routing.default
+        return max(self.versions, key=version_key) if self.versions else None
+
+
+def version_key(name: str) -> tuple:
+    """Numeric versions sort numerically ("10" after "9"), others after them by name."""
+    return (0, int(name), "") if name.isdigit() else (1, 0, name)
+
+
+def _major_minor(text: str) -> str:
+    return ".".join(str(text).split(".")[:2])
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ArtifactError(f"{path.name} is missing") from None
+    except (OSError, ValueError) as exc:
+        raise ArtifactError(f"{path.name} is not valid JSON ({exc})") from None
+
+
+def check_frameworks(metadata: dict) -> None:
+    """Refuse an artifact built with another scikit-learn major.minor (skops) than the installed one."""
+    recorded = metadata["frameworks"]
+    if metadata["format"] == "skops":
+        wanted = recorded.get("scikit-learn")
+        have = installed_version("scikit-learn")
+        if wanted is None or _major_minor(wanted) != _major_minor(have):
+            raise ArtifactError(f"trained with scikit-learn {wanted}, but {have} is installed; "
+                                "retrain or re-export the model")
+
+
+def load_skops(path: Path) -> Any:
+    """Load a skops file trusting only skops' defaults plus `SKOPS_ALLOWED_TYPES` (never raw pickle)."""
+    import skops.io
+
+    try:
+        untrusted = skops.io.get_untrusted_types(file=path)
+    except Exception as exc:
+        raise ArtifactError(f"{path.name} is not a readable skops file ({type(exc).__name__}: {exc})") \
+            from None
+    refused = sorted(set(untrusted) - SKOPS_ALLOWED_TYPES)
+    if refused:
+        raise ArtifactError(f"{path.name} contains types that are not allowed: {', '.join(refused)}")
+    try:
+        return skops.io.load(path, trusted=untrusted)
+    except Exception as exc:
+        raise ArtifactError(f"{path.name} failed to load ({type(exc).__name__}: {exc})") from None
+
+
+def load_onnx(path: Path) -> bytes:
+    """Read and check an ONNX model; the serving runtime builds its session from these bytes."""
+    import onnx
+
+    data = path.read_bytes()
+    try:
+        onnx.checker.check_model(onnx.load_from_string(data))
+    except Exception as exc:
+        raise ArtifactError(f"{path.name} is not a valid ONNX model ({type(exc).__name__}: {exc})") \
+            from None
+    return data
+
+
+def load_version(folder: Path) -> StoredVersion:
+    metadata = _read_json(folder / METADATA_FILE)
+    if not isinstance(metadata, dict):
+        raise ArtifactError(f"{METADATA_FILE} must be a JSON object")
+    missing = [key for key in REQUIRED_METADATA if key not in metadata]
+    if missing:
+        raise ArtifactError(f"{METADATA_FILE} lacks {', '.join(missing)}")
+    if str(metadata["version"]) != folder.name or metadata["name"] != folder.parent.name:
+        raise ArtifactError(f"{METADATA_FILE} names {metadata['name']}/{metadata['version']}, "
+                            f"but the folder is {folder.parent.name}/{folder.name}")
+    if metadata["format"] not in FORMATS:
+        raise ArtifactError(f"unknown format {metadata['format']!r}; supported: {', '.join(FORMATS)}")
+    artifact_path = folder / FORMATS[metadata["format"]]
+    if not artifact_path.is_file():
+        raise ArtifactError(f"{artifact_path.name} is missing")
+    if sha256_file(artifact_path) != metadata["artifact_sha256"]:
+        raise ArtifactError(f"{artifact_path.name} does not match its recorded sha256 (corrupt or "
+                            "replaced)")
+    check_frameworks(metadata)
+    artifact = load_skops(artifact_path) if metadata["format"] == "skops" else load_onnx(artifact_path)
+    reference = _read_json(folder / DRIFT_FILE) if (folder / DRIFT_FILE).is_file() else None
+    return StoredVersion(model=folder.parent.name, version=folder.name, path=folder,
+                         metadata=metadata, artifact=artifact, drift_reference=reference)
+
+
+def _read_routing(folder: Path, versions: dict) -> Routing:
+    path = folder / ROUTING_FILE
+    if not path.is_file():
+        return Routing()
+    raw = _read_json(path)
+    if not isinstance(raw, dict):
+        raise ArtifactError(f"{ROUTING_FILE} must be a JSON object")
+    default = raw.get("default")
+    split = raw.get("split") or {}
+    if default is not None and str(default) not in versions:
+        raise ArtifactError(f"{ROUTING_FILE}: default version {default!r} is not loaded")
+    if not isinstance(split, dict) or not all(
+            isinstance(w, (int, float)) and w >= 0 for w in split.values()):
+        raise ArtifactError(f"{ROUTING_FILE}: split must map versions to non-negative weights")
+    unknown = [str(v) for v in split if str(v) not in versions]
+    if unknown:
+        raise ArtifactError(f"{ROUTING_FILE}: split names versions that are not loaded: "
+                            f"{', '.join(unknown)}")
+    if split and sum(split.values()) <= 0:
+        raise ArtifactError(f"{ROUTING_FILE}: split weights must not all be zero")
+    return Routing(default=None if default is None else str(default),
+                   split={str(v): float(w) for v, w in split.items() if w > 0})
+
+
+def load_model(folder: Path) -> StoredModel:
+    versions, failures = {}, {}
+    for child in sorted((p for p in folder.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))),
+                        key=lambda p: version_key(p.name)):
+        try:
+            versions[child.name] = load_version(child)
+        except ArtifactError as exc:
+            log.error("model %s version %s skipped: %s", folder.name, child.name, exc)
+            failures[child.name] = str(exc)
+    try:
+        routing, routing_error = _read_routing(folder, versions), None
+    except ArtifactError as exc:
+        log.error("model %s: %s; serving the latest version without a split", folder.name, exc)
+        routing, routing_error = Routing(), str(exc)
+    return StoredModel(folder.name, versions, failures, routing, routing_error)
+
+
+def _signature(folder: Path) -> tuple:
+    """Cheap change detector: mtimes of the model folder, its version folders and their files."""
+    entries = []
+    with os.scandir(folder) as it:
+        for entry in it:
+            entries.append((entry.name, entry.stat().st_mtime_ns))
+            if entry.is_dir():
+                with os.scandir(entry.path) as inner:
+                    entries.extend((f"{entry.name}/{e.name}", e.stat().st_mtime_ns) for e in inner)
+    return (folder.stat().st_mtime_ns, tuple(sorted(entries)))
+
+
+class ModelStore:
+    """Every model of the store, reloaded per model when its folder changes (checked at most every
+    `RECHECK_SECONDS`) or on request; readers always see a complete `StoredModel`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self._models: dict[str, StoredModel] = {}
+        self._signatures: dict[str, tuple] = {}
+        self._checked: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def model_names(self) -> list[str]:
+        return sorted(p.name for p in self.root.iterdir()
+                      if p.is_dir() and not p.name.startswith((".", "_")))
+
+    def load_all(self) -> "ModelStore":
+        for name in self.model_names():
+            self.reload(name)
+        return self
+
+    def get(self, name: str) -> StoredModel | None:
+        return self._models.get(name)
+
+    def reload(self, name: str) -> StoredModel | None:
+        """Load `name` from disk again (an absent folder forgets the model)."""
+        folder = self.root / name
+        with self._lock:
+            if not folder.is_dir():
+                self._models.pop(name, None)
+                self._signatures.pop(name, None)
+                return None
+            signature = _signature(folder)
+            model = load_model(folder)
+            self._models[name], self._signatures[name] = model, signature
+            self._checked[name] = time.monotonic()
+            return model
+
+    def is_stale(self, name: str) -> bool:
+        """True when the folder of `name` changed since it was loaded; stats the disk at most
+        every `RECHECK_SECONDS` per model, so it is cheap enough for every request."""
+        now = time.monotonic()
+        if now - self._checked.get(name, 0.0) < RECHECK_SECONDS:
+            return False
+        self._checked[name] = now
+        folder = self.root / name
+        try:
+            return _signature(folder) != self._signatures.get(name)
+        except OSError:
+            return name in self._models
+
+
+def load_model_store(root: Path) -> ModelStore:
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"model store folder (MODEL_STORE_PATH) {root.name!r} does not exist")
+    return ModelStore(root).load_all()
