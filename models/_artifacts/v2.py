@@ -63,8 +63,17 @@ def _rows(tensor: RequestInput) -> list:
     return values
 
 
+def wanted_outputs(request: InferenceRequest) -> list[str]:
+    wanted = [o.name for o in request.outputs] if request.outputs else list(OUTPUTS)
+    unknown = [name for name in wanted if name not in OUTPUTS]
+    if unknown:
+        raise V2Error(f"unknown outputs {', '.join(unknown)}; available: {', '.join(OUTPUTS)}")
+    return wanted
+
+
 def decode(spec: ModelSpec, request: InferenceRequest) -> list:
-    """The request's tensors as instances (texts, or feature objects)."""
+    """The request's tensors as instances (texts, or feature objects); checks the requested outputs."""
+    wanted_outputs(request)
     if spec.kind == TEXT:
         if len(request.inputs) != 1:
             raise V2Error("send exactly one input tensor (BYTES, shape [N]) holding the texts")
@@ -97,10 +106,7 @@ def decode(spec: ModelSpec, request: InferenceRequest) -> list:
 
 
 def encode(spec: ModelSpec, version: str, probabilities, request: InferenceRequest) -> dict:
-    wanted = [o.name for o in request.outputs] if request.outputs else list(OUTPUTS)
-    unknown = [name for name in wanted if name not in OUTPUTS]
-    if unknown:
-        raise V2Error(f"unknown outputs {', '.join(unknown)}; available: {', '.join(OUTPUTS)}")
+    wanted = wanted_outputs(request)
     rows, width = probabilities.shape
     outputs = []
     for name in wanted:

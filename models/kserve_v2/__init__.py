@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
 
 from common.errors import ApiError, FieldProblem, InvalidInput, NotFound, error_body
 from common.resources import READY
@@ -19,6 +20,16 @@ REQUIRED_DATA = ("model_store",)
 SERVER_NAME = "sids-ml-backend"
 ModelName = Annotated[str, Path(max_length=100, description="A model of the store, e.g. sentiment.")]
 VersionName = Annotated[str, Path(max_length=50)]
+
+
+class ServerReady(BaseModel):
+    ready: bool
+
+
+class ModelReady(BaseModel):
+    name: str
+    version: str | None = None
+    ready: bool
 
 
 def _v2_error(status: int, code: str, message: str, problems: list[FieldProblem] | None = None,
@@ -74,8 +85,10 @@ def server_live() -> dict:
     return {"live": True}
 
 
-@router.get("/health/ready", summary="Server readiness: 200 when the store is loaded and every "
-                                     "model has a servable version, 400 otherwise")
+@router.get("/health/ready", response_model=ServerReady,
+            responses={400: {"model": ServerReady, "description": "Not ready"}},
+            summary="Server readiness: 200 when the store is loaded and every model has a servable "
+                    "version, 400 otherwise")
 def server_ready(request: Request) -> JSONResponse:
     ready = request.app.state.resources.state("model_store").state == READY
     if ready:
@@ -93,8 +106,10 @@ async def model_metadata(request: Request, name: ModelName, version: VersionName
     return metadata(model.spec, versions, served.stored.format)
 
 
-@router.get("/models/{name}/ready", summary="Model readiness")
-@router.get("/models/{name}/versions/{version}/ready", summary="Readiness of one version")
+@router.get("/models/{name}/ready", summary="Model readiness", response_model=ModelReady,
+            responses={400: {"model": ModelReady, "description": "Not ready"}})
+@router.get("/models/{name}/versions/{version}/ready", summary="Readiness of one version",
+            response_model=ModelReady, responses={400: {"model": ModelReady, "description": "Not ready"}})
 async def model_ready(request: Request, name: ModelName, version: VersionName | None = None) -> JSONResponse:
     model = await _model(request, name)
     ready = version is None or version in model.versions
