@@ -60,6 +60,7 @@ def _lifespan(settings: Settings, discovery: Discovery, store: ResourceStore):
             yield
         finally:
             await app.state.jobs.stop()
+            metrics.process_exit()
             app.state.loading.cancel()
             if get_pool() is pool:
                 install_pool(None)

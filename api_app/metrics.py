@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from common.metrics import HTTP_REQUESTS, MODEL_LATENCY, model_label
@@ -75,6 +75,12 @@ class JobsCollector:
         for status in ("succeeded", "failed", "cancelled"):
             done.add_metric([status, self.backend], self.stats["completed"].get(status, 0))
         yield done
+
+
+def process_exit() -> None:
+    """Drop this process's live gauges from the shared multiprocess folder (uvicorn worker exit)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        mark_process_dead(os.getpid())
 
 
 def _process_metrics() -> bytes:
