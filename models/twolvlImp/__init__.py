@@ -2,10 +2,10 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 
-from common.compute import run_cpu
 from common.constants import MAIN_ENDPOINT_TAG
+from common.jobs import run_model
 from common.resources import use_resource
 from models.twolvlImp import catalog, service
 from models.twolvlImp.preprocess import PREDICTOR_MISSING_MAX, TARGET_MISSING_MAX
@@ -85,5 +85,5 @@ def estimate(body: TrainRequest, dataset: Dataset) -> Estimate:
 
 @router.post("/predict", response_model=PredictResponse, openapi_extra={MAIN_ENDPOINT_TAG: True},
              summary="Impute the target's missing SIDS values of one year")
-async def predict(body: TrainRequest, dataset: Dataset) -> PredictResponse:
-    return await run_cpu(service.predict, body, dataset)
+async def predict(request: Request, body: TrainRequest, dataset: Dataset) -> PredictResponse:
+    return await run_model(request, service.predict, body, data="indicators")
