@@ -42,6 +42,7 @@ SIMPLE_EXAMPLE = {
 }
 AFS_EXAMPLE = {**SIMPLE_EXAMPLE, "scheme": "AFS", "number_predictor": 10, "estimators": 100,
                "manual_predictors": None}
+"""The replaced system's "time-consuming" reference request (bench/twolvlimp_bench.py)."""
 
 
 class TargetFields(ModelRequest):
@@ -77,7 +78,7 @@ class TrainRequest(TargetFields):
     model: Model = Field(title="Model")
     interval: Interval = Field(title="Prediction interval")
 
-    model_config = {"json_schema_extra": {"examples": [SIMPLE_EXAMPLE, AFS_EXAMPLE]}}
+    model_config = {"json_schema_extra": {"examples": [SIMPLE_EXAMPLE]}}
 
 
 class Correlation(BaseModel):
