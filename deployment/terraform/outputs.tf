@@ -42,3 +42,20 @@ output "heavy_node_pool_name" {
   description = "Name of the heavy node pool (for service_gen.py --node-pool), or null when disabled."
   value       = var.heavy_pool_enabled ? azurerm_kubernetes_cluster_node_pool.heavy[0].name : null
 }
+
+output "redis_address" {
+  description = "host:port of Azure Cache for Redis (TLS); the Secret sids-ml-redis needs it as `address` (KEDA)."
+  value       = var.redis_enabled ? "${azurerm_redis_cache.jobs[0].hostname}:${azurerm_redis_cache.jobs[0].ssl_port}" : null
+}
+
+output "redis_url" {
+  description = "REDIS_URL for the API and workers (rediss://, with the access key); the Secret sids-ml-redis needs it as `url`."
+  value       = var.redis_enabled ? "rediss://:${azurerm_redis_cache.jobs[0].primary_access_key}@${azurerm_redis_cache.jobs[0].hostname}:${azurerm_redis_cache.jobs[0].ssl_port}/0" : null
+  sensitive   = true
+}
+
+output "redis_primary_key" {
+  description = "Access key of Azure Cache for Redis; the Secret sids-ml-redis needs it as `password` (KEDA)."
+  value       = var.redis_enabled ? azurerm_redis_cache.jobs[0].primary_access_key : null
+  sensitive   = true
+}

@@ -179,3 +179,26 @@ variable "log_retention_days" {
   type        = number
   default     = 30
 }
+
+variable "redis_enabled" {
+  description = "Create Azure Cache for Redis (private endpoint in the cluster network) for scale mode: JOB_BACKEND=redis, queue workers scaled by KEDA (deployment/components/jobs-redis)."
+  type        = bool
+  default     = true
+}
+
+variable "redis_sku_name" {
+  description = "Azure Cache for Redis tier: Standard (replicated, the default) or Premium; Basic has no replica and loses queued jobs on patching."
+  type        = string
+  default     = "Standard"
+
+  validation {
+    condition     = contains(["Standard", "Premium"], var.redis_sku_name)
+    error_message = "redis_sku_name must be Standard or Premium."
+  }
+}
+
+variable "redis_capacity" {
+  description = "Azure Cache for Redis size within the tier (Standard C0-C6, Premium P1-P5); job bodies and results are small, C1 (1 GB) is plenty."
+  type        = number
+  default     = 1
+}
