@@ -5,6 +5,7 @@ import pytest
 
 from common.settings import DEFAULT_DATASET_PATH
 from models.SurveyCluster.clustering import elbow
+from models.SurveyCluster.survey import MAX_ROWS
 from shared_dataloader import load_survey_sample
 
 EXPECTED_ALGORITHM = {"Location": "k-modes", "Household profile": "k-modes", "Satisfaction": "k-modes",
@@ -129,10 +130,10 @@ def test_bad_input_is_a_422_saying_what_is_valid(client, survey, change, field, 
 
 
 def test_too_many_rows_are_refused(client):
-    rows = [{"q": "a", "longitude": 1.0, "latitude": 1.0}] * 5001
+    rows = [{"q": "a", "longitude": 1.0, "latitude": 1.0}] * (MAX_ROWS + 1)
     metadata = [{"Question Name": "q", "Type": "categorical", "Factor": "F"}]
     response = post(client, {"data": rows, "metadata": metadata, "factor": "F", "max_k": 2})
-    assert response.status_code == 422 and "at most 5000" in response.json()["detail"]
+    assert response.status_code == 422 and f"at most {MAX_ROWS}" in response.json()["detail"]
 
 
 @pytest.mark.parametrize(("costs", "k"), [
