@@ -56,6 +56,7 @@ class LocalExecutor:
         self._jobs: dict[str, LocalJob] = {}
         self._lock = threading.Lock()
         self._completed: Counter[str] = Counter()
+        self.flights: dict[str, asyncio.Future] = {}
 
     async def start(self) -> None:
         return None

@@ -4,12 +4,11 @@ how a failure travels between processes as data."""
 import importlib
 import inspect
 import logging
-
-import pydantic_core
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Callable, Literal
 
+import pydantic_core
 from pydantic import BaseModel, Field, PrivateAttr
 
 from common.errors import ApiError, ErrorResponse, FieldProblem

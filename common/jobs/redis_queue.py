@@ -24,6 +24,7 @@ from common.jobs.model import DONE, TERMINAL, Cancelled, JobProgress, JobSpec, J
 from common.jobs.task import CANCEL_KEY, COMPLETED_KEY, execute
 
 JOB_ID_LENGTH = 32
+INFLIGHT_KEY = "sids:inflight:"
 _QUEUED = {JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED, JobStatus.CREATED}
 _CANCELLED = {JobStatus.STOPPED, JobStatus.CANCELED}
 
@@ -48,6 +49,7 @@ class RedisExecutor:
         self.result_ttl = result_ttl
         self.max_retries = max_retries
         self.job_timeout = int(job_timeout)
+        self.flights: dict[str, asyncio.Future] = {}
 
     async def start(self) -> None:
         return None
@@ -56,8 +58,17 @@ class RedisExecutor:
         await asyncio.to_thread(self.connection.close)
 
     def _enqueue(self, spec: JobSpec) -> str:
+        """Queue a job, or give the id of the identical job already queued or running (any API process)."""
+        job_id = uuid.uuid4().hex
+        if spec.cache_key:
+            marker = INFLIGHT_KEY + spec.cache_key
+            existing = self.connection.get(marker)
+            view = self.get(existing.decode()) if existing else None
+            if view is not None and view.status in ("queued", "running"):
+                return view.id
+            self.connection.set(marker, job_id, ex=self.job_timeout)
         job = self.queue.enqueue(
-            execute, spec.to_dict(), job_id=uuid.uuid4().hex, meta={"model": spec.model},
+            execute, spec.to_dict(), job_id=job_id, meta={"model": spec.model},
             description=f"{spec.model} {spec.endpoint}", job_timeout=self.job_timeout,
             result_ttl=self.result_ttl, failure_ttl=self.result_ttl,
             retry=Retry(max=self.max_retries) if self.max_retries else None)

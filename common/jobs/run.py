@@ -10,19 +10,21 @@
 - `Prefer: wait=N` → the answer if done within N seconds, else that 202.
 """
 
+import asyncio
 import re
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable, TypeVar
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
-from common.cache import cache_key, etag_matches
+from common.cache import cache_key, etag_matches, etag_of
 from common.compute import run_cpu
 from common.errors import ComputeTimeout
 from common.jobs.model import JobAccepted, JobFailed, JobSpec, JobView, dotted, invoke, to_json
 from common.metrics import JOB_SUBMISSIONS, model_label
 
+T = TypeVar("T")
 _WAIT = re.compile(r"^wait\s*=\s*(\d{1,9})$", re.IGNORECASE)
 
 
@@ -37,6 +39,17 @@ def parse_prefer(values: list[str]) -> tuple[bool, float | None]:
             elif match := _WAIT.match(token):
                 wait = float(match.group(1))
     return asynchronous, wait
+
+
+async def single_flight(flights: dict[str, asyncio.Future], key: str, start: Callable[[], Awaitable[T]]) -> T:
+    """Identical requests in flight share one computation (no thundering herd on a cold cache);
+    a caller that goes away does not cancel it for the others."""
+    task = flights.get(key)
+    if task is None:
+        task = asyncio.ensure_future(start())
+        flights[key] = task
+        task.add_done_callback(lambda _: flights.pop(key, None))
+    return await asyncio.shield(task)
 
 
 def _model_name(request: Request, endpoint: str) -> str:
@@ -55,11 +68,11 @@ def _accepted(view_id: str, status: str, applied: str) -> JSONResponse:
                                  "Retry-After": "1"})
 
 
-def _outcome(view: JobView, cache, key: str | None) -> Response:
-    """The HTTP answer of a finished job: its body (cached, with ETag) or its error."""
+def _outcome(view: JobView) -> Response:
+    """The HTTP answer of a finished job (its executor has cached the body): the body, or its error."""
     if view.status == "succeeded":
         body = to_json(view.result)
-        return _json(body, cache.put(key, body).etag if key else None)
+        return _json(body, etag_of(body))
     raise JobFailed(view.failure or {"status": 500, "code": "internal_error", "detail": "The job failed."},
                     headers={"Location": f"/jobs/{view.id}"})
 
@@ -87,26 +100,34 @@ async def run_model(request: Request, fn: Callable[..., Any], body: BaseModel, d
 
     asynchronous, wait = parse_prefer(request.headers.getlist("prefer"))
     if not asynchronous and wait is None and executor.backend == "local":
-        result = await run_cpu(invoke, fn, body, resource, None)
-        payload = to_json(result)
-        entry = cache.put(key, payload)
+        async def compute():
+            return cache.put(key, to_json(await run_cpu(invoke, fn, body, resource, None)))
+
+        entry = await single_flight(executor.flights, key, compute)
         if etag_matches(request.headers.get("if-none-match"), entry.etag):
             return Response(status_code=304, headers={"ETag": entry.etag})
-        return _json(payload, entry.etag)
+        return _json(entry.body, entry.etag)
 
     spec = JobSpec(model=model, endpoint=endpoint, func=dotted(fn), request_class=dotted(type(body)),
                    body=body_json, data=data, fingerprint=fingerprint, cache_key=key)
-    job_id = await executor.submit(spec, fn, body, resource)
     synchronous = not asynchronous and wait is None
     JOB_SUBMISSIONS.labels(model, "sync" if synchronous else "async").inc()
-    if asynchronous and wait is None:
-        return _accepted(job_id, "queued", "respond-async")
     limit = settings.compute_timeout_seconds
-    view = await executor.wait(job_id, limit if synchronous else min(wait, limit))
+    if synchronous:
+        async def submit_and_wait():
+            return await executor.wait(await executor.submit(spec, fn, body, resource), limit)
+
+        view = await single_flight(executor.flights, key, submit_and_wait)
+        job_id = view.id if view is not None else ""
+    else:
+        job_id = await executor.submit(spec, fn, body, resource)
+        if wait is None:
+            return _accepted(job_id, "queued", "respond-async")
+        view = await executor.wait(job_id, min(wait, limit))
     if view is None:
         raise ComputeTimeout(f"Job {job_id} expired before it could be read.")
     if view.status in ("succeeded", "failed", "cancelled"):
-        return _outcome(view, cache, key)
+        return _outcome(view)
     if synchronous:
         raise ComputeTimeout(f"The computation did not finish within {limit:g} s; it goes on as job "
                              f"{job_id} (GET /jobs/{job_id}).", headers={"Location": f"/jobs/{job_id}"})
