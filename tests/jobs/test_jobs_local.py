@@ -180,3 +180,17 @@ def test_job_endpoints_are_documented(client):
     paths = client.get("/openapi.json").json()["paths"]
     assert {"get"} <= set(paths["/jobs/{job_id}"]) and {"post"} <= set(paths["/jobs/{job_id}/cancel"])
     assert "/metrics" in paths
+
+
+def test_identical_requests_in_flight_share_one_computation():
+    from concurrent.futures import ThreadPoolExecutor
+
+    with client_for(compute_workers=1, compute_queue_size=8) as client:
+        started = time.monotonic()
+        with ThreadPoolExecutor(5) as threads:
+            answers = list(threads.map(lambda _: client.post("/slowtest/run", json=slow(1.0, 10, "herd")),
+                                       range(5)))
+        elapsed = time.monotonic() - started
+        assert [a.status_code for a in answers] == [200] * 5
+        assert len({a.content for a in answers}) == 1 and len({a.headers["etag"] for a in answers}) == 1
+        assert elapsed < 2.5, f"five 1 s requests on one compute thread took {elapsed:.1f} s"
