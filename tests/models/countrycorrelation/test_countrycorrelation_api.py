@@ -133,3 +133,18 @@ def test_params_lists_correlate_with_its_listing_endpoints(client):
     assert [i["parameter"] for i in inputs["year"]["req_endpoint"]["inputs"]] == ["dataset", "category"]
     assert [i["parameter"] for i in inputs["country"]["req_endpoint"]["inputs"]] == [
         "dataset", "category", "year"]
+
+
+def test_services_run_without_the_app_and_report_progress(dataset):
+    from models.CountryCorrelation import service
+    from models.CountryCorrelation.schemas import CorrelateRequest, CountryClusterRequest
+
+    stages = []
+
+    def record(stage: str, fraction: float) -> None:
+        stages.append((stage, fraction))
+
+    correlation = service.correlate(CorrelateRequest(**selection(country=COUNTRY)), dataset, progress=record)
+    clusters = service.cluster(CountryClusterRequest(**selection(k=3)), dataset, progress=record)
+    assert correlation.country_corr["index"] and len(set(clusters.label)) <= 3
+    assert [s for s, _ in stages].count("done") == 2

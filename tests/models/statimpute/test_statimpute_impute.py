@@ -163,3 +163,14 @@ def test_min_points_are_enough_for_pandas(method):
 def test_unknown_target_or_country_says_what_is_valid(client, target, country, expected):
     response = impute(client, body(target, country))
     assert response.status_code == 422 and expected in response.json()["detail"]
+
+
+def test_service_runs_without_the_app_and_reports_progress(dataset, gappy):
+    from models.Statimpute import service
+    from models.Statimpute.schemas import ImputeRequest
+
+    target, country, _ = gappy
+    stages = []
+    result = service.impute(ImputeRequest(**body(target, country)), dataset,
+                            progress=lambda stage, fraction: stages.append((stage, fraction)))
+    assert result.missing_years and stages[-1] == ("done", 1.0)

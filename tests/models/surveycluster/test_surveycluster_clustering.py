@@ -142,3 +142,15 @@ def test_too_many_rows_are_refused(client):
 def test_elbow_is_the_largest_second_difference(costs, k):
     assert elbow(costs) == k
     assert elbow(list(np.asarray(costs) * 7)) == k
+
+
+def test_service_runs_without_the_app_and_reports_progress(survey):
+    from models.SurveyCluster import service
+    from models.SurveyCluster.schemas import SurveyClusterRequest
+
+    stages = []
+    result = service.clustering(SurveyClusterRequest(**request(survey, "Location", max_k=3)), None,
+                                progress=lambda stage, fraction: stages.append((stage, fraction)))
+    fractions = [fraction for _, fraction in stages]
+    assert len(result.cluster_label) == len(survey.data) and fractions == sorted(fractions)
+    assert stages[-1] == ("done", 1.0) and any("k=3" in stage for stage, _ in stages)
