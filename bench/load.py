@@ -28,15 +28,18 @@ SIMPLE = {"target_year": "2001", "dataset": "wdi", "target": "wdi-EG.ELC.ACCS.ZS
           "interpolator": "KNNImputer", "scheme": "MANUAL", "manual_predictors": ["wdi-AG.LND.AGRI.ZS"],
           "estimators": 10, "model": "rfr", "interval": "quantile"}
 REPLACED = {"throughput": 1.23, "median": 15.8}
+YEARS = [str(year) for year in range(2000, 2020)]
 
 
-def request_for(scenario: str, user: int, index: int, requests: int) -> dict:
-    """The body user `user` sends the `index`-th time: the same for all, one per user, or unique."""
+def request_for(scenario: str, user: int, index: int) -> dict:
+    """The body user `user` sends the `index`-th time: the same for all; one per user (its own
+    year, so nothing is shared); or never the same twice (its own year, 10 + index trees)."""
     if scenario == "same":
         return SIMPLE
+    year = YEARS[user % len(YEARS)]
     if scenario == "per-user":
-        return {**SIMPLE, "estimators": 10 + user}
-    return {**SIMPLE, "estimators": 10 + user * requests + index}
+        return {**SIMPLE, "target_year": year}
+    return {**SIMPLE, "target_year": year, "estimators": 10 + index}
 
 
 def free_port() -> int:
@@ -90,7 +93,7 @@ async def user(url: str, number: int, args, latencies: list, errors: list) -> No
             started = time.perf_counter()
             try:
                 response = await client.post("/twolvlImp/predict",
-                                             json=request_for(args.scenario, number, index, args.requests))
+                                             json=request_for(args.scenario, number, index))
                 if response.status_code != 200:
                     errors.append(f"{response.status_code}: {response.text[:200]}")
             except httpx.HTTPError as exc:
