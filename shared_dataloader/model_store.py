@@ -196,13 +196,29 @@ def _read_routing(folder: Path, versions: dict) -> Routing:
                    split={str(v): float(w) for v, w in split.items() if w > 0})
 
 
-def load_model(folder: Path) -> StoredModel:
+def _files_signature(folder: Path) -> tuple:
+    with os.scandir(folder) as it:
+        return tuple(sorted((e.name, e.stat().st_mtime_ns, e.stat().st_size) for e in it))
+
+
+def load_model(folder: Path, cache: dict[str, tuple[tuple, StoredVersion]] | None = None) -> StoredModel:
+    """Load every version folder of a model; `cache` (version → (files signature, loaded version))
+    lets unchanged versions be reused instead of loaded again, and is updated in place."""
+    cache = {} if cache is None else cache
     versions, failures = {}, {}
-    for child in sorted((p for p in folder.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))),
-                        key=lambda p: version_key(p.name)):
+    children = sorted((p for p in folder.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))),
+                      key=lambda p: version_key(p.name))
+    for stale in set(cache) - {child.name for child in children}:
+        del cache[stale]
+    for child in children:
         try:
+            signature = _files_signature(child)
+            if child.name in cache and cache[child.name][0] == signature:
+                versions[child.name] = cache[child.name][1]
+                continue
             versions[child.name] = load_version(child)
-        except ArtifactError as exc:
+            cache[child.name] = (signature, versions[child.name])
+        except (ArtifactError, OSError) as exc:
             log.error("model %s version %s skipped: %s", folder.name, child.name, exc)
             failures[child.name] = str(exc)
     try:
@@ -234,6 +250,7 @@ class ModelStore:
         self._models: dict[str, StoredModel] = {}
         self._signatures: dict[str, tuple] = {}
         self._checked: dict[str, float] = {}
+        self._loaded: dict[str, dict] = {}
         self._lock = threading.Lock()
 
     def model_names(self) -> list[str]:
@@ -255,9 +272,10 @@ class ModelStore:
             if not folder.is_dir():
                 self._models.pop(name, None)
                 self._signatures.pop(name, None)
+                self._loaded.pop(name, None)
                 return None
             signature = _signature(folder)
-            model = load_model(folder)
+            model = load_model(folder, self._loaded.setdefault(name, {}))
             self._models[name], self._signatures[name] = model, signature
             self._checked[name] = time.monotonic()
             return model

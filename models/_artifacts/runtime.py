@@ -78,9 +78,16 @@ class LinearTextPredictor:
         return dot + self.intercept
 
     def predict_proba(self, batch: list[str]) -> np.ndarray:
-        positive = np.array([self._decision(text) for text in batch], dtype=np.float64)
-        positive = 1.0 / (1.0 + np.exp(-positive))
-        return np.column_stack([1.0 - positive, positive])
+        rows = []
+        for text in batch:
+            decision = self._decision(text)
+            if decision >= 0:
+                positive = 1.0 / (1.0 + math.exp(-decision))
+            else:
+                exp = math.exp(decision)
+                positive = exp / (1.0 + exp)
+            rows.append((1.0 - positive, positive))
+        return np.array(rows, dtype=np.float64).reshape(len(rows), 2)
 
 
 def fast_text_path(pipeline: Any) -> LinearTextPredictor | None:

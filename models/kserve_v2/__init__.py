@@ -2,6 +2,7 @@
 Triton clients work unchanged. Errors carry the protocol's `{"error": message}` besides the
 service's usual `{code, detail, errors}`."""
 
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
@@ -10,6 +11,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
+from common.compute import run_cpu
 from common.errors import ApiError, FieldProblem, InvalidInput, NotFound, error_body
 from common.resources import READY
 from models._artifacts.router import json_response, registry_of, score, serving_model
@@ -18,6 +20,7 @@ from models._artifacts.v2 import InferenceRequest, V2Error, decode, encode, meta
 
 REQUIRED_DATA = ("model_store",)
 SERVER_NAME = "sids-ml-backend"
+STORE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 ModelName = Annotated[str, Path(max_length=100, description="A model of the store, e.g. sentiment.")]
 VersionName = Annotated[str, Path(max_length=50)]
 
@@ -63,8 +66,10 @@ router = APIRouter(prefix="/v2", tags=["Open Inference Protocol (KServe V2)"], r
 
 
 async def _model(request: Request, name: str):
-    if name not in registry_of(request.app).names():
-        raise NotFound(f"Unknown model {name!r}; models: {', '.join(registry_of(request.app).names())}")
+    """A model of the store; a folder added since startup is loaded on first use."""
+    store = registry_of(request.app).store
+    if store.get(name) is None and not (STORE_NAME.fullmatch(name) and await run_cpu(store.reload, name)):
+        raise NotFound(f"Unknown model {name!r}; models: {', '.join(store.model_names())}")
     return await serving_model(request.app, name)
 
 
@@ -76,12 +81,12 @@ def _version(model, version: str | None):
 
 
 @router.get("", summary="Server metadata")
-def server_metadata(request: Request) -> dict:
+async def server_metadata(request: Request) -> dict:
     return {"name": SERVER_NAME, "version": request.app.version, "extensions": []}
 
 
 @router.get("/health/live", summary="Server liveness")
-def server_live() -> dict:
+async def server_live() -> dict:
     return {"live": True}
 
 
