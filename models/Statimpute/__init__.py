@@ -8,7 +8,7 @@ from common.constants import MAIN_ENDPOINT_TAG
 from common.jobs import run_model
 from common.resources import use_resource
 from models.Statimpute import service
-from models.Statimpute.schemas import ImputeRequest, ImputeResponse
+from models.Statimpute.schemas import BacktestRequest, BacktestResponse, ImputeRequest, ImputeResponse
 from shared_dataloader import IndicatorDataset
 
 REQUIRED_DATA = ("indicators",)
@@ -37,3 +37,10 @@ def countries(dataset: Dataset,
              summary="Interpolate the missing years of a country's indicator series")
 async def impute(request: Request, body: ImputeRequest, dataset: Dataset) -> ImputeResponse:
     return await run_model(request, service.impute, body, data="indicators")
+
+
+@router.post("/backtest", response_model=BacktestResponse,
+             summary="Hide the observed years fold by fold, re-interpolate them, and score the method "
+                     "and two baselines")
+async def backtest_endpoint(request: Request, body: BacktestRequest, dataset: Dataset) -> BacktestResponse:
+    return await run_model(request, service.backtest, body, data="indicators")

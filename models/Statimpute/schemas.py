@@ -56,3 +56,44 @@ class SplitSeries(BaseModel):
 class ImputeResponse(BaseModel):
     missing_years: list[str] = Field(description="Years that were missing and are now filled.")
     imputed_series: SplitSeries = Field(description="Observed and imputed values (pandas split orient).")
+
+
+MIN_FOLDS, MAX_FOLDS = 2, 10
+
+
+class BacktestRequest(ImputeRequest):
+    folds: int = Field(5, ge=MIN_FOLDS, le=MAX_FOLDS, title="Folds",
+                       description=f"Folds ({MIN_FOLDS}–{MAX_FOLDS}) the observed years are hidden in, one "
+                                   "fold at a time.")
+
+    model_config = {"json_schema_extra": {"examples": [{**EXAMPLE, "folds": 5}]}}
+
+
+class Scores(BaseModel):
+    mae: float | None = Field(description="Mean absolute error over the hidden years scored.")
+    rmse: float | None = Field(description="Root mean squared error over the hidden years scored.")
+    coverage: float | None = Field(description="Share of the hidden truths inside the 90 % interval "
+                                               "(null: no interval).")
+    count: int = Field(description="Hidden years scored.")
+
+
+class BacktestYear(BaseModel):
+    year: int
+    fold: int
+    truth: float
+    prediction: float | None = Field(description="The method's value (null: the method left the year empty).")
+    lower: float | None
+    upper: float | None
+    series_mean: float = Field(description="Mean of the years not hidden in this fold.")
+    linear: float = Field(description="Linear interpolation of the years not hidden, flat at the ends.")
+
+
+class BacktestResponse(BaseModel):
+    target: str
+    country: str
+    method: str
+    folds: int
+    scores: dict[str, Scores] = Field(description="`model` (the requested method), `series_mean` and "
+                                                  "`linear` baselines, on the same folds.")
+    years: list[BacktestYear]
+    not_predicted: list[int] = Field(description="Hidden years the method left empty (not scored).")

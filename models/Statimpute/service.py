@@ -1,13 +1,15 @@
 """Catalog checks and the main computation of Statimpute, runnable without the app."""
 
+import math
 from typing import Callable
 
 import pandas as pd
 
 from common.constants import SIDS_SET
 from common.errors import InvalidInput
-from models.Statimpute.interpolation import InterpolationFailed, TooFewPoints, interpolate_series
-from models.Statimpute.schemas import ImputeRequest, ImputeResponse, SplitSeries
+from models.Statimpute.backtest import run_backtest
+from models.Statimpute.interpolation import InterpolationFailed, TooFewPoints, interpolate_series, min_points
+from models.Statimpute.schemas import BacktestRequest, BacktestResponse, ImputeRequest, ImputeResponse, SplitSeries
 from shared_dataloader import IndicatorDataset
 
 Progress = Callable[[str, float], None]
@@ -37,8 +39,8 @@ def countries(dataset: IndicatorDataset, target: str) -> list[str]:
     return sorted(table.index[table.notna().any(axis=1)])
 
 
-def impute(body: ImputeRequest, dataset: IndicatorDataset, progress: Progress | None = None) -> ImputeResponse:
-    """Fill the missing years of one SIDS country's series of `body.target`."""
+def _series(body: ImputeRequest, dataset: IndicatorDataset) -> pd.Series:
+    """The country's series of the target (int years, NaN where missing), after checking both."""
     if body.target not in dataset.meta.index:
         raise InvalidInput(f"Unknown target {body.target!r}; GET /statimpute/targets lists the indicators",
                            field="body.target")
@@ -47,11 +49,20 @@ def impute(body: ImputeRequest, dataset: IndicatorDataset, progress: Progress | 
         raise InvalidInput(f"Country {body.country!r} has no data for {body.target}; valid: {', '.join(valid)}"
                            if valid else f"No SIDS has data for {body.target}; choose another target",
                            field="body.country")
+    row = dataset.indicator_table(body.target).loc[body.country]
+    return pd.Series(row.to_numpy(dtype="float64"), index=[int(year) for year in row.index])
+
+
+def _order(body: ImputeRequest) -> int | None:
+    return body.d if body.method.name in ("spline", "polynomial") else None
+
+
+def impute(body: ImputeRequest, dataset: IndicatorDataset, progress: Progress | None = None) -> ImputeResponse:
+    """Fill the missing years of one SIDS country's series of `body.target`."""
+    series = _series(body, dataset)
     if progress:
         progress("interpolating", 0.1)
-    row = dataset.indicator_table(body.target).loc[body.country]
-    series = pd.Series(row.to_numpy(dtype="float64"), index=[int(year) for year in row.index])
-    order = body.d if body.method.name in ("spline", "polynomial") else None
+    order = _order(body)
     try:
         result = interpolate_series(series, body.method.name, body.direction.name, order)
     except TooFewPoints as exc:
@@ -69,3 +80,24 @@ def impute(body: ImputeRequest, dataset: IndicatorDataset, progress: Progress | 
                                    columns=[int(y) for y in result.series.index],
                                    data=[result.series.tolist()]),
     )
+
+
+def backtest(body: BacktestRequest, dataset: IndicatorDataset, progress: Progress | None = None) -> BacktestResponse:
+    """Hide the observed years of the series in `body.folds` folds, re-interpolate and score them."""
+    series = _series(body, dataset)
+    order = _order(body)
+    observed = int(series.notna().sum())
+    needed = min_points(body.method.name, order)
+    largest_fold = math.ceil(observed / body.folds)
+    if observed < body.folds or observed - largest_fold < needed:
+        raise InvalidInput(
+            f"{body.country} has {observed} observed year(s) of {body.target}; with {body.folds} folds up to "
+            f"{largest_fold} are hidden at once and method {body.method.name} needs {needed} left. Use fewer "
+            "folds (minimum 2), a method that needs fewer points, or a country with more years.",
+            field="body.folds")
+    try:
+        result = run_backtest(series, body.method.name, body.direction.name, order, body.folds, progress)
+    except ValueError as exc:
+        raise InvalidInput(f"Cannot backtest this request: {exc}.", field="body.method") from exc
+    return BacktestResponse(target=body.target, country=body.country, method=body.method.name,
+                            folds=body.folds, **result)
