@@ -9,8 +9,8 @@ from common.jobs import run_model
 from common.resources import use_resource
 from models.twolvlImp import catalog, service
 from models.twolvlImp.preprocess import PREDICTOR_MISSING_MAX, TARGET_MISSING_MAX
-from models.twolvlImp.schemas import (Dimension, Estimate, PredictorsRequest, PredictResponse, Scheme,
-                                      TrainRequest)
+from models.twolvlImp.schemas import (BacktestRequest, BacktestResponse, Dimension, Estimate,
+                                      PredictorsRequest, PredictResponse, Scheme, TrainRequest)
 from shared_dataloader import IndicatorDataset
 
 REQUIRED_DATA = ("indicators",)
@@ -87,3 +87,10 @@ def estimate(body: TrainRequest, dataset: Dataset) -> Estimate:
              summary="Impute the target's missing SIDS values of one year")
 async def predict(request: Request, body: TrainRequest, dataset: Dataset) -> PredictResponse:
     return await run_model(request, service.predict, body, data="indicators")
+
+
+@router.post("/backtest", response_model=BacktestResponse,
+             summary="Hide the observed SIDS values fold by fold, re-impute them, and score the "
+                     "model and two baselines (long: use `Prefer: respond-async`)")
+async def backtest_endpoint(request: Request, body: BacktestRequest, dataset: Dataset) -> BacktestResponse:
+    return await run_model(request, service.backtest, body, data="indicators")

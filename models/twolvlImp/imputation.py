@@ -11,6 +11,7 @@ from models.twolvlImp.selection import select_columns
 from models.twolvlImp.training import balanced_weights, train_and_predict
 
 Progress = Callable[[str, float], None]
+MIN_SIDS_FOR_RMSE = 5
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,13 @@ def rmse_deviation(rmse: float, y: np.ndarray) -> float | None:
     return float(rmse / spread) if spread else None
 
 
+def sids_rmse(y: np.ndarray, oof: np.ndarray, is_sids: np.ndarray, overall: float) -> float:
+    """CV RMSE over the SIDS training rows (the overall CV RMSE when fewer than 5 SIDS train)."""
+    if int(np.sum(is_sids)) < MIN_SIDS_FOR_RMSE:
+        return overall
+    return float(np.sqrt(np.mean((y[is_sids] - oof[is_sids]) ** 2)))
+
+
 def correlation(X: np.ndarray, names: list[str]) -> dict:
     """Pearson correlation of the selected predictors in split orient (null where undefined)."""
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -55,7 +63,8 @@ def run(prepared: Prepared, observed_sids: pd.Series, categories: pd.Series, opt
     """The year's result: SIDS values (observed kept, missing imputed), intervals, importances.
 
     `observed_sids` holds the target's observed SIDS values; `categories` maps indicator code to
-    category. Returns plain JSON-ready values.
+    category. Returns plain JSON-ready values (`sids_rmse`, the CV RMSE over the SIDS training
+    rows, is for the history blend and not part of the response).
     """
     progress = progress or _no_progress
     weights = balanced_weights(prepared.is_sids_train)
@@ -86,4 +95,5 @@ def run(prepared: Prepared, observed_sids: pd.Series, categories: pd.Series, opt
         "rmse_deviation": rmse_deviation(fitted.rmse, prepared.y_train),
         "model": fitted.kind,
         "max_depth": fitted.depth,
+        "sids_rmse": sids_rmse(prepared.y_train, fitted.oof, prepared.is_sids_train, fitted.rmse),
     }

@@ -2,12 +2,13 @@
 
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SerializeAsAny
 
 from common.requests import ModelRequest, NamedEnum, lists_values, required_if
 
 MAX_ESTIMATORS = 500
 MAX_PREDICTORS = 40
+MIN_FOLDS, MAX_FOLDS = 2, 10
 Code = Annotated[str, Field(min_length=1, max_length=200)]
 
 
@@ -77,8 +78,21 @@ class TrainRequest(TargetFields):
                             description=f"Trees per model (1–{MAX_ESTIMATORS}).")
     model: Model = Field(title="Model")
     interval: Interval = Field(title="Prediction interval")
+    history: bool = Field(
+        False, title="Use each country's own history",
+        description="Blend the estimate with the country's own series of the target in the other "
+                    "years (linear interpolation), weighted by the two estimates' calibrated errors; "
+                    "a country without other years keeps the cross-sectional estimate.")
 
     model_config = {"json_schema_extra": {"examples": [SIMPLE_EXAMPLE]}}
+
+
+class BacktestRequest(TrainRequest):
+    folds: int = Field(5, title="Folds", ge=MIN_FOLDS, le=MAX_FOLDS,
+                       description=f"Folds ({MIN_FOLDS}–{MAX_FOLDS}) the observed SIDS values of the "
+                                   "target/year are hidden in, one fold at a time.")
+
+    model_config = {"json_schema_extra": {"examples": [{**SIMPLE_EXAMPLE, "history": True, "folds": 5}]}}
 
 
 class Correlation(BaseModel):
@@ -101,8 +115,46 @@ class YearResult(BaseModel):
     max_depth: int | None = Field(description="Tree depth chosen by the search (null: unlimited).")
 
 
+class HistoryYearResult(YearResult):
+    temporalWeights: dict[str, float] = Field(
+        description="Weight of each imputed country's own series in its estimate (0: cross-sectional only).")
+
+
 class PredictResponse(BaseModel):
-    indicatorJson: dict[str, YearResult]
+    indicatorJson: dict[str, SerializeAsAny[YearResult]] = Field(
+        description="Keyed by year; with `history` the result also has `temporalWeights`.")
+
+
+class Scores(BaseModel):
+    mae: float | None = Field(description="Mean absolute error over the hidden truths.")
+    rmse: float | None = Field(description="Root mean squared error over the hidden truths.")
+    coverage: float | None = Field(description="Share of the hidden truths inside the 90 % interval "
+                                               "(null: the method has no interval).")
+    count: int = Field(description="Hidden truths scored.")
+
+
+class BacktestCountry(BaseModel):
+    country: str
+    fold: int
+    truth: float
+    prediction: float = Field(description="The requested model's estimate (with history if asked).")
+    lower: float
+    upper: float
+    cross_sectional: float | None = Field(description="With `history`: the estimate without it.")
+    temporal_weight: float | None = Field(description="With `history`: weight of the country's own series.")
+    cross_country_mean: float
+    own_series_linear: float = Field(description="Linear interpolation of the country's other years, flat "
+                                                 "beyond its first/last one (the mean if it has none).")
+
+
+class BacktestResponse(BaseModel):
+    target: str
+    target_year: str
+    folds: int
+    scores: dict[str, Scores] = Field(
+        description="`model` (as requested), `cross_sectional` (with `history`: the same without it), "
+                    "`cross_country_mean` and `own_series_linear` baselines, all on the same folds.")
+    countries: list[BacktestCountry]
 
 
 class Dimension(BaseModel):

@@ -14,14 +14,18 @@ from typing import Callable
 from common.constants import SIDS_SET
 from common.errors import InvalidInput
 from models.twolvlImp import catalog
+from models.twolvlImp.backtest import run_backtest
 from models.twolvlImp.estimate import RunHistory, cost_features
+from models.twolvlImp.history import blend
 from models.twolvlImp.imputation import Options, run
 from models.twolvlImp.preprocess import Prepared, prepare
-from models.twolvlImp.schemas import Estimate, PredictResponse, Scheme, TrainRequest, YearResult
+from models.twolvlImp.schemas import (BacktestRequest, BacktestResponse, Estimate, HistoryYearResult,
+                                      PredictResponse, Scheme, TrainRequest, YearResult)
 from shared_dataloader import IndicatorDataset
 
 SEED = 0
 PREPARED_CACHE_SIZE = 16
+BACKTEST_CACHE_SIZE = 40
 
 Progress = Callable[[str, float], None]
 
@@ -52,8 +56,10 @@ class PreparedCache:
 
 
 PREPARED = PreparedCache(PREPARED_CACHE_SIZE)
+FOLD_PREPARED = PreparedCache(BACKTEST_CACHE_SIZE)
 HISTORY = RunHistory()
-"""Process-wide: imputed matrices shared by requests, and measured runs for `estimate`."""
+"""Process-wide: imputed matrices shared by requests (and by backtests, per hidden fold), and
+measured runs for `estimate`."""
 
 
 def _key(dataset: IndicatorDataset, body: TrainRequest) -> tuple:
@@ -94,7 +100,37 @@ def predict(body: TrainRequest, dataset: IndicatorDataset, progress: Progress | 
     HISTORY.record(cost_features(body, len(valid), len(prepared.y_train), cached),
                    time.perf_counter() - started)
     report("done", 1.0)
-    return PredictResponse(indicatorJson={body.target_year: YearResult(**result)})
+    if body.history:
+        year_result = HistoryYearResult(**blend(result, dataset.indicator_table(body.target), body.target_year))
+    else:
+        year_result = YearResult(**result)
+    return PredictResponse(indicatorJson={body.target_year: year_result})
+
+
+def backtest(body: BacktestRequest, dataset: IndicatorDataset, progress: Progress | None = None) -> BacktestResponse:
+    """Hide the target's observed SIDS values of the year in `body.folds` folds and score the model."""
+    validate(body, dataset)
+    table = dataset.year_table(body.target_year)
+    reporting = int(table.loc[table.index.isin(SIDS_SET), body.target].notna().sum())
+    if reporting < 2:
+        raise InvalidInput(f"Only {reporting} SIDS reports {body.target} in {body.target_year}; a backtest "
+                           "needs at least 2. Choose another target or year.", field="body.target")
+    if reporting < body.folds:
+        raise InvalidInput(f"Only {reporting} SIDS report {body.target} in {body.target_year}; folds must "
+                           f"be between 2 and {reporting} for this target and year.", field="body.folds")
+    key = _key(dataset, body)
+
+    def prepare_fold(masked, hidden):
+        return FOLD_PREPARED.get(key + (hidden,), lambda: prepare(
+            masked, body.target, SIDS_SET, body.interpolator.name, SEED))
+
+    try:
+        result = run_backtest(table, dataset.indicator_table(body.target), body.target, body.target_year,
+                              SIDS_SET, dataset.meta["category"], _options(body), body.folds,
+                              body.history, prepare_fold, progress)
+    except ValueError as exc:
+        raise InvalidInput(f"Cannot backtest this request: {exc}.") from exc
+    return BacktestResponse(**result)
 
 
 def estimate(body: TrainRequest, dataset: IndicatorDataset) -> Estimate:

@@ -44,6 +44,7 @@ class Fitted:
     lower: np.ndarray
     upper: np.ndarray
     importances: np.ndarray
+    oof: np.ndarray  # out-of-fold CV predictions of the training rows
 
 
 def balanced_weights(is_sids: np.ndarray) -> np.ndarray:
@@ -181,4 +182,4 @@ def train_and_predict(X: np.ndarray, y: np.ndarray, w: np.ndarray, X_predict: np
         prediction = lower = upper = np.empty(0)
     return Fitted(kind=chosen.kind, depth=chosen.depth, rmse=float(np.sqrt(chosen.mse)),
                   prediction=prediction, lower=lower, upper=upper,
-                  importances=np.asarray(model.feature_importances_, dtype=float))
+                  importances=np.asarray(model.feature_importances_, dtype=float), oof=chosen.oof)
