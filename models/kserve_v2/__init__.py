@@ -80,6 +80,22 @@ def _version(model, version: str | None):
         raise NotFound(str(exc)) from None
 
 
+# Inference first: routes are matched in order, and it is the hot path.
+@router.post("/models/{name}/infer", summary="Inference (default version or the A/B split)")
+@router.post("/models/{name}/versions/{version}/infer", summary="Inference with one version")
+async def infer(request: Request, body: InferenceRequest, name: ModelName,
+                version: VersionName | None = None):
+    model = await _model(request, name)
+    if version is not None:
+        _version(model, version)
+    try:
+        instances = decode(model.spec, body)
+        served, probabilities = await score(model, version, instances, "body.inputs")
+        return json_response(encode(model.spec, served.version, probabilities, body))
+    except V2Error as exc:
+        raise InvalidInput(str(exc), field="body.inputs") from None
+
+
 @router.get("", summary="Server metadata")
 async def server_metadata(request: Request) -> dict:
     return {"name": SERVER_NAME, "version": request.app.version, "extensions": []}
@@ -120,18 +136,3 @@ async def model_ready(request: Request, name: ModelName, version: VersionName | 
     ready = version is None or version in model.versions
     return JSONResponse({"name": name, **({"version": version} if version else {}), "ready": ready},
                         status_code=200 if ready else 400)
-
-
-@router.post("/models/{name}/infer", summary="Inference (default version or the A/B split)")
-@router.post("/models/{name}/versions/{version}/infer", summary="Inference with one version")
-async def infer(request: Request, body: InferenceRequest, name: ModelName,
-                version: VersionName | None = None):
-    model = await _model(request, name)
-    if version is not None:
-        _version(model, version)
-    try:
-        instances = decode(model.spec, body)
-        served, probabilities = await score(model, version, instances, "body.inputs")
-        return json_response(encode(model.spec, served.version, probabilities, body))
-    except V2Error as exc:
-        raise InvalidInput(str(exc), field="body.inputs") from None
