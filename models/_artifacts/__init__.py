@@ -1,0 +1,1 @@
+"""Serving library of trained-artifact models (not a model package: discovery skips `_` names)."""
