@@ -95,11 +95,14 @@ def children(pid: int) -> list[int]:
 
 
 def stop(process: subprocess.Popen) -> None:
+    """SIGKILL a worker, then its children (work horses, or a pool's workers, which the dead pool
+    can no longer respawn)."""
     if process.poll() is None:
-        for child in children(process.pid):
+        doomed = children(process.pid)
+        process.kill()
+        for child in doomed:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(child, signal.SIGKILL)
-        process.kill()
     process.wait(timeout=10)
 
 
