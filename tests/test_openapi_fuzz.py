@@ -28,17 +28,20 @@ for fuzzed in (schema, training):
 
 
 def wait_until_loaded() -> None:
-    """Start the app's lifespan (schemathesis keeps it running) and wait until data is loaded."""
-    client = get_client(app)
-    deadline = time.monotonic() + READY_TIMEOUT
-    while time.monotonic() < deadline:
-        report = client.get("http://testserver/health/ready").json()
-        states = [c["state"] for c in [*report["models"].values(), *report["data"].values()]]
-        if "loading" not in states:
-            assert report["status"] == "ready", report
-            return
-        time.sleep(0.1)
-    raise AssertionError("the app did not finish loading")
+    """Start the app's lifespan and wait until its data is loaded.
+
+    The schemathesis plugin ends ASGI lifespans after every test, so each test starts it again
+    (the data itself is cached per process, so reloading is quick)."""
+    with get_client(app) as client:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            report = client.get("http://testserver/health/ready").json()
+            states = [c["state"] for c in [*report["models"].values(), *report["data"].values()]]
+            if "loading" not in states:
+                assert report["status"] == "ready", report
+                return
+            time.sleep(0.05)
+    raise AssertionError(f"the app did not finish loading: {report}")
 
 
 def test_app_is_ready_before_fuzzing():
