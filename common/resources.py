@@ -1,6 +1,8 @@
 """Loaded data shared by models, with the state readiness reports (loading, ready, failed)."""
 
+import asyncio
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -9,6 +11,8 @@ from fastapi import Request
 from common.errors import Unavailable
 
 LOADING, READY, FAILED = "loading", "ready", "failed"
+LOAD_WAIT_SECONDS = 30.0
+"""How long a request for data that is still loading waits before it is answered 503."""
 
 
 @dataclass
@@ -49,16 +53,27 @@ class ResourceStore:
                               headers={"Retry-After": "2"})
         raise Unavailable(f"The {name} data could not be loaded: {item.error}")
 
+    async def wait_loaded(self, name: str, timeout: float) -> None:
+        """Return once `name` is no longer loading, or after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while self.state(name).state == LOADING and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+
     def snapshot(self) -> dict[str, dict]:
         return {name: {"state": item.state, **({"error": item.error} if item.error else {})}
                 for name, item in sorted(self._items.items())}
 
 
 def use_resource(name: str) -> Callable[[Request], Any]:
-    """FastAPI dependency giving the loaded resource `name`, or a 503 saying why it is missing."""
+    """FastAPI dependency giving the loaded resource `name`, or a 503 saying why it is missing.
 
-    def dependency(request: Request) -> Any:
-        return request.app.state.resources.get(name)
+    A request that arrives while the data is still loading (a cold start) waits for it, up to
+    LOAD_WAIT_SECONDS, instead of failing at once."""
+
+    async def dependency(request: Request) -> Any:
+        store = request.app.state.resources
+        await store.wait_loaded(name, LOAD_WAIT_SECONDS)
+        return store.get(name)
 
     dependency.__name__ = f"use_{name}"
     return dependency
