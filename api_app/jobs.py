@@ -1,12 +1,16 @@
-"""`/jobs`: read and cancel long-running model work started with `Prefer: respond-async` / `wait=N`."""
+"""`/jobs`: read and cancel long-running model work started with `Prefer: respond-async` / `wait=N`,
+and fetch a succeeded job's result (a file result as the file itself)."""
 
 import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
+from fastapi.responses import Response
 
-from common.errors import NotFound
+from common.errors import Conflict, NotFound
 from common.jobs import JobView
+from common.jobs.model import FileResult, to_json
+from common.jobs.run import file_response
 
 router = APIRouter(prefix="/jobs", tags=["Jobs"])
 
@@ -19,13 +23,36 @@ def _missing(job_id: str) -> NotFound:
                     "(JOB_RESULT_TTL_SECONDS after it finished).")
 
 
-@router.get("/{job_id}", response_model=JobView, summary="Status, progress and result of a job")
-async def get_job(request: Request, job_id: JobId) -> JobView:
+async def _view(request: Request, job_id: str) -> JobView:
     executor = request.app.state.jobs
     view = await asyncio.to_thread(executor.get, job_id) if executor.backend == "redis" else executor.get(job_id)
     if view is None:
         raise _missing(job_id)
     return view
+
+
+@router.get("/{job_id}", response_model=JobView, summary="Status, progress and result of a job")
+async def get_job(request: Request, job_id: JobId) -> JobView:
+    return await _view(request, job_id)
+
+
+@router.get("/{job_id}/result", summary="The result of a succeeded job: its file, or its JSON body",
+            response_class=Response,
+            responses={200: {"description": "A file result with its content type and filename, else JSON."},
+                       409: {"description": "The job has not succeeded (yet)."}})
+async def get_job_result(request: Request, job_id: JobId) -> Response:
+    view = await _view(request, job_id)
+    if view.status in ("queued", "running"):
+        progress = f" ({view.progress.fraction:.0%} done)" if view.progress else ""
+        raise Conflict(f"Job {job_id} is {view.status}{progress}; poll GET /jobs/{job_id} until its status is "
+                       "succeeded, then fetch its result.", headers={"Retry-After": "1"})
+    if view.status != "succeeded":
+        reason = f": {view.error.detail}" if view.error else ""
+        raise Conflict(f"Job {job_id} has {view.status} and has no result{reason}")
+    file = FileResult.of(view.result)
+    if file is not None:
+        return file_response(file)
+    return Response(to_json(view.result), media_type="application/json")
 
 
 @router.post("/{job_id}/cancel", response_model=JobView, summary="Cancel a queued or running job",

@@ -82,11 +82,11 @@ class LocalExecutor:
             job.expires_at = time.monotonic() + self.result_ttl
             self._completed[status] += 1
 
-    def _progress(self, job: LocalJob) -> Callable[[str, float], None]:
-        def report(stage: str, fraction: float) -> None:
+    def _progress(self, job: LocalJob) -> Callable[..., None]:
+        def report(stage: str, fraction: float, done: int | None = None, total: int | None = None) -> None:
             if job.cancelled.is_set():
                 raise Cancelled()
-            job.progress = JobProgress(stage=str(stage)[:200], fraction=min(max(float(fraction), 0.0), 1.0))
+            job.progress = JobProgress.of(stage, fraction, done, total)
 
         return report
 

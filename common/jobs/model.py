@@ -9,7 +9,8 @@ from datetime import datetime
 from typing import Any, Callable, Literal
 
 import pydantic_core
-from pydantic import BaseModel, Field, PrivateAttr
+from pydantic import (BaseModel, Field, PrivateAttr, SerializerFunctionWrapHandler, field_serializer,
+                      model_serializer)
 
 from common.errors import ApiError, ErrorResponse, FieldProblem
 
@@ -17,7 +18,8 @@ log = logging.getLogger(__name__)
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
-ProgressFn = Callable[[str, float], None]
+ProgressFn = Callable[..., None]
+"""`progress(stage, fraction, done=None, total=None)`: `done`/`total` count units of work (e.g. rows)."""
 
 
 class Cancelled(Exception):
@@ -27,9 +29,49 @@ class Cancelled(Exception):
 class JobProgress(BaseModel):
     stage: str = Field(description="What the computation is doing now, e.g. `training`.")
     fraction: float = Field(ge=0, le=1, description="Share of the work done (0..1), for a progress bar.")
+    done: int | None = Field(None, ge=0, description="Units of work done (e.g. rows scored), when counted.")
+    total: int | None = Field(None, ge=0, description="Units of work in all, when counted.")
+
+    @model_serializer(mode="wrap")
+    def _counts_when_known(self, handler: SerializerFunctionWrapHandler):
+        return {k: v for k, v in handler(self).items() if v is not None or k not in ("done", "total")}
+
+    @classmethod
+    def of(cls, stage: str, fraction: float, done: int | None = None, total: int | None = None) -> "JobProgress":
+        """A progress report as a model function gives it, clipped to valid values."""
+        return cls(stage=str(stage)[:200], fraction=min(max(float(fraction), 0.0), 1.0),
+                   done=None if done is None else max(int(done), 0),
+                   total=None if total is None else max(int(total), 0))
 
 
 DONE = JobProgress(stage="done", fraction=1.0)
+
+
+class FileResult(BaseModel):
+    """A job result that is a text file (e.g. a scored CSV). Answers render it as the file itself;
+    `GET /jobs/{id}` shows it without its content, and `GET /jobs/{id}/result` serves it."""
+
+    kind: Literal["file"] = "file"
+    filename: str
+    content_type: str
+    content: str
+    summary: dict = Field(default_factory=dict, description="A few facts about the file, e.g. its rows.")
+
+    @classmethod
+    def of(cls, value: Any) -> "FileResult | None":
+        """The file result in a job's (JSON) result, or None when the result is not a file."""
+        if isinstance(value, dict) and value.get("kind") == "file":
+            return cls.model_validate(value)
+        return None
+
+    @classmethod
+    def in_body(cls, body: bytes) -> "FileResult | None":
+        """The file result serialized in a response body (cheap test: `to_json` keeps `kind` first)."""
+        return cls.model_validate_json(body) if body.startswith(b'{"kind":"file"') else None
+
+    def described(self, href: str) -> dict:
+        return {"kind": self.kind, "filename": self.filename, "content_type": self.content_type,
+                "size": len(self.content.encode()), "summary": self.summary, "href": href}
 
 
 class JobView(BaseModel):
@@ -42,7 +84,8 @@ class JobView(BaseModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     progress: JobProgress | None = None
-    result: Any = Field(None, description="The endpoint's response body, once `succeeded`.")
+    result: Any = Field(None, description="The endpoint's response body, once `succeeded`; a file is "
+                                          "described (`kind: file`, `href` to fetch it), not included.")
     error: ErrorResponse | None = Field(None, description="Why the job `failed` (or was cancelled).")
     _failure: dict | None = PrivateAttr(None)
 
@@ -55,6 +98,11 @@ class JobView(BaseModel):
     @property
     def failure(self) -> dict | None:
         return self._failure
+
+    @field_serializer("result")
+    def _describe_file(self, value: Any) -> Any:
+        file = FileResult.of(value)
+        return file.described(f"/jobs/{self.id}/result") if file is not None else value
 
 
 class JobAccepted(BaseModel):

@@ -8,6 +8,9 @@
 - no `Prefer` header → synchronous as before (redis mode: queued, awaited, answered);
 - `Prefer: respond-async` → 202, `Location: /jobs/{id}`, body `{id, status}`;
 - `Prefer: wait=N` → the answer if done within N seconds, else that 202.
+
+A function may return a `FileResult`: answers are then the file itself (its content type and a
+`Content-Disposition` filename), and `GET /jobs/{id}/result` serves it.
 """
 
 import asyncio
@@ -18,10 +21,10 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
-from common.cache import cache_key, etag_matches, etag_of
+from common.cache import NoCache, cache_key, etag_matches, etag_of
 from common.compute import run_cpu
 from common.errors import ComputeTimeout
-from common.jobs.model import JobAccepted, JobFailed, JobSpec, JobView, dotted, invoke, to_json
+from common.jobs.model import FileResult, JobAccepted, JobFailed, JobSpec, JobView, dotted, invoke, to_json
 from common.metrics import JOB_SUBMISSIONS, model_label
 
 T = TypeVar("T")
@@ -57,7 +60,16 @@ def _model_name(request: Request, endpoint: str) -> str:
     return model_label(prefixes, endpoint) or endpoint.strip("/").split("/", 1)[0]
 
 
+def file_response(file: FileResult, etag: str | None = None) -> Response:
+    return Response(file.content.encode(), media_type=file.content_type, headers={
+        "Content-Disposition": f'attachment; filename="{file.filename}"', **({"ETag": etag} if etag else {})})
+
+
 def _json(body: bytes, etag: str | None = None, status: int = 200) -> Response:
+    """The answer of a response body: JSON, or the file a `FileResult` body holds."""
+    file = FileResult.in_body(body)
+    if file is not None:
+        return file_response(file, etag)
     return Response(body, status_code=status, media_type="application/json",
                     headers={"ETag": etag} if etag else None)
 
@@ -77,10 +89,13 @@ def _outcome(view: JobView) -> Response:
                     headers={"Location": f"/jobs/{view.id}"})
 
 
-async def run_model(request: Request, fn: Callable[..., Any], body: BaseModel, data: str | None = None) -> Response:
+async def run_model(request: Request, fn: Callable[..., Any], body: BaseModel, data: str | None = None,
+                    cache_results: bool = True) -> Response:
     """Run `fn(body, data, progress=...)` for a main endpoint, honouring cache, ETag and `Prefer`.
 
     `data` names the loaded resource the function needs (a key of `shared_dataloader.LOADERS`).
+    `cache_results=False` for large, rarely repeated results (files): neither cached nor shared
+    between identical requests in Redis mode.
     """
     app = request.app
     executor, cache, settings = app.state.jobs, app.state.cache, app.state.settings
@@ -92,6 +107,8 @@ async def run_model(request: Request, fn: Callable[..., Any], body: BaseModel, d
     body_json = body.model_dump(mode="json", by_alias=True)
     key = cache_key(model, endpoint, body_json, fingerprint)
 
+    if not cache_results:
+        cache = NoCache()
     cached = cache.get(key)
     if cached is not None:
         if etag_matches(request.headers.get("if-none-match"), cached.etag):
@@ -109,7 +126,7 @@ async def run_model(request: Request, fn: Callable[..., Any], body: BaseModel, d
         return _json(entry.body, entry.etag)
 
     spec = JobSpec(model=model, endpoint=endpoint, func=dotted(fn), request_class=dotted(type(body)),
-                   body=body_json, data=data, fingerprint=fingerprint, cache_key=key)
+                   body=body_json, data=data, fingerprint=fingerprint, cache_key=key if cache_results else None)
     synchronous = not asynchronous and wait is None
     JOB_SUBMISSIONS.labels(model, "sync" if synchronous else "async").inc()
     limit = settings.compute_timeout_seconds

@@ -15,7 +15,7 @@ from rq.timeouts import JobTimeoutException
 
 from common.cache import RedisCache
 from common.errors import ComputeTimeout, Unavailable
-from common.jobs.model import Cancelled, JobSpec, error_payload, import_dotted, invoke, to_json
+from common.jobs.model import Cancelled, JobProgress, JobSpec, error_payload, import_dotted, invoke, to_json
 from common.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -47,22 +47,22 @@ def data_for(name: str | None) -> Any:
 
 
 class RedisProgress:
-    """Progress callback writing `{stage, fraction}` into the job's meta, at most every 0.25 s."""
+    """Progress callback writing `{stage, fraction, done?, total?}` into the job's meta, at most every 0.25 s."""
 
     def __init__(self, job: Any) -> None:
         self.job = job
         self._stage: str | None = None
         self._written = 0.0
 
-    def __call__(self, stage: str, fraction: float) -> None:
-        fraction = min(max(float(fraction), 0.0), 1.0)
+    def __call__(self, stage: str, fraction: float, done: int | None = None, total: int | None = None) -> None:
+        progress = JobProgress.of(stage, fraction, done, total)
         now = time.monotonic()
-        if stage == self._stage and fraction < 1 and now - self._written < PROGRESS_INTERVAL:
+        if stage == self._stage and progress.fraction < 1 and now - self._written < PROGRESS_INTERVAL:
             return
         if self.job.connection.exists(CANCEL_KEY + self.job.id):
             raise Cancelled()
         self._stage, self._written = stage, now
-        self.job.meta["progress"] = {"stage": str(stage)[:200], "fraction": fraction}
+        self.job.meta["progress"] = progress.model_dump()
         self.job.save_meta()
 
 
