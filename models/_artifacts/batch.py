@@ -1,6 +1,7 @@
-"""Batch scoring of a CSV or JSON-lines file: a synchronous service function, so it can run on the
-compute pool now and as a queued job later. Output: the input rows plus `prediction` and one
-`probability_<label>` column per label, as CSV or JSON lines."""
+"""Batch scoring of a CSV or JSON-lines file: `score_batch` (run on the compute pool by a synchronous
+request) and `score_file`, the same as a job (embedded or on a queue worker) returning a file result.
+Output: the input rows plus `prediction` and one `probability_<label>` column per label, as CSV or
+JSON lines."""
 
 import io
 import json
@@ -8,8 +9,11 @@ import json
 import numpy as np
 import pandas as pd
 
-from models._artifacts.serving import ServedVersion
+from common.jobs.model import FileResult, ProgressFn
+from models._artifacts.schemas import BatchJobRequest
+from models._artifacts.serving import ServedVersion, UnknownVersion, registry_for
 from models._artifacts.spec import TEXT, InstanceError, ModelSpec, tabular_columns, text_batch
+from shared_dataloader.model_store import ModelStore
 
 FORMATS = {"csv": "text/csv", "jsonl": "application/x-ndjson"}
 MAX_ROWS = 100_000
@@ -85,9 +89,15 @@ def _tabular(spec: ModelSpec, frame: pd.DataFrame, from_csv: bool) -> dict[str, 
     return columns
 
 
+def scored_filename(spec: ModelSpec, version: str, fmt: str) -> str:
+    return f"{spec.name}-v{version}-scored.{fmt}"
+
+
 def score_batch(spec: ModelSpec, served: ServedVersion, content: bytes, fmt: str,
-                output: str | None = None, max_rows: int = MAX_ROWS) -> tuple[bytes, str]:
-    """Score every row of a CSV / JSON-lines file; returns (scored file, its format)."""
+                output: str | None = None, max_rows: int = MAX_ROWS,
+                progress: ProgressFn | None = None) -> tuple[bytes, str, int]:
+    """Score every row of a CSV / JSON-lines file; returns (scored file, its format, rows).
+    `progress("scoring", fraction, done=rows, total=rows)` is called after each chunk."""
     try:
         frame = _read_csv(spec, content) if fmt == "csv" else _read_jsonl(spec, content)
     except UnicodeDecodeError:
@@ -103,12 +113,38 @@ def score_batch(spec: ModelSpec, served: ServedVersion, content: bytes, fmt: str
         batch = _tabular(spec, frame, fmt == "csv")
         chunks = [({k: v[i:i + CHUNK] for k, v in batch.items()}, min(CHUNK, len(frame) - i))
                   for i in range(0, len(frame), CHUNK)]
-    probabilities = np.vstack([served.score(chunk, size) for chunk, size in chunks])
+    rows, done, parts = len(frame), 0, []
+    for chunk, size in chunks:
+        if progress is not None:
+            progress("scoring", done / rows, done=done, total=rows)
+        parts.append(served.score(chunk, size))
+        done += size
+    probabilities = np.vstack(parts)
     scored = frame.copy()
     scored["prediction"] = [spec.labels[i] for i in probabilities.argmax(axis=1)]
     for j, label in enumerate(spec.labels):
         scored[f"probability_{label}"] = probabilities[:, j]
     output = output or fmt
     if output == "csv":
-        return scored.to_csv(index=False).encode("utf-8"), output
-    return scored.to_json(orient="records", lines=True, force_ascii=False).encode("utf-8"), output
+        return scored.to_csv(index=False).encode("utf-8"), output, rows
+    return scored.to_json(orient="records", lines=True, force_ascii=False).encode("utf-8"), output, rows
+
+
+def score_file(body: BatchJobRequest, store: ModelStore, progress: ProgressFn | None = None) -> FileResult:
+    """The batch job: score the uploaded file with the version it was accepted for."""
+    spec = ModelSpec.from_json(body.spec)
+    if store.is_stale(spec.name):
+        store.reload(spec.name)
+    model = registry_for(store).model(spec.name, spec)
+    served = model.versions.get(body.version) if model is not None else None
+    if served is None or served.stored.metadata["artifact_sha256"] != body.artifact_sha256:
+        raise UnknownVersion(f"version {body.version} of {spec.name} changed or is no longer served since "
+                             "the file was submitted; submit it again")
+    try:
+        scored, out, rows = score_batch(spec, served, body.content.encode("utf-8"), body.input_format,
+                                        body.output, progress=progress)
+    except InstanceError as exc:
+        raise InstanceError(f"The file cannot be scored: {exc}") from None
+    return FileResult(filename=scored_filename(spec, served.version, out), content_type=FORMATS[out],
+                      content=scored.decode("utf-8"),
+                      summary={"model": spec.name, "version": served.version, "rows": rows})

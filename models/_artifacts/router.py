@@ -10,10 +10,12 @@ from fastapi.responses import Response
 from common.compute import run_cpu
 from common.constants import MAIN_ENDPOINT_TAG
 from common.errors import InvalidInput, NotFound, PayloadTooLarge, Unavailable
+from common.jobs import JobAccepted, parse_prefer, run_model
 from common.resources import FAILED, READY
-from models._artifacts.batch import FORMATS, input_format, score_batch
-from models._artifacts.schemas import DriftResponse, PredictResponse, VersionsResponse, predict_request
-from models._artifacts.serving import ArtifactModel, Registry, UnknownVersion
+from models._artifacts.batch import FORMATS, input_format, score_batch, score_file, scored_filename
+from models._artifacts.schemas import (BatchJobRequest, DriftResponse, PredictResponse, VersionsResponse,
+                                       predict_request)
+from models._artifacts.serving import ArtifactModel, Registry, UnknownVersion, registry_for
 from models._artifacts.spec import TEXT, InstanceError, ModelSpec, prepare
 
 RESOURCE = "model_store"
@@ -23,10 +25,7 @@ VersionQuery = Annotated[str | None, Query(title="Model version", max_length=50,
 
 def registry_of(app) -> Registry:
     """The app's registry over the loaded store (503 while the store loads or if it failed)."""
-    store = app.state.resources.get(RESOURCE)
-    registry = getattr(app.state, "artifact_registry", None)
-    if registry is None or registry.store is not store:
-        registry = app.state.artifact_registry = Registry(store)
+    registry = app.state.artifact_registry = registry_for(app.state.resources.get(RESOURCE))
     return registry
 
 
@@ -125,7 +124,10 @@ def artifact_router(spec: ModelSpec) -> APIRouter:
     @router.post("/batch", summary="Score a CSV or JSON-lines file; returns the scored file",
                  response_class=Response,
                  responses={200: {"content": {m: {} for m in FORMATS.values()},
-                                  "description": "The input rows with prediction and probabilities."}})
+                                  "description": "The input rows with prediction and probabilities."},
+                            202: {"model": JobAccepted, "description": (
+                                "With `Prefer: respond-async` (or `wait=N` and not done in N s): a job; "
+                                "poll `Location` (`/jobs/{id}`), then GET `/jobs/{id}/result` for the file.")}})
     async def batch(request: Request,
                     file: Annotated[UploadFile, File(description=(
                         "CSV with a header (`text`, or the feature names) or JSON lines (one "
@@ -134,6 +136,8 @@ def artifact_router(spec: ModelSpec) -> APIRouter:
                     output: Annotated[str | None, Form(pattern="^(csv|jsonl)$",
                                                        description="csv or jsonl; default: as input")] = None,
                     ) -> Response:
+        """Without `Prefer`, answers the scored file. `Prefer: respond-async` makes it a job (202,
+        `Location: /jobs/{id}`, progress in rows); `wait=N` answers the file if done within N s."""
         model = await serving_model(request.app, spec.name, spec)
         fmt = input_format(file.filename, file.content_type)
         if fmt is None:
@@ -145,13 +149,25 @@ def artifact_router(spec: ModelSpec) -> APIRouter:
             raise PayloadTooLarge(f"The file is larger than the limit of {limit} bytes.")
         try:
             served = model.choose(version)
-            scored, out = await run_cpu(score_batch, spec, served, content, fmt, output)
         except UnknownVersion as exc:
             raise InvalidInput(str(exc), field="body.version") from None
+        asynchronous, wait = parse_prefer(request.headers.getlist("prefer"))
+        if asynchronous or wait is not None:
+            try:
+                text = content.decode("utf-8")
+            except UnicodeDecodeError:
+                raise InvalidInput("The file cannot be scored: the file must be UTF-8 text",
+                                   field="body.file") from None
+            job = BatchJobRequest(spec=spec.to_json(), version=served.version, content=text,
+                                  artifact_sha256=served.stored.metadata["artifact_sha256"],
+                                  input_format=fmt, output=output or fmt)
+            return await run_model(request, score_file, job, data=RESOURCE, cache_results=False)
+        try:
+            scored, out, _ = await run_cpu(score_batch, spec, served, content, fmt, output)
         except InstanceError as exc:
             raise InvalidInput(f"The file cannot be scored: {exc}", field="body.file") from None
         return Response(scored, media_type=FORMATS[out], headers={
-            "Content-Disposition": f'attachment; filename="{spec.name}-v{served.version}-scored.{out}"',
+            "Content-Disposition": f'attachment; filename="{scored_filename(spec, served.version, out)}"',
             "X-Model-Version": served.version})
 
     @router.post("/reload", response_model=VersionsResponse, response_model_exclude_none=True,

@@ -1,6 +1,6 @@
 """Request and response models of an artifact model's endpoints, built from its spec."""
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
 
@@ -39,6 +39,19 @@ def predict_request(spec: ModelSpec) -> type[ModelRequest]:
     }
     return create_model(f"{_camel(spec.name)}PredictRequest", __base__=ModelRequest,
                         **fields)
+
+
+class BatchJobRequest(ModelRequest):
+    """A batch-scoring job as JSON, so a queue worker can rebuild it: the uploaded file's text, the
+    version chosen when it was accepted, and the model's spec (the worker needs no model package)."""
+
+    spec: dict = Field(description="The model's spec (`ModelSpec.to_json()`).")
+    version: str = Field(max_length=50)
+    artifact_sha256: str = Field(description="Checksum of the version's artifact when the job was "
+                                             "accepted; a worker holding another artifact refuses it.")
+    content: str = Field(description="The uploaded file (UTF-8 text).")
+    input_format: Literal["csv", "jsonl"]
+    output: Literal["csv", "jsonl"]
 
 
 class PredictResponse(BaseModel):

@@ -6,6 +6,7 @@ inputs kept for drift. No HTTP here; errors are `ValueError` subclasses the rout
 import random
 import threading
 import time
+import weakref
 from collections import deque
 from dataclasses import dataclass, field
 from itertools import accumulate
@@ -167,7 +168,7 @@ class Registry:
         if stored is None:
             return None
         cached = self._models.get(name)
-        if cached is not None and cached.stored is stored and (spec is None or cached.spec is spec):
+        if cached is not None and cached.stored is stored and (spec is None or cached.spec == spec):
             return cached
         if spec is None:
             default = stored.versions.get(stored.default_version)
@@ -180,3 +181,17 @@ class Registry:
 
     def names(self) -> list[str]:
         return self.store.model_names()
+
+
+_registries: "weakref.WeakKeyDictionary[ModelStore, Registry]" = weakref.WeakKeyDictionary()
+_registries_lock = threading.Lock()
+
+
+def registry_for(store: ModelStore) -> Registry:
+    """The one registry of a loaded store, so an app's endpoints and the batch jobs it runs share
+    serving state (drift windows); a queue worker gets one over the store it loaded."""
+    with _registries_lock:
+        registry = _registries.get(store)
+        if registry is None:
+            registry = _registries[store] = Registry(store)
+        return registry

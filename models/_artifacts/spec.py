@@ -4,7 +4,7 @@ The spec lives in code (it defines the API, Swagger and /params); each version's
 the `input_schema` and `labels` it was trained with, and a version that disagrees is not served.
 """
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -30,7 +30,7 @@ class ModelSpec:
     description: str
     kind: Literal["text", "tabular"]
     labels: tuple[str, ...]
-    examples: tuple[Any, ...]
+    examples: tuple[Any, ...] = field(compare=False)
     features: tuple[Feature, ...] = ()
     max_text_chars: int = 5_000
     max_instances: int = 10_000
@@ -38,6 +38,15 @@ class ModelSpec:
     @property
     def feature_names(self) -> list[str]:
         return [f.name for f in self.features]
+
+    def to_json(self) -> dict:
+        """The spec as JSON data (without its Swagger examples), for a job a worker runs."""
+        return {k: v for k, v in asdict(self).items() if k != "examples"}
+
+    @classmethod
+    def from_json(cls, value: dict) -> "ModelSpec":
+        return cls(**{**value, "examples": (), "labels": tuple(value["labels"]),
+                      "features": tuple(Feature(**f) for f in value.get("features", ()))})
 
     def input_schema(self) -> dict:
         if self.kind == TEXT:
