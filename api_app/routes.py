@@ -40,7 +40,7 @@ def params(request: Request) -> list[dict]:
 
 
 @router.get("/health/live", response_model=Liveness, summary="Liveness: the process is up")
-def live() -> Liveness:
+async def live() -> Liveness:
     return Liveness(status="alive")
 
 
@@ -71,7 +71,7 @@ def readiness(app) -> Readiness:
 @router.get("/health/ready", response_model=Readiness,
             responses={503: {"model": Readiness, "description": "Not ready; the body says why."}},
             summary="Readiness: 200 when the dataset and every selected model are loaded")
-def ready(request: Request) -> JSONResponse:
+async def ready(request: Request) -> JSONResponse:
     report = readiness(request.app)
     return JSONResponse(report.model_dump(exclude_none=True),
                         status_code=200 if report.status == "ready" else 503)
