@@ -2,6 +2,8 @@
 
 import contextlib
 import os
+import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -10,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 from fastapi.testclient import TestClient
 
 from api_app.factory import create_app
@@ -17,6 +20,8 @@ from common.settings import DEFAULT_DATASET_PATH, REPO_ROOT, Settings
 from shared_dataloader import load_indicator_dataset
 
 READY_TIMEOUT = 120
+SHARED_REDIS_DB = "redis://127.0.0.1:6379/13"
+WORKER_RECOVERY_SECONDS = 3
 
 
 def make_settings(**overrides) -> Settings:
@@ -105,3 +110,70 @@ def server_url():
 @pytest.fixture
 def repo_root() -> Path:
     return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    """A redis-server of our own on a free port (or db 13 of the local server); skipped without Redis."""
+    if shutil.which("redis-server"):
+        port = free_port()
+        server = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                   "--appendonly", "no"], stdout=subprocess.DEVNULL)
+        url = f"redis://127.0.0.1:{port}/0"
+        try:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                with contextlib.suppress(redis.ConnectionError):
+                    redis.Redis.from_url(url).ping()
+                    break
+                time.sleep(0.05)
+            yield url
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+        return
+    try:
+        redis.Redis.from_url(SHARED_REDIS_DB, socket_connect_timeout=1).ping()
+    except redis.ConnectionError:
+        pytest.skip("no Redis: install redis-server or run one on 127.0.0.1:6379")
+    yield SHARED_REDIS_DB
+
+
+@pytest.fixture
+def redis_conn(redis_url):
+    """A connection to the test Redis, emptied before and after the test."""
+    conn = redis.Redis.from_url(redis_url)
+    conn.flushdb()
+    yield conn
+    conn.flushdb()
+    conn.close()
+
+
+def start_worker(redis_url: str, *args: str, pythonpath: tuple[str, ...] = (), **env: str) -> subprocess.Popen:
+    """A real `python -m api_app.worker` on the test Redis (MODEL_SERVICE=sampleapi unless given)."""
+    environment = {**os.environ, "JOB_BACKEND": "redis", "REDIS_URL": redis_url, "MODEL_SERVICE": "sampleapi",
+                   "WORKER_RECOVERY_SECONDS": str(WORKER_RECOVERY_SECONDS), "LOG_LEVEL": "WARNING",
+                   "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), *pythonpath]), **env}
+    return subprocess.Popen([sys.executable, "-m", "api_app.worker", *args], cwd=REPO_ROOT, env=environment)
+
+
+def children(pid: int) -> list[int]:
+    """Direct child processes of `pid` (a worker's forked work horses)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+    return found
+
+
+def stop_worker(process: subprocess.Popen) -> None:
+    """SIGKILL a worker, then its children (work horses, or a pool's workers, which the dead pool
+    can no longer respawn)."""
+    if process.poll() is None:
+        doomed = children(process.pid)
+        process.kill()
+        for child in doomed:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGKILL)
+    process.wait(timeout=10)

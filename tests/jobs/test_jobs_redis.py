@@ -7,8 +7,10 @@ import time
 
 import pytest
 
-from jobs_helpers import (RECOVERY_SECONDS, children, client_for, redis_conn, redis_url, start_worker, stop,  # noqa: F401
-                          worker)
+from conftest import WORKER_RECOVERY_SECONDS as RECOVERY_SECONDS
+from conftest import children
+from conftest import stop_worker as stop
+from jobs_helpers import client_for, start_worker, worker  # noqa: F401  (worker is a fixture)
 
 INDICATOR = "wdi-EG.ELC.ACCS.ZS"
 QUEUE_KEY = "rq:queue:sids-models"

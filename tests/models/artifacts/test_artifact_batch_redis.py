@@ -2,18 +2,14 @@
 (which loads the model store itself) scores it; the file is fetched from any API process."""
 
 import io
-import sys
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from common.settings import DEFAULT_MODEL_STORE_PATH
-from conftest import running_app
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "jobs"))
-from jobs_helpers import redis_conn, redis_url, start_worker, stop  # noqa: E402,F401  (fixtures)
+from conftest import running_app, start_worker
+from conftest import stop_worker as stop
 
 ASYNC = {"Prefer": "respond-async"}
 TEXTS = ["Loved it!", "Worst purchase ever.", "meh, ok"] * 700
