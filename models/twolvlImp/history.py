@@ -7,21 +7,31 @@ Its error model treats the series as a random walk with the country's own volati
 σ² = mean over consecutive observations of (Δvalue)² / Δyears. A random walk observed at
 distances dl (before) and dr (after) has an interpolation error variance σ²·dl·dr/(dl + dr)
 (Brownian bridge), and σ²·d at distance d beyond the last observation. A flat series gets the
-lower decile of the indicator's volatilities; a country with a single other year, the median. The 90 % half-width is
-q·σ·√gap, where q is calibrated conformally: the 90th percentile of |error| / (σ·√gap) over
-every observed point of the same indicator (all countries, all years) hidden one at a time and
-re-interpolated from its neighbours, σ recomputed without it. The point being imputed is never
-part of its own calibration (it is missing).
+lower decile of the indicator's volatilities; a country with a single other year, the median. The
+temporal variance is v_t = (q·σ·√gap / 1.645)², where q is the 90th percentile of
+|error| / (σ·√gap) over every observed point of the indicator (all countries, all years) hidden one
+at a time and re-interpolated from its neighbours, σ recomputed without it.
 
-The temporal and cross-sectional estimates are combined with inverse-variance weights: the
-temporal variance is (half-width / 1.645)², the cross-sectional one 16 × the model's CV MSE over
-the SIDS training rows. The factor: the cross-sectional errors share the year's shocks with the
-temporal ones and the CV error understates them, so at face value (factor 1) the blend leaned on
-the weaker estimate and lost to plain interpolation on 8 of 12 backtested pairs; with 16 it
-matches or beats interpolation where the history is close, and still hands over to the
-cross-section when the nearest observation is many years away (v_t grows with the gap). The
-combined half-width is 1.645·√(v_t·v_c / (v_t + v_c)). A country without any other observation
-keeps the cross-sectional estimate and its interval unchanged.
+Blend, fitted per request on the training countries (inner leave-one-out). Each training country
+is a pseudo-missing point: its observed value of the year is the truth, its temporal estimate
+comes from its other years (the year is dropped) and its cross-sectional estimate is its
+out-of-fold CV prediction (`result["oof"]`, from a model that never saw it). The countries being
+imputed are never among them, so nothing the blend learns comes from their (hidden) values.
+  - Weight: inverse variance, w = v_c / (v_t + v_c), with the cross-sectional variance
+    v_c = k × (CV MSE over the SIDS training rows). k is the value of `FACTORS` (2⁻¹⁰…2¹⁶:
+    cross-section only … own series only) with the lowest mean absolute error of the blend over the
+    training countries, SIDS and the others weighing the same in total (as in training: the
+    imputed countries are SIDS, yet the SIDS alone are too few to choose k reliably). One parameter
+    per request: the indicator and year decide how much the cross-section is worth against
+    history, while v_t still gives each country more weight on its own series the closer its
+    nearest observations are.
+  - Interval: split-conformal on the same pseudo-missing points. The score is
+    |truth − blend| / s with s = √(v_t·v_c / (v_t + v_c)), the blend's nominal standard deviation;
+    the half-width is s × the ⌈0.9·(n + 1)⌉-th smallest score (finite-sample correction), over the
+    SIDS training countries (the imputed countries are SIDS) when at least
+    `MIN_SIDS_CALIBRATION` have history, otherwise over all training countries.
+A country without any other observation, or a request with fewer than `MIN_INNER` training
+countries with history, keeps the cross-sectional estimate and its interval unchanged.
 """
 
 from dataclasses import dataclass
@@ -29,15 +39,21 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from models.twolvlImp.training import balanced_weights
+
 COVERAGE = 0.90
 Z90 = 1.6448536269514722
 MIN_CALIBRATION = 20
 """Fewer hidden-point samples than this: the indicator cannot calibrate its own intervals."""
 FLAT_QUANTILE = 0.1
-CROSS_VARIANCE_FACTOR = 16.0
-"""The cross-sectional variance counts as 16× its CV MSE on SIDS (see the module docstring)."""
 DEFAULT_Q = 2.5
 """Normalised 90 % quantile used only when an indicator has too few samples to calibrate (rare)."""
+FACTORS = 2.0 ** np.arange(-10, 17)
+"""Candidate ratios k of the cross-sectional variance to its SIDS CV MSE."""
+MIN_INNER = 9
+"""Fewest pseudo-missing points for a 90 % conformal quantile (⌈0.9·(n + 1)⌉ ≤ n)."""
+MIN_SIDS_CALIBRATION = 20
+TINY = 1e-12
 
 
 @dataclass(frozen=True)
@@ -50,6 +66,23 @@ class Temporal:
     samples: int
 
 
+@dataclass(frozen=True)
+class Blend:
+    """The blend fitted on the training countries: variance ratio, interval multiplier, sample sizes."""
+
+    factor: float
+    q: float
+    samples: int
+    calibration: int
+
+
+def conformal_quantile(scores: np.ndarray) -> float:
+    """The ⌈0.9·(n + 1)⌉-th smallest score (the largest one when n is small)."""
+    ordered = np.sort(scores)
+    rank = min(len(ordered) - 1, int(np.ceil((len(ordered) + 1) * COVERAGE)) - 1)
+    return float(ordered[rank])
+
+
 def _volatility(years: np.ndarray, values: np.ndarray) -> float:
     """σ² per year of a series: the mean of (Δvalue)² / Δyears over consecutive observations."""
     if len(values) < 2:
@@ -58,17 +91,23 @@ def _volatility(years: np.ndarray, values: np.ndarray) -> float:
 
 
 def _loo(years: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Hide each point in turn: (|error|, gap, σ² without it) of its interpolation from the rest."""
+    """Hide each point in turn: (|error|, gap, σ² without it) of its interpolation from the rest.
+
+    Needs at least 3 points. Without point k the consecutive terms (k−1, k) and (k, k+1) give way
+    to the single term (k−1, k+1), so every σ² comes from one cumulative pass.
+    """
     m = len(values)
-    err, gap = np.empty(m), np.empty(m)
-    err[0], gap[0] = abs(values[0] - values[1]), years[1] - years[0]
-    err[-1], gap[-1] = abs(values[-1] - values[-2]), years[-1] - years[-2]
+    terms = np.diff(values) ** 2 / np.diff(years)
+    total = terms.sum()
+    err, gap, var = np.empty(m), np.empty(m), np.empty(m)
+    err[0], gap[0], var[0] = abs(values[0] - values[1]), years[1] - years[0], total - terms[0]
+    err[-1], gap[-1], var[-1] = abs(values[-1] - values[-2]), years[-1] - years[-2], total - terms[-1]
     left, right = years[1:-1] - years[:-2], years[2:] - years[1:-1]
     span = left + right
     err[1:-1] = np.abs(values[1:-1] - (values[:-2] + (values[2:] - values[:-2]) * left / span))
     gap[1:-1] = left * right / span
-    var = np.array([_volatility(np.delete(years, k), np.delete(values, k)) for k in range(m)])
-    return err, gap, var
+    var[1:-1] = total - terms[:-1] - terms[1:] + (values[2:] - values[:-2]) ** 2 / span
+    return err, gap, var / (m - 2)
 
 
 def _floor(variances: np.ndarray) -> float:
@@ -104,11 +143,10 @@ def calibrate(table: pd.DataFrame) -> tuple[float, int]:
     err, gap, var = (np.concatenate(parts) for parts in (errors, gaps, variances))
     scale = np.sqrt(_with_floor(var, _floor(var)) * gap)
     usable = scale > 0
-    scores = np.sort(err[usable] / scale[usable])
+    scores = err[usable] / scale[usable]
     if len(scores) < MIN_CALIBRATION:
         return DEFAULT_Q, len(scores)
-    rank = min(len(scores) - 1, int(np.ceil((len(scores) + 1) * COVERAGE)) - 1)
-    return float(scores[rank]), len(scores)
+    return conformal_quantile(scores), len(scores)
 
 
 def temporal(table: pd.DataFrame, year: str, countries: list[str]) -> Temporal:
@@ -137,27 +175,61 @@ def temporal(table: pd.DataFrame, year: str, countries: list[str]) -> Temporal:
     return Temporal(pd.Series(estimate, dtype=float), pd.Series(half, dtype=float), q, samples)
 
 
+def combine(t, v_t, c, v_c):
+    """Inverse-variance blend of temporal t and cross-sectional c: (weight of t, point, nominal sd)."""
+    weight = v_c / (v_t + v_c)
+    return weight, weight * t + (1 - weight) * c, np.sqrt(v_t * v_c / (v_t + v_c))
+
+
+def fit_blend(truth: np.ndarray, t: np.ndarray, v_t: np.ndarray, cross: np.ndarray, mse: float,
+              is_sids: np.ndarray) -> Blend:
+    """The variance ratio and interval multiplier fitted on pseudo-missing training countries.
+
+    Arrays: one entry per training country with history (truth, temporal estimate and variance,
+    out-of-fold cross-sectional prediction, SIDS flag); `mse`: the cross-sectional SIDS CV MSE.
+    """
+    balance = balanced_weights(is_sids)
+    maes = [np.sum(balance * np.abs(combine(t, v_t, cross, max(k * mse, TINY))[1] - truth)) for k in FACTORS]
+    factor = float(FACTORS[int(np.argmin(maes))])
+    _, point, sd = combine(t, v_t, cross, max(factor * mse, TINY))
+    calibration = is_sids if int(is_sids.sum()) >= MIN_SIDS_CALIBRATION else np.ones_like(is_sids)
+    q = conformal_quantile(np.abs(truth - point)[calibration] / sd[calibration])
+    return Blend(factor, q, len(truth), int(calibration.sum()))
+
+
+def _variance(half_width) -> np.ndarray:
+    return np.maximum((np.asarray(half_width, dtype=float) / Z90) ** 2, TINY)
+
+
 def blend(result: dict, table: pd.DataFrame, year: str) -> dict:
     """The cross-sectional `result` (imputation.run) with history: points, bounds and weights.
 
-    Only imputed countries (those with intervals) change; `temporalWeights` gives each one's
-    weight on its own series (0 = cross-sectional only).
+    `table`: country × year of the target, the imputed countries' values of `year` missing. Only
+    imputed countries (those with intervals) change; `temporalWeights` gives each one's weight on
+    its own series (0 = cross-sectional only).
     """
     imputed = list(result["lowerIntervals"])
-    found = temporal(table, year, imputed)
-    v_c = max(CROSS_VARIANCE_FACTOR * float(result["sids_rmse"]) ** 2, 1e-12)
+    truths = table.reindex(columns=[year])[year].reindex(list(result["oof"]))
+    training = list(truths.index[truths.notna()])
+    found = temporal(table, year, training + imputed)
+    inner = [c for c in training if np.isfinite(found.half_width[c])]
+    weights = dict.fromkeys(imputed, 0.0)
+    if len(inner) < MIN_INNER:
+        return result | {"temporalWeights": weights}
+    sids = set(result["data"]) - set(imputed)
+    mse = float(result["sids_rmse"]) ** 2
+    fitted = fit_blend(truths[inner].to_numpy(), found.estimate[inner].to_numpy(),
+                       _variance(found.half_width[inner]), np.array([result["oof"][c] for c in inner]),
+                       mse, np.array([c in sids for c in inner]))
+    v_c = max(fitted.factor * mse, TINY)
     data, lower, upper = dict(result["data"]), dict(result["lowerIntervals"]), dict(result["upperIntervals"])
-    weights = {}
     for country in imputed:
-        t, h = found.estimate.get(country, np.nan), found.half_width.get(country, np.nan)
+        t, h = found.estimate[country], found.half_width[country]
         if not (np.isfinite(t) and np.isfinite(h)):
-            weights[country] = 0.0
             continue
-        v_t = max((h / Z90) ** 2, 1e-12)
-        w = v_c / (v_t + v_c)
-        point = w * t + (1 - w) * data[country]
-        width = Z90 * np.sqrt(v_t * v_c / (v_t + v_c))
+        weight, point, sd = combine(t, float(_variance(h)), data[country], v_c)
+        width = fitted.q * sd
         data[country], lower[country], upper[country] = point, point - width, point + width
-        weights[country] = float(w)
+        weights[country] = float(weight)
     return result | {"data": data, "lowerIntervals": lower, "upperIntervals": upper,
                      "temporalWeights": weights}

@@ -64,7 +64,8 @@ def run(prepared: Prepared, observed_sids: pd.Series, categories: pd.Series, opt
 
     `observed_sids` holds the target's observed SIDS values; `categories` maps indicator code to
     category. Returns plain JSON-ready values (`sids_rmse`, the CV RMSE over the SIDS training
-    rows, is for the history blend and not part of the response).
+    rows, and `oof`, each training country's out-of-fold CV prediction, are for the history blend
+    and not part of the response).
     """
     progress = progress or _no_progress
     weights = balanced_weights(prepared.is_sids_train)
@@ -96,4 +97,5 @@ def run(prepared: Prepared, observed_sids: pd.Series, categories: pd.Series, opt
         "model": fitted.kind,
         "max_depth": fitted.depth,
         "sids_rmse": sids_rmse(prepared.y_train, fitted.oof, prepared.is_sids_train, fitted.rmse),
+        "oof": dict(zip(prepared.train_countries, fitted.oof.tolist())),
     }

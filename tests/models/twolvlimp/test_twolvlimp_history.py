@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 
-from models.twolvlImp.history import calibrate, temporal
+from models.twolvlImp.history import MIN_INNER, blend, calibrate, combine, fit_blend, temporal
 
 P = "/twolvlImp"
 TARGET, YEAR = "wdi-EG.ELC.ACCS.ZS", "2001"
@@ -71,3 +71,73 @@ def test_intervals_are_calibrated_on_hidden_points_of_random_walks():
     found = temporal(truths.assign(**{year: np.nan}), year, hidden)
     inside = (found.estimate - truths.loc[hidden, year]).abs() <= found.half_width
     assert 0.85 <= inside.mean() <= 0.96
+
+
+def pseudo_missing(countries: int, cross_sd: float, seed: int) -> dict:
+    """Training countries as `fit_blend` sees them: temporal errors that grow with each country's
+    variance, cross-sectional errors of a fixed spread `cross_sd`; a third of them SIDS."""
+    rng = np.random.default_rng(seed)
+    truth = rng.normal(50, 10, countries)
+    v_t = rng.uniform(0.2, 5.0, countries) ** 2
+    return {"truth": truth, "t": truth + rng.normal(size=countries) * np.sqrt(v_t), "v_t": v_t,
+            "cross": truth + rng.normal(size=countries) * cross_sd, "mse": 4.0,
+            "is_sids": np.arange(countries) % 3 == 0}
+
+
+def test_blend_weight_is_fitted_per_request_in_the_expected_direction():
+    sharp = fit_blend(**pseudo_missing(300, cross_sd=0.5, seed=3))
+    vague = fit_blend(**pseudo_missing(300, cross_sd=20.0, seed=3))
+    assert sharp.factor < 1 < 64 < vague.factor
+    weight_sharp, *_ = combine(10.0, 4.0, 0.0, sharp.factor * 4.0)
+    weight_vague, *_ = combine(10.0, 4.0, 0.0, vague.factor * 4.0)
+    assert weight_sharp < 0.3 and weight_vague > 0.9
+
+
+def test_blend_intervals_are_conformal_on_the_sids_training_countries():
+    fitted = fit_blend(**pseudo_missing(600, cross_sd=3.0, seed=4))
+    assert fitted.samples == 600 and fitted.calibration == 200
+    fresh = pseudo_missing(4000, cross_sd=3.0, seed=5)
+    v_c = fitted.factor * fresh["mse"]
+    _, point, sd = combine(fresh["t"], fresh["v_t"], fresh["cross"], v_c)
+    assert 0.86 <= np.mean(np.abs(point - fresh["truth"]) <= fitted.q * sd) <= 0.95
+
+
+def hidden_weights(client, target: str, year: str) -> tuple[list[float], dict]:
+    """Weights of the own series given to the hidden countries of a 2-fold history backtest, and scores."""
+    body = request(target=target, target_year=year, history=True, folds=2)
+    response = client.post(f"{P}/backtest", json=body)
+    assert response.status_code == 200, response.text
+    result = response.json()
+    return [row["temporal_weight"] for row in result["countries"]], result["scores"]
+
+
+def test_history_trusts_smooth_series_more_than_shock_years(client):
+    """Life expectancy moves smoothly; 2008 inflation spiked everywhere at once, which the year's
+    cross-section sees and interpolation between 2007 and 2009 cannot: the blend fitted on the
+    training countries leans on the own series for the first and on the cross-section for the
+    second (a fixed variance ratio would give both the same kind of weights)."""
+    smooth, _ = hidden_weights(client, "wdi-SP.DYN.LE00.IN", "2008")
+    shock, scores = hidden_weights(client, "wdi-FP.CPI.TOTL.ZG", "2008")
+    assert np.median(smooth) > 0.95 and np.median(shock) < 0.5
+    assert scores["model"]["mae"] < 0.85 * scores["own_series_linear"]["mae"]
+
+
+def cross_result(table: pd.DataFrame, year: str, imputed: list[str], training: list[str]) -> dict:
+    """A stand-in for imputation.run: every estimate 50 ± 10, out-of-fold predictions of 50."""
+    observed = {c: float(table.at[c, year]) for c in training}
+    return {"data": observed | dict.fromkeys(imputed, 50.0), "lowerIntervals": dict.fromkeys(imputed, 40.0),
+            "upperIntervals": dict.fromkeys(imputed, 60.0), "sids_rmse": 5.0,
+            "oof": dict.fromkeys(training, 50.0)}
+
+
+def test_blend_keeps_the_cross_section_when_too_few_training_countries_have_history():
+    table = random_walks(40, 12, seed=6).ffill(axis=1).bfill(axis=1)
+    year, imputed = "2006", ["C000", "C001"]
+    hidden = table.assign(**{year: table[year].mask(table.index.isin(imputed))})
+    few = cross_result(hidden, year, imputed, [f"C{i:03d}" for i in range(2, 2 + MIN_INNER - 1)])
+    assert blend(few, hidden, year) == few | {"temporalWeights": {"C000": 0.0, "C001": 0.0}}
+    enough = cross_result(hidden, year, imputed, [f"C{i:03d}" for i in range(2, 40)])
+    blended = blend(enough, hidden, year)
+    assert all(blended["temporalWeights"][c] > 0.5 for c in imputed)
+    for c in imputed:
+        assert blended["lowerIntervals"][c] < blended["data"][c] < blended["upperIntervals"][c]
