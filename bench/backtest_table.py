@@ -5,10 +5,12 @@ Each pair is one `service.backtest` call (5 folds, history=true), which also sco
 request without history and both baselines on the same folds. Prints a markdown table; `--write`
 replaces the table between the markers in docs/models.md. Times are seconds and machine units
 (seconds / calibrate.py's figure, measured in the same run). Run from the repo root:
-`python bench/backtest_table.py [--write]` (about 5 minutes on two busy cores).
+`python bench/backtest_table.py [--write]` (about 12 machine units of backtests: one to three
+minutes on two busy cores).
 """
 
 import argparse
+import statistics
 import subprocess
 import sys
 import time
@@ -48,11 +50,14 @@ def calibrate() -> float:
                                 check=True).stdout)
 
 
-def measure(dataset, request: dict) -> tuple[dict, float]:
+def measure(dataset, request: dict) -> tuple[dict, float, float]:
+    """Scores, median weight of the own series over the hidden countries, and seconds."""
     body = BacktestRequest(**request, history=True, folds=5)
     started = time.perf_counter()
-    result = service.backtest(body, dataset)
-    return result.model_dump()["scores"], time.perf_counter() - started
+    result = service.backtest(body, dataset).model_dump()
+    seconds = time.perf_counter() - started
+    weight = statistics.median(row["temporal_weight"] for row in result["countries"])
+    return result["scores"], weight, seconds
 
 
 def fmt(value: float | None, digits: int = 2) -> str:
@@ -62,27 +67,34 @@ def fmt(value: float | None, digits: int = 2) -> str:
 def table(unit: float) -> str:
     dataset = load_indicator_dataset(DEFAULT_DATASET_PATH)
     lines = ["| area | target, year | SIDS | two-level MANUAL | two-level + history | cross-country mean "
-             "| own series, linear | 90 % coverage (history) | time (units) |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    covered = total = 0
+             "| own series, linear | history vs better baseline | 90 % coverage (history) "
+             "| median weight of own series | time (units) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    covered = total = worse = outside = 0
     runs = [(area, target, year, "MANUAL", {**MANUAL, "target": target, "target_year": year})
             for area, target, year in PAIRS]
     first = PAIRS[0]
     runs.insert(1, (first[0], first[1], first[2], "AFS", {**AFS_EXAMPLE, "target": first[1],
                                                          "target_year": first[2]}))
     for area, target, year, scheme, request in runs:
-        scores, seconds = measure(dataset, request)
+        scores, weight, seconds = measure(dataset, request)
         model, cross = scores["model"], scores["cross_sectional"]
         covered += round(model["coverage"] * model["count"])
         total += model["count"]
+        best = min(scores["cross_country_mean"]["mae"], scores["own_series_linear"]["mae"])
+        versus = f"{100 * (model['mae'] / best - 1):+.1f} %" if best else "—"
+        worse += model["mae"] > best
+        outside += not 0.85 <= model["coverage"] <= 0.95
         label = "two-level AFS (10 preds, 100 trees)" if scheme == "AFS" else ""
         lines.append(f"| {area} | {target} {year}{' — ' + label if label else ''} | {model['count']} "
                      f"| {fmt(cross['mae'])} | **{fmt(model['mae'])}** | {fmt(scores['cross_country_mean']['mae'])} "
-                     f"| {fmt(scores['own_series_linear']['mae'])} | {fmt(100 * model['coverage'], 0)} % "
-                     f"| {seconds / unit:.2f} |")
+                     f"| {fmt(scores['own_series_linear']['mae'])} | {versus} "
+                     f"| {fmt(100 * model['coverage'], 0)} % | {weight:.3f} | {seconds / unit:.2f} |")
         print(lines[-1], file=sys.stderr, flush=True)
     lines.append(f"\nAll hidden truths: {covered}/{total} = {100 * covered / total:.1f} % inside the 90 % "
-                 f"intervals of the history model. Machine unit: {unit:.2f} s (calibrate.py).")
+                 f"intervals of the history model; rows with coverage outside 85–95 %: {outside} of "
+                 f"{len(runs)}; rows where history has a higher MAE than the better baseline: {worse} of {len(runs)}. "
+                 f"Machine unit: {unit:.2f} s (calibrate.py).")
     return "\n".join(lines)
 
 
