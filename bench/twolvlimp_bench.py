@@ -7,7 +7,6 @@ the CV RMSE of each request. Run from the repo root: `python bench/twolvlimp_ben
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent

@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import KFold
 
+from common.accuracy import conformal_quantile, scores
 from models.Statimpute.interpolation import interpolate_series
 
 Progress = Callable[[str, float], None]
-COVERAGE = 0.90
 
 
 def split_years(years: list[int], folds: int, seed: int = 0) -> list[list[int]]:
@@ -49,19 +49,7 @@ def conformal_half_width(series: pd.Series, method: str, direction: str, order: 
         errors += [abs(value - series[year]) for year, value in predicted.items()]
     if not errors:
         return None
-    ranked = np.sort(errors)
-    rank = min(len(ranked) - 1, int(np.ceil((len(ranked) + 1) * COVERAGE)) - 1)
-    return float(ranked[rank])
-
-
-def scores(truth: np.ndarray, prediction: np.ndarray, lower: np.ndarray | None = None,
-           upper: np.ndarray | None = None) -> dict:
-    if len(truth) == 0:
-        return {"mae": None, "rmse": None, "coverage": None, "count": 0}
-    error = prediction - truth
-    coverage = None if lower is None else float(np.mean((lower <= truth) & (truth <= upper)))
-    return {"mae": float(np.mean(np.abs(error))), "rmse": float(np.sqrt(np.mean(error ** 2))),
-            "coverage": coverage, "count": len(truth)}
+    return conformal_quantile(errors)
 
 
 def run_backtest(series: pd.Series, method: str, direction: str, order: int | None, folds: int,

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import KFold
 
+from common.accuracy import scores
 from models.twolvlImp.history import blend
 from models.twolvlImp.imputation import Options, run
 from models.twolvlImp.preprocess import Prepared
@@ -32,17 +33,6 @@ def assign_folds(countries: list[str], folds: int, seed: int = 0) -> list[tuple[
     ordered = sorted(countries)
     splitter = KFold(n_splits=folds, shuffle=True, random_state=seed)
     return [tuple(ordered[i] for i in test) for _, test in splitter.split(ordered)]
-
-
-def scores(truth: np.ndarray, prediction: np.ndarray, lower: np.ndarray | None = None,
-           upper: np.ndarray | None = None) -> dict:
-    """MAE, RMSE and 90 %-interval coverage of predictions against hidden truths."""
-    if len(truth) == 0:
-        return {"mae": None, "rmse": None, "coverage": None, "count": 0}
-    error = prediction - truth
-    coverage = None if lower is None else float(np.mean((lower <= truth) & (truth <= upper)))
-    return {"mae": float(np.mean(np.abs(error))), "rmse": float(np.sqrt(np.mean(error ** 2))),
-            "coverage": coverage, "count": len(truth)}
 
 
 def own_series(series: pd.DataFrame, year: str, countries: tuple[str, ...], fallback: float) -> dict[str, float]:

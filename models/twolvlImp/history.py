@@ -39,9 +39,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from common.accuracy import conformal_quantile
 from models.twolvlImp.training import balanced_weights
 
-COVERAGE = 0.90
 Z90 = 1.6448536269514722
 MIN_CALIBRATION = 20
 """Fewer hidden-point samples than this: the indicator cannot calibrate its own intervals."""
@@ -74,13 +74,6 @@ class Blend:
     q: float
     samples: int
     calibration: int
-
-
-def conformal_quantile(scores: np.ndarray) -> float:
-    """The ⌈0.9·(n + 1)⌉-th smallest score (the largest one when n is small)."""
-    ordered = np.sort(scores)
-    rank = min(len(ordered) - 1, int(np.ceil((len(ordered) + 1) * COVERAGE)) - 1)
-    return float(ordered[rank])
 
 
 def _volatility(years: np.ndarray, values: np.ndarray) -> float:

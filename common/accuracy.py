@@ -1,0 +1,25 @@
+"""Accuracy figures shared by the backtests: error scores and split-conformal quantiles (plain NumPy)."""
+
+import numpy as np
+
+COVERAGE = 0.90
+"""Nominal coverage of every prediction interval the models report."""
+
+
+def scores(truth: np.ndarray, prediction: np.ndarray, lower: np.ndarray | None = None,
+           upper: np.ndarray | None = None) -> dict:
+    """MAE, RMSE and interval coverage of predictions against hidden truths."""
+    if len(truth) == 0:
+        return {"mae": None, "rmse": None, "coverage": None, "count": 0}
+    error = prediction - truth
+    coverage = None if lower is None else float(np.mean((lower <= truth) & (truth <= upper)))
+    return {"mae": float(np.mean(np.abs(error))), "rmse": float(np.sqrt(np.mean(error ** 2))),
+            "coverage": coverage, "count": len(truth)}
+
+
+def conformal_quantile(values, coverage: float = COVERAGE) -> float:
+    """The ⌈coverage·(n + 1)⌉-th smallest value (the largest one when n is small): the split-conformal
+    quantile that gives intervals at least `coverage` on exchangeable data."""
+    ordered = np.sort(np.asarray(values, dtype=float))
+    rank = min(len(ordered) - 1, int(np.ceil((len(ordered) + 1) * coverage)) - 1)
+    return float(ordered[rank])
