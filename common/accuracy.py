@@ -1,9 +1,20 @@
 """Accuracy figures shared by the backtests: error scores and split-conformal quantiles (plain NumPy)."""
 
 import numpy as np
+from pydantic import BaseModel, Field
 
 COVERAGE = 0.90
 """Nominal coverage of every prediction interval the models report."""
+
+
+class Scores(BaseModel):
+    """The figures `scores()` returns, as a response model."""
+
+    mae: float | None = Field(description="Mean absolute error over the hidden values scored.")
+    rmse: float | None = Field(description="Root mean squared error over the hidden values scored.")
+    coverage: float | None = Field(description="Share of the hidden values inside the 90 % interval "
+                                               "(null: no interval).")
+    count: int = Field(description="Hidden values scored.")
 
 
 def scores(truth: np.ndarray, prediction: np.ndarray, lower: np.ndarray | None = None,

@@ -1,5 +1,6 @@
 from pydantic import BaseModel, Field
 
+from common.accuracy import Scores
 from common.requests import ModelRequest, NamedEnum, lists_values, required_if
 
 
@@ -67,14 +68,6 @@ class BacktestRequest(ImputeRequest):
                                    "fold at a time.")
 
     model_config = {"json_schema_extra": {"examples": [{**EXAMPLE, "folds": 5}]}}
-
-
-class Scores(BaseModel):
-    mae: float | None = Field(description="Mean absolute error over the hidden years scored.")
-    rmse: float | None = Field(description="Root mean squared error over the hidden years scored.")
-    coverage: float | None = Field(description="Share of the hidden truths inside the 90 % interval "
-                                               "(null: no interval).")
-    count: int = Field(description="Hidden years scored.")
 
 
 class BacktestYear(BaseModel):

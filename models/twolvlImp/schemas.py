@@ -4,6 +4,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, SerializeAsAny
 
+from common.accuracy import Scores
 from common.requests import ModelRequest, NamedEnum, lists_values, required_if
 
 MAX_ESTIMATORS = 500
@@ -123,14 +124,6 @@ class HistoryYearResult(YearResult):
 class PredictResponse(BaseModel):
     indicatorJson: dict[str, SerializeAsAny[YearResult]] = Field(
         description="Keyed by year; with `history` the result also has `temporalWeights`.")
-
-
-class Scores(BaseModel):
-    mae: float | None = Field(description="Mean absolute error over the hidden truths.")
-    rmse: float | None = Field(description="Root mean squared error over the hidden truths.")
-    coverage: float | None = Field(description="Share of the hidden truths inside the 90 % interval "
-                                               "(null: the method has no interval).")
-    count: int = Field(description="Hidden truths scored.")
 
 
 class BacktestCountry(BaseModel):

@@ -7,7 +7,7 @@ import pytest
 from common.cache import LocalCache, cache_key, etag_matches
 from common.compute import get_pool
 from common.jobs import parse_prefer
-from jobs_helpers import client_for
+from jobs_helpers import client_for, poll
 
 INDICATOR = "wdi-EG.ELC.ACCS.ZS"
 
@@ -18,16 +18,6 @@ def sample(year: str = "2015", **extra) -> dict:
 
 def slow(seconds: float = 0.5, steps: int = 10, tag: str = "") -> dict:
     return {"seconds": seconds, "steps": steps, "tag": tag}
-
-
-def poll(client, location: str, until=lambda job: job["status"] in ("succeeded", "failed", "cancelled"),
-         timeout: float = 20) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        job = client.get(location).json()
-        if until(job) or time.monotonic() > deadline:
-            return job
-        time.sleep(0.02)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import pytest
 from conftest import WORKER_RECOVERY_SECONDS as RECOVERY_SECONDS
 from conftest import children
 from conftest import stop_worker as stop
-from jobs_helpers import client_for, start_worker, worker  # noqa: F401  (worker is a fixture)
+from jobs_helpers import client_for, poll, start_worker, worker  # noqa: F401  (worker is a fixture)
 
 INDICATOR = "wdi-EG.ELC.ACCS.ZS"
 QUEUE_KEY = "rq:queue:sids-models"
@@ -22,16 +22,6 @@ def sample(year: str = "2015", **extra) -> dict:
 
 def slow(seconds: float, steps: int, tag: str) -> dict:
     return {"seconds": seconds, "steps": steps, "tag": tag}
-
-
-def poll(client, location: str, until=lambda job: job["status"] in ("succeeded", "failed", "cancelled"),
-         timeout: float = 30) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        job = client.get(location).json()
-        if until(job) or time.monotonic() > deadline:
-            return job
-        time.sleep(0.05)
 
 
 @pytest.fixture
