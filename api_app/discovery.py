@@ -18,6 +18,7 @@ class ModelPackage:
     required_data: tuple[str, ...] = ()
     error: str | None = None
     health: Callable | None = None  # optional HEALTH(app) -> {"state", "error"?, "detail"?}
+    warmup: Callable | None = None  # optional WARMUP({data name: loaded data}), run before ready
 
     @property
     def label(self) -> str:
@@ -43,7 +44,7 @@ def _load(package: str, name: str) -> ModelPackage:
             raise TypeError(f"models/{name}/__init__.py must define `router = APIRouter(...)`")
         required = tuple(getattr(module, "REQUIRED_DATA", ()))
         return ModelPackage(name=name, router=router, required_data=required,
-                            health=getattr(module, "HEALTH", None))
+                            health=getattr(module, "HEALTH", None), warmup=getattr(module, "WARMUP", None))
     except Exception as exc:
         log.exception("model package %s failed to load; it is left out", name)
         return ModelPackage(name=name, error=f"{type(exc).__name__}: {exc}")

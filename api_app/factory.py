@@ -14,7 +14,7 @@ from api_app.middleware import ALLOWED_METHODS, RequestGuard
 from common.compute import ComputePool, get_pool, install_pool
 from common.errors import ErrorResponse
 from common.jobs import build_jobs
-from common.resources import ResourceStore
+from common.resources import READY, ResourceStore
 from common.settings import Settings, get_settings
 from shared_dataloader import LOADERS, DatasetError
 
@@ -45,6 +45,26 @@ async def _load_resources(settings: Settings, store: ResourceStore, names: list[
             store.set_failed(name, f"{type(exc).__name__}: {exc}")
 
 
+async def _warm_up(discovery: Discovery, store: ResourceStore, warmed: set[str]) -> None:
+    """Run each model's optional WARMUP once its data is loaded; a failure only costs speed."""
+    for package in discovery.mounted:
+        if package.warmup is None or package.name in warmed:
+            continue
+        if all(store.state(name).state == READY for name in package.required_data):
+            data = {name: store.get(name) for name in package.required_data}
+            try:
+                await asyncio.to_thread(package.warmup, data)
+            except Exception:
+                log.exception("warm-up of %s failed; it serves without it", package.name)
+        warmed.add(package.name)
+
+
+async def _start_up(settings: Settings, discovery: Discovery, store: ResourceStore, needed: list[str],
+                    warmed: set[str]) -> None:
+    await _load_resources(settings, store, needed)
+    await _warm_up(discovery, store, warmed)
+
+
 def _lifespan(settings: Settings, discovery: Discovery, store: ResourceStore):
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -54,7 +74,8 @@ def _lifespan(settings: Settings, discovery: Discovery, store: ResourceStore):
         needed = sorted({name for p in discovery.mounted for name in p.required_data})
         for name in needed:
             store.expect(name)
-        app.state.loading = asyncio.create_task(_load_resources(settings, store, needed))
+        app.state.loading = asyncio.create_task(_start_up(settings, discovery, store, needed,
+                                                          app.state.warmed))
         await app.state.jobs.start()
         try:
             yield
@@ -109,6 +130,7 @@ def create_app(settings: Settings | None = None, models_package: str = "models")
     app.state.settings = settings
     app.state.discovery = discovery
     app.state.resources = store
+    app.state.warmed = set()
     app.state.model_prefixes = {p.router.prefix: p.name for p in discovery.mounted}
     app.state.jobs, app.state.cache = build_jobs(settings)
 

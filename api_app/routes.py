@@ -57,7 +57,8 @@ def readiness(app) -> Readiness:
         if failed:
             models[package.name] = {"state": FAILED, "error": "; ".join(
                 f"data {n!r} failed: {s.error}" for n, s in failed.items())}
-        elif any(s.state == LOADING for s in states.values()):
+        elif any(s.state == LOADING for s in states.values()) or (
+                package.warmup is not None and package.name not in app.state.warmed):
             models[package.name] = {"state": LOADING}
         elif package.health is not None:
             models[package.name] = package.health(app)

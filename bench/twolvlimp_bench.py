@@ -1,7 +1,8 @@
-"""Time twolvlImp's reference requests on a cold server (fresh process) and warm.
+"""Time twolvlImp's reference requests on a cold server (fresh process, as ready as a started
+server: data loaded and the model's WARMUP done, nothing else cached) and warm.
 
-Prints seconds, machine units (seconds / calibrate.py's figure, measured in the same run) and
-the CV RMSE of each request. Run from the repo root: `python bench/twolvlimp_bench.py`.
+Prints seconds, machine units (seconds / calibrate.py's figure, the mean of a measurement before
+and one after the requests) and the CV RMSE of each request. Run from the repo root: `python bench/twolvlimp_bench.py`.
 """
 
 import json
@@ -17,9 +18,10 @@ CHILD = """
 import json, sys, time
 from common.settings import DEFAULT_DATASET_PATH
 from shared_dataloader import load_indicator_dataset
-from models.twolvlImp import service
+from models.twolvlImp import WARMUP, service
 from models.twolvlImp.schemas import AFS_EXAMPLE, SIMPLE_EXAMPLE, TrainRequest
 dataset = load_indicator_dataset(DEFAULT_DATASET_PATH)
+WARMUP({"indicators": dataset})
 body = TrainRequest(**(SIMPLE_EXAMPLE if sys.argv[1] == "simple" else AFS_EXAMPLE))
 runs = []
 for _ in range(int(sys.argv[2])):
@@ -38,23 +40,24 @@ def calibrate() -> float:
 
 
 def measure(name: str, repeats: int) -> dict:
-    """Runs in a fresh process: the first run is cold (nothing cached), the others warm."""
+    """Runs in a fresh process: the first run is cold (only the warm-up done), the others warm."""
     out = subprocess.run([sys.executable, "-c", CHILD, name, str(repeats)], cwd=REPO, capture_output=True,
                          text=True, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
 def main() -> None:
-    unit = calibrate()
-    print(f"calibrate.py: {unit:.3f} s per machine unit")
-    for name in ("simple", "time-consuming"):
-        result = measure(name, 3)
+    before = calibrate()
+    results = {name: measure(name, 3) for name in ("simple", "time-consuming")}
+    after = calibrate()
+    unit = (before + after) / 2
+    print(f"calibrate.py: {before:.3f} s before, {after:.3f} s after; machine unit = their mean, {unit:.3f} s")
+    for name, result in results.items():
         cold, warm = result["runs"][0], min(result["runs"][1:])
         ref_units, ref_rmse = REFERENCE[name]
         print(f"{name:15s} cold {cold:7.3f} s = {cold / unit:6.3f} units | warm {warm:7.3f} s = "
               f"{warm / unit:6.3f} units | reference {ref_units} units | CV RMSE {result['rmse']:.3f}"
               + (f" (reference {ref_rmse})" if ref_rmse else ""))
-    print(f"calibrate.py after: {calibrate():.3f} s")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,14 @@ from models.twolvlImp.schemas import (BacktestRequest, BacktestResponse, Dimensi
 from shared_dataloader import IndicatorDataset
 
 REQUIRED_DATA = ("indicators",)
+
+
+def WARMUP(data: dict) -> None:  # noqa: N802 (the platform's hook name)
+    """Build the catalogue of supported years before the model reports ready, so the first
+    request of a freshly started server does not pay for it."""
+    catalog.supported_years(data["indicators"])
+
+
 Dataset = Annotated[IndicatorDataset, Depends(use_resource("indicators"))]
 Year = Annotated[str, Query(title="The year under consideration", max_length=4, examples=["2001"])]
 DatasetCode = Annotated[str, Query(alias="dataset", title="Dataset", max_length=50, examples=["wdi"])]

@@ -84,3 +84,34 @@ def test_model_service_naming_an_unknown_model_is_reported():
 def test_model_service_loads_only_the_data_its_models_need():
     with running_app(model_service=("sampleapi",)) as client:
         assert set(client.get("/health/ready").json()["data"]) == {"indicators"}
+
+
+WARMED_MODEL = textwrap.dedent("""
+    import time
+    from fastapi import APIRouter
+    REQUIRED_DATA = ("indicators",)
+    router = APIRouter(prefix="/warmed", tags=["Warmed"])
+    calls = []
+
+    def WARMUP(data):
+        time.sleep(0.3)
+        calls.append(sorted(data))
+""")
+
+
+def test_warm_up_runs_once_with_the_loaded_data_before_ready(tmp_path, monkeypatch):
+    package = tmp_path / "warm_models"
+    (package / "warmed").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "warmed" / "__init__.py").write_text(WARMED_MODEL)
+    (package / "failing").mkdir()
+    (package / "failing" / "__init__.py").write_text(
+        "from fastapi import APIRouter\nrouter = APIRouter(prefix='/failing')\n"
+        "def WARMUP(data):\n    raise RuntimeError('cache build failed')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with running_app(models_package="warm_models") as client:
+        report = client.get("/health/ready")
+        assert report.status_code == 200
+        assert report.json()["models"] == {"failing": {"state": "ready"}, "warmed": {"state": "ready"}}
+    import warm_models.warmed
+    assert warm_models.warmed.calls == [["indicators"]]
