@@ -66,6 +66,30 @@ def client():
         yield test_client
 
 
+def poll_job(client, location: str, until=lambda job: job["status"] in ("succeeded", "failed", "cancelled"),
+             timeout: float = 30) -> dict:
+    """GET the job at `location` until `until(job)` holds or `timeout` passes; the last view."""
+    deadline = time.monotonic() + timeout
+    while True:
+        job = client.get(location).json()
+        if until(job) or time.monotonic() > deadline:
+            return job
+        time.sleep(0.02)
+
+
+def models_package(tmp_path: Path, monkeypatch, name: str, models: dict[str, str]) -> str:
+    """A temporary models package `name` with one sub-package per entry (model name → its
+    __init__.py source), importable for the test; returns the package name for create_app."""
+    package = tmp_path / name
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    for model, source in models.items():
+        (package / model).mkdir()
+        (package / model / "__init__.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return name
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

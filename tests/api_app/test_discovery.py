@@ -6,7 +6,7 @@ import textwrap
 import pytest
 
 from api_app.discovery import discover
-from conftest import running_app
+from conftest import models_package, running_app
 
 MODELS_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "models")
 
@@ -15,18 +15,12 @@ MODELS_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "models")
 def fake_models(tmp_path, monkeypatch):
     """A models package with the real sample model, a package that fails to import and one
     without a router."""
-    package = tmp_path / "fake_models"
-    package.mkdir()
-    (package / "__init__.py").write_text("")
-    (package / "sampleapi").symlink_to(os.path.abspath(os.path.join(MODELS_DIR, "sampleapi")))
-    (package / "broken").mkdir()
-    (package / "broken" / "__init__.py").write_text("raise RuntimeError('model weights are corrupt')\n")
-    (package / "norouter").mkdir()
-    (package / "norouter" / "__init__.py").write_text(textwrap.dedent("""
-        ROUTER = None
-    """))
-    monkeypatch.syspath_prepend(str(tmp_path))
-    return "fake_models"
+    name = models_package(tmp_path, monkeypatch, "fake_models", {
+        "broken": "raise RuntimeError('model weights are corrupt')\n",
+        "norouter": "ROUTER = None\n",
+    })
+    (tmp_path / name / "sampleapi").symlink_to(os.path.abspath(os.path.join(MODELS_DIR, "sampleapi")))
+    return name
 
 
 def test_every_real_model_package_is_discovered():
@@ -100,16 +94,12 @@ WARMED_MODEL = textwrap.dedent("""
 
 
 def test_warm_up_runs_once_with_the_loaded_data_before_ready(tmp_path, monkeypatch):
-    package = tmp_path / "warm_models"
-    (package / "warmed").mkdir(parents=True)
-    (package / "__init__.py").write_text("")
-    (package / "warmed" / "__init__.py").write_text(WARMED_MODEL)
-    (package / "failing").mkdir()
-    (package / "failing" / "__init__.py").write_text(
-        "from fastapi import APIRouter\nrouter = APIRouter(prefix='/failing')\n"
-        "def WARMUP(data):\n    raise RuntimeError('cache build failed')\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    with running_app(models_package="warm_models") as client:
+    package = models_package(tmp_path, monkeypatch, "warm_models", {
+        "warmed": WARMED_MODEL,
+        "failing": "from fastapi import APIRouter\nrouter = APIRouter(prefix='/failing')\n"
+                   "def WARMUP(data):\n    raise RuntimeError('cache build failed')\n",
+    })
+    with running_app(models_package=package) as client:
         report = client.get("/health/ready")
         assert report.status_code == 200
         assert report.json()["models"] == {"failing": {"state": "ready"}, "warmed": {"state": "ready"}}

@@ -5,7 +5,7 @@ import textwrap
 
 import pytest
 
-from conftest import running_app
+from conftest import models_package, running_app
 
 FORM_MODEL = textwrap.dedent('''
     from typing import Annotated
@@ -58,15 +58,10 @@ FORM_MODEL = textwrap.dedent('''
 
 @pytest.fixture
 def form_models(tmp_path, monkeypatch):
-    package = tmp_path / "form_models"
-    (package / "form").mkdir(parents=True)
-    (package / "__init__.py").write_text("")
-    (package / "form" / "__init__.py").write_text(FORM_MODEL)
-    (package / "nomain").mkdir()
-    (package / "nomain" / "__init__.py").write_text(
-        "from fastapi import APIRouter\nrouter = APIRouter(prefix='/nomain', tags=['Helper'])\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    return "form_models"
+    return models_package(tmp_path, monkeypatch, "form_models", {
+        "form": FORM_MODEL,
+        "nomain": "from fastapi import APIRouter\nrouter = APIRouter(prefix='/nomain', tags=['Helper'])\n",
+    })
 
 
 def test_sample_model_params(client):

@@ -91,6 +91,14 @@ def kustomize(directory: Path) -> list[dict]:
     return load_docs(result.stdout)
 
 
+def production_with(component: str, folder: Path) -> list[dict]:
+    """The production overlay with one optional component switched on, rendered from `folder`."""
+    rel = os.path.relpath(DEPLOYMENT, folder)
+    (folder / "kustomization.yaml").write_text(yaml.safe_dump({
+        "resources": [f"{rel}/overlays/production"], "components": [f"{rel}/components/{component}"]}))
+    return kustomize(folder)
+
+
 def run_generator(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
     """Run deployment/service_gen.py as an operator would (fresh process)."""
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}

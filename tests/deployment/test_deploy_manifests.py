@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from deploy_helpers import (DEPLOYMENT, OVERLAY, REPO, SERVICES, by_kind, crd_schema, kustomize,
-                            load_docs, manifest_files, validate)
+                            load_docs, manifest_files, production_with, validate)
 
 NAMESPACE = "sids-ml"
 MAIN = "sids-ml-api"
@@ -30,11 +30,7 @@ def base() -> list[dict]:
 @pytest.fixture(scope="module")
 def blob_overlay(tmp_path_factory) -> list[dict]:
     """The production overlay with the dataset-blob component switched on."""
-    folder = tmp_path_factory.mktemp("blob-overlay")
-    rel = os.path.relpath(DEPLOYMENT, folder)
-    (folder / "kustomization.yaml").write_text(yaml.safe_dump({
-        "resources": [f"{rel}/overlays/production"], "components": [f"{rel}/components/dataset-blob"]}))
-    return kustomize(folder)
+    return production_with("dataset-blob", tmp_path_factory.mktemp("blob-overlay"))
 
 
 def test_manifest_files_exist():

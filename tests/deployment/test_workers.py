@@ -2,13 +2,11 @@
 the Redis backend; validated like the rest of deployment/ (k8s schemas, KEDA CRD schema)."""
 from __future__ import annotations
 
-import os
-
 import pytest
 import yaml
 
 from common.settings import Settings
-from deploy_helpers import DEPLOYMENT, by_kind, kustomize, validate
+from deploy_helpers import DEPLOYMENT, by_kind, production_with, validate
 
 COMPONENT = DEPLOYMENT / "components" / "jobs-redis"
 WORKER = "sids-ml-worker"
@@ -17,11 +15,7 @@ WORKER = "sids-ml-worker"
 @pytest.fixture(scope="module")
 def scaled_overlay(tmp_path_factory) -> list[dict]:
     """The production overlay with the jobs-redis component switched on."""
-    folder = tmp_path_factory.mktemp("jobs-overlay")
-    rel = os.path.relpath(DEPLOYMENT, folder)
-    (folder / "kustomization.yaml").write_text(yaml.safe_dump({
-        "resources": [f"{rel}/overlays/production"], "components": [f"{rel}/components/jobs-redis"]}))
-    return kustomize(folder)
+    return production_with("jobs-redis", tmp_path_factory.mktemp("jobs-overlay"))
 
 
 def _env(deployment: dict) -> dict:

@@ -3,7 +3,6 @@
 
 import contextlib
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -15,17 +14,6 @@ from conftest import make_settings, stop_worker, wait_ready
 from conftest import start_worker as start_shared_worker
 
 HERE = Path(__file__).resolve().parent
-
-
-def poll(client, location: str, until=lambda job: job["status"] in ("succeeded", "failed", "cancelled"),
-         timeout: float = 30) -> dict:
-    """GET the job at `location` until `until(job)` holds or `timeout` passes; the last view."""
-    deadline = time.monotonic() + timeout
-    while True:
-        job = client.get(location).json()
-        if until(job) or time.monotonic() > deadline:
-            return job
-        time.sleep(0.02)
 
 
 def app_with_slow_model(**overrides):

@@ -7,7 +7,8 @@ import pytest
 from common.cache import LocalCache, cache_key, etag_matches
 from common.compute import get_pool
 from common.jobs import parse_prefer
-from jobs_helpers import client_for, poll
+from conftest import poll_job as poll
+from jobs_helpers import client_for
 
 INDICATOR = "wdi-EG.ELC.ACCS.ZS"
 

@@ -10,7 +10,8 @@ import pytest
 from conftest import WORKER_RECOVERY_SECONDS as RECOVERY_SECONDS
 from conftest import children
 from conftest import stop_worker as stop
-from jobs_helpers import client_for, poll, start_worker, worker  # noqa: F401  (worker is a fixture)
+from conftest import poll_job as poll
+from jobs_helpers import client_for, start_worker, worker  # noqa: F401  (worker is a fixture)
 
 INDICATOR = "wdi-EG.ELC.ACCS.ZS"
 QUEUE_KEY = "rq:queue:sids-models"

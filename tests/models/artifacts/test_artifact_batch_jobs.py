@@ -3,12 +3,12 @@ GET /jobs/{id}/result, `wait=N`, and refused or failed jobs."""
 
 import io
 import json
-import time
 
 import pandas as pd
 import pytest
 
 from artifact_helpers import FLIGHT, artifact_app, flight
+from conftest import poll_job
 from common.jobs.model import FileResult
 from models._artifacts.batch import score_batch, score_file
 from models._artifacts.examples.sentiment import SPEC as SENTIMENT
@@ -34,12 +34,7 @@ def upload(client, model, name, content: bytes, headers=None, **form):
 
 
 def finished(client, location: str, timeout: float = 30) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        job = client.get(location).json()
-        if job["status"] in ("succeeded", "failed", "cancelled") or time.monotonic() > deadline:
-            return job
-        time.sleep(0.02)
+    return poll_job(client, location, timeout=timeout)
 
 
 def test_async_batch_job_then_fetch_the_same_file_as_the_synchronous_answer(client):

@@ -2,13 +2,12 @@
 (which loads the model store itself) scores it; the file is fetched from any API process."""
 
 import io
-import time
 
 import pandas as pd
 import pytest
 
 from common.settings import DEFAULT_MODEL_STORE_PATH
-from conftest import running_app, start_worker
+from conftest import poll_job, running_app, start_worker
 from conftest import stop_worker as stop
 
 ASYNC = {"Prefer": "respond-async"}
@@ -24,12 +23,7 @@ def upload(client, content: bytes, headers=None, **form):
 
 
 def finished(client, location: str, timeout: float = 60) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        job = client.get(location).json()
-        if job["status"] in ("succeeded", "failed", "cancelled") or time.monotonic() > deadline:
-            return job
-        time.sleep(0.05)
+    return poll_job(client, location, timeout=timeout)
 
 
 @pytest.fixture
