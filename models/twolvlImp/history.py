@@ -1,4 +1,4 @@
-"""History-aware imputation: blend each country's own series with the cross-sectional estimate.
+"""History-aware imputation: each country's own series, the year's shock and the cross-section.
 
 Temporal estimate of country c in year Y: linear interpolation of c's observed values of the
 target in the other years, flat beyond the first/last observation (`np.interp`).
@@ -12,29 +12,41 @@ temporal variance is v_t = (q·σ·√gap / 1.645)², where q is the 90th percen
 |error| / (σ·√gap) over every observed point of the indicator (all countries, all years) hidden one
 at a time and re-interpolated from its neighbours, σ recomputed without it.
 
-Blend, fitted per request on the training countries (inner leave-one-out). Each training country
-is a pseudo-missing point: its observed value of the year is the truth, its temporal estimate
-comes from its other years (the year is dropped) and its cross-sectional estimate is its
-out-of-fold CV prediction (`result["oof"]`, from a model that never saw it). The countries being
-imputed are never among them, so nothing the blend learns comes from their (hidden) values.
-  - Weight: inverse variance, w = v_c / (v_t + v_c), with the cross-sectional variance
-    v_c = k × (CV MSE over the SIDS training rows). k is the value of `FACTORS` (2⁻¹⁰…2¹⁶:
-    cross-section only … own series only) with the lowest mean absolute error of the blend over the
-    training countries, SIDS and the others weighing the same in total (as in training: the
-    imputed countries are SIDS, yet the SIDS alone are too few to choose k reliably). One parameter
-    per request: the indicator and year decide how much the cross-section is worth against
-    history, while v_t still gives each country more weight on its own series the closer its
-    nearest observations are.
-  - Interval: split-conformal on the same pseudo-missing points. The score is
-    |truth − blend| / s with s = √(v_t·v_c / (v_t + v_c)), the blend's nominal standard deviation;
+Year shock. Interpolation misses what hit every country in the year (2008 inflation, a rebound
+after a recession). The SIDS training countries' temporal errors in standard units,
+z = (truth − t) / √v_t, are averaged into the year's shock z̄ (the imputed countries are SIDS, and
+a shock of the others, as 2015's fall of GDP in current dollars, need not be theirs); a country's
+shifted temporal estimate is t + β·z̄·√v_t. With fewer than `MIN_SIDS_CALIBRATION` SIDS with
+history, all training countries count, SIDS and the others weighing the same in total.
+
+Blend, fitted per request on the training countries. Each training country that reports the year and
+has other years is a pseudo-missing point: its observed value is the truth, its temporal estimate
+comes from its other years (the year is dropped), its cross-sectional estimate is its out-of-fold
+CV prediction (`result["oof"]`, from a model that never saw it), and its shock excludes itself. The
+countries being imputed are never among them, so nothing the blend learns comes from their values.
+  - Candidates: inverse-variance blends of the shifted temporal estimate and the cross-section,
+    weight of the own series w = v_c / (v_t + v_c), with v_c = k × (SIDS CV MSE of the
+    cross-section), over β in `SHOCK_SHARES` and k in `FACTORS` (2⁻¹⁰…2¹⁶: cross-section only … own
+    series only). The pair with the lowest balanced mean absolute error is selected.
+  - Gate: selection on the same points flatters the winner, so the selection is repeated in
+    `GATE_FOLDS` folds over the training countries, each fold scored by parameters chosen on the
+    others. The selected blend replaces plain interpolation only when its honest mean absolute
+    error over the SIDS training countries (same fallback as the shock) is lower than
+    interpolation's by more than `GATE_Z` standard errors (a one-sided test of the paired
+    differences); otherwise the model is the own series alone
+    (β = 0, w = 1). Most indicators move smoothly and their interpolation is hard to beat: there
+    the model is interpolation with calibrated intervals, and it departs from it only where the
+    training countries show, out of sample, that the year's cross-section or shock does better.
+  - Interval: split-conformal on the same points. The score is |truth − point| / s with s the
+    nominal standard deviation (√(v_t·v_c / (v_t + v_c)) for a blend, √v_t for the own series);
     the half-width is s × the ⌈0.9·(n + 1)⌉-th smallest score (finite-sample correction), over the
-    SIDS training countries (the imputed countries are SIDS) when at least
-    `MIN_SIDS_CALIBRATION` have history, otherwise over all training countries.
+    SIDS training countries (the imputed countries are SIDS) when at least `MIN_SIDS_CALIBRATION`
+    have history, otherwise over all training countries.
 A country without any other observation, or a request with fewer than `MIN_INNER` training
 countries with history, keeps the cross-sectional estimate and its interval unchanged.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -50,6 +62,11 @@ DEFAULT_Q = 2.5
 """Normalised 90 % quantile used only when an indicator has too few samples to calibrate (rare)."""
 FACTORS = 2.0 ** np.arange(-10, 17)
 """Candidate ratios k of the cross-sectional variance to its SIDS CV MSE."""
+SHOCK_SHARES = (0.0, 0.25, 0.5, 0.75, 1.0)
+"""Candidate shares β of the year's shock added to the temporal estimate."""
+GATE_FOLDS = 5
+GATE_Z = 2.0
+"""Standard errors by which the blend must beat interpolation out of sample to be used."""
 MIN_INNER = 9
 """Fewest pseudo-missing points for a 90 % conformal quantile (⌈0.9·(n + 1)⌉ ≤ n)."""
 MIN_SIDS_CALIBRATION = 20
@@ -68,12 +85,28 @@ class Temporal:
 
 @dataclass(frozen=True)
 class Blend:
-    """The blend fitted on the training countries: variance ratio, interval multiplier, sample sizes."""
+    """What was fitted on the training countries.
 
-    factor: float
+    `cross_variance` (v_c) is None when the gate kept the own series alone. `gain`, `gain_se`: the
+    honest mean absolute error of the selected blend minus interpolation's over the SIDS training
+    countries, and its standard error.
+    """
+
+    shock: float
+    share: float
+    cross_variance: float | None
     q: float
+    gain: float
+    gain_se: float
     samples: int
     calibration: int
+
+    def point(self, t, v_t, c):
+        """(weight of the own series, point, nominal sd) of countries with temporal t, v_t and cross-section c."""
+        sd_t = np.sqrt(v_t)
+        if self.cross_variance is None:
+            return np.ones_like(sd_t), t, sd_t
+        return combine(t + self.share * self.shock * sd_t, v_t, c, self.cross_variance)
 
 
 def _volatility(years: np.ndarray, values: np.ndarray) -> float:
@@ -174,20 +207,72 @@ def combine(t, v_t, c, v_c):
     return weight, weight * t + (1 - weight) * c, np.sqrt(v_t * v_c / (v_t + v_c))
 
 
+def _shock_without_each(z: np.ndarray, focus: np.ndarray) -> np.ndarray:
+    """Each point's year shock computed without it (`focus`-weighted mean of the others' z)."""
+    return (np.sum(focus * z) - focus * z) / np.maximum(np.sum(focus) - focus, TINY)
+
+
+def _shock(z: np.ndarray, focus: np.ndarray) -> float:
+    return float(np.sum(focus * z) / np.sum(focus))
+
+
+def _select(truth, t, sd_t, cross, mse, balance, focus, z) -> tuple[float, float]:
+    """(β, v_c) of the candidate blend with the lowest balanced mean absolute error on these points."""
+    shock = _shock_without_each(z, focus)
+    best, chosen = np.inf, (0.0, np.inf)
+    for share in SHOCK_SHARES:
+        shifted = t + share * shock * sd_t
+        for k in FACTORS:
+            v_c = max(k * mse, TINY)
+            error = np.sum(balance * np.abs(combine(shifted, sd_t ** 2, cross, v_c)[1] - truth))
+            if error < best:
+                best, chosen = error, (share, v_c)
+    return chosen
+
+
+def _honest_errors(truth, t, sd_t, cross, mse, balance, focus, z) -> np.ndarray:
+    """|error| of each point under the blend selected on the other `GATE_FOLDS` − 1 folds."""
+    order = np.random.default_rng(0).permutation(len(truth))
+    errors = np.empty(len(truth))
+    for fold in range(GATE_FOLDS):
+        test = order[fold::GATE_FOLDS]
+        train = np.setdiff1d(order, test)
+        share, v_c = _select(truth[train], t[train], sd_t[train], cross[train], mse, balance[train],
+                             focus[train], z[train])
+        shifted = t[test] + share * _shock(z[train], focus[train]) * sd_t[test]
+        errors[test] = np.abs(combine(shifted, sd_t[test] ** 2, cross[test], v_c)[1] - truth[test])
+    return errors
+
+
+def _mean_and_se(values: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
+    """Weighted mean and its standard error (with the weights' effective sample size)."""
+    w = weights / np.sum(weights)
+    mean = float(np.sum(w * values))
+    squares = float(np.sum(w ** 2))
+    return mean, float(np.sqrt(np.sum(w * (values - mean) ** 2) * squares / max(1 - squares, TINY)))
+
+
 def fit_blend(truth: np.ndarray, t: np.ndarray, v_t: np.ndarray, cross: np.ndarray, mse: float,
               is_sids: np.ndarray) -> Blend:
-    """The variance ratio and interval multiplier fitted on pseudo-missing training countries.
+    """Shock, blend and interval multiplier fitted on pseudo-missing training countries.
 
     Arrays: one entry per training country with history (truth, temporal estimate and variance,
     out-of-fold cross-sectional prediction, SIDS flag); `mse`: the cross-sectional SIDS CV MSE.
     """
     balance = balanced_weights(is_sids)
-    maes = [np.sum(balance * np.abs(combine(t, v_t, cross, max(k * mse, TINY))[1] - truth)) for k in FACTORS]
-    factor = float(FACTORS[int(np.argmin(maes))])
-    _, point, sd = combine(t, v_t, cross, max(factor * mse, TINY))
-    calibration = is_sids if int(is_sids.sum()) >= MIN_SIDS_CALIBRATION else np.ones_like(is_sids)
-    q = conformal_quantile(np.abs(truth - point)[calibration] / sd[calibration])
-    return Blend(factor, q, len(truth), int(calibration.sum()))
+    enough_sids = int(is_sids.sum()) >= MIN_SIDS_CALIBRATION
+    focus = is_sids.astype(float) if enough_sids else balance
+    sd_t = np.sqrt(v_t)
+    z = (truth - t) / sd_t
+    honest = _honest_errors(truth, t, sd_t, cross, mse, balance, focus, z)
+    gain, gain_se = _mean_and_se(honest - np.abs(truth - t), focus)
+    share, cross_variance = (_select(truth, t, sd_t, cross, mse, balance, focus, z)
+                             if gain + GATE_Z * gain_se < 0 else (0.0, None))
+    calibration = is_sids if enough_sids else np.ones_like(is_sids)
+    uncalibrated = Blend(_shock(z, focus), share, cross_variance, 1.0, gain, gain_se, len(truth),
+                         int(calibration.sum()))
+    _, point, sd = uncalibrated.point(t, v_t, cross)
+    return replace(uncalibrated, q=conformal_quantile(np.abs(truth - point)[calibration] / sd[calibration]))
 
 
 def _variance(half_width) -> np.ndarray:
@@ -210,18 +295,16 @@ def blend(result: dict, table: pd.DataFrame, year: str) -> dict:
     if len(inner) < MIN_INNER:
         return result | {"temporalWeights": weights}
     sids = set(result["data"]) - set(imputed)
-    mse = float(result["sids_rmse"]) ** 2
     fitted = fit_blend(truths[inner].to_numpy(), found.estimate[inner].to_numpy(),
                        _variance(found.half_width[inner]), np.array([result["oof"][c] for c in inner]),
-                       mse, np.array([c in sids for c in inner]))
-    v_c = max(fitted.factor * mse, TINY)
+                       float(result["sids_rmse"]) ** 2, np.array([c in sids for c in inner]))
     data, lower, upper = dict(result["data"]), dict(result["lowerIntervals"]), dict(result["upperIntervals"])
     for country in imputed:
         t, h = found.estimate[country], found.half_width[country]
         if not (np.isfinite(t) and np.isfinite(h)):
             continue
-        weight, point, sd = combine(t, float(_variance(h)), data[country], v_c)
-        width = fitted.q * sd
+        weight, point, sd = fitted.point(t, float(_variance(h)), data[country])
+        point, width = float(point), fitted.q * float(sd)
         data[country], lower[country], upper[country] = point, point - width, point + width
         weights[country] = float(weight)
     return result | {"data": data, "lowerIntervals": lower, "upperIntervals": upper,

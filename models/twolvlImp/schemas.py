@@ -81,8 +81,9 @@ class TrainRequest(TargetFields):
     interval: Interval = Field(title="Prediction interval")
     history: bool = Field(
         False, title="Use each country's own history",
-        description="Blend the estimate with the country's own series of the target in the other "
-                    "years (linear interpolation), weighted by the two estimates' calibrated errors; "
+        description="Estimate from the country's own series of the target in the other years (linear "
+                    "interpolation), shifted by the year's shock and blended with the cross-sectional "
+                    "estimate only where the training countries show out of sample that this helps; "
                     "a country without other years keeps the cross-sectional estimate.")
 
     model_config = {"json_schema_extra": {"examples": [SIMPLE_EXAMPLE]}}
