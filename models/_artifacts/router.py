@@ -11,7 +11,7 @@ from common.compute import run_cpu
 from common.constants import MAIN_ENDPOINT_TAG
 from common.errors import InvalidInput, NotFound, PayloadTooLarge, Unavailable
 from common.jobs import JobAccepted, parse_prefer, run_model
-from common.resources import FAILED, READY
+from common.resources import FAILED, LOAD_WAIT_SECONDS, READY
 from models._artifacts.batch import FORMATS, input_format, score_batch, score_file, scored_filename
 from models._artifacts.schemas import (BatchJobRequest, DriftResponse, PredictResponse, VersionsResponse,
                                        predict_request)
@@ -29,9 +29,15 @@ def registry_of(app) -> Registry:
     return registry
 
 
+async def loaded_registry(app) -> Registry:
+    """`registry_of`, after waiting up to LOAD_WAIT_SECONDS for a store that is still loading."""
+    await app.state.resources.wait_loaded(RESOURCE, LOAD_WAIT_SECONDS)
+    return registry_of(app)
+
+
 async def serving_model(app, name: str, spec: ModelSpec | None = None) -> ArtifactModel:
     """The current serving state of `name`, reloaded first when its store folder changed."""
-    registry = registry_of(app)
+    registry = await loaded_registry(app)
     if registry.store.is_stale(name):
         await run_cpu(registry.store.reload, name)
     model = registry.model(name, spec)
@@ -173,7 +179,7 @@ def artifact_router(spec: ModelSpec) -> APIRouter:
     @router.post("/reload", response_model=VersionsResponse, response_model_exclude_none=True,
                  summary="Reload this model's versions and routing from the store now")
     async def reload(request: Request) -> dict:
-        registry = registry_of(request.app)
+        registry = await loaded_registry(request.app)
         if await run_cpu(registry.store.reload, spec.name) is None:
             raise NotFound(f"The model store has no folder {spec.name!r}.")
         return (await serving_model(request.app, spec.name, spec)).describe()
@@ -181,4 +187,4 @@ def artifact_router(spec: ModelSpec) -> APIRouter:
     return router
 
 
-__all__ = ["artifact_router", "health", "registry_of", "serving_model"]
+__all__ = ["artifact_router", "health", "loaded_registry", "registry_of", "serving_model"]

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from common.compute import run_cpu
 from common.errors import ApiError, FieldProblem, InvalidInput, NotFound, error_body
 from common.resources import READY
-from models._artifacts.router import json_response, registry_of, score, serving_model
+from models._artifacts.router import json_response, loaded_registry, registry_of, score, serving_model
 from models._artifacts.serving import UnknownVersion
 from models._artifacts.v2 import InferenceRequest, V2Error, decode, encode, metadata
 
@@ -67,7 +67,7 @@ router = APIRouter(prefix="/v2", tags=["Open Inference Protocol (KServe V2)"], r
 
 async def _model(request: Request, name: str):
     """A model of the store; a folder added since startup is loaded on first use."""
-    store = registry_of(request.app).store
+    store = (await loaded_registry(request.app)).store
     if store.get(name) is None and not (STORE_NAME.fullmatch(name) and await run_cpu(store.reload, name)):
         raise NotFound(f"Unknown model {name!r}; models: {', '.join(store.model_names())}")
     return await serving_model(request.app, name)

@@ -1,12 +1,14 @@
 """POST /<model>/predict on the shipped store: answers, versions, A/B split, reload, bad input."""
 
 import json
+import threading
 import time
 
 import numpy as np
 import pytest
 
 from artifact_helpers import FLIGHT, artifact_app, copy_store, flight, flights, texts, write_routing
+from common.resources import ResourceStore
 from shared_dataloader import model_store
 
 
@@ -136,3 +138,24 @@ def test_ab_split_follows_the_weights_and_reload_picks_up_changes(tmp_path, monk
         time.sleep(0.01)
         listing = client.get("/sentiment/versions").json()
         assert "lacks" in listing["skipped"]["3"] and listing["default_version"] == "2"
+
+
+def test_a_request_during_store_loading_waits_for_it(client):
+    """A cold start's first request is answered once the store is loaded, not refused with 503."""
+    ready = client.app.state.resources
+    loading = ResourceStore()
+    loading.expect("model_store")
+    client.app.state.resources = loading
+    timer = threading.Timer(0.5, loading.set_ready, ("model_store", ready.get("model_store")))
+    try:
+        started = time.monotonic()
+        timer.start()
+        response = client.post("/sentiment/predict", json=texts("great"))
+        v2 = client.get("/v2/models/sentiment")
+        waited = time.monotonic() - started
+    finally:
+        timer.cancel()
+        client.app.state.resources = ready
+    assert response.status_code == 200 and response.json()["predictions"] == ["positive"]
+    assert v2.status_code == 200 and v2.json()["name"] == "sentiment"
+    assert waited >= 0.45
