@@ -1,9 +1,15 @@
 """History-aware imputation: each country's own series, the year's shock and the cross-section.
 
-Temporal estimate of country c in year Y: linear interpolation of c's observed values of the
-target in the other years, flat beyond the first/last observation (`np.interp`).
+Temporal estimate of country c in year Y: a curve through c's observed values of the target in
+the other years, flat beyond the first/last observation. The curve is linear interpolation
+(`np.interp`) unless a smooth one (PCHIP or Akima, scipy) does better on the SIDS' own data: every
+SIDS observation within `CURVE_EVIDENCE_YEARS` of Y (Y itself left out) between two others is
+hidden in turn and re-estimated by each curve; the smooth curve with the lowest mean of each
+country's |error| minus linear's is used if that mean is below zero by more than `GATE_Z`
+standard errors over countries (`choose_curve`). Slowly bending series (urbanisation, population,
+fertility, child mortality) get one; volatile ones keep the straight line.
 
-Its error model treats the series as a random walk with the country's own volatility
+Its error model (whatever the curve) treats the series as a random walk with the country's own volatility
 σ² = mean over consecutive observations of (Δvalue)² / Δyears. A random walk observed at
 distances dl (before) and dr (after) has an interpolation error variance σ²·dl·dr/(dl + dr)
 (Brownian bridge), and σ²·d at distance d beyond the last observation. A flat series gets the
@@ -46,10 +52,13 @@ A country without any other observation, or a request with fewer than `MIN_INNER
 countries with history, keeps the cross-sectional estimate and its interval unchanged.
 """
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
+from scipy.interpolate import Akima1DInterpolator, PchipInterpolator
 
 from common.accuracy import conformal_quantile
 from models.twolvlImp.training import balanced_weights
@@ -60,6 +69,16 @@ MIN_CALIBRATION = 20
 FLAT_QUANTILE = 0.1
 DEFAULT_Q = 2.5
 """Normalised 90 % quantile used only when an indicator has too few samples to calibrate (rare)."""
+SMOOTH_CURVES = {"pchip": PchipInterpolator, "akima": Akima1DInterpolator}
+CURVES = ("linear", *SMOOTH_CURVES)
+"""Candidate curves through a country's other years (linear is the reference); beyond its first or
+last observed year every curve is flat."""
+CURVE_WINDOW = 4
+"""Observed years used on each side of the target year: PCHIP's and Akima's value between two
+observations depends on the three nearest on either side, so this only bounds the cost."""
+CURVE_EVIDENCE_YEARS = 6
+"""The curve is chosen on observations within this many years of the target year."""
+CURVE_CACHE_SIZE = 128
 FACTORS = 2.0 ** np.arange(-10, 17)
 """Candidate ratios k of the cross-sectional variance to its SIDS CV MSE."""
 SHOCK_SHARES = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -88,8 +107,8 @@ class Blend:
     """What was fitted on the training countries.
 
     `cross_variance` (v_c) is None when the gate kept the own series alone. `gain`, `gain_se`: the
-    honest mean absolute error of the selected blend minus interpolation's over the SIDS training
-    countries, and its standard error.
+    honest mean absolute error of the selected blend minus that of the temporal estimate alone over
+    the SIDS training countries, and its standard error.
     """
 
     shock: float
@@ -175,8 +194,8 @@ def calibrate(table: pd.DataFrame) -> tuple[float, int]:
     return conformal_quantile(scores), len(scores)
 
 
-def temporal(table: pd.DataFrame, year: str, countries: list[str]) -> Temporal:
-    """Temporal estimate and 90 % half-width of `countries` in `year` from their other years."""
+def temporal(table: pd.DataFrame, year: str, countries: list[str], curve: str = CURVES[0]) -> Temporal:
+    """Temporal estimate (`curve` through their other years) and 90 % half-width of `countries` in `year`."""
     q, samples = calibrate(table)
     target = float(year)
     sigma2 = np.array([_volatility(years, values) for _, years, values in _rows(table) if len(values) >= 2])
@@ -196,9 +215,67 @@ def temporal(table: pd.DataFrame, year: str, countries: list[str]) -> Temporal:
             gap = target - before[-1] if len(before) else after[0] - target
         own = _volatility(years, values)
         variance = float(_with_floor(np.array(own), floor)) if np.isfinite(own) else typical
-        estimate[country] = float(np.interp(target, years, values))
+        estimate[country] = _curve_at(years, values, target, curve)
         half[country] = q * float(np.sqrt(variance * gap)) if np.isfinite(variance) else np.nan
     return Temporal(pd.Series(estimate, dtype=float), pd.Series(half, dtype=float), q, samples)
+
+
+def _curve_at(years: np.ndarray, values: np.ndarray, target: float, curve: str) -> float:
+    """The value of `curve` through a country's observed (sorted) years at `target`."""
+    if curve == "linear" or len(values) < 3 or not years[0] < target < years[-1]:
+        return float(np.interp(target, years, values))
+    split = int(np.searchsorted(years, target))
+    window = slice(max(0, split - CURVE_WINDOW), split + CURVE_WINDOW)
+    return float(SMOOTH_CURVES[curve](years[window], values[window])(target))
+
+
+def _curve_differences(years: np.ndarray, values: np.ndarray, around: float) -> np.ndarray | None:
+    """Mean over the country's observations within CURVE_EVIDENCE_YEARS of `around` (each hidden in
+    turn, and interpolated from the others) of |error| of each smooth curve minus |error| of linear
+    interpolation; None without such an observation between two others."""
+    rows = []
+    for i in range(1, len(values) - 1):
+        if abs(years[i] - around) <= CURVE_EVIDENCE_YEARS:
+            others = np.arange(len(values)) != i
+            errors = [abs(_curve_at(years[others], values[others], years[i], c) - values[i]) for c in CURVES]
+            rows.append(np.subtract(errors[1:], errors[0]))
+    return np.mean(rows, axis=0) if rows else None
+
+
+def _choose(frame: pd.DataFrame, year: str) -> str:
+    differences = [d for _, years, values in _rows(frame) if len(values) >= 3
+                   and (d := _curve_differences(years, values, float(year))) is not None]
+    if len(differences) < MIN_INNER:
+        return CURVES[0]
+    differences = np.array(differences)
+    mean = differences.mean(axis=0)
+    upper = mean + GATE_Z * differences.std(axis=0, ddof=1) / np.sqrt(len(differences))
+    passing = np.flatnonzero(upper < 0)
+    return CURVES[1 + int(passing[np.argmin(mean[passing])])] if len(passing) else CURVES[0]
+
+
+_CHOSEN: OrderedDict[tuple[bytes, str], str] = OrderedDict()
+_CHOSEN_LOCK = threading.Lock()
+
+
+def choose_curve(table: pd.DataFrame, year: str, sids: list[str]) -> str:
+    """The curve for the temporal estimate of the SIDS in `year`: the smooth one that beats linear
+    interpolation most on the SIDS' own observations near `year` (the year itself left out, so the
+    choice is the same whichever SIDS are being imputed), if it beats it by more than GATE_Z
+    standard errors over countries; linear otherwise. Remembered by the table's content."""
+    frame = table.reindex(sids).drop(columns=[year], errors="ignore")
+    key = (pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes()
+           + "|".join(frame.columns).encode(), year)
+    with _CHOSEN_LOCK:
+        if key in _CHOSEN:
+            _CHOSEN.move_to_end(key)
+            return _CHOSEN[key]
+    curve = _choose(frame, year)
+    with _CHOSEN_LOCK:
+        _CHOSEN[key] = curve
+        while len(_CHOSEN) > CURVE_CACHE_SIZE:
+            _CHOSEN.popitem(last=False)
+    return curve
 
 
 def combine(t, v_t, c, v_c):
@@ -230,13 +307,18 @@ def _select(truth, t, sd_t, cross, mse, balance, focus, z) -> tuple[float, float
     return chosen
 
 
-def _honest_errors(truth, t, sd_t, cross, mse, balance, focus, z) -> np.ndarray:
-    """|error| of each point under the blend selected on the other `GATE_FOLDS` − 1 folds."""
-    order = np.random.default_rng(0).permutation(len(truth))
-    errors = np.empty(len(truth))
+def _gate_folds(n: int):
+    """(train, test) index pairs of GATE_FOLDS folds over n points (fixed seed: repeatable)."""
+    order = np.random.default_rng(0).permutation(n)
     for fold in range(GATE_FOLDS):
         test = order[fold::GATE_FOLDS]
-        train = np.setdiff1d(order, test)
+        yield np.setdiff1d(order, test), test
+
+
+def _honest_errors(truth, t, sd_t, cross, mse, balance, focus, z) -> np.ndarray:
+    """|error| of each point under the blend selected on the other `GATE_FOLDS` − 1 folds."""
+    errors = np.empty(len(truth))
+    for train, test in _gate_folds(len(truth)):
         share, v_c = _select(truth[train], t[train], sd_t[train], cross[train], mse, balance[train],
                              focus[train], z[train])
         shifted = t[test] + share * _shock(z[train], focus[train]) * sd_t[test]
@@ -269,8 +351,8 @@ def fit_blend(truth: np.ndarray, t: np.ndarray, v_t: np.ndarray, cross: np.ndarr
     share, cross_variance = (_select(truth, t, sd_t, cross, mse, balance, focus, z)
                              if gain + GATE_Z * gain_se < 0 else (0.0, None))
     calibration = is_sids if enough_sids else np.ones_like(is_sids)
-    uncalibrated = Blend(_shock(z, focus), share, cross_variance, 1.0, gain, gain_se, len(truth),
-                         int(calibration.sum()))
+    uncalibrated = Blend(_shock(z, focus), share, cross_variance, 1.0, gain, gain_se,
+                         len(truth), int(calibration.sum()))
     _, point, sd = uncalibrated.point(t, v_t, cross)
     return replace(uncalibrated, q=conformal_quantile(np.abs(truth - point)[calibration] / sd[calibration]))
 
@@ -289,7 +371,8 @@ def blend(result: dict, table: pd.DataFrame, year: str) -> dict:
     imputed = list(result["lowerIntervals"])
     truths = table.reindex(columns=[year])[year].reindex(list(result["oof"]))
     training = list(truths.index[truths.notna()])
-    found = temporal(table, year, training + imputed)
+    curve = choose_curve(table, year, sorted(result["data"]))
+    found = temporal(table, year, training + imputed, curve)
     inner = [c for c in training if np.isfinite(found.half_width[c])]
     weights = dict.fromkeys(imputed, 0.0)
     if len(inner) < MIN_INNER:
