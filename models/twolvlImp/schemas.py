@@ -82,9 +82,10 @@ class TrainRequest(TargetFields):
     history: bool = Field(
         False, title="Use each country's own history",
         description="Estimate from the country's own series of the target in the other years (linear "
-                    "interpolation), shifted by the year's shock and blended with the cross-sectional "
-                    "estimate only where the training countries show out of sample that this helps; "
-                    "a country without other years keeps the cross-sectional estimate.")
+                    "interpolation, or a smooth curve where the SIDS' own data show it fits better), "
+                    "shifted by the year's shock and blended with the cross-sectional estimate only "
+                    "where the training countries show out of sample that this helps; a country "
+                    "without other years keeps the cross-sectional estimate.")
 
     model_config = {"json_schema_extra": {"examples": [SIMPLE_EXAMPLE]}}
 
