@@ -93,6 +93,7 @@ def _read_csv(path: Path, required: list[str], dtype: dict | None = None) -> pd.
 
 
 def _numeric_years(frame: pd.DataFrame, path: Path) -> list[str]:
+    """The year columns, in chronological order whatever the file's order (series are interpolated)."""
     years = [c for c in frame.columns if YEAR_PATTERN.match(str(c))]
     if not years:
         raise DatasetError(f"{path.name}: no year columns (expected columns like \"2000\", \"2001\")")
@@ -105,7 +106,7 @@ def _numeric_years(frame: pd.DataFrame, path: Path) -> list[str]:
             raise DatasetError(f"{path.name}: column {year} has a value that is not a number "
                                f"({bad.iloc[0]!r} in row {bad.index[0] + 2})")
         frame[year] = converted
-    return years
+    return sorted(years, key=int)
 
 
 def _fingerprint(paths: list[Path]) -> str:

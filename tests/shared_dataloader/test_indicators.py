@@ -81,3 +81,12 @@ def test_a_missing_file_is_named(tmp_path):
     (tmp_path / "indicatorData.csv").write_text("Country Code,Indicator Code,2000\n")
     with pytest.raises(DatasetError, match="indicatorMeta.csv: file not found"):
         read_indicator_dataset(tmp_path)
+
+
+def test_year_columns_are_chronological_whatever_the_file_order(tmp_path):
+    """Series are interpolated along the columns, so a file listing 2002 before 2000 must not matter."""
+    write_dataset(tmp_path, "Country Code,Indicator Code,2002,2000,2001\nFJI,a-x,3,1,2\n",
+                  META + "a-x,X,Economy,Growth,a\n", "Dataset Code,Dataset Name\na,Set A\n")
+    result = read_indicator_dataset(tmp_path)
+    assert result.years == ["2000", "2001", "2002"]
+    assert list(result.indicator_table("a-x").loc["FJI"]) == [1.0, 2.0, 3.0]
