@@ -1,4 +1,4 @@
-"""Time twolvlImp's reference requests on a cold server (fresh process, as ready as a started
+"""Time twolvlImp's reference requests (and the simple one with `history: true`) on a cold server (fresh process, as ready as a started
 server: data loaded and the model's WARMUP done, nothing else cached) and warm.
 
 Prints seconds, machine units (seconds / calibrate.py's figure, the mean of a measurement before
@@ -12,7 +12,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 CALIBRATE = REPO.parent / "shared" / "bench" / "calibrate.py"
-REFERENCE = {"simple": (0.53, None), "time-consuming": (26.2, 10.72)}
+REFERENCE = {"simple": (0.53, None), "simple + history": (None, None), "time-consuming": (26.2, 10.72)}
 
 CHILD = """
 import json, sys, time
@@ -22,7 +22,9 @@ from models.twolvlImp import WARMUP, service
 from models.twolvlImp.schemas import AFS_EXAMPLE, SIMPLE_EXAMPLE, TrainRequest
 dataset = load_indicator_dataset(DEFAULT_DATASET_PATH)
 WARMUP({"indicators": dataset})
-body = TrainRequest(**(SIMPLE_EXAMPLE if sys.argv[1] == "simple" else AFS_EXAMPLE))
+name = sys.argv[1]
+body = TrainRequest(**(AFS_EXAMPLE if name == "time-consuming" else SIMPLE_EXAMPLE),
+                    history=name.endswith("history"))
 runs = []
 for _ in range(int(sys.argv[2])):
     started = time.perf_counter()
@@ -48,7 +50,7 @@ def measure(name: str, repeats: int) -> dict:
 
 def main() -> None:
     before = calibrate()
-    results = {name: measure(name, 3) for name in ("simple", "time-consuming")}
+    results = {name: measure(name, 3) for name in REFERENCE}
     after = calibrate()
     unit = (before + after) / 2
     print(f"calibrate.py: {before:.3f} s before, {after:.3f} s after; machine unit = their mean, {unit:.3f} s")
@@ -56,7 +58,7 @@ def main() -> None:
         cold, warm = result["runs"][0], min(result["runs"][1:])
         ref_units, ref_rmse = REFERENCE[name]
         print(f"{name:15s} cold {cold:7.3f} s = {cold / unit:6.3f} units | warm {warm:7.3f} s = "
-              f"{warm / unit:6.3f} units | reference {ref_units} units | CV RMSE {result['rmse']:.3f}"
+              f"{warm / unit:6.3f} units | reference {ref_units or '—'} units | CV RMSE {result['rmse']:.3f}"
               + (f" (reference {ref_rmse})" if ref_rmse else ""))
 
 
