@@ -366,7 +366,7 @@ def blend(result: dict, table: pd.DataFrame, year: str) -> dict:
 
     `table`: country × year of the target, the imputed countries' values of `year` missing. Only
     imputed countries (those with intervals) change; `temporalWeights` gives each one's weight on
-    its own series (0 = cross-sectional only).
+    its own series (0 = cross-sectional only), `historyMethod` what was chosen.
     """
     imputed = list(result["lowerIntervals"])
     truths = table.reindex(columns=[year])[year].reindex(list(result["oof"]))
@@ -376,7 +376,9 @@ def blend(result: dict, table: pd.DataFrame, year: str) -> dict:
     inner = [c for c in training if np.isfinite(found.half_width[c])]
     weights = dict.fromkeys(imputed, 0.0)
     if len(inner) < MIN_INNER:
-        return result | {"temporalWeights": weights}
+        method = {"used": False, "curve": curve, "shock": None, "shockShare": 0.0, "crossSection": False,
+                  "trainingCountries": len(inner)}
+        return result | {"temporalWeights": weights, "historyMethod": method}
     sids = set(result["data"]) - set(imputed)
     fitted = fit_blend(truths[inner].to_numpy(), found.estimate[inner].to_numpy(),
                        _variance(found.half_width[inner]), np.array([result["oof"][c] for c in inner]),
@@ -390,5 +392,7 @@ def blend(result: dict, table: pd.DataFrame, year: str) -> dict:
         point, width = float(point), fitted.q * float(sd)
         data[country], lower[country], upper[country] = point, point - width, point + width
         weights[country] = float(weight)
+    method = {"used": True, "curve": curve, "shock": fitted.shock, "shockShare": fitted.share,
+              "crossSection": fitted.cross_variance is not None, "trainingCountries": fitted.samples}
     return result | {"data": data, "lowerIntervals": lower, "upperIntervals": upper,
-                     "temporalWeights": weights}
+                     "temporalWeights": weights, "historyMethod": method}

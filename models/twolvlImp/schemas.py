@@ -1,6 +1,6 @@
 """Request and response models of twolvlImp (field names, enum names and shapes as in SPEC §5.1)."""
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, SerializeAsAny
 
@@ -118,14 +118,31 @@ class YearResult(BaseModel):
     max_depth: int | None = Field(description="Tree depth chosen by the search (null: unlimited).")
 
 
+class HistoryMethod(BaseModel):
+    """How the history estimates of this request were made (see docs/models.md)."""
+
+    used: bool = Field(description="False when too few training countries have history: every "
+                                   "imputed value is then the cross-sectional estimate.")
+    curve: Literal["linear", "pchip", "akima"] = Field(
+        description="Curve through each country's other years (a smooth one only where the SIDS' own "
+                    "data show it beats the straight line).")
+    shock: float | None = Field(description="The year's shock: the SIDS training countries' mean error "
+                                            "of that curve, in units of their temporal standard deviation.")
+    shockShare: float = Field(description="Share of the shock added to each country's curve (0–1).")
+    crossSection: bool = Field(description="Whether the cross-sectional estimate is blended in (only when "
+                                           "that beat the curve out of sample on the training countries).")
+    trainingCountries: int = Field(description="Training countries with history the choices were made on.")
+
+
 class HistoryYearResult(YearResult):
     temporalWeights: dict[str, float] = Field(
         description="Weight of each imputed country's own series in its estimate (0: cross-sectional only).")
+    historyMethod: HistoryMethod
 
 
 class PredictResponse(BaseModel):
     indicatorJson: dict[str, SerializeAsAny[YearResult]] = Field(
-        description="Keyed by year; with `history` the result also has `temporalWeights`.")
+        description="Keyed by year; with `history` the result also has `temporalWeights` and `historyMethod`.")
 
 
 class BacktestCountry(BaseModel):

@@ -48,6 +48,11 @@ def test_history_uses_the_own_series_and_falls_back_to_the_cross_section(client,
             assert with_history["data"][country] == plain["data"][country]
             assert with_history["upperIntervals"][country] == plain["upperIntervals"][country]
         assert with_history["lowerIntervals"][country] <= with_history["data"][country] <= with_history["upperIntervals"][country]
+    method = with_history["historyMethod"]
+    assert method["used"] and method["curve"] in ("linear", "pchip", "akima")
+    assert method["trainingCountries"] > 100 and 0.0 <= method["shockShare"] <= 1.0
+    if not method["crossSection"]:
+        assert all(w == 1.0 for w in weights.values() if w > 0)
     observed = {c: v for c, v in plain["data"].items() if c not in weights}
     assert all(with_history["data"][c] == v for c, v in observed.items())
     assert with_history["featureImportances"] == plain["featureImportances"]
@@ -199,6 +204,9 @@ def test_history_follows_the_curve_of_a_smooth_series(client):
     scores = history_backtest(client, "wdi-SP.URB.TOTL.IN.ZS", "2012")["scores"]
     assert scores["model"]["mae"] < 0.6 * scores["own_series_linear"]["mae"]
     assert 0.8 <= scores["model"]["coverage"] <= 1.0
+    body = request(target="wdi-SP.URB.TOTL.IN.ZS", target_year="2012", history=True)
+    method = client.post(f"{P}/predict", json=body).json()["indicatorJson"]["2012"]["historyMethod"]
+    assert method["used"] and method["curve"] in ("pchip", "akima")
 
 
 def cross_result(table: pd.DataFrame, year: str, imputed: list[str], training: list[str]) -> dict:
@@ -214,7 +222,9 @@ def test_blend_keeps_the_cross_section_when_too_few_training_countries_have_hist
     year, imputed = "2006", ["C000", "C001"]
     hidden = table.assign(**{year: table[year].mask(table.index.isin(imputed))})
     few = cross_result(hidden, year, imputed, [f"C{i:03d}" for i in range(2, 2 + MIN_INNER - 1)])
-    assert blend(few, hidden, year) == few | {"temporalWeights": {"C000": 0.0, "C001": 0.0}}
+    kept = blend(few, hidden, year)
+    assert kept == few | {"temporalWeights": {"C000": 0.0, "C001": 0.0}, "historyMethod": kept["historyMethod"]}
+    assert kept["historyMethod"]["used"] is False and kept["historyMethod"]["trainingCountries"] == MIN_INNER - 1
     enough = cross_result(hidden, year, imputed, [f"C{i:03d}" for i in range(2, 40)])
     blended = blend(enough, hidden, year)
     assert all(blended["temporalWeights"][c] > 0.5 for c in imputed)
