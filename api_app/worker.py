@@ -1,7 +1,8 @@
 """`python -m api_app.worker`: run model jobs from the Redis queue (JOB_BACKEND=redis).
 
 Loads the data the selected models need (MODEL_SERVICE) once, then runs WORKER_CONCURRENCY rq
-workers that fork a work horse per job, so every job shares the loaded data. SIGTERM is a warm
+workers that fork a work horse per job, so every job shares the loaded data; what a job builds
+that others can reuse (twolvlImp's imputed matrices) goes to Redis (common.shared_store). SIGTERM is a warm
 shutdown: running jobs finish, then the process exits (give pods a termination grace period longer
 than a job; a job cut short by SIGKILL is re-queued after WORKER_RECOVERY_SECONDS).
 """
@@ -16,6 +17,8 @@ from rq.worker_pool import WorkerPool
 from api_app.discovery import discover
 from common.jobs.redis_queue import RecoveringWorker, connect
 from common.jobs.task import preload
+from common.shared_store import RedisBlobStore
+from common.shared_store import configure as configure_shared_store
 from common.settings import Settings, get_settings
 from shared_dataloader import DatasetError
 
@@ -45,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
     connection = connect(settings.effective_redis_url)
+    configure_shared_store(RedisBlobStore(connection, settings.cache_ttl_seconds))
     cls = worker_class(settings)
     log.info("worker on queue %s (concurrency %d, models: %s)", settings.job_queue,
              settings.worker_concurrency, ", ".join(p.name for p in discovery.mounted))

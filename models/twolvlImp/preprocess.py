@@ -3,6 +3,8 @@
 Plain functions on DataFrames/arrays; the imputer is always fitted on the training rows only.
 """
 
+import io
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +34,25 @@ class Prepared:
     y_train: np.ndarray
     X_predict: np.ndarray
     is_sids_train: np.ndarray
+
+    def to_bytes(self) -> bytes:
+        """An .npz archive (no pickled objects) of the matrices, with the names as JSON."""
+        buffer = io.BytesIO()
+        names = {"columns": self.columns, "train_countries": self.train_countries,
+                 "predict_countries": self.predict_countries}
+        np.savez(buffer, names=np.frombuffer(json.dumps(names).encode(), dtype=np.uint8),
+                 X_train=self.X_train, y_train=self.y_train, X_predict=self.X_predict,
+                 is_sids_train=self.is_sids_train)
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "Prepared":
+        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+            names = json.loads(archive["names"].tobytes())
+            return cls(columns=tuple(names["columns"]), train_countries=tuple(names["train_countries"]),
+                       predict_countries=tuple(names["predict_countries"]),
+                       **{field: _read_only(archive[field])
+                          for field in ("X_train", "y_train", "X_predict", "is_sids_train")})
 
 
 def candidate_predictors(table: pd.DataFrame, target: str,

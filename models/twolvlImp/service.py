@@ -13,6 +13,7 @@ from typing import Callable
 
 from common.constants import SIDS_SET
 from common.errors import InvalidInput
+from common.shared_store import shared_store
 from models.twolvlImp import catalog
 from models.twolvlImp.backtest import run_backtest
 from models.twolvlImp.estimate import RunHistory, cost_features
@@ -31,10 +32,13 @@ Progress = Callable[[str, float], None]
 
 
 class PreparedCache:
-    """Thread-safe LRU of imputed matrices keyed by (fingerprint, year, target, interpolator)."""
+    """Thread-safe LRU of imputed matrices keyed by (fingerprint, year, target, interpolator, …),
+    with the process's shared store (common.shared_store; Redis on queue workers) as a second
+    level, so a matrix built by one job serves the next jobs on every worker."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, name: str) -> None:
         self.size = size
+        self.name = name
         self._items: OrderedDict[tuple, Prepared] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -47,7 +51,11 @@ class PreparedCache:
             if key in self._items:
                 self._items.move_to_end(key)
                 return self._items[key]
-        value = build()
+        shared, shared_key = shared_store(), f"twolvlImp:{self.name}:{key!r}"
+        stored = shared.get(shared_key) if shared else None
+        value = Prepared.from_bytes(stored) if stored else build()
+        if shared and not stored:
+            shared.put(shared_key, value.to_bytes())
         with self._lock:
             self._items[key] = value
             while len(self._items) > self.size:
@@ -55,8 +63,8 @@ class PreparedCache:
         return value
 
 
-PREPARED = PreparedCache(PREPARED_CACHE_SIZE)
-FOLD_PREPARED = PreparedCache(BACKTEST_CACHE_SIZE)
+PREPARED = PreparedCache(PREPARED_CACHE_SIZE, "prepared")
+FOLD_PREPARED = PreparedCache(BACKTEST_CACHE_SIZE, "fold-prepared")
 HISTORY = RunHistory()
 """Process-wide: imputed matrices shared by requests (and by backtests, per hidden fold), and
 measured runs for `estimate`."""

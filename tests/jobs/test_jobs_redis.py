@@ -8,7 +8,7 @@ import time
 import pytest
 
 from conftest import WORKER_RECOVERY_SECONDS as RECOVERY_SECONDS
-from conftest import children
+from conftest import children, running_app
 from conftest import stop_worker as stop
 from conftest import poll_job as poll
 from jobs_helpers import client_for, start_worker, worker  # noqa: F401  (worker is a fixture)
@@ -127,3 +127,26 @@ def test_sigterm_lets_the_running_job_finish_then_the_worker_exits(api, redis_ur
         assert done["status"] == "succeeded" and done["result"]["tag"] == "graceful"
     finally:
         stop(process)
+
+
+def test_imputed_matrices_built_by_one_job_serve_the_next_through_redis(client, redis_url, redis_conn):
+    """Each job runs in a fresh work horse, so twolvlImp's in-process matrix cache dies with it; the
+    matrices go to Redis instead, and a later job on the same year/target/imputer reads them back
+    and answers exactly as embedded mode does."""
+    base = {"target_year": "2001", "dataset": "wdi", "target": INDICATOR, "interpolator": "KNNImputer",
+            "scheme": "MANUAL", "manual_predictors": ["wdi-AG.LND.AGRI.ZS"], "estimators": 5,
+            "model": "rfr", "interval": "quantile"}
+    process = start_worker(redis_url, MODEL_SERVICE="twolvlImp")
+    try:
+        with running_app(model_service=("twolvlImp",), job_backend="redis", redis_url=redis_url) as twolvl_api:
+            assert redis_conn.keys("sids:shared:*") == []
+            first = twolvl_api.post("/twolvlImp/predict", json=base)
+            assert first.status_code == 200, first.text
+            stored = redis_conn.keys("sids:shared:*")
+            assert len(stored) == 1
+            second = twolvl_api.post("/twolvlImp/predict", json=base | {"estimators": 7})
+            assert second.status_code == 200 and redis_conn.keys("sids:shared:*") == stored
+    finally:
+        stop(process)
+    for body, queued in ((base, first), (base | {"estimators": 7}, second)):
+        assert queued.json() == client.post("/twolvlImp/predict", json=body).json()
