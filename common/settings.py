@@ -83,7 +83,8 @@ class Settings(BaseSettings):
         "caching; with JOB_BACKEND=redis the cache lives in Redis and this is not used).",
     )
     cache_ttl_seconds: int = Field(
-        24 * 3600, ge=1, le=30 * 24 * 3600, description="How long a cached response stays valid.",
+        24 * 3600, ge=1, le=30 * 24 * 3600, description="How long a cached response (and, on queue workers, "
+        "a shared intermediate result) stays valid.",
     )
 
     @field_validator("model_service", "cors_origins", mode="before")
