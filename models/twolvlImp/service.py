@@ -6,8 +6,10 @@ interpolator) when another request already built them, runs the model and record
 for `estimate`.
 """
 
+import logging
 import threading
 import time
+import zipfile
 from collections import OrderedDict
 from typing import Callable
 
@@ -23,6 +25,8 @@ from models.twolvlImp.preprocess import Prepared, prepare
 from models.twolvlImp.schemas import (BacktestRequest, BacktestResponse, Estimate, HistoryYearResult,
                                       PredictResponse, Scheme, TrainRequest, YearResult)
 from shared_dataloader import IndicatorDataset
+
+log = logging.getLogger(__name__)
 
 SEED = 0
 PREPARED_CACHE_SIZE = 16
@@ -52,15 +56,27 @@ class PreparedCache:
                 self._items.move_to_end(key)
                 return self._items[key]
         shared, shared_key = shared_store(), f"twolvlImp:{self.name}:{key!r}"
-        stored = shared.get(shared_key) if shared else None
-        value = Prepared.from_bytes(stored) if stored else build()
-        if shared and not stored:
-            shared.put(shared_key, value.to_bytes())
+        value = self._read(shared.get(shared_key)) if shared else None
+        if value is None:
+            value = build()
+            if shared:
+                shared.put(shared_key, value.to_bytes())
         with self._lock:
             self._items[key] = value
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
         return value
+
+    @staticmethod
+    def _read(stored: bytes | None) -> Prepared | None:
+        """The shared entry, or None when there is none or it cannot be read (then it is rebuilt)."""
+        if stored is None:
+            return None
+        try:
+            return Prepared.from_bytes(stored)
+        except (ValueError, KeyError, OSError, zipfile.BadZipFile) as exc:
+            log.warning("unreadable shared matrices (%s); rebuilding them", exc)
+            return None
 
 
 PREPARED = PreparedCache(PREPARED_CACHE_SIZE, "prepared")

@@ -69,3 +69,12 @@ def test_without_a_shared_store_or_with_redis_down_matrices_are_built_locally(pr
         assert PreparedCache(4, "test").get(("k",), lambda: prepared) is prepared
     finally:
         configure(None)
+
+
+def test_an_unreadable_shared_entry_is_rebuilt_and_replaced(prepared, redis_store):
+    key = ("fingerprint", YEAR, TARGET, "KNNImputer")
+    PreparedCache(4, "test").get(key, lambda: prepared)
+    (name,) = redis_store.keys("sids:shared:*")
+    redis_store.set(name, b"not an archive")
+    assert PreparedCache(4, "test").get(key, lambda: prepared) is prepared
+    assert_same(prepared, Prepared.from_bytes(redis_store.get(name)))
