@@ -11,11 +11,12 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Callable, Hashable, Protocol, TypeVar
 
 from common.metrics import CACHE_REQUESTS
 
 REDIS_PREFIX = "sids:cache:"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -113,3 +114,29 @@ class RedisCache:
         entry = CachedResponse(body, etag_of(body))
         self.connection.set(REDIS_PREFIX + key, entry.etag.encode() + b"\n" + body, ex=self.ttl)
         return entry
+
+
+class Memo:
+    """Thread-safe LRU of computed values: `get(key, build)` returns the kept value or builds and
+    keeps it (two threads missing the same key at once may both build; the later one is kept)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[Hashable, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __contains__(self, key: Hashable) -> bool:
+        with self._lock:
+            return key in self._items
+
+    def get(self, key: Hashable, build: Callable[[], T]) -> T:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        value = build()
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return value

@@ -52,8 +52,6 @@ A country without any other observation, or a request with fewer than `MIN_INNER
 countries with history, keeps the cross-sectional estimate and its interval unchanged.
 """
 
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -61,6 +59,7 @@ import pandas as pd
 from scipy.interpolate import Akima1DInterpolator, PchipInterpolator
 
 from common.accuracy import conformal_quantile
+from common.cache import Memo
 from models.twolvlImp.training import balanced_weights
 
 Z90 = 1.6448536269514722
@@ -254,8 +253,7 @@ def _choose(frame: pd.DataFrame, year: str) -> str:
     return CURVES[1 + int(passing[np.argmin(mean[passing])])] if len(passing) else CURVES[0]
 
 
-_CHOSEN: OrderedDict[tuple[bytes, str], str] = OrderedDict()
-_CHOSEN_LOCK = threading.Lock()
+_CHOSEN = Memo(CURVE_CACHE_SIZE)
 
 
 def choose_curve(table: pd.DataFrame, year: str, sids: list[str]) -> str:
@@ -266,16 +264,7 @@ def choose_curve(table: pd.DataFrame, year: str, sids: list[str]) -> str:
     frame = table.reindex(sids).drop(columns=[year], errors="ignore")
     key = (pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes()
            + "|".join(frame.columns).encode(), year)
-    with _CHOSEN_LOCK:
-        if key in _CHOSEN:
-            _CHOSEN.move_to_end(key)
-            return _CHOSEN[key]
-    curve = _choose(frame, year)
-    with _CHOSEN_LOCK:
-        _CHOSEN[key] = curve
-        while len(_CHOSEN) > CURVE_CACHE_SIZE:
-            _CHOSEN.popitem(last=False)
-    return curve
+    return _CHOSEN.get(key, lambda: _choose(frame, year))
 
 
 def combine(t, v_t, c, v_c):

@@ -7,12 +7,11 @@ for `estimate`.
 """
 
 import logging
-import threading
 import time
 import zipfile
-from collections import OrderedDict
 from typing import Callable
 
+from common.cache import Memo
 from common.constants import SIDS_SET
 from common.errors import InvalidInput
 from common.shared_store import shared_store
@@ -41,30 +40,22 @@ class PreparedCache:
     level, so a matrix built by one job serves the next jobs on every worker."""
 
     def __init__(self, size: int, name: str) -> None:
-        self.size = size
         self.name = name
-        self._items: OrderedDict[tuple, Prepared] = OrderedDict()
-        self._lock = threading.Lock()
+        self._local = Memo(size)
 
     def __contains__(self, key: tuple) -> bool:
-        with self._lock:
-            return key in self._items
+        return key in self._local
 
     def get(self, key: tuple, build: Callable[[], Prepared]) -> Prepared:
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
+        return self._local.get(key, lambda: self._shared_or_build(key, build))
+
+    def _shared_or_build(self, key: tuple, build: Callable[[], Prepared]) -> Prepared:
         shared, shared_key = shared_store(), f"twolvlImp:{self.name}:{key!r}"
         value = self._read(shared.get(shared_key)) if shared else None
         if value is None:
             value = build()
             if shared:
                 shared.put(shared_key, value.to_bytes())
-        with self._lock:
-            self._items[key] = value
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
         return value
 
     @staticmethod
