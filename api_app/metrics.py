@@ -99,7 +99,7 @@ async def metrics(request: Request) -> Response:
     executor = request.app.state.jobs
     text = await asyncio.to_thread(_process_metrics)
     try:
-        stats = (await asyncio.wait_for(executor.link.call(executor.stats, what="job figures"), STATS_TIMEOUT)
+        stats = (await asyncio.wait_for(executor.link.call(executor.stats, what="reading job figures"), STATS_TIMEOUT)
                  if executor.backend == "redis" else executor.stats())
     except Exception as exc:
         log.warning("job figures unavailable for /metrics: %s", exc)

@@ -119,8 +119,9 @@ class RedisCache:
 
 
 class FallbackCache:
-    """The Redis cache, and an in-process one that serves while Redis is down (JOB_BACKEND=redis).
-    Its calls block: the API makes them off the event loop (`cache_get`, `cache_put`)."""
+    """The Redis cache, and an in-process one that serves while Redis is down (JOB_BACKEND=redis):
+    what this process read from Redis or had computed is kept there too. Its calls block: the API
+    makes them off the event loop (`cache_get`, `cache_put`)."""
 
     def __init__(self, shared: RedisCache, local: "LocalCache | NoCache", link: Any) -> None:
         self.shared = shared
@@ -130,10 +131,18 @@ class FallbackCache:
     def get(self, key: str) -> CachedResponse | None:
         if self.link.up:
             try:
-                return self.shared.get(key)
+                entry = self.shared.get(key)
             except RedisError as exc:
                 self.link.mark(False, exc)
+            else:
+                if entry is not None:
+                    self.local.put(key, entry.body)
+                return entry
         return self.local.get(key)
+
+    def remember(self, key: str, body: bytes) -> None:
+        """Keep a body a worker computed (and put in Redis) for when Redis is down."""
+        self.local.put(key, body)
 
     def put(self, key: str, body: bytes) -> CachedResponse:
         if self.link.up:

@@ -30,7 +30,7 @@ class RedisDown(Unavailable):
     """Redis cannot be reached: the answer is a 503 the caller can retry."""
 
     def __init__(self, what: str) -> None:
-        super().__init__(f"The job queue (Redis) cannot be reached, so {what} is unavailable for now; "
+        super().__init__(f"The job queue (Redis) cannot be reached, so {what} cannot be done now; "
                          f"retry in a few seconds.", headers={"Retry-After": RETRY_AFTER})
 
 

@@ -173,6 +173,8 @@ async def run_model(request: Request, fn: Callable[..., Any], body: BaseModel, d
         view = await executor.wait(job_id, min(wait, limit))
     if view is None:
         raise ComputeTimeout(f"Job {job_id} expired before it could be read.")
+    if view.status == "succeeded" and cache_results and hasattr(cache, "remember"):
+        cache.remember(key, to_json(view.result))
     if view.status in ("succeeded", "failed", "cancelled"):
         return _outcome(view)
     if synchronous:

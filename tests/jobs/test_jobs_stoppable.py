@@ -6,7 +6,6 @@ import os
 import threading
 import time
 
-from common.processes import Call, DataLoader, ProcessPool
 from conftest import make_settings
 from conftest import poll_job as poll
 from jobs_helpers import client_for
@@ -106,6 +105,8 @@ def test_thread_isolation_still_answers_and_reports_progress():
 
 def test_spawned_processes_load_the_data_they_need_themselves():
     """Where there is no fork (Windows), compute processes are spawned and load the data once each."""
+    from common.processes import Call, DataLoader, ProcessPool
+
     pool = ProcessPool(1, 1, DataLoader(make_settings()), "process", start_method="spawn")
     try:
         reports = []
