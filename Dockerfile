@@ -22,7 +22,7 @@ RUN apt-get update \
 # An optional build secret "ca" is the CA bundle pip trusts (builds behind a TLS-inspecting egress:
 # docker build --secret id=ca,src=/etc/ssl/certs/ca-certificates.crt ...). Then what the runtime
 # never reads goes: pip and setuptools, the packages' test suites, type stubs and Cython sources,
-# byte-code (the runtime stage compiles what starting the service imports) and debug symbols
+# byte-code (made below for what the service imports) and debug symbols
 # (the *.libs folders are left as auditwheel patched them).
 RUN --mount=type=secret,id=ca \
     if [ -s /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
@@ -32,6 +32,15 @@ RUN --mount=type=secret,id=ca \
     && find /opt/venv -type f \( -name '*.pyi' -o -name '*.pxd' -o -name '*.pyx' \) -delete \
     && rm -rf /opt/venv/lib/python3.11/site-packages/onnx/backend/test/data \
     && find /opt/venv -type f -name '*.so*' -not -path '*.libs/*' -exec strip --strip-unneeded {} +
+# Byte-code for every library module that starting the API (all models) and the queue worker
+# imports, shipped in place of those modules' sources (the root filesystem is read-only at run
+# time, so nothing would be cached there; sources and byte-code of both would not fit the image
+# budget). The app's own code keeps its sources (runtime stage).
+COPY . /app
+WORKDIR /app
+RUN env -u PYTHONDONTWRITEBYTECODE python -c \
+       "import api_app.worker, api_app.healthcheck; from api_app.factory import create_app; create_app()" \
+    && python -c "import pathlib; [(p.replace(p.parent.parent / (p.name.split('.')[0] + '.pyc')), (p.parent.parent / (p.name.split('.')[0] + '.py')).unlink(missing_ok=True)) for p in list(pathlib.Path('/opt/venv').rglob('__pycache__/*.cpython-311.pyc'))]"
 
 # ---- runtime stage ---------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime
@@ -48,13 +57,9 @@ RUN groupadd --system --gid 10001 app \
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 # Code after dependencies; files stay owned by root, so the app user cannot modify them.
-# .dockerignore keeps tests, deployment files, git and caches out. The root filesystem is read-only
-# at run time, so byte-code is made here: for the code, and for every library module that starting
-# the API (all models) and the queue worker imports.
+# .dockerignore keeps tests, deployment files, git, caches and training data out.
 COPY . /app
-RUN python -m compileall -q -j 0 /app \
-    && env -u PYTHONDONTWRITEBYTECODE python -c \
-       "import api_app.worker, api_app.healthcheck; from api_app.factory import create_app; create_app()"
+RUN python -m compileall -q -j 0 /app
 USER 10001:10001
 # A writable /tmp even under --read-only when nothing is mounted there (Kubernetes mounts an emptyDir).
 VOLUME ["/tmp"]

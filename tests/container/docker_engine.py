@@ -73,6 +73,9 @@ class Engine:
     def image_size(self, name: str) -> int:
         return int(self.run("image", "inspect", "--format", "{{.Size}}", name).stdout.strip())
 
+    def inspect_image(self, name: str) -> dict:
+        return json.loads(self.run("image", "inspect", name).stdout)[0]
+
     def inspect(self, container: str) -> dict:
         return json.loads(self.run("inspect", container).stdout)[0]
 
