@@ -6,6 +6,7 @@
 # dataset with nothing else (one process, jobs in process); production settings come from the
 # manifests. PYTHON_IMAGE: any Debian-based Python 3.11 with venv (CI builds on a local base).
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+#checkov:skip=CKV_DOCKER_7:The base is the build argument PYTHON_IMAGE, whose default python:3.11-slim-bookworm carries a version tag; CI passes a locally built base.
 
 # ---- build stage: dependencies only, so code changes reuse this layer ----------
 FROM ${PYTHON_IMAGE} AS build
