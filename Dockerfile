@@ -8,7 +8,7 @@
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 #checkov:skip=CKV_DOCKER_7:The base is the build argument PYTHON_IMAGE, whose default python:3.11-slim-bookworm carries a version tag; CI passes a locally built base.
 
-# ---- build stage: dependencies only, so code changes reuse this layer ----------
+# ---- build stage: dependencies first, so code changes reuse the install layer ---
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
