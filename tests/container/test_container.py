@@ -135,7 +135,7 @@ def test_scale_mode_api_and_worker_run_a_job_against_redis(containers, image, re
              *dataset_mount(), *HARDENED)
     worker = containers(image, "--network", "host", *scale, command=("python", "-m", "api_app.worker"))
     port = free_port_of_host()
-    api = containers(image, *served(port, *scale, *PRODUCTION, "-e", "WEB_CONCURRENCY=2"), port=port)
+    api = containers(image, *served(port, *scale, "-e", "WEB_CONCURRENCY=2"), port=port)
     api.wait_ready()
     accepted = httpx.post(api.url + "/sampleapi/predict", json=SUMMARY, headers={"Prefer": "respond-async"})
     assert accepted.status_code == 202, accepted.text
