@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from conftest import year_of
 
 from common.constants import SIDS_SET
 from models.twolvlImp import preprocess
@@ -22,8 +23,7 @@ def request(**overrides) -> dict:
 def predict(client, **overrides) -> dict:
     response = client.post(f"{P}/predict", json=request(**overrides))
     assert response.status_code == 200, response.text
-    return response.json()["indicatorJson"][YEAR]
-
+    return year_of(response.json(), YEAR)
 
 def check_invariants(result: dict, dataset, target: str = TARGET, year: str = YEAR) -> None:
     column = dataset.year_table(year)[target]
