@@ -23,8 +23,8 @@ from models.twolvlImp.schemas import AFS_EXAMPLE, SIMPLE_EXAMPLE, TrainRequest
 dataset = load_indicator_dataset(DEFAULT_DATASET_PATH)
 WARMUP({"indicators": dataset})
 name = sys.argv[1]
-body = TrainRequest(**(AFS_EXAMPLE if name == "time-consuming" else SIMPLE_EXAMPLE),
-                    history=name.endswith("history"))
+body = TrainRequest(**{**(AFS_EXAMPLE if name == "time-consuming" else SIMPLE_EXAMPLE),
+                      "history": name.endswith("history")})
 runs = []
 for _ in range(int(sys.argv[2])):
     started = time.perf_counter()

@@ -40,7 +40,7 @@ class Interval(NamedEnum):
 SIMPLE_EXAMPLE = {
     "target_year": "2001", "dataset": "wdi", "target": "wdi-EG.ELC.ACCS.ZS",
     "interpolator": "KNNImputer", "scheme": "MANUAL", "manual_predictors": ["wdi-AG.LND.AGRI.ZS"],
-    "estimators": 10, "model": "rfr", "interval": "quantile",
+    "estimators": 10, "model": "rfr", "interval": "quantile", "history": True,
 }
 AFS_EXAMPLE = {**SIMPLE_EXAMPLE, "scheme": "AFS", "number_predictor": 10, "estimators": 100,
                "manual_predictors": None}
@@ -80,8 +80,9 @@ class TrainRequest(TargetFields):
     model: Model = Field(title="Model")
     interval: Interval = Field(title="Prediction interval")
     history: bool = Field(
-        False, title="Use each country's own history",
-        description="Estimate from the country's own series of the target in the other years (linear "
+        True, title="Use each country's own history",
+        description="Default true (`false`: the pure two-level cross-sectional model of the replaced "
+                    "system). Estimate from the country's own series of the target in the other years (linear "
                     "interpolation, or a smooth curve where the SIDS' own data show it fits better), "
                     "shifted by the year's shock and blended with the cross-sectional estimate only "
                     "where the training countries show out of sample that this helps; a country "
@@ -95,7 +96,7 @@ class BacktestRequest(TrainRequest):
                        description=f"Folds ({MIN_FOLDS}–{MAX_FOLDS}) the observed SIDS values of the "
                                    "target/year are hidden in, one fold at a time.")
 
-    model_config = {"json_schema_extra": {"examples": [{**SIMPLE_EXAMPLE, "history": True, "folds": 5}]}}
+    model_config = {"json_schema_extra": {"examples": [{**SIMPLE_EXAMPLE, "folds": 5}]}}
 
 
 class Correlation(BaseModel):

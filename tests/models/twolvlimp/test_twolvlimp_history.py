@@ -28,16 +28,18 @@ def random_walks(countries: int, years: int, seed: int) -> pd.DataFrame:
                         columns=[str(2000 + y) for y in range(years)])
 
 
-def test_history_false_is_the_default_and_changes_nothing(client):
+def test_history_is_the_default_and_false_gives_the_cross_section(client):
     default = client.post(f"{P}/predict", json=request())
-    explicit = client.post(f"{P}/predict", json=request(history=False))
-    assert default.status_code == explicit.status_code == 200
+    explicit = client.post(f"{P}/predict", json=request(history=True))
+    plain = client.post(f"{P}/predict", json=request(history=False))
+    assert default.status_code == explicit.status_code == plain.status_code == 200
     assert default.content == explicit.content
-    assert "temporalWeights" not in default.json()["indicatorJson"]
+    assert "temporalWeights" in default.json()["indicatorJson"]
+    assert "temporalWeights" not in plain.json()["indicatorJson"]
 
 
 def test_history_uses_the_own_series_and_falls_back_to_the_cross_section(client, dataset):
-    plain = year_of(client.post(f"{P}/predict", json=request()).json(), YEAR)
+    plain = year_of(client.post(f"{P}/predict", json=request(history=False)).json(), YEAR)
     with_history = year_of(client.post(f"{P}/predict", json=request(history=True)).json(), YEAR)
     weights = with_history["temporalWeights"]
     assert set(weights) == set(plain["lowerIntervals"])

@@ -16,7 +16,7 @@ MANUAL = ["wdi-AG.LND.AGRI.ZS", "wdi-SP.DYN.LE00.IN"]
 def request(**overrides) -> dict:
     body = {"target_year": YEAR, "dataset": DATASET, "target": TARGET, "interpolator": "KNNImputer",
             "scheme": "MANUAL", "manual_predictors": MANUAL, "estimators": 10, "model": "rfr",
-            "interval": "quantile"}
+            "interval": "quantile", "history": False}
     return {k: v for k, v in {**body, **overrides}.items() if v is not None}
 
 
