@@ -95,14 +95,6 @@ def test_same_request_gives_byte_identical_response(client):
     assert first.status_code == 200 and first.content == second.content
 
 
-def test_estimate_reports_its_basis(client):
-    estimate = client.post(f"{P}/estimate", json=request()).json()
-    assert estimate["seconds"] > 0 and estimate["method"] in {"formula", "formula-scaled", "history"}
-    predict(client)
-    after = client.post(f"{P}/estimate", json=request()).json()
-    assert after["runs"] >= 1 and after["method"] != "formula"
-
-
 @pytest.mark.parametrize(("overrides", "field", "hint"), [
     ({"manual_predictors": [TARGET]}, "body.manual_predictors", "own predictors"),
     ({"manual_predictors": ["wdi-NOPE"]}, "body.manual_predictors", "/predictors"),
