@@ -5,7 +5,7 @@ Cost formula, per stage, in machine units (seconds / `bench/calibrate.py`'s figu
     prepare   (skipped when the imputed matrices are cached)
               KNN 0.12 · Simple 0.01 · Iterative 0.004 × candidates
     select    AFS 0.0025 × candidates · PCA 0.02 · MANUAL 0
-    train     per tree 0.0007 × (1 + selected / 20), times 6 fits for rfr/etr (5 folds + final),
+    train     per fit 0.008 + per tree 0.0007 × (1 + selected / 20), times 6 fits for rfr/etr (5 folds + final),
               23 × 0.5 for gbr (4 depths × 5 folds + final + 2 quantile models), all = the sum
     history   HISTORY_UNITS (curves of every training country, the blend's fit), plus
               HISTORY_CURVE_UNITS the first time for a (target, year): choosing its curve
@@ -36,8 +36,9 @@ ITERATIVE_UNITS_PER_COLUMN = 0.004
 AFS_UNITS_PER_COLUMN = 0.0025
 PCA_UNITS = 0.02
 TREE_UNITS = 0.0007
+FIT_UNITS = 0.008
 HISTORY_UNITS = 0.06
-HISTORY_CURVE_UNITS = 0.13
+HISTORY_CURVE_UNITS = 0.2
 FIT_COUNTS = {"rfr": 6.0, "etr": 6.0, "gbr": 23 * 0.5}
 HISTORY_SIZE = 500
 
@@ -82,7 +83,7 @@ def stage_units(f: CostFeatures) -> dict[str, float]:
     return {
         "prepare": 0.0 if f.cached else PREPARE_UNITS.get(f.interpolator, ITERATIVE_UNITS_PER_COLUMN * f.candidates),
         "select": {"AFS": AFS_UNITS_PER_COLUMN * f.candidates, "PCA": PCA_UNITS}.get(f.scheme, 0.0),
-        "train": fits * f.estimators * TREE_UNITS * (1 + f.selected / 20) * max(rows, 0.1),
+        "train": fits * (FIT_UNITS + f.estimators * TREE_UNITS * (1 + f.selected / 20) * max(rows, 0.1)),
         "history": (HISTORY_UNITS + (HISTORY_CURVE_UNITS if f.history_cold else 0.0)) if f.history else 0.0,
     }
 
