@@ -9,12 +9,13 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 
-from api_app import error_handlers, jobs, metrics, routes
+from api_app import docs, error_handlers, jobs, metrics, routes
 from api_app.discovery import Discovery, discover
 from api_app.middleware import ALLOWED_METHODS, RequestGuard
 from common.compute import ComputePool, get_pool, get_processes, install_pool, install_processes
 from common.errors import ErrorResponse
 from common.jobs import build_jobs
+from common.machine_speed import HOST
 from common.processes import DataLoader, ProcessPool
 from common.resources import READY, ResourceStore
 from common.settings import Settings, get_settings
@@ -66,6 +67,8 @@ async def _start_up(settings: Settings, discovery: Discovery, store: ResourceSto
     await _load_resources(settings, store, needed)
     await _warm_up(discovery, store, warmed)
     await asyncio.to_thread(processes.refresh)
+    if settings.machine_speed_probe:
+        HOST.measure_in_background()
 
 
 def _compute_processes(settings: Settings, store: ResourceStore) -> ProcessPool:
@@ -145,7 +148,7 @@ def create_app(settings: Settings | None = None, models_package: str = "models")
     discovery = discover(settings.model_service, models_package)
     store = ResourceStore()
     app = FastAPI(title="SIDS ML Backend", version=VERSION, description=DESCRIPTION,
-                  lifespan=_lifespan(settings, discovery, store))
+                  lifespan=_lifespan(settings, discovery, store), docs_url=None, redoc_url=None)
     app.state.settings = settings
     app.state.discovery = discovery
     app.state.resources = store
@@ -154,6 +157,7 @@ def create_app(settings: Settings | None = None, models_package: str = "models")
     app.state.jobs, app.state.cache = build_jobs(settings)
 
     app.include_router(routes.router)
+    docs.install(app)
     app.include_router(jobs.router)
     app.include_router(metrics.router)
     for package in discovery.mounted:
