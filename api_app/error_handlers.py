@@ -7,7 +7,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from common.errors import ApiError, FieldProblem, error_body
+from common.errors import MAX_LISTED_ERRORS, ApiError, FieldProblem, error_body
 
 log = logging.getLogger(__name__)
 
@@ -26,15 +26,18 @@ def _message(error: dict) -> str:
 
 
 async def handle_api_error(request: Request, exc: ApiError) -> JSONResponse:
-    return JSONResponse(error_body(exc.code, exc.message, exc.errors), exc.status_code,
+    return JSONResponse(error_body(exc.code, exc.message, exc.errors, exc.error_count), exc.status_code,
                         headers=exc.headers)
 
 
 async def handle_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = exc.errors()
     problems = [FieldProblem(field=_field(tuple(e.get("loc", ()))), message=_message(e))
-                for e in exc.errors()]
+                for e in errors[:MAX_LISTED_ERRORS]]
     detail = "; ".join(f"{p.field}: {p.message}" for p in problems) or "Invalid request"
-    return JSONResponse(error_body("invalid_input", detail, problems), 422)
+    if len(errors) > len(problems):
+        detail += f" (and {len(errors) - len(problems)} more problems)"
+    return JSONResponse(error_body("invalid_input", detail, problems, len(errors)), 422)
 
 
 async def handle_http_exception(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -12,7 +12,7 @@ import pydantic_core
 from pydantic import (BaseModel, Field, PrivateAttr, SerializerFunctionWrapHandler, field_serializer,
                       model_serializer)
 
-from common.errors import ApiError, ErrorResponse, FieldProblem
+from common.errors import MAX_LISTED_ERRORS, ApiError, ErrorResponse, FieldProblem
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +168,8 @@ def error_payload(exc: BaseException, job_id: str = "") -> dict:
     """A failure as data: HTTP status and the common error body."""
     if isinstance(exc, ApiError):
         return {"status": exc.status_code, "code": exc.code, "detail": exc.message,
-                "errors": [e.model_dump() for e in exc.errors]}
+                "errors": [e.model_dump() for e in exc.errors[:MAX_LISTED_ERRORS]],
+                "error_count": exc.error_count}
     if isinstance(exc, Cancelled):
         return {"status": 409, "code": "cancelled", "detail": "The job was cancelled.", "errors": []}
     if isinstance(exc, ValueError):
@@ -182,8 +183,9 @@ class JobFailed(ApiError):
     """A job's failure re-raised as the HTTP error it would have been had it run in this process."""
 
     def __init__(self, payload: dict, headers: dict[str, str] | None = None) -> None:
-        super().__init__(payload["detail"], errors=[FieldProblem(**e) for e in payload.get("errors", [])],
-                         headers=headers)
+        errors = [FieldProblem(**e) for e in payload.get("errors", [])]
+        super().__init__(payload["detail"], errors=errors, headers=headers,
+                         error_count=payload.get("error_count", len(errors)))
         self.status_code = int(payload.get("status", 500))
         self.code = payload.get("code", "internal_error")
 
@@ -191,4 +193,6 @@ class JobFailed(ApiError):
 def error_model(payload: dict | None) -> ErrorResponse | None:
     if payload is None:
         return None
-    return ErrorResponse(code=payload["code"], detail=payload["detail"], errors=payload.get("errors", []))
+    errors = payload.get("errors", [])[:MAX_LISTED_ERRORS]
+    return ErrorResponse(code=payload["code"], detail=payload["detail"], errors=errors,
+                         error_count=payload.get("error_count", len(errors)))

@@ -1,11 +1,60 @@
-from pydantic import BaseModel, Field
+import math
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Discriminator, Field, PlainValidator, Tag
+from pydantic_core import PydanticCustomError
 
 from common.requests import ModelRequest
-from models.SurveyCluster.survey import MAX_ROWS
+from models.SurveyCluster.survey import MAX_COLUMNS, MAX_ROWS
 
-Answer = str | int | float | bool | None
-Table = dict[str, list[Answer] | dict[str, Answer]] | list[dict[str, Answer]]
-"""Columns ({question: [answers]}, the replaced system's form) or rows ([{question: answer}])."""
+MAX_ANSWER_CHARS = 10_000
+MAX_WHOLE_NUMBER = 10**15
+MAX_METADATA_FIELDS = 50
+
+
+def _answer(value: Any) -> Any:
+    """One answer: text, a finite number, true/false or null (NaN, Infinity and 1e400 are refused)."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str) and len(value) <= MAX_ANSWER_CHARS:
+        return value
+    if isinstance(value, int) and abs(value) <= MAX_WHOLE_NUMBER:
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    shown = repr(value) if not isinstance(value, str) else f"a text of {len(value)} characters"
+    raise PydanticCustomError(
+        "survey_answer", "an answer must be text (up to {chars} characters), a finite number (whole "
+        "numbers up to 10^15), true/false or null; got {shown}",
+        {"chars": MAX_ANSWER_CHARS, "shown": shown[:60]})
+
+
+Answer = Annotated[str | int | float | bool | None,
+                   PlainValidator(_answer, json_schema_input_type=str | int | float | bool | None)]
+
+
+def _shape(value: Any) -> str:
+    return "columns" if isinstance(value, dict) else "rows"
+
+
+def _column_shape(value: Any) -> str:
+    return "keyed" if isinstance(value, dict) else "list"
+
+
+def table(max_rows: int, max_columns: int) -> Any:
+    """Columns ({question: [answers]}, the replaced system's form) or rows ([{question: answer}]),
+    both bounded, so validation stops at the first row or column too many."""
+    row = Annotated[dict[str, Answer], Field(max_length=max_columns)]
+    column = Annotated[Annotated[list[Answer], Field(max_length=max_rows), Tag("list")]
+                       | Annotated[dict[str, Answer], Field(max_length=max_rows), Tag("keyed")],
+                       Discriminator(_column_shape)]
+    return Annotated[Annotated[dict[str, column], Field(max_length=max_columns), Tag("columns")]
+                     | Annotated[list[row], Field(max_length=max_rows), Tag("rows")],
+                     Discriminator(_shape)]
+
+
+Table = table(MAX_ROWS, MAX_COLUMNS)
+MetadataTable = table(MAX_COLUMNS, MAX_METADATA_FIELDS)
 MAX_K = 20
 
 EXAMPLE_ROWS = slice(30, 42)
@@ -38,11 +87,12 @@ class SurveyClusterRequest(ModelRequest):
     data: Table = Field(
         title="Survey answers",
         description="An object of columns ({question: [answers]}, all the same length) or a list of "
-                    f"row objects ({{question: answer}}). At most {MAX_ROWS} rows.")
-    metadata: Table = Field(
+                    f"row objects ({{question: answer}}). At most {MAX_ROWS} rows and {MAX_COLUMNS} questions; "
+                    "answers are text, finite numbers, true/false or null.")
+    metadata: MetadataTable = Field(
         title="Question metadata",
         description="Rows (or columns) with `Question Name`, `Type` (categorical, continuous, "
-                    "GPS longitude, GPS latitude) and `Factor`.")
+                    f"GPS longitude, GPS latitude) and `Factor`. At most {MAX_COLUMNS} questions.")
     factor: str = Field(title="Factor to be clustered", description="One of the metadata's Factor values.",
                         examples=["Water access"], max_length=200)
     max_k: int = Field(title="Maximum number of clusters expected", ge=1, le=MAX_K, examples=[10],

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response
 
+from common.body import OffLoopBodyRoute
 from common.compute import run_cpu
 from common.constants import MAIN_ENDPOINT_TAG
 from common.errors import InvalidInput, NotFound, PayloadTooLarge, Unavailable
@@ -91,7 +92,7 @@ def health(spec: ModelSpec):
 
 
 def artifact_router(spec: ModelSpec) -> APIRouter:
-    router = APIRouter(prefix=f"/{spec.name}", tags=[spec.label])
+    router = APIRouter(prefix=f"/{spec.name}", tags=[spec.label], route_class=OffLoopBodyRoute)
     Body = predict_request(spec)
     field = "body.instances"
 

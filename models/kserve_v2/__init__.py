@@ -8,11 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
+from common.body import OffLoopBodyRoute
 from common.compute import run_cpu
-from common.errors import ApiError, FieldProblem, InvalidInput, NotFound, error_body
+from common.errors import MAX_LISTED_ERRORS, ApiError, FieldProblem, InvalidInput, NotFound, error_body
 from common.resources import READY
 from models._artifacts.router import json_response, loaded_registry, registry_of, score, serving_model
 from models._artifacts.serving import UnknownVersion
@@ -36,12 +36,12 @@ class ModelReady(BaseModel):
 
 
 def _v2_error(status: int, code: str, message: str, problems: list[FieldProblem] | None = None,
-              headers: dict | None = None) -> JSONResponse:
-    return JSONResponse({"error": message, **error_body(code, message, problems)}, status,
+              headers: dict | None = None, error_count: int | None = None) -> JSONResponse:
+    return JSONResponse({"error": message, **error_body(code, message, problems, error_count)}, status,
                         headers=headers)
 
 
-class V2Route(APIRoute):
+class V2Route(OffLoopBodyRoute):
     """Renders every error of these endpoints with the protocol's `error` field."""
 
     def get_route_handler(self):
@@ -51,13 +51,16 @@ class V2Route(APIRoute):
             try:
                 return await handler(request)
             except RequestValidationError as exc:
+                errors = exc.errors()
                 problems = [FieldProblem(field=".".join(str(p) for p in e.get("loc", ())),
                                          message=str(e.get("msg", "invalid value")))
-                            for e in exc.errors()]
+                            for e in errors[:MAX_LISTED_ERRORS]]
                 return _v2_error(422, "invalid_input",
-                                 "; ".join(f"{p.field}: {p.message}" for p in problems), problems)
+                                 "; ".join(f"{p.field}: {p.message}" for p in problems), problems,
+                                 error_count=len(errors))
             except ApiError as exc:
-                return _v2_error(exc.status_code, exc.code, exc.message, exc.errors, exc.headers)
+                return _v2_error(exc.status_code, exc.code, exc.message, exc.errors, exc.headers,
+                                 exc.error_count)
 
         return route
 
