@@ -83,10 +83,13 @@ def health(spec: ModelSpec):
         if state.state != READY:
             return {"state": state.state, **({"error": state.error} if state.error else {})}
         model = registry_of(app).model(spec.name, spec)
-        skipped = "; ".join(f"version {v} skipped: {r}" for v, r in (model.skipped if model else {}).items())
+        problems = [f"version {v} skipped: {r}" for v, r in (model.skipped if model else {}).items()]
+        if model is not None and model.stored.routing_error:
+            problems.append(f"routing.json ignored: {model.stored.routing_error}")
+        detail = "; ".join(problems)
         if model is None or not model.versions:
-            return {"state": FAILED, "error": skipped or f"no folder {spec.name!r} in MODEL_STORE_PATH"}
-        return {"state": READY, **({"detail": skipped} if skipped else {})}
+            return {"state": FAILED, "error": detail or f"no folder {spec.name!r} in MODEL_STORE_PATH"}
+        return {"state": READY, **({"detail": detail} if detail else {})}
 
     return report
 
