@@ -54,7 +54,7 @@ def test_serves_the_asgi_app_with_uvicorn(instructions):
     cmd = [a for w, a in instructions if w == "CMD"][-1]
     assert cmd.startswith("[")
     assert "exec uvicorn api_app:app" in cmd, "exec: uvicorn must be PID 1 to get SIGTERM"
-    for option in ["--host 0.0.0.0", "--loop uvloop", "--http httptools", "--workers", "${WEB_CONCURRENCY}"]:
+    for option in ["--host 0.0.0.0", "--loop uvloop", "--http api_app.server:GuardedHttpToolsProtocol", "--workers", "${WEB_CONCURRENCY}"]:
         assert option in cmd
     env = " ".join(a for w, a in instructions if w == "ENV")
     assert "WEB_CONCURRENCY=" in env and "PYTHONUNBUFFERED=1" in env
