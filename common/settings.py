@@ -102,7 +102,7 @@ class Settings(BaseSettings):
         "jobs until they expire.",
     )
     job_files_max_bytes: int = Field(
-        512 * 1024 * 1024, ge=1024 * 1024, description="Total size of the files kept in JOB_FILES_DIR; "
+        512 * 1024 * 1024, ge=1024, description="Total size of the files kept in JOB_FILES_DIR; "
         "when full, new file jobs are refused (503, Retry-After) until old ones expire.",
     )
     server_max_header_bytes: int = Field(

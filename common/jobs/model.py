@@ -56,6 +56,9 @@ class FileResult(BaseModel):
     content_type: str
     content: str
     summary: dict = Field(default_factory=dict, description="A few facts about the file, e.g. its rows.")
+    path: str | None = Field(None, description="Where the content is on disk when it was moved there "
+                                               "(embedded jobs); `content` is empty then.")
+    size: int | None = None
 
     @classmethod
     def of(cls, value: Any) -> "FileResult | None":
@@ -70,8 +73,9 @@ class FileResult(BaseModel):
         return cls.model_validate_json(body) if body.startswith(b'{"kind":"file"') else None
 
     def described(self, href: str) -> dict:
+        size = self.size if self.size is not None else len(self.content.encode())
         return {"kind": self.kind, "filename": self.filename, "content_type": self.content_type,
-                "size": len(self.content.encode()), "summary": self.summary, "href": href}
+                "size": size, "summary": self.summary, "href": href}
 
 
 class JobView(BaseModel):

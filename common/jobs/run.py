@@ -14,16 +14,17 @@ A function may return a `FileResult`: answers are then the file itself (its cont
 """
 
 import asyncio
+import os
 import re
 from typing import Any, Awaitable, Callable, TypeVar
 
 from fastapi import Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel
 
 from common.cache import NoCache, cache_key, etag_matches, etag_of
 from common.compute import run_cpu
-from common.errors import ComputeTimeout
+from common.errors import ComputeTimeout, NotFound
 from common.jobs.model import FileResult, JobAccepted, JobFailed, JobSpec, JobView, dotted, invoke, to_json
 from common.metrics import JOB_SUBMISSIONS, model_label
 
@@ -61,8 +62,12 @@ def _model_name(request: Request, endpoint: str) -> str:
 
 
 def file_response(file: FileResult, etag: str | None = None) -> Response:
-    return Response(file.content.encode(), media_type=file.content_type, headers={
-        "Content-Disposition": f'attachment; filename="{file.filename}"', **({"ETag": etag} if etag else {})})
+    headers = {"Content-Disposition": f'attachment; filename="{file.filename}"', **({"ETag": etag} if etag else {})}
+    if file.path is not None:  # streamed from disk
+        if not os.path.isfile(file.path):
+            raise NotFound("The job's file has expired (JOB_RESULT_TTL_SECONDS after it finished).")
+        return FileResponse(file.path, media_type=file.content_type, headers=headers)
+    return Response(file.content.encode(), media_type=file.content_type, headers=headers)
 
 
 def _json(body: bytes, etag: str | None = None, status: int = 200) -> Response:

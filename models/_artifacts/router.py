@@ -168,6 +168,9 @@ def artifact_router(spec: ModelSpec) -> APIRouter:
             except UnicodeDecodeError:
                 raise InvalidInput("The file cannot be scored: the file must be UTF-8 text",
                                    field="body.file") from None
+            check_file_room = getattr(request.app.state.jobs, "check_file_room", None)
+            if check_file_room is not None:  # embedded jobs keep their files on disk, within a budget
+                check_file_room(len(content))
             job = BatchJobRequest(spec=spec.to_json(), version=served.version, content=text,
                                   artifact_sha256=served.stored.metadata["artifact_sha256"],
                                   input_format=fmt, output=output or fmt)
