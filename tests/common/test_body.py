@@ -110,3 +110,39 @@ def test_liveness_answers_while_the_huge_body_is_processed():
         assert outcome["response"].status_code == 422
         assert len(outcome["response"].content) < 20_000
         assert max(waits) < 2.0, f"liveness stalled for {max(waits):.1f} s behind a large body"
+
+
+def unbounded_collections(schema, components: dict, where: str, seen: set) -> list[str]:
+    """Paths of arrays without maxItems and free-form objects without maxProperties in a JSON schema."""
+    if isinstance(schema, list):
+        return [p for i, item in enumerate(schema) for p in unbounded_collections(item, components, where, seen)]
+    if not isinstance(schema, dict):
+        return []
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        if name in seen:
+            return []
+        return unbounded_collections(components[name], components, f"{where}<{name}>", seen | {name})
+    found = []
+    if schema.get("type") == "array" and "maxItems" not in schema:
+        found.append(where)
+    if schema.get("type") == "object" and schema.get("additionalProperties", False) is not False \
+            and "maxProperties" not in schema:
+        found.append(where)
+    for key, value in schema.items():
+        if key in ("examples", "example", "default"):
+            continue
+        found += unbounded_collections(value, components, f"{where}.{key}", seen)
+    return found
+
+
+def test_every_list_and_map_a_caller_sends_has_a_maximum_length(client):
+    spec = client.get("/openapi.json").json()
+    components = spec["components"]["schemas"]
+    unbounded = []
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            content = operation.get("requestBody", {}).get("content", {}).get("application/json")
+            if content:
+                unbounded += unbounded_collections(content["schema"], components, f"{method} {path}", set())
+    assert unbounded == []

@@ -4,7 +4,7 @@ import pytest
 from pydantic import ValidationError
 
 from common.constants import DEFAULT_CORS_ORIGINS
-from common.settings import Settings
+from common.settings import REPO_ROOT, Settings
 
 
 @pytest.fixture(autouse=True)
@@ -90,3 +90,9 @@ def test_production_accepts_the_defaults_and_development_accepts_a_wildcard(monk
     monkeypatch.setenv("ENVIRONMENT", "development")
     monkeypatch.setenv("CORS_ORIGINS", "*")
     assert Settings().cors_origins == ("*",)
+
+
+def test_every_setting_is_in_the_readme_table():
+    readme = (REPO_ROOT / "README.md").read_text()
+    missing = [name.upper() for name in Settings.model_fields if f"| `{name.upper()}` |" not in readme]
+    assert missing == []
