@@ -109,7 +109,12 @@ def _tabular(spec: ModelSpec, frame: pd.DataFrame, from_csv: bool) -> dict[str, 
             if bad.any():
                 row = int(np.flatnonzero(bad.to_numpy())[0]) + 1
                 raise InstanceError(f"row {row}: {feature.name} must be a number, not {raw[bad].iloc[0]!r}")
-            columns[feature.name] = values.to_numpy(dtype=np.float64)
+            numbers = values.to_numpy(dtype=np.float64)
+            invalid = np.flatnonzero(feature.invalid(numbers))
+            if invalid.size:
+                row = int(invalid[0])
+                raise InstanceError(f"row {row + 1}: {feature.name} {feature.problem(float(numbers[row]))}")
+            columns[feature.name] = numbers
         else:
             columns[feature.name] = np.array([v if v != "" else None for v in raw], dtype=object)
     return columns

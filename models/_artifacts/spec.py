@@ -46,6 +46,18 @@ class Feature:
             return f"{kind} from {self.minimum:g} to {self.maximum:g}"
         return f"a finite {kind.removeprefix('a ')}"
 
+    def invalid(self, values: np.ndarray) -> np.ndarray:
+        """Mask of the values `problem` refuses (NaN, a missing value, is not refused)."""
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isfinite(values)
+            if self.minimum is not None:
+                bad |= values < self.minimum
+            if self.maximum is not None:
+                bad |= values > self.maximum
+            if self.whole:
+                bad |= values != np.floor(values)
+        return bad & ~np.isnan(values)
+
     def problem(self, value: float) -> str | None:
         """Why `value` is not valid for this feature, or None."""
         if not math.isfinite(value) or (self.minimum is not None and value < self.minimum) or (

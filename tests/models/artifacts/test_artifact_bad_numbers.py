@@ -112,3 +112,15 @@ def test_a_bad_batch_line_fails_its_job_with_a_422(client, name):
     assert job["status"] == "failed"
     assert message in job["error"]["detail"]
     assert client.get(accepted.headers["location"] + "/result").status_code == 409
+
+
+@pytest.mark.parametrize("month,problem", [("13", "from 1 to 12"), ("0.5", "whole number"), ("inf", "not inf"),
+                                           ("9" * 400, "not inf")])
+def test_a_csv_batch_row_outside_the_ranges_is_a_422_naming_the_row(client, month, problem):
+    header = ",".join(FLIGHT)
+    good = ",".join("" if v is None else str(v) for v in FLIGHT.values())
+    bad = good.replace("7,", f"{month},", 1)
+    content = f"{header}\n{good}\n{bad}\n".encode()
+    response = client.post("/flight_delay/batch", files={"file": ("flights.csv", content)})
+    assert response.status_code == 422, response.text
+    assert "row 2: month must be" in response.json()["detail"] and problem in response.json()["detail"]
