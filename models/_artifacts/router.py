@@ -60,6 +60,10 @@ def predictions(model: ArtifactModel, version: str, probabilities) -> dict:
             "probabilities": probabilities.tolist()}
 
 
+def prepare_and_score(served, spec: ModelSpec, instances: list):
+    return served.score(prepare(spec, instances), len(instances))
+
+
 async def score(model: ArtifactModel, version: str | None, instances: list, field: str):
     """(served version, probabilities) of instances; cheap small requests run inline."""
     try:
@@ -67,12 +71,12 @@ async def score(model: ArtifactModel, version: str | None, instances: list, fiel
     except UnknownVersion as exc:
         raise InvalidInput(str(exc), field="body.version") from None
     try:
-        batch = prepare(model.spec, instances)
+        if served.runs_inline(len(instances)):
+            return served, prepare_and_score(served, model.spec, instances)
+        # validating many instances takes time too: off the event loop with the scoring
+        return served, await run_cpu(prepare_and_score, served, model.spec, instances)
     except InstanceError as exc:
         raise InvalidInput(str(exc), field=field) from None
-    if served.runs_inline(len(instances)):
-        return served, served.score(batch, len(instances))
-    return served, await run_cpu(served.score, batch, len(instances))
 
 
 def health(spec: ModelSpec):

@@ -19,6 +19,8 @@ from models._artifacts.serving import UnknownVersion
 from models._artifacts.v2 import InferenceRequest, V2Error, decode, encode, metadata
 
 REQUIRED_DATA = ("model_store",)
+INLINE_VALUES = 1_000
+"""Requests with more tensor values are decoded on the compute pool, not on the event loop."""
 SERVER_NAME = "sids-ml-backend"
 STORE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 ModelName = Annotated[str, Path(max_length=100, description="A model of the store, e.g. sentiment.")]
@@ -92,7 +94,8 @@ async def infer(request: Request, body: InferenceRequest, name: ModelName,
     if version is not None:
         _version(model, version)
     try:
-        instances = decode(model.spec, body)
+        values = sum(len(tensor.data) for tensor in body.inputs)
+        instances = decode(model.spec, body) if values <= INLINE_VALUES else await run_cpu(decode, model.spec, body)
         served, probabilities = await score(model, version, instances, "body.inputs")
         return json_response(encode(model.spec, served.version, probabilities, body))
     except V2Error as exc:
