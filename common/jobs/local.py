@@ -143,6 +143,8 @@ class LocalExecutor:
             return
         if payload is None or job.cancelled.is_set():
             self._finish(job, "cancelled", failure=error_payload(Cancelled()))
+            if self.files is not None:
+                self.files.delete(job.id)  # a file written before the cancel arrived
             return
         if spec.cache_key:
             self.cache.put(spec.cache_key, payload)
