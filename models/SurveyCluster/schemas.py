@@ -1,7 +1,7 @@
 import math
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Discriminator, Field, PlainValidator, Tag
+from pydantic import AfterValidator, BaseModel, Discriminator, Field, Tag, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from common.requests import ModelRequest
@@ -12,25 +12,67 @@ MAX_WHOLE_NUMBER = 10**15
 MAX_METADATA_FIELDS = 50
 
 
-def _answer(value: Any) -> Any:
-    """One answer: text, a finite number, true/false or null (NaN, Infinity and 1e400 are refused)."""
+ANSWER_SCHEMA = {"anyOf": [{"type": "string", "maxLength": MAX_ANSWER_CHARS}, {"type": "number"},
+                           {"type": "boolean"}, {"type": "null"}]}
+Answer = Annotated[Any, WithJsonSchema(ANSWER_SCHEMA)]
+"""One answer: text, a finite number, true/false or null; checked by `check_answers` in one pass over
+the table (a validator per answer would cost seconds on a large survey)."""
+
+
+def _answer_problem(value: Any) -> str | None:
     if value is None or isinstance(value, bool):
-        return value
-    if isinstance(value, str) and len(value) <= MAX_ANSWER_CHARS:
-        return value
-    if isinstance(value, int) and abs(value) <= MAX_WHOLE_NUMBER:
-        return value
-    if isinstance(value, float) and math.isfinite(value):
-        return value
-    shown = repr(value) if not isinstance(value, str) else f"a text of {len(value)} characters"
-    raise PydanticCustomError(
-        "survey_answer", "an answer must be text (up to {chars} characters), a finite number (whole "
-        "numbers up to 10^15), true/false or null; got {shown}",
-        {"chars": MAX_ANSWER_CHARS, "shown": shown[:60]})
+        return None
+    if isinstance(value, str):
+        return None if len(value) <= MAX_ANSWER_CHARS else f"a text of {len(value)} characters"
+    if isinstance(value, int):
+        return None if abs(value) <= MAX_WHOLE_NUMBER else f"a number of {len(str(value))} digits"
+    if isinstance(value, float):
+        return None if math.isfinite(value) else repr(value)
+    return f"a {type(value).__name__}"
 
 
-Answer = Annotated[str | int | float | bool | None,
-                   PlainValidator(_answer, json_schema_input_type=str | int | float | bool | None)]
+def _looks_valid(values: list) -> bool:
+    """A fast check (C-level loops) that passes the usual columns of numbers or texts with gaps."""
+    kinds = set(map(type, values))
+    try:
+        if kinds <= {float, int, bool, type(None)}:
+            numbers = [v for v in values if v is not None] if type(None) in kinds else values
+            return all(map(math.isfinite, numbers)) and (
+                int not in kinds or max(map(abs, numbers), default=0) <= MAX_WHOLE_NUMBER)
+        if kinds <= {str, bool, type(None)}:
+            return max((len(v) for v in values if type(v) is str), default=0) <= MAX_ANSWER_CHARS
+    except OverflowError:
+        return False
+    return False
+
+
+def _groups(table: Any):
+    """(question or None, {row: answer}) groups of a validated table: its columns, or its rows."""
+    if isinstance(table, dict):
+        for question, column in table.items():
+            yield question, column if isinstance(column, dict) else dict(enumerate(column))
+    else:
+        for row, answers in enumerate(table):
+            yield None, {(row, question): value for question, value in answers.items()}
+
+
+def check_answers(table: Any) -> Any:
+    """Refuse NaN, Infinity, 1e400, huge whole numbers, over-long texts and nested values."""
+    bad = []
+    for question, cells in _groups(table):
+        if _looks_valid(list(cells.values())):
+            continue
+        for key, value in cells.items():
+            if problem := _answer_problem(value):
+                bad.append((question, key, problem) if question is not None else (key[1], key[0], problem))
+    if bad:
+        question, row, problem = bad[0]
+        raise PydanticCustomError(
+            "survey_answer", "the answer to {question} in row {row} is {problem}; an answer must be text "
+            "(up to {chars} characters), a finite number (whole numbers up to 10^15), true/false or null"
+            "{more}", {"question": question, "row": row, "problem": problem[:60], "chars": MAX_ANSWER_CHARS,
+                       "more": f" ({len(bad)} answers are invalid)" if len(bad) > 1 else ""})
+    return table
 
 
 def _shape(value: Any) -> str:
@@ -50,7 +92,7 @@ def table(max_rows: int, max_columns: int) -> Any:
                        Discriminator(_column_shape)]
     return Annotated[Annotated[dict[str, column], Field(max_length=max_columns), Tag("columns")]
                      | Annotated[list[row], Field(max_length=max_rows), Tag("rows")],
-                     Discriminator(_shape)]
+                     Discriminator(_shape), AfterValidator(check_answers)]
 
 
 Table = table(MAX_ROWS, MAX_COLUMNS)
