@@ -6,6 +6,7 @@ Model routers need only `run_model`; the app builds the executor and cache with 
 from typing import Any
 
 from common.cache import LocalCache, NoCache, RedisCache, ResultCache
+from common.jobs.files import FileStore
 from common.jobs.local import LocalExecutor
 from common.jobs.model import Cancelled, JobAccepted, JobProgress, JobSpec, JobView, ProgressFn
 from common.jobs.run import parse_prefer, run_model
@@ -23,7 +24,8 @@ def build_jobs(settings: Settings) -> tuple[Any, ResultCache]:
         return executor, RedisCache(connection, settings.cache_ttl_seconds)
     cache = (LocalCache(settings.cache_max_entries, settings.cache_ttl_seconds)
              if settings.cache_max_entries else NoCache())
-    return LocalExecutor(cache, settings.job_result_ttl_seconds), cache
+    files = FileStore(settings.job_files_dir, settings.job_files_max_bytes)
+    return LocalExecutor(cache, settings.job_result_ttl_seconds, files), cache
 
 
 __all__ = ["Cancelled", "JobAccepted", "JobProgress", "JobSpec", "JobView", "ProgressFn", "build_jobs",

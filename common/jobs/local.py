@@ -3,6 +3,7 @@
 Nothing else to install; the store is per process, so use JOB_BACKEND=redis with several API
 processes. Cancelling a running job is cooperative: the job's progress callback raises `Cancelled`
 at its next call (a model that never reports progress runs to its end, and its result is dropped).
+A job's file result (a scored batch) is written to the `FileStore` on disk, not kept in memory.
 """
 
 import asyncio
@@ -18,8 +19,12 @@ from typing import Any, Callable
 from common.cache import ResultCache
 from common.compute import run_cpu
 from common.errors import Conflict, Overloaded
-from common.jobs.model import (DONE, TERMINAL, Cancelled, JobProgress, JobSpec, JobView, error_payload, invoke,
-                               to_json)
+from common.jobs.files import FileStore
+from common.jobs.model import (DONE, TERMINAL, Cancelled, FileResult, JobProgress, JobSpec, JobView, error_payload,
+                               invoke, to_json)
+
+SWEEP_SECONDS = 60.0
+"""How often expired jobs (and their files) are removed when no request does it first."""
 
 
 def _now() -> datetime:
@@ -50,28 +55,50 @@ class LocalJob:
 class LocalExecutor:
     backend = "local"
 
-    def __init__(self, cache: ResultCache, result_ttl: float) -> None:
+    def __init__(self, cache: ResultCache, result_ttl: float, files: FileStore | None = None) -> None:
         self.cache = cache
         self.result_ttl = result_ttl
+        self.files = files
         self._jobs: dict[str, LocalJob] = {}
         self._lock = threading.Lock()
         self._completed: Counter[str] = Counter()
+        self._sweeper: asyncio.Task | None = None
         self.flights: dict[str, asyncio.Future] = {}
 
     async def start(self) -> None:
-        return None
+        if self.files is not None:
+            await asyncio.to_thread(self.files.remove_older_than, self.result_ttl)
+        self._sweeper = asyncio.create_task(self._sweep())
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(min(SWEEP_SECONDS, self.result_ttl))
+            self._purge()
 
     async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         for job in list(self._jobs.values()):
             job.cancelled.set()
             if job.task is not None:
                 job.task.cancel()
+        if self.files is not None:
+            self.files.clear()
+
+    def check_file_room(self, needed_bytes: int) -> None:
+        """503 with Retry-After when `needed_bytes` more do not fit in the disk budget for job files."""
+        if self.files is not None:
+            self.files.check_room(needed_bytes)
 
     def _purge(self) -> None:
         now = time.monotonic()
         with self._lock:
-            for key in [k for k, j in self._jobs.items() if j.expires_at is not None and j.expires_at < now]:
+            expired = [k for k, j in self._jobs.items() if j.expires_at is not None and j.expires_at < now]
+            for key in expired:
                 del self._jobs[key]
+        if self.files is not None:
+            for key in expired:
+                self.files.delete(key)
 
     def _finish(self, job: LocalJob, status: str, result: Any = None, failure: dict | None = None) -> None:
         with self._lock:
@@ -95,7 +122,10 @@ class LocalExecutor:
         if job.cancelled.is_set():
             return None
         job.status, job.started_at = "running", _now()
-        return to_json(invoke(fn, body, data, self._progress(job)))
+        result = invoke(fn, body, data, self._progress(job))
+        if self.files is not None and isinstance(result, FileResult):
+            result = self.files.put(job.id, result)
+        return to_json(result)
 
     async def _run(self, job: LocalJob, spec: JobSpec, fn: Callable, body: Any, data: Any) -> None:
         try:
@@ -113,6 +143,8 @@ class LocalExecutor:
             return
         if payload is None or job.cancelled.is_set():
             self._finish(job, "cancelled", failure=error_payload(Cancelled()))
+            if self.files is not None:
+                self.files.delete(job.id)  # a file written before the cancel arrived
             return
         if spec.cache_key:
             self.cache.put(spec.cache_key, payload)
