@@ -9,7 +9,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from common.errors import ApiError, FieldProblem, error_body
+from common.errors import MAX_LISTED_ERRORS, ApiError, FieldProblem, error_body
 from common.requests import unknown_field_message
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def _not_json(errors: list[dict]) -> bool:
 
 
 async def handle_api_error(request: Request, exc: ApiError) -> JSONResponse:
-    return JSONResponse(error_body(exc.code, exc.message, exc.errors), exc.status_code,
+    return JSONResponse(error_body(exc.code, exc.message, exc.errors, exc.error_count), exc.status_code,
                         headers=exc.headers)
 
 
@@ -75,9 +75,11 @@ async def handle_validation_error(request: Request, exc: RequestValidationError)
         return JSONResponse(error_body(
             "unsupported_media_type", f"This endpoint takes a JSON body: send it with the header "
                                       f"`Content-Type: application/json` (got {sent})."), 415)
-    problems = [_problem(request, e, exc.body) for e in errors]
+    problems = [_problem(request, e, exc.body) for e in errors[:MAX_LISTED_ERRORS]]
     detail = "; ".join(f"{p.field}: {p.message}" for p in problems) or "Invalid request"
-    return JSONResponse(error_body("invalid_input", detail, problems), 422)
+    if len(errors) > len(problems):
+        detail += f" (and {len(errors) - len(problems)} more problems)"
+    return JSONResponse(error_body("invalid_input", detail, problems, len(errors)), 422)
 
 
 async def handle_http_exception(request: Request, exc: StarletteHTTPException) -> JSONResponse:

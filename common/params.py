@@ -54,7 +54,8 @@ def _describe(name: str, schema: dict, required: bool) -> dict:
         item["values"] = {str(v): descriptions.get(str(v), str(v)) for v in schema["enum"]}
     else:
         item["type"] = schema.get("type") or next(
-            (option["type"] for option in schema.get("anyOf", []) if "type" in option), "string")
+            (option["type"] for option in schema.get("anyOf") or schema.get("oneOf") or []
+             if "type" in option), "string")
     if "default" in schema and schema["default"] is not None:
         item["default"] = schema["default"]
     required_if = schema.get(REQUIRED_IF_KEY)

@@ -130,6 +130,9 @@ def read_indicator_dataset(folder: Path) -> IndicatorDataset:
     if not folder.is_dir():
         raise DatasetError(f"dataset folder {folder.name!r} does not exist")
     paths = [_find(folder, name) for name in (DATA_FILE, INDICATOR_META_FILE, DATASET_META_FILE)]
+    from shared_dataloader.manifest import verify  # here, so `python -m shared_dataloader.manifest` runs clean
+
+    verify(folder, paths)
     data = _read_csv(paths[0], DATA_COLUMNS, dtype={c: "string" for c in DATA_COLUMNS})
     meta = _read_csv(paths[1], META_COLUMNS, dtype="string")
     datasets = _read_csv(paths[2], DATASET_COLUMNS, dtype="string")

@@ -127,8 +127,10 @@ def live_server(env: dict | None = None, workers: int = 1):
     """A real uvicorn server (subprocess) on a free port; yields its base URL once ready."""
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", "api_app:app", "--host", "127.0.0.1",
-               "--port", str(port), "--workers", str(workers), "--log-level", "warning"]
-    process = subprocess.Popen(command, cwd=REPO_ROOT, env={**os.environ, "MACHINE_SPEED_PROBE": "false", **(env or {})})
+               "--port", str(port), "--workers", str(workers), "--log-level", "warning",
+               "--http", "api_app.server:GuardedHttpToolsProtocol"]
+    process = subprocess.Popen(command, cwd=REPO_ROOT,
+                               env={**os.environ, "MACHINE_SPEED_PROBE": "false", **(env or {})})
     base_url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + READY_TIMEOUT
