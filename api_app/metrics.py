@@ -23,6 +23,8 @@ from common.metrics import HTTP_REQUESTS, MODEL_LATENCY, model_label
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["Platform"])
 UNMATCHED = "<unmatched>"
+STATS_TIMEOUT = 1.0
+"""Seconds a scrape waits for the job figures from Redis before answering without them."""
 
 
 class MetricsMiddleware:
@@ -97,7 +99,8 @@ async def metrics(request: Request) -> Response:
     executor = request.app.state.jobs
     text = await asyncio.to_thread(_process_metrics)
     try:
-        stats = await asyncio.to_thread(executor.stats) if executor.backend == "redis" else executor.stats()
+        stats = (await asyncio.wait_for(executor.link.call(executor.stats, what="reading job figures"), STATS_TIMEOUT)
+                 if executor.backend == "redis" else executor.stats())
     except Exception as exc:
         log.warning("job figures unavailable for /metrics: %s", exc)
     else:

@@ -23,10 +23,10 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel
 
 from common.body import INLINE_BODY_BYTES
-from common.cache import NoCache, cache_key, etag_matches, etag_of
-from common.compute import run_cpu
-from common.errors import ComputeTimeout, NotFound
-from common.jobs.model import FileResult, JobAccepted, JobFailed, JobSpec, JobView, dotted, invoke, to_json
+from common.cache import NoCache, cache_get, cache_key, cache_put, etag_matches, etag_of
+from common.compute import get_processes
+from common.errors import ComputeTimeout, NotFound, TooLong
+from common.jobs.model import FileResult, JobAccepted, JobFailed, JobSpec, JobView, dotted, to_json
 from common.metrics import JOB_SUBMISSIONS, model_label
 
 T = TypeVar("T")
@@ -95,6 +95,29 @@ def _outcome(view: JobView) -> Response:
                     headers={"Location": f"/jobs/{view.id}"})
 
 
+Estimate = Callable[[Any, Any], float]
+"""`estimate(body, data)`: expected seconds of a request, checked before it runs."""
+
+
+async def refuse_too_long(estimate: Estimate | None, body: BaseModel, resource: Any, limit: float,
+                          synchronous: bool, job_limit: float) -> None:
+    """422 at once when the request is expected to take longer than its time limit."""
+    if estimate is None:
+        return
+    seconds = await asyncio.to_thread(estimate, body, resource)
+    if seconds <= limit:
+        return
+    headers = {"X-Estimated-Seconds": f"{seconds:.0f}"}
+    if synchronous and seconds <= job_limit:
+        raise TooLong(f"This request is expected to take about {seconds:.0f} s, longer than the {limit:g} s "
+                      "limit of a synchronous request. Send it as a job with the header "
+                      f"`Prefer: respond-async` (limit {job_limit:g} s) and poll the `Location` it answers.",
+                      headers=headers)
+    raise TooLong(f"This request is expected to take about {seconds:.0f} s, longer than the {job_limit:g} s "
+                  "limit of a job; make it lighter (fewer estimators, predictors, folds or rows).",
+                  headers=headers)
+
+
 def _request_key(model: str, endpoint: str, body: BaseModel, fingerprint: str | None) -> tuple[dict, str]:
     """The body as JSON data and the cache key naming the request."""
     body_json = body.model_dump(mode="json", by_alias=True)
@@ -102,12 +125,13 @@ def _request_key(model: str, endpoint: str, body: BaseModel, fingerprint: str | 
 
 
 async def run_model(request: Request, fn: Callable[..., Any], body: BaseModel, data: str | None = None,
-                    cache_results: bool = True) -> Response:
+                    cache_results: bool = True, estimate: Estimate | None = None) -> Response:
     """Run `fn(body, data, progress=...)` for a main endpoint, honouring cache, ETag and `Prefer`.
 
     `data` names the loaded resource the function needs (a key of `shared_dataloader.LOADERS`).
     `cache_results=False` for large, rarely repeated results (files): neither cached nor shared
-    between identical requests in Redis mode.
+    between identical requests in Redis mode. `estimate(body, data)` gives the expected seconds: a
+    request expected to overrun its time limit is refused at once (422).
     """
     app = request.app
     executor, cache, settings = app.state.jobs, app.state.cache, app.state.settings
@@ -123,16 +147,23 @@ async def run_model(request: Request, fn: Callable[..., Any], body: BaseModel, d
 
     if not cache_results:
         cache = NoCache()
-    cached = cache.get(key)
+    cached = await cache_get(cache, key)
     if cached is not None:
         if etag_matches(request.headers.get("if-none-match"), cached.etag):
             return Response(status_code=304, headers={"ETag": cached.etag})
         return _json(cached.body, cached.etag)
 
     asynchronous, wait = parse_prefer(request.headers.getlist("prefer"))
-    if not asynchronous and wait is None and executor.backend == "local":
+    synchronous = not asynchronous and wait is None
+    limit = settings.compute_timeout_seconds if synchronous else settings.job_timeout_seconds
+    await refuse_too_long(estimate, body, resource, limit, synchronous, settings.job_timeout_seconds)
+    if synchronous and executor.backend == "local":
+        from common.processes import Call  # (common.processes imports this package)
+
+        processes = getattr(app.state, "processes", None) or get_processes()
+
         async def compute():
-            return cache.put(key, to_json(await run_cpu(invoke, fn, body, resource, None)))
+            return await cache_put(cache, key, await processes.run(Call.of(fn, body, data), limit))
 
         entry = await single_flight(executor.flights, key, compute)
         if etag_matches(request.headers.get("if-none-match"), entry.etag):
@@ -141,25 +172,26 @@ async def run_model(request: Request, fn: Callable[..., Any], body: BaseModel, d
 
     spec = JobSpec(model=model, endpoint=endpoint, func=dotted(fn), request_class=dotted(type(body)),
                    body=body_json, data=data, fingerprint=fingerprint, cache_key=key if cache_results else None)
-    synchronous = not asynchronous and wait is None
     JOB_SUBMISSIONS.labels(model, "sync" if synchronous else "async").inc()
-    limit = settings.compute_timeout_seconds
     if synchronous:
         async def submit_and_wait():
-            return await executor.wait(await executor.submit(spec, fn, body, resource), limit)
+            job_id = await executor.submit(spec, fn, body, limit, synchronous=True)
+            return await executor.wait_synchronous(job_id, limit, settings.worker_wait_seconds)
 
         view = await single_flight(executor.flights, key, submit_and_wait)
         job_id = view.id if view is not None else ""
     else:
-        job_id = await executor.submit(spec, fn, body, resource)
+        job_id = await executor.submit(spec, fn, body, limit)
         if wait is None:
             return _accepted(job_id, "queued", "respond-async")
         view = await executor.wait(job_id, min(wait, limit))
     if view is None:
         raise ComputeTimeout(f"Job {job_id} expired before it could be read.")
+    if view.status == "succeeded" and cache_results and hasattr(cache, "remember"):
+        cache.remember(key, to_json(view.result))
     if view.status in ("succeeded", "failed", "cancelled"):
         return _outcome(view)
     if synchronous:
-        raise ComputeTimeout(f"The computation did not finish within {limit:g} s; it goes on as job "
-                             f"{job_id} (GET /jobs/{job_id}).", headers={"Location": f"/jobs/{job_id}"})
+        raise ComputeTimeout(f"The computation did not finish within {limit:g} s and was stopped; send it "
+                             "as a job (`Prefer: respond-async`), which has a longer limit.")
     return _accepted(job_id, view.status, f"wait={wait:g}")

@@ -48,6 +48,7 @@ def test_worker_pods_run_the_worker_and_outlive_a_job_on_sigterm(scaled_overlay)
     assert "replicas" not in worker["spec"], "KEDA owns the replica count"
     config = next(d for d in scaled_overlay if d["kind"] == "ConfigMap")["data"]
     assert pod["terminationGracePeriodSeconds"] > float(config["COMPUTE_TIMEOUT_SECONDS"])
+    assert pod["terminationGracePeriodSeconds"] > float(config["JOB_TIMEOUT_SECONDS"])
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert {"cpu", "memory"} <= set(container["resources"]["limits"])
 
