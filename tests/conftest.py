@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -22,11 +23,14 @@ from shared_dataloader import load_indicator_dataset
 READY_TIMEOUT = 120
 SHARED_REDIS_DB = "redis://127.0.0.1:6379/13"
 WORKER_RECOVERY_SECONDS = 3
+STATE_DIR = Path(tempfile.mkdtemp(prefix="sids-test-state-"))
+"""The tests' SQLite key/audit database and audit spool (never the checkout's `.data/`)."""
 
 
 def make_settings(**overrides) -> Settings:
     """Settings for tests, independent of the environment the tests run in."""
-    values = {"environment": "test", "dataset_path": DEFAULT_DATASET_PATH, "model_service": ()}
+    values = {"environment": "test", "dataset_path": DEFAULT_DATASET_PATH, "model_service": (),
+              "state_dir": STATE_DIR}
     values.update(overrides)
     return Settings(_env_file=None, **values)
 
@@ -102,7 +106,7 @@ def live_server(env: dict | None = None, workers: int = 1):
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", "api_app:app", "--host", "127.0.0.1",
                "--port", str(port), "--workers", str(workers), "--log-level", "warning"]
-    process = subprocess.Popen(command, cwd=REPO_ROOT, env={**os.environ, **(env or {})})
+    process = subprocess.Popen(command, cwd=REPO_ROOT, env={**os.environ, "STATE_DIR": str(STATE_DIR), **(env or {})})
     base_url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + READY_TIMEOUT

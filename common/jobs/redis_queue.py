@@ -61,14 +61,14 @@ class RedisExecutor:
         """Queue a job, or give the id of the identical job already queued or running (any API process)."""
         job_id = uuid.uuid4().hex
         if spec.cache_key:
-            marker = INFLIGHT_KEY + spec.cache_key
+            marker = INFLIGHT_KEY + spec.cache_key + (f":{spec.owner}" if spec.owner else "")
             existing = self.connection.get(marker)
             view = self.get(existing.decode()) if existing else None
             if view is not None and view.status in ("queued", "running"):
                 return view.id
             self.connection.set(marker, job_id, ex=self.job_timeout)
         job = self.queue.enqueue(
-            execute, spec.to_dict(), job_id=job_id, meta={"model": spec.model},
+            execute, spec.to_dict(), job_id=job_id, meta={"model": spec.model, "owner": spec.owner},
             description=f"{spec.model} {spec.endpoint}", job_timeout=self.job_timeout,
             result_ttl=self.result_ttl, failure_ttl=self.result_ttl,
             retry=Retry(max=self.max_retries) if self.max_retries else None)
@@ -89,7 +89,7 @@ class RedisExecutor:
     def _view(self, job: Job) -> JobView:
         state = job.get_status(refresh=False)
         progress = job.meta.get("progress")
-        view = JobView(id=job.id, model=job.meta.get("model", ""), status="queued",
+        view = JobView(id=job.id, model=job.meta.get("model", ""), status="queued", owner=job.meta.get("owner"),
                        created_at=_utc(job.created_at), started_at=_utc(job.started_at),
                        finished_at=_utc(job.ended_at),
                        progress=JobProgress(**progress) if progress else None)
