@@ -25,6 +25,7 @@ SHARED_REDIS_DB = "redis://127.0.0.1:6379/13"
 WORKER_RECOVERY_SECONDS = 3
 STATE_DIR = Path(tempfile.mkdtemp(prefix="sids-test-state-"))
 """The tests' SQLite key/audit database and audit spool (never the checkout's `.data/`)."""
+os.environ.setdefault("STATE_DIR", str(STATE_DIR))
 
 
 def make_settings(**overrides) -> Settings:
