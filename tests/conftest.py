@@ -206,3 +206,32 @@ def stop_worker(process: subprocess.Popen) -> None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(child, signal.SIGKILL)
     process.wait(timeout=10)
+
+
+POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@pytest.fixture
+def postgres_url():
+    """SQLAlchemy URL of a new, uniquely named database on the machine's PostgreSQL, dropped afterwards."""
+    import uuid
+
+    import psycopg
+
+    name = f"sids_test_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError:
+        pytest.skip("no PostgreSQL at 127.0.0.1:5432")
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def make_key(app, *scopes: str, **options) -> str:
+    """A new API key in the app's database holding `scopes` (the key itself, as a caller sends it)."""
+    _, key = app.state.keys.create(options.pop("name", "test-" + "-".join(scopes)), list(scopes), **options)
+    return key

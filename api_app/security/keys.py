@@ -68,7 +68,7 @@ def parse_scopes(text: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
 
 
 def split_key(presented: str) -> tuple[str, str] | None:
-    parts = presented.strip().split("_")
+    parts = presented.strip().split("_", 2)
     if len(parts) != 3 or parts[0] != PREFIX or len(parts[1]) != ID_BYTES * 2:
         return None
     return parts[1], parts[2]
