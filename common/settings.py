@@ -128,6 +128,10 @@ class Settings(BaseSettings):
     oidc_jwks_url: str | None = Field(
         None, description="The issuer's JWKS URL (signing keys, fetched and cached; refetched for an unknown `kid`).",
     )
+    oidc_jwks_cooldown_seconds: float = Field(
+        30.0, ge=0, le=3600, description="Least time between two JWKS fetches forced by tokens with an unknown `kid` "
+        "(a rotated key is seen within this time; a flood of bogus kids cannot hammer the issuer).",
+    )
     oidc_scope_map: CommaList = Field(
         ("read=read", "compute=compute", "admin=admin"),
         description="`claim value=scope` pairs: which `scp`/`roles` values grant which scope.",

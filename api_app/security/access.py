@@ -28,7 +28,8 @@ class AccessControl:
         self.keys = keys
         self.enabled = settings.auth_enabled
         self.verifier = (TokenVerifier(settings.oidc_issuer, settings.oidc_audience, settings.oidc_jwks_url,
-                                       settings.scope_map) if settings.oidc_issuer else None)
+                                       settings.scope_map, settings.oidc_jwks_cooldown_seconds)
+                         if settings.oidc_issuer else None)
         redis_url = settings.redis_url
         self.rates = RateLimits(redis_url)
         self.leases = HeavyLeases(redis_url, settings.compute_timeout_seconds)

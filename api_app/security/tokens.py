@@ -16,11 +16,13 @@ class TokenRefused(Exception):
 
 
 class TokenVerifier:
-    def __init__(self, issuer: str, audience: str, jwks_url: str, scope_map: dict[str, str]) -> None:
+    def __init__(self, issuer: str, audience: str, jwks_url: str, scope_map: dict[str, str],
+                 refresh_cooldown: float = 30.0) -> None:
         self.issuer = issuer
         self.audience = audience
         self.scope_map = scope_map
-        self.jwks = jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=3600, timeout=5)
+        self.jwks = jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=3600, timeout=5,
+                                    cooldown_duration=refresh_cooldown)
 
     def verify(self, token: str) -> Principal:
         """The token's principal (blocking: may fetch the JWKS); TokenRefused when it is not valid."""
