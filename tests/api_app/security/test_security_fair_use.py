@@ -93,23 +93,27 @@ def test_keys_have_their_own_budget_and_their_own_limit(heavy_package, tmp_path)
 
 def test_heavy_work_is_capped_per_caller_and_for_all_anonymous_callers(heavy_package, tmp_path):
     caps = {"heavy_concurrency_per_caller": 1, "heavy_concurrency_anonymous": 2, "rate_cost_heavy": 1}
-    async_call = {"json": {"seconds": 1.5}, "headers": {"Prefer": "respond-async"}}
-    with app_client(heavy_package, tmp_path, peer="192.0.2.1", **caps) as first:
-        second, third = (TestClient(first.app, client=(peer, 40000)) for peer in ("192.0.2.2", "192.0.2.3"))
-        job = first.post("/heavytest/backtest", **async_call)
+    heavy = {"json": {"seconds": 1.5}}
+
+    def as_client(address: str, **headers) -> dict:
+        return {**heavy, "headers": {"Prefer": "respond-async", "X-Forwarded-For": address, **headers}}
+
+    with app_client(heavy_package, tmp_path, peer="10.0.0.2", trusted_proxies=("10.0.0.0/8",), **caps) as client:
+        job = client.post("/heavytest/backtest", **as_client("192.0.2.1"))
         assert job.status_code == 202
-        busy = first.post("/heavytest/backtest", **async_call)
+        busy = client.post("/heavytest/backtest", **as_client("192.0.2.1"))
         assert busy.status_code == 429 and busy.json()["code"] == "rate_limited" and busy.headers["retry-after"]
-        assert first.post("/heavytest/quick", json={"seconds": 0}).status_code == 200  # light work still flows
-        assert second.post("/heavytest/backtest", **async_call).status_code == 202
-        pooled = third.post("/heavytest/backtest", **async_call)
+        light = client.post("/heavytest/quick", json={"seconds": 0}, headers={"X-Forwarded-For": "192.0.2.1"})
+        assert light.status_code == 200  # light work still flows
+        assert client.post("/heavytest/backtest", **as_client("192.0.2.2")).status_code == 202
+        pooled = client.post("/heavytest/backtest", **as_client("192.0.2.3"))
         assert pooled.status_code == 429 and "anonymous callers together" in pooled.json()["detail"]
-        admin = make_key(first.app, "compute")
-        assert third.post("/heavytest/backtest", headers={"X-API-Key": admin}, json={"seconds": 0}).status_code == 200
+        key = make_key(client.app, "compute")
+        assert client.post("/heavytest/backtest", **as_client("192.0.2.3", **{"X-API-Key": key})).status_code == 202
         deadline = time.monotonic() + 10
-        while first.get(job.headers["location"]).json()["status"] != "succeeded" and time.monotonic() < deadline:
+        while client.get(job.headers["location"]).json()["status"] != "succeeded" and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert first.post("/heavytest/backtest", **async_call).status_code == 202  # its job ended: room again
+        assert client.post("/heavytest/backtest", **as_client("192.0.2.1")).status_code == 202  # room again
 
 
 def scope_of(peer: str, forwarded: str | None = None) -> dict:
