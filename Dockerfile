@@ -36,4 +36,4 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health/live' % os.environ.get('PORT', '8000'), timeout=4)"]
 # exec: uvicorn is PID 1 and receives SIGTERM for a graceful shutdown.
-CMD ["sh", "-c", "exec uvicorn api_app:app --host 0.0.0.0 --port \"${PORT}\" --workers \"${WEB_CONCURRENCY}\" --loop uvloop --http httptools --proxy-headers --forwarded-allow-ips '*' --timeout-graceful-shutdown 30 --no-server-header"]
+CMD ["sh", "-c", "exec uvicorn api_app:app --host 0.0.0.0 --port \"${PORT}\" --workers \"${WEB_CONCURRENCY}\" --loop uvloop --http httptools --proxy-headers --forwarded-allow-ips \"${TRUSTED_PROXIES:-127.0.0.1}\" --timeout-graceful-shutdown 30 --no-server-header"]
