@@ -50,9 +50,12 @@ def _cursor_id(cursor: str | None) -> int | None:
     if not cursor:
         return None
     try:
-        return int(base64.urlsafe_b64decode(cursor.encode() + b"==").decode())
+        record_id = int(base64.urlsafe_b64decode(cursor.encode() + b"==").decode())
     except ValueError:
-        raise InvalidInput("cursor is not one this endpoint returned; start without it.", field="query.cursor") from None
+        record_id = -1
+    if not 0 < record_id < 2**62:
+        raise InvalidInput("cursor is not one this endpoint returned; start without it.", field="query.cursor")
+    return record_id
 
 
 def _cursor(record_id: int) -> str:

@@ -59,7 +59,7 @@ async def create_key(request: Request, body: KeyCreate) -> JSONResponse:
         info, key = await asyncio.to_thread(request.app.state.keys.create, body.name, body.scopes, body.expires_at,
                                             body.rate_limit, body.heavy_concurrency)
     except InvalidKeyRequest as exc:
-        raise InvalidInput(str(exc), field="body.scopes") from None
+        raise InvalidInput(str(exc), field=f"body.{exc.field}") from None
     view = KeyCreated(**info.as_dict(), key=key)
     _audit(request, "key_created", view)
     return JSONResponse(view.model_dump(mode="json"), status_code=201)

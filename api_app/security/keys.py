@@ -25,7 +25,11 @@ SECRET_BYTES = 32
 
 
 class InvalidKeyRequest(ValueError):
-    """A key request that cannot be honoured (unknown scope, bad limit...)."""
+    """A key request that cannot be honoured (empty name, unknown scope); `field` names the culprit."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -63,7 +67,7 @@ def parse_scopes(text: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
     unknown = [s for s in scopes if s not in SCOPES]
     if unknown or not scopes:
         raise InvalidKeyRequest(f"scopes must be a non-empty list among {', '.join(SCOPES)}"
-                        + (f"; unknown: {', '.join(unknown)}" if unknown else ""))
+                                + (f"; unknown: {', '.join(unknown)}" if unknown else ""), "scopes")
     return scopes
 
 
@@ -95,7 +99,7 @@ class KeyStore:
         """A new key: its record and the key itself (shown once, never stored)."""
         name = name.strip()
         if not name or len(name) > 100:
-            raise InvalidKeyRequest("name must be 1 to 100 characters")
+            raise InvalidKeyRequest("name must be 1 to 100 characters (not only spaces)", "name")
         key_id, secret, salt = secrets.token_hex(ID_BYTES), secrets.token_urlsafe(SECRET_BYTES), secrets.token_hex(16)
         row = {"id": key_id, "name": name, "salt": salt, "secret_hash": _digest(salt, secret),
                "scopes": ",".join(parse_scopes(scopes)), "created_at": datetime.now(timezone.utc),

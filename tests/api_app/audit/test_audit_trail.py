@@ -1,6 +1,7 @@
 """The audit trail on SQLite: what model calls, jobs, admin actions and refusals record; GET /audit filters,
 cursor pages and CSV; canonical body hashes; bodies only when asked; retention; job ownership."""
 
+import base64
 import csv
 import io
 import json
@@ -143,3 +144,15 @@ def test_jobs_belong_to_their_caller(audited):
     # an anonymous job is reachable by anyone holding its id
     anonymous = audited.post("/sampleapi/predict", json={**SAMPLE, "year": "2004"}, headers={"Prefer": "respond-async"})
     assert audited.get(anonymous.headers["location"], headers={"X-API-Key": other}).status_code == 200
+
+
+def test_bad_admin_requests_are_clear_422s(audited):
+    admin = {"X-API-Key": audited.admin}
+    for body, field in (({"name": "   ", "scopes": ["read"]}, "body.name"),
+                        ({"name": "x", "scopes": ["root"]}, "body.scopes"),
+                        ({"name": "x", "scopes": ["read"], "rate_limit": "lots"}, "body.rate_limit")):
+        answer = audited.post("/keys", json=body, headers=admin)
+        assert answer.status_code == 422 and answer.json()["errors"][0]["field"] == field, answer.text
+    huge = base64.urlsafe_b64encode(b"9" * 29).decode()
+    assert audited.get("/audit", params={"cursor": huge}, headers=admin).status_code == 422
+    assert audited.post("/keys/ffffffffffffffff/revoke", headers=admin).status_code == 404
