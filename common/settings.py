@@ -113,6 +113,10 @@ class Settings(BaseSettings):
         None, description="SQLAlchemy URL of the key and audit database, e.g. "
         "`postgresql+psycopg://user@host:5432/sids`. Default: a SQLite file in STATE_DIR.",
     )
+    database_url_file: Path | None = Field(
+        None, description="A file holding DATABASE_URL (e.g. the Key Vault secret mounted by the Secrets Store CSI "
+        "driver); used when DATABASE_URL is unset.",
+    )
     state_dir: Path = Field(
         default_factory=_default_state_dir,
         description="Folder of the default SQLite database and the audit spool file.",
@@ -221,7 +225,11 @@ class Settings(BaseSettings):
 
     @property
     def effective_database_url(self) -> str:
-        return self.database_url or f"sqlite:///{self.state_dir / 'sids-ml.sqlite3'}"
+        if self.database_url:
+            return self.database_url
+        if self.database_url_file is not None:
+            return self.database_url_file.read_text().strip()
+        return f"sqlite:///{self.state_dir / 'sids-ml.sqlite3'}"
 
     @property
     def scope_map(self) -> dict[str, str]:
@@ -244,6 +252,8 @@ class Settings(BaseSettings):
             problems.append("AUTH_MODE=off needs ALLOW_AUTH_OFF_IN_PRODUCTION=true")
         if "admin" in self.anonymous_scopes:
             problems.append("ANONYMOUS_SCOPES must not include admin")
+        if self.database_url_file is not None and not self.database_url_file.is_file():
+            problems.append(f"DATABASE_URL_FILE {self.database_url_file} does not exist")
         if self.oidc_issuer and not (self.oidc_audience and self.oidc_jwks_url):
             problems.append("OIDC_ISSUER needs OIDC_AUDIENCE and OIDC_JWKS_URL")
         if self.max_body_bytes > MAX_SAFE_BODY_BYTES:

@@ -42,9 +42,8 @@ resource "azurerm_key_vault_secret" "database_url" {
   key_vault_id    = azurerm_key_vault.main[0].id
   content_type    = "SQLAlchemy URL"
   expiration_date = var.database_secret_expiration
-  value = format("postgresql+psycopg://%s:%s@%s:5432/%s?sslmode=require",
-    azurerm_postgresql_flexible_server.main[0].administrator_login,
-    random_password.postgres_admin[0].result,
+  value = format("%s://%s@%s:5432/%s?sslmode=require", "postgresql+psycopg",
+    join(":", [azurerm_postgresql_flexible_server.main[0].administrator_login, random_password.postgres_admin[0].result]),
     azurerm_postgresql_flexible_server.main[0].fqdn,
   azurerm_postgresql_flexible_server_database.sids[0].name)
 

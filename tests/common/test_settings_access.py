@@ -51,3 +51,12 @@ def test_environment_variables_reach_the_settings(monkeypatch):
     loaded = Settings(_env_file=None)
     assert loaded.auth_enabled and loaded.anonymous_scopes == ("read",)
     assert loaded.trusted_proxies == ("10.0.0.0/8", "fd00::/8") and loaded.scope_map == {"Sids.Admin": "admin"}
+
+
+def test_the_database_url_can_come_from_a_mounted_secret_file(tmp_path):
+    secret = tmp_path / "database-url"
+    secret.write_text("postgresql+psycopg://app:pw@db.internal:5432/sids?sslmode=require\n")
+    assert settings(database_url_file=secret).effective_database_url.endswith("/sids?sslmode=require")
+    assert settings(database_url_file=secret, database_url="sqlite:///x.db").effective_database_url == "sqlite:///x.db"
+    with pytest.raises(ValidationError, match="DATABASE_URL_FILE"):
+        settings(environment="production", database_url_file=tmp_path / "missing")

@@ -30,8 +30,10 @@ def test_migration_job_upgrades_the_schema_with_the_keyvault_url(database_overla
     container = pod["containers"][0]
     assert container["command"] == ["alembic", "upgrade", "head"]
     assert container["image"].split("/")[-1].startswith("sids-ml-backend:")
-    env = {e["name"]: e for e in container["env"]}
-    assert env["DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": "sids-ml-database", "key": "url"}
+    config = by_kind(database_overlay, "ConfigMap")
+    [config_name] = [ref["configMapRef"]["name"] for ref in container["envFrom"]]
+    assert config[config_name]["data"]["DATABASE_URL_FILE"] == "/mnt/key-vault/database-url"
+    assert {m["mountPath"] for m in container["volumeMounts"]} == {"/mnt/key-vault"}
     assert pod["serviceAccountName"] == "sids-ml"
     assert job["spec"]["template"]["metadata"]["labels"]["azure.workload.identity/use"] == "true"
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
@@ -40,12 +42,14 @@ def test_migration_job_upgrades_the_schema_with_the_keyvault_url(database_overla
 
 def test_every_app_deployment_reads_the_database_url_from_key_vault(database_overlay):
     deployments = by_kind(database_overlay, "Deployment")
+    config = by_kind(database_overlay, "ConfigMap")
     assert "sids-ml-api" in deployments
     for name, deployment in deployments.items():
         pod = deployment["spec"]["template"]
         container = pod["spec"]["containers"][0]
-        env = {e["name"]: e for e in container.get("env", [])}
-        assert env["DATABASE_URL"]["valueFrom"]["secretKeyRef"]["name"] == "sids-ml-database", name
+        [config_name] = [ref["configMapRef"]["name"] for ref in container["envFrom"]]
+        assert config[config_name]["data"]["DATABASE_URL_FILE"] == "/mnt/key-vault/database-url", name
+        assert "/mnt/key-vault" in {m["mountPath"] for m in container["volumeMounts"]}
         assert pod["spec"]["serviceAccountName"] == "sids-ml"
         assert pod["metadata"]["labels"]["azure.workload.identity/use"] == "true"
         csi = [v for v in pod["spec"]["volumes"] if "csi" in v]
