@@ -73,10 +73,10 @@ class AccessControl:
         state.required_scope = scope
         if scope is None:
             return
+        state.client = client_address(request.scope, self.settings.trusted_proxies)
         if not self.enabled:
             state.principal = Principal(kind=ANONYMOUS, scopes=frozenset(SCOPES))
             return
-        state.client = client_address(request.scope, self.settings.trusted_proxies)
         state.denial = "invalid_credentials"
         principal = await self.identify(request)
         state.principal = principal
