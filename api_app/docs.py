@@ -22,7 +22,8 @@ def swagger_ui(request: Request) -> HTMLResponse:
         openapi_url=app.openapi_url, title=f"{app.title} - Swagger UI",
         swagger_js_url=f"{STATIC_PATH}/swagger-ui/swagger-ui-bundle.js",
         swagger_css_url=f"{STATIC_PATH}/swagger-ui/swagger-ui.css",
-        swagger_favicon_url=f"{STATIC_PATH}/swagger-ui/favicon-32x32.png")
+        swagger_favicon_url=f"{STATIC_PATH}/swagger-ui/favicon-32x32.png",
+        swagger_ui_parameters={"persistAuthorization": True})
 
 @router.get("/redoc")
 def redoc(request: Request) -> HTMLResponse:

@@ -5,13 +5,23 @@ import logging
 import multiprocessing
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 
 from api_app import docs, error_handlers, jobs, metrics, routes
+from api_app.audit import routes as audit_routes
+from api_app.audit.middleware import AuditMiddleware
+from api_app.audit.writer import AuditWriter
+from api_app.database import make_engine, upgrade_to_head
 from api_app.discovery import Discovery, discover
+from api_app.metrics_server import MetricsServer
 from api_app.middleware import ALLOWED_METHODS, RequestGuard
+from api_app.openapi_security import document_security
+from api_app.security import admin as key_admin
+from api_app.security.access import AccessControl, authorize
+from api_app.security.headers import SecurityHeaders
+from api_app.security.keys import KeyStore
 from common.compute import ComputePool, get_pool, get_processes, install_pool, install_processes
 from common.errors import ErrorResponse
 from common.jobs import build_jobs
@@ -29,6 +39,9 @@ DESCRIPTION = """Machine-learning models for the SIDS data dashboard.
 `GET /params` describes every model's inputs; each model's endpoints are grouped by tag below.
 Enum fields are sent by member NAME. Errors share one JSON shape: `{code, detail, errors}`."""
 ERROR_REF = {"$ref": "#/components/schemas/ErrorResponse"}
+CORS_ALLOW_HEADERS = ("Authorization", "X-API-Key", "Content-Type", "Prefer", "If-None-Match", "X-Request-ID")
+CORS_EXPOSE_HEADERS = ("Location", "ETag", "X-Request-ID", "Retry-After", "Preference-Applied", "RateLimit-Limit",
+                       "RateLimit-Remaining", "RateLimit-Reset", "X-Model-Version", "Content-Disposition")
 
 
 async def _load_resources(settings: Settings, store: ResourceStore, names: list[str]) -> None:
@@ -96,9 +109,17 @@ def _lifespan(settings: Settings, discovery: Discovery, store: ResourceStore):
         app.state.loading = asyncio.create_task(_start_up(settings, discovery, store, needed,
                                                           app.state.warmed, processes))
         await app.state.jobs.start()
+        await asyncio.to_thread(app.state.audit.flush)  # brings the database to the current schema
+        app.state.audit.start()
+        metrics_server = MetricsServer(app, settings.metrics_port)
+        await metrics_server.start()
         try:
             yield
         finally:
+            await metrics_server.stop()
+            await app.state.access.close()
+            await asyncio.to_thread(app.state.audit.stop)
+            app.state.database.dispose()
             await app.state.jobs.stop()
             metrics.process_exit()
             app.state.loading.cancel()
@@ -112,7 +133,7 @@ def _lifespan(settings: Settings, discovery: Discovery, store: ResourceStore):
     return lifespan
 
 
-def _openapi(app: FastAPI):
+def _openapi(app: FastAPI, settings: Settings):
     """OpenAPI with the real error shape: every operation documents 4XX/5XX as ErrorResponse."""
 
     def build() -> dict:
@@ -135,6 +156,7 @@ def _openapi(app: FastAPI):
         error_schema = ErrorResponse.model_json_schema(ref_template="#/components/schemas/{model}")
         components.update(error_schema.pop("$defs", {}))
         components["ErrorResponse"] = error_schema
+        document_security(schema, settings, error_content)
         app.openapi_schema = schema
         return schema
 
@@ -148,28 +170,39 @@ def create_app(settings: Settings | None = None, models_package: str = "models")
     discovery = discover(settings.model_service, models_package)
     store = ResourceStore()
     app = FastAPI(title="SIDS ML Backend", version=VERSION, description=DESCRIPTION,
-                  lifespan=_lifespan(settings, discovery, store), docs_url=None, redoc_url=None)
+                  lifespan=_lifespan(settings, discovery, store), dependencies=[Depends(authorize)],
+                  docs_url=None, redoc_url=None)
     app.state.settings = settings
     app.state.discovery = discovery
     app.state.resources = store
     app.state.warmed = set()
     app.state.model_prefixes = {p.router.prefix: p.name for p in discovery.mounted}
     app.state.jobs, app.state.cache = build_jobs(settings)
+    database_url = settings.effective_database_url
+    app.state.database = make_engine(database_url)
+    app.state.keys = KeyStore(app.state.database, settings.api_key_cache_seconds)
+    app.state.access = AccessControl(settings, app.state.keys)
+    app.state.audit = AuditWriter(app.state.database, settings.state_dir / "audit-spool.jsonl",
+                                  settings.audit_flush_seconds, settings.audit_retention_days,
+                                  prepare=lambda: upgrade_to_head(database_url))
 
     app.include_router(routes.router)
     docs.install(app)
     app.include_router(jobs.router)
     app.include_router(metrics.router)
+    app.include_router(audit_routes.router)
+    app.include_router(key_admin.router)
     for package in discovery.mounted:
         app.include_router(package.router)
     error_handlers.install(app)
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(AuditMiddleware, store_bodies=settings.audit_store_bodies)
     app.add_middleware(
         CORSMiddleware, allow_origins=list(settings.cors_origins),
-        allow_methods=list(ALLOWED_METHODS), allow_headers=["*"],
-        expose_headers=["Location", "ETag", "X-Request-ID", "Retry-After", "Preference-Applied"],
-        max_age=600,
+        allow_methods=list(ALLOWED_METHODS), allow_headers=list(CORS_ALLOW_HEADERS),
+        expose_headers=list(CORS_EXPOSE_HEADERS), max_age=600,
     )
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(metrics.MetricsMiddleware, prefixes=app.state.model_prefixes)
-    app.openapi = _openapi(app)
+    app.openapi = _openapi(app, settings)
     return app

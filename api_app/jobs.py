@@ -18,15 +18,23 @@ JobId = Annotated[str, Path(title="Job id", description="The id from the 202 ans
 
 
 def _missing(job_id: str) -> NotFound:
-    return NotFound(f"No job {job_id!r}: it never existed or its result expired "
+    return NotFound(f"No job {job_id!r}: it never existed, belongs to another caller, or its result expired "
                     "(JOB_RESULT_TTL_SECONDS after it finished).")
+
+
+def may_access(request: Request, view: JobView) -> bool:
+    """The job's creator or an admin; a job created anonymously is reachable by its (unguessable) id."""
+    principal = getattr(request.state, "principal", None)
+    if view.owner is None or principal is None or "admin" in principal.scopes:
+        return True
+    return principal.caller == view.owner
 
 
 async def _view(request: Request, job_id: str) -> JobView:
     executor = request.app.state.jobs
     view = (await executor.link.call(executor.get, job_id, what="reading jobs") if executor.backend == "redis"
             else executor.get(job_id))
-    if view is None:
+    if view is None or not may_access(request, view):
         raise _missing(job_id)
     return view
 
@@ -61,6 +69,7 @@ async def cancel_job(request: Request, job_id: JobId) -> JobView:
     """A queued job never starts. A running job stops at once: its compute process (embedded mode)
     or work horse (redis mode) is killed and replaced."""
     executor = request.app.state.jobs
+    await _view(request, job_id)
     view = (await executor.link.call(executor.cancel, job_id, what="cancelling jobs")
             if executor.backend == "redis" else executor.cancel(job_id))
     if view is None:

@@ -96,7 +96,12 @@ def _process_metrics() -> bytes:
 @router.get("/metrics", response_class=Response, summary="Prometheus metrics (text exposition format)",
             responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}})
 async def metrics(request: Request) -> Response:
-    executor = request.app.state.jobs
+    return await render(request.app)
+
+
+async def render(app) -> Response:
+    """The exposition of `app`'s metrics (also served on the internal METRICS_PORT)."""
+    executor = app.state.jobs
     text = await asyncio.to_thread(_process_metrics)
     try:
         stats = (await asyncio.wait_for(executor.link.call(executor.stats, what="reading job figures"), STATS_TIMEOUT)

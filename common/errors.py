@@ -67,6 +67,27 @@ class NotFound(ApiError):
     code = "not_found"
 
 
+class Unauthorized(ApiError):
+    """No valid credentials for a route that needs more than anonymous callers hold."""
+
+    status_code = 401
+    code = "unauthorized"
+
+
+class Forbidden(ApiError):
+    """Valid credentials without the scope the route needs."""
+
+    status_code = 403
+    code = "forbidden"
+
+
+class TooManyRequests(ApiError):
+    """The caller is over its rate limit or its share of heavy work; `Retry-After` says when to retry."""
+
+    status_code = 429
+    code = "rate_limited"
+
+
 class MethodNotAllowed(ApiError):
     status_code = 405
     code = "method_not_allowed"

@@ -24,6 +24,17 @@ DEFAULT_JOB_FILES_DIR = Path(tempfile.gettempdir()) / "sids-job-files"
 LOOPBACK_HOSTS = frozenset({"localhost"})
 
 CommaList = Annotated[tuple[str, ...], NoDecode]
+SCOPES = ("read", "compute", "admin")
+RATE_LIMIT_PATTERN = r"^\d{1,9}\s*(/|per)\s*(\d{1,6}\s*)?(second|minute|hour|day)s?$"
+
+
+def _default_state_dir() -> Path:
+    """Where the SQLite database and the audit spool live by default: `.data/` in the checkout, or the
+    temporary folder when the checkout is read-only (as in the container image)."""
+    local = REPO_ROOT / ".data"
+    if os.access(local if local.exists() else REPO_ROOT, os.W_OK):
+        return local
+    return Path(tempfile.gettempdir()) / "sids-ml-backend"
 
 
 def _split_commas(value: object) -> object:
@@ -162,7 +173,83 @@ class Settings(BaseSettings):
         5.0, gt=0, le=300, description="An idle keep-alive connection is closed after this time.",
     )
 
-    @field_validator("model_service", "cors_origins", mode="before")
+    auth_mode: Literal["off", "on"] | None = Field(
+        None, description="`on`: callers prove who they are (API key or JWT) and need the scope of each route; "
+        "anonymous callers get ANONYMOUS_SCOPES. Default: `on` in production, `off` elsewhere.",
+    )
+    allow_auth_off_in_production: bool = Field(
+        False, description="The explicit override that lets production run with AUTH_MODE=off.",
+    )
+    anonymous_scopes: CommaList = Field(
+        ("read", "compute"), description="Scopes of callers without credentials when AUTH_MODE=on.",
+    )
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL of the key and audit database, e.g. "
+        "`postgresql+psycopg://user@host:5432/sids`. Default: a SQLite file in STATE_DIR.",
+    )
+    database_url_file: Path | None = Field(
+        None, description="A file holding DATABASE_URL (e.g. the Key Vault secret mounted by the Secrets Store CSI "
+        "driver); used when DATABASE_URL is unset.",
+    )
+    state_dir: Path = Field(
+        default_factory=_default_state_dir,
+        description="Folder of the default SQLite database and the audit spool file.",
+    )
+    api_key_cache_seconds: float = Field(
+        60.0, ge=0, le=60, description="How long a verified API key is trusted without a database read.",
+    )
+    oidc_issuer: str | None = Field(
+        None, description="Issuer (`iss`) of accepted JWTs, e.g. `https://login.microsoftonline.com/<tenant>/v2.0`; "
+        "unset: bearer tokens are refused.",
+    )
+    oidc_audience: str | None = Field(None, description="Audience (`aud`) accepted JWTs must carry.")
+    oidc_jwks_url: str | None = Field(
+        None, description="The issuer's JWKS URL (signing keys, fetched and cached; refetched for an unknown `kid`).",
+    )
+    oidc_jwks_cooldown_seconds: float = Field(
+        30.0, ge=0, le=3600, description="Least time between two JWKS fetches forced by tokens with an unknown `kid` "
+        "(a rotated key is seen within this time; a flood of bogus kids cannot hammer the issuer).",
+    )
+    oidc_scope_map: CommaList = Field(
+        ("read=read", "compute=compute", "admin=admin"),
+        description="`claim value=scope` pairs: which `scp`/`roles` values grant which scope.",
+    )
+    rate_limit_anonymous: str = Field(
+        "120/minute", pattern=RATE_LIMIT_PATTERN,
+        description="Cost units one anonymous client address may spend, e.g. `120/minute`.",
+    )
+    rate_limit_authenticated: str = Field(
+        "1200/minute", pattern=RATE_LIMIT_PATTERN,
+        description="Cost units one API key or token subject may spend (a key may carry its own limit).",
+    )
+    rate_cost_compute: int = Field(2, ge=1, le=1000, description="Cost of a model call (a listing costs 1).")
+    rate_cost_heavy: int = Field(
+        10, ge=1, le=1000, description="Cost of heavy work: twolvlImp AFS or IterativeImputer, backtests, batches.",
+    )
+    heavy_concurrency_per_caller: int = Field(
+        2, ge=1, le=1000, description="Heavy requests and jobs one caller may have running at once.",
+    )
+    heavy_concurrency_anonymous: int = Field(
+        4, ge=1, le=1000, description="Heavy requests and jobs all anonymous callers together may have running.",
+    )
+    trusted_proxies: CommaList = Field(
+        (), description="Addresses or CIDR ranges of proxies whose `X-Forwarded-For` is believed (e.g. the "
+        "Gateway's pod range). Empty: the direct peer is the client.",
+    )
+    metrics_port: int | None = Field(
+        None, ge=1, le=65535, description="Port of the internal `/metrics` server for Prometheus (not routed "
+        "by the Gateway); `/metrics` on the public port needs `admin` when AUTH_MODE=on.",
+    )
+    audit_retention_days: int = Field(90, ge=1, le=3650, description="Audit records older than this are pruned.")
+    audit_store_bodies: bool = Field(
+        False, description="Also store request bodies in the audit trail (only their hash by default).",
+    )
+    audit_flush_seconds: float = Field(
+        1.0, gt=0, le=60, description="Longest time an audit record waits before it is written.",
+    )
+
+    @field_validator("model_service", "cors_origins", "anonymous_scopes", "oidc_scope_map", "trusted_proxies",
+                     mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         return _split_commas(value)
@@ -171,6 +258,36 @@ class Settings(BaseSettings):
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("anonymous_scopes")
+    @classmethod
+    def _known_scopes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [s for s in value if s not in SCOPES]
+        if unknown:
+            raise ValueError(f"unknown scopes {', '.join(unknown)}; known: {', '.join(SCOPES)}")
+        return value
+
+    @field_validator("oidc_scope_map")
+    @classmethod
+    def _scope_pairs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for pair in value:
+            claim, _, scope = pair.partition("=")
+            if not claim.strip() or scope.strip() not in SCOPES:
+                raise ValueError(f"OIDC_SCOPE_MAP entry {pair!r} must be `claim value=scope` with a scope among "
+                                 f"{', '.join(SCOPES)}")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        import ipaddress
+
+        for network in value:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(f"TRUSTED_PROXIES entry {network!r} is not an address or CIDR range") from None
+        return value
 
     @property
     def effective_compute_isolation(self) -> str:
@@ -181,6 +298,22 @@ class Settings(BaseSettings):
     @property
     def effective_redis_url(self) -> str:
         return self.redis_url or DEV_REDIS_URL
+
+    @property
+    def auth_enabled(self) -> bool:
+        return (self.auth_mode or ("on" if self.environment == "production" else "off")) == "on"
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        if self.database_url_file is not None:
+            return self.database_url_file.read_text().strip()
+        return f"sqlite:///{self.state_dir / 'sids-ml.sqlite3'}"
+
+    @property
+    def scope_map(self) -> dict[str, str]:
+        return {claim.strip(): scope.strip() for claim, _, scope in (p.partition("=") for p in self.oidc_scope_map)}
 
     @model_validator(mode="after")
     def _refuse_jobs_split_across_processes(self) -> "Settings":
@@ -211,6 +344,14 @@ class Settings(BaseSettings):
         if (self.job_backend == "redis" or self.redis_url) and not self.redis_allow_plaintext:
             if reason := redis_url_problem(self.effective_redis_url):
                 problems.append(reason)
+        if self.auth_mode == "off" and not self.allow_auth_off_in_production:
+            problems.append("AUTH_MODE=off needs ALLOW_AUTH_OFF_IN_PRODUCTION=true")
+        if "admin" in self.anonymous_scopes:
+            problems.append("ANONYMOUS_SCOPES must not include admin")
+        if self.database_url_file is not None and not self.database_url_file.is_file():
+            problems.append(f"DATABASE_URL_FILE {self.database_url_file} does not exist")
+        if self.oidc_issuer and not (self.oidc_audience and self.oidc_jwks_url):
+            problems.append("OIDC_ISSUER needs OIDC_AUDIENCE and OIDC_JWKS_URL")
         if self.max_body_bytes > MAX_SAFE_BODY_BYTES:
             problems.append(f"MAX_BODY_BYTES must be at most {MAX_SAFE_BODY_BYTES}")
         if problems:

@@ -1,4 +1,5 @@
-"""Azure Functions entry: one HTTP trigger (all methods, all routes) wrapping the same ASGI app."""
+"""Azure Functions entry: one HTTP trigger (all methods, all routes) wrapping the same ASGI app; each
+invocation writes its audit records before it returns."""
 
 import asyncio
 
@@ -21,4 +22,7 @@ async def main(req: func.HttpRequest, context: func.Context | None = None) -> fu
     if _startup is None:
         _startup = asyncio.ensure_future(_start())
     await asyncio.shield(_startup)
-    return await _middleware.handle_async(req, context)
+    response = await _middleware.handle_async(req, context)
+    # The host may freeze the process between invocations: audit records are written before we answer.
+    await asyncio.to_thread(app.state.audit.flush)
+    return response

@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -24,6 +25,9 @@ READY_TIMEOUT = 120
 MEASURED: dict[str, dict] = {}  # figures tests measure (e.g. the container tests), printed at the end
 SHARED_REDIS_DB = "redis://127.0.0.1:6379/13"
 WORKER_RECOVERY_SECONDS = 3
+STATE_DIR = Path(tempfile.mkdtemp(prefix="sids-test-state-"))
+"""The tests' SQLite key/audit database and audit spool (never the checkout's `.data/`)."""
+os.environ.setdefault("STATE_DIR", str(STATE_DIR))
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -35,7 +39,7 @@ def pytest_terminal_summary(terminalreporter):
 def make_settings(**overrides) -> Settings:
     """Settings for tests, independent of the environment the tests run in."""
     values = {"environment": "test", "dataset_path": DEFAULT_DATASET_PATH, "model_service": (),
-              "machine_speed_probe": False}
+              "machine_speed_probe": False, "state_dir": STATE_DIR}
     values.update(overrides)
     return Settings(_env_file=None, **values)
 
@@ -129,8 +133,8 @@ def live_server(env: dict | None = None, workers: int = 1):
     command = [sys.executable, "-m", "uvicorn", "api_app:app", "--host", "127.0.0.1",
                "--port", str(port), "--workers", str(workers), "--log-level", "warning",
                "--http", "api_app.server:GuardedHttpToolsProtocol"]
-    process = subprocess.Popen(command, cwd=REPO_ROOT,
-                               env={**os.environ, "MACHINE_SPEED_PROBE": "false", **(env or {})})
+    process = subprocess.Popen(command, cwd=REPO_ROOT, env={
+        **os.environ, "MACHINE_SPEED_PROBE": "false", "STATE_DIR": str(STATE_DIR), **(env or {})})
     base_url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + READY_TIMEOUT
@@ -273,3 +277,32 @@ def stop_worker(process: subprocess.Popen) -> None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(child, signal.SIGKILL)
     process.wait(timeout=10)
+
+
+POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@pytest.fixture
+def postgres_url():
+    """SQLAlchemy URL of a new, uniquely named database on the machine's PostgreSQL, dropped afterwards."""
+    import uuid
+
+    import psycopg
+
+    name = f"sids_test_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError:
+        pytest.skip("no PostgreSQL at 127.0.0.1:5432")
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def make_key(app, *scopes: str, **options) -> str:
+    """A new API key in the app's database holding `scopes` (the key itself, as a caller sends it)."""
+    _, key = app.state.keys.create(options.pop("name", "test-" + "-".join(scopes)), list(scopes), **options)
+    return key

@@ -37,6 +37,7 @@ def _now() -> datetime:
 class LocalJob:
     id: str
     model: str
+    owner: str | None = None
     status: str = "queued"
     created_at: datetime = field(default_factory=_now)
     started_at: datetime | None = None
@@ -51,7 +52,7 @@ class LocalJob:
     def view(self) -> JobView:
         return JobView(id=self.id, model=self.model, status=self.status, created_at=self.created_at,
                        started_at=self.started_at, finished_at=self.finished_at, progress=self.progress,
-                       result=self.result).with_failure(self.failure)
+                       result=self.result, owner=self.owner).with_failure(self.failure)
 
 
 class LocalExecutor:
@@ -164,7 +165,7 @@ class LocalExecutor:
         """Start a job with this time limit; `Overloaded` (503) at once when the compute processes
         have no room for it."""
         self._purge()
-        job = LocalJob(id=uuid.uuid4().hex, model=spec.model)
+        job = LocalJob(id=uuid.uuid4().hex, model=spec.model, owner=spec.owner)
         with self._lock:
             self._jobs[job.id] = job
         job.task = asyncio.create_task(self._run(job, spec, fn, body, timeout))

@@ -91,6 +91,8 @@ class JobView(BaseModel):
     result: Any = Field(None, description="The endpoint's response body, once `succeeded`; a file is "
                                           "described (`kind: file`, `href` to fetch it), not included.")
     error: ErrorResponse | None = Field(None, description="Why the job `failed` (or was cancelled).")
+    owner: str | None = Field(None, exclude=True, description="The authenticated caller that created the job "
+                                                              "(None: anonymous, reachable by its id alone).")
     _failure: dict | None = PrivateAttr(None)
 
     def with_failure(self, payload: dict | None) -> "JobView":
@@ -129,6 +131,7 @@ class JobSpec:
     data: str | None
     fingerprint: str | None
     cache_key: str | None
+    owner: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -70,7 +70,7 @@ class RedisExecutor:
         process; a job never joins a synchronous request's job, which is stopped with its request)."""
         job_id = uuid.uuid4().hex
         if spec.cache_key:
-            marker = INFLIGHT_KEY + spec.cache_key
+            marker = INFLIGHT_KEY + spec.cache_key + (f":{spec.owner}" if spec.owner else "")
             existing = self.connection.get(marker)
             job = self._fetch(existing.decode()) if existing else None
             if job is not None and (synchronous or not job.meta.get("sync")):
@@ -79,7 +79,8 @@ class RedisExecutor:
                     return view.id
             self.connection.set(marker, job_id, ex=math.ceil(timeout))
         job = self.queue.enqueue(
-            execute, spec.to_dict(), job_id=job_id, meta={"model": spec.model, "sync": synchronous},
+            execute, spec.to_dict(), job_id=job_id,
+            meta={"model": spec.model, "sync": synchronous, "owner": spec.owner},
             description=f"{spec.model} {spec.endpoint}", job_timeout=math.ceil(timeout),
             result_ttl=self.result_ttl, failure_ttl=self.result_ttl,
             retry=Retry(max=self.max_retries) if self.max_retries else None)
@@ -101,7 +102,7 @@ class RedisExecutor:
     def _view(self, job: Job) -> JobView:
         state = job.get_status(refresh=False)
         progress = job.meta.get("progress")
-        view = JobView(id=job.id, model=job.meta.get("model", ""), status="queued",
+        view = JobView(id=job.id, model=job.meta.get("model", ""), status="queued", owner=job.meta.get("owner"),
                        created_at=_utc(job.created_at), started_at=_utc(job.started_at),
                        finished_at=_utc(job.ended_at),
                        progress=JobProgress(**progress) if progress else None)

@@ -171,7 +171,8 @@ async def run_model(request: Request, fn: Callable[..., Any], body: BaseModel, d
         return _json(entry.body, entry.etag)
 
     spec = JobSpec(model=model, endpoint=endpoint, func=dotted(fn), request_class=dotted(type(body)),
-                   body=body_json, data=data, fingerprint=fingerprint, cache_key=key if cache_results else None)
+                   body=body_json, data=data, fingerprint=fingerprint, cache_key=key if cache_results else None,
+                   owner=getattr(request.state, "job_owner", None))
     JOB_SUBMISSIONS.labels(model, "sync" if synchronous else "async").inc()
     if synchronous:
         async def submit_and_wait():

@@ -84,3 +84,23 @@ output "alb_controller_client_id" {
   description = "Client id of the ALB Controller's identity, for its Helm install (albController.podIdentity.clientID)."
   value       = azurerm_user_assigned_identity.alb_controller.client_id
 }
+
+output "postgres_fqdn" {
+  description = "Private host name of the PostgreSQL flexible server (resolvable only inside the cluster's network)."
+  value       = var.database_enabled ? azurerm_postgresql_flexible_server.main[0].fqdn : null
+}
+
+output "key_vault_name" {
+  description = "Key Vault holding the secret database-url; set it as keyvaultName in the SecretProviderClass sids-ml-keyvault."
+  value       = var.database_enabled ? azurerm_key_vault.main[0].name : null
+}
+
+output "tenant_id" {
+  description = "Entra ID tenant of the Key Vault; set it as tenantId in the SecretProviderClass sids-ml-keyvault."
+  value       = data.azurerm_client_config.current.tenant_id
+}
+
+output "workload_identity_client_id" {
+  description = "Client id of the identity allowed to read Key Vault secrets; set it on the ServiceAccount sids-ml and as clientID in the SecretProviderClass."
+  value       = var.database_enabled ? azurerm_user_assigned_identity.workload[0].client_id : null
+}

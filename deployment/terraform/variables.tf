@@ -202,3 +202,45 @@ variable "agc_subnet_prefix" {
   type        = string
   default     = "10.20.64.0/24"
 }
+
+variable "database_enabled" {
+  description = "Create Azure Database for PostgreSQL (private access) for API keys and the audit trail, the Key Vault holding its DATABASE_URL, and the workload identity that reads it (deployment/components/database)."
+  type        = bool
+  default     = true
+}
+
+variable "postgres_subnet_prefix" {
+  description = "Address range of the subnet delegated to the PostgreSQL flexible server; inside vnet_address_space, apart from aks_subnet_prefix."
+  type        = string
+  default     = "10.20.65.0/24"
+}
+
+variable "postgres_sku_name" {
+  description = "PostgreSQL flexible server size: the audit trail and keys are light; B_Standard_B1ms is enough, GP_Standard_D2ds_v5 for heavy audit traffic."
+  type        = string
+  default     = "B_Standard_B1ms"
+}
+
+variable "postgres_storage_mb" {
+  description = "Storage of the PostgreSQL flexible server in MB (32768 = 32 GB); size it for AUDIT_RETENTION_DAYS of records."
+  type        = number
+  default     = 32768
+}
+
+variable "postgres_geo_redundant_backup" {
+  description = "Keep PostgreSQL backups in the paired region as well (cannot be changed after the server is created)."
+  type        = bool
+  default     = false
+}
+
+variable "key_vault_allowed_ips" {
+  description = "Public addresses or CIDR ranges (e.g. the CI runner's) allowed through the Key Vault firewall to write secrets; everything else is denied."
+  type        = list(string)
+  default     = []
+}
+
+variable "database_secret_expiration" {
+  description = "Expiry (RFC 3339) of the database-url secret in Key Vault; rotate the password and extend it before then."
+  type        = string
+  default     = "2027-12-31T00:00:00Z"
+}

@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-SKIPPED_PATHS = ("/jobs/",)
-"""Operations on a job need the id of a job that exists: no schema example can hold one."""
+SKIPPED_PATHS = ("/jobs/", "/keys/")
+"""Operations on a job or an API key need the id of one that exists: no schema example can hold one."""
 
 
 def resolve(schema: dict, components: dict) -> dict:
@@ -82,7 +82,7 @@ def test_every_try_it_out_request_succeeds(client, operations):
     failed = []
     for method, url, query, body in operations:
         response = client.request(method, url, params=query, json=body)
-        if response.status_code != 200:
+        if not response.is_success:
             failed.append(f"{method} {url} {query} {body}: {response.status_code} {response.text[:300]}")
     assert not failed, "\n".join(failed)
 

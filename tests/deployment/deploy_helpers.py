@@ -35,6 +35,7 @@ CRD_SCHEMAS = {
     ("cert-manager.io/v1", "ClusterIssuer"): "cert-manager-clusterissuer.schema.json",
     ("keda.sh/v1alpha1", "ScaledObject"): "keda-scaledobject.schema.json",
     ("keda.sh/v1alpha1", "TriggerAuthentication"): "keda-triggerauthentication.schema.json",
+    ("secrets-store.csi.x-k8s.io/v1", "SecretProviderClass"): "secrets-store-secretproviderclass.schema.json",
 }
 KUBERNETES_YAML_SKIP = {"kustomization.yaml", "kustomization.yml"}
 GATEWAY_API_GROUP = "gateway.networking.k8s.io/"

@@ -7,6 +7,17 @@ import azure.functions as func
 import pytest
 
 import main
+from sqlalchemy import select
+
+from api_app.database import audit_events
+
+AUDITED_REQUEST = "azure-function-audit-check"
+
+
+def audit_rows(request_id: str) -> list[dict]:
+    with main.app.state.database.connect() as connection:
+        rows = connection.execute(select(audit_events).where(audit_events.c.request_id == request_id))
+        return [dict(row._mapping) for row in rows]
 
 
 def call(method: str, url: str, body: bytes = b"", headers: dict | None = None) -> func.HttpResponse:
@@ -30,6 +41,13 @@ def function_responses():
 
     async def drive():
         answers = {name: await main.main(request) for name, request in requests.items()}
+        # From here on only the invocation itself writes audit records (as in a frozen Functions host).
+        await asyncio.to_thread(main.app.state.audit.stop)
+        answers["audited"] = await main.main(call(
+            "POST", "http://localhost/sampleapi/predict",
+            json.dumps({"indicator": "wdi-EG.ELC.ACCS.ZS", "year": "2013"}).encode(),
+            {"content-type": "application/json", "x-request-id": AUDITED_REQUEST}))
+        answers["audit_rows"] = audit_rows(AUDITED_REQUEST)
         await main._middleware.notify_shutdown()
         return answers
 
@@ -63,3 +81,13 @@ def test_function_keeps_the_error_contract(function_responses):
     bad = function_responses["bad"]
     assert bad.status_code == 422
     assert json.loads(bad.get_body())["errors"][0]["field"] == "body.indicator"
+
+
+def test_function_writes_its_audit_records_before_it_answers(function_responses):
+    assert function_responses["audited"].status_code == 200
+    rows = function_responses["audit_rows"]
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row["event"], row["route"], row["status"], row["model"]) == (
+        "model_call", "/sampleapi/predict", 200, "sampleapi")
+    assert row["body_hash"] and len(row["body_hash"]) == 64 and row["body"] is None

@@ -1,0 +1,130 @@
+"""Records every model call, job operation, admin action and refused request in the audit trail: caller,
+scope used, model, version, route, request id, a hash of the canonical body (the body itself only with
+AUDIT_STORE_BODIES), a result summary, status, duration and job id. Never a key, token or header."""
+
+import hashlib
+import json
+import re
+import time
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api_app.security.scopes import ADMIN
+from common.metrics import model_label
+
+SUMMARY_BYTES = 8192
+JOB_LOCATION = re.compile(r"^/jobs/([A-Za-z0-9]{1,64})")
+DENIALS = {401: "denied", 403: "denied", 429: "rate_limited"}
+
+
+def body_hash(body: bytes) -> str | None:
+    """SHA-256 of the canonical JSON (sorted keys, no spaces) so equal requests hash alike; raw bytes otherwise."""
+    if not body:
+        return None
+    try:
+        canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    except ValueError:
+        canonical = body
+    return hashlib.sha256(canonical).hexdigest()
+
+
+def summarize(status: int, content_type: str, size: int, head: bytes) -> str:
+    summary: dict = {"bytes": size, "type": content_type.split(";")[0]}
+    if content_type.startswith("application/json") and size <= SUMMARY_BYTES:
+        try:
+            value = json.loads(head)
+        except ValueError:
+            value = None
+        if isinstance(value, dict):
+            if status >= 400 and "code" in value:
+                summary["error"] = value["code"]
+            else:
+                summary["keys"] = sorted(value)[:10]
+                if isinstance(value.get("status"), str):
+                    summary["status"] = value["status"]
+    return json.dumps(summary, separators=(",", ":"))
+
+
+def event_of(status: int, method: str, route: str, scope_used: str | None, model: str | None) -> str | None:
+    if status in DENIALS:
+        return DENIALS[status]
+    if scope_used is None:
+        return None
+    if scope_used == ADMIN:
+        return "admin"
+    if route.startswith("/jobs"):
+        return "job"
+    if method == "POST":
+        return "model_call"
+    return None
+
+
+class AuditMiddleware:
+    def __init__(self, app: ASGIApp, store_bodies: bool) -> None:
+        self.app = app
+        self.store_bodies = store_bodies
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        chunks: list[bytes] = []
+        response: dict = {"status": 500, "headers": {}, "size": 0, "head": b""}
+
+        async def capture_receive() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                chunks.append(message.get("body", b""))
+            return message
+
+        async def capture_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                response["status"] = message["status"]
+                response["headers"] = {k.decode("latin-1").lower(): v.decode("latin-1")
+                                       for k, v in message.get("headers", [])}
+            elif message["type"] == "http.response.body":
+                body = message.get("body", b"")
+                response["size"] += len(body)
+                if len(response["head"]) <= SUMMARY_BYTES:
+                    response["head"] += body[:SUMMARY_BYTES + 1]
+            await send(message)
+
+        try:
+            await self.app(scope, capture_receive, capture_send)
+        finally:
+            self._record(scope, b"".join(chunks), response, time.perf_counter() - started)
+
+    def _record(self, scope: Scope, body: bytes, response: dict, seconds: float) -> None:
+        app = scope.get("app")
+        writer = getattr(getattr(app, "state", None), "audit", None)
+        if writer is None:
+            return
+        state = scope.get("state", {})
+        route = getattr(scope.get("route"), "path", None) or scope.get("path", "")
+        status = response["status"]
+        scope_used = state.get("required_scope")
+        model = model_label(getattr(app.state, "model_prefixes", {}), route)
+        event = event_of(status, scope["method"], route, scope_used, model)
+        if event is None:
+            return
+        principal = state.get("principal")
+        headers = response["headers"]
+        location = JOB_LOCATION.match(headers.get("location", ""))
+        job_id = location.group(1) if location else (scope.get("path_params") or {}).get("job_id")
+        version = headers.get("x-model-version")
+        if version is None:
+            try:
+                version = json.loads(body).get("version") if body[:1] == b"{" else None
+            except (ValueError, AttributeError):
+                version = None
+        keep_body = self.store_bodies and scope_used != ADMIN and body
+        writer.record(
+            event=event, caller=principal.caller if principal else "anonymous",
+            caller_kind=principal.kind if principal else "anonymous", scope=scope_used, model=model,
+            version=str(version)[:60] if version else None, method=scope["method"], route=route[:300],
+            request_id=state.get("request_id"), client=state.get("client"), body_hash=body_hash(body),
+            body=body.decode("utf-8", "replace") if keep_body else None, status=status,
+            duration_ms=round(seconds * 1000, 3), job_id=job_id,
+            result_summary=summarize(status, headers.get("content-type", ""), response["size"], response["head"]),
+            detail=state.get("denial"))
