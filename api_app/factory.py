@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 
-from api_app import error_handlers, jobs, metrics, routes
+from api_app import error_handlers, jobs, metrics, playground, routes
 from api_app.discovery import Discovery, discover
 from api_app.middleware import ALLOWED_METHODS, RequestGuard
 from common.compute import ComputePool, get_pool, install_pool
@@ -24,7 +24,9 @@ VERSION = "1.0.0"
 DESCRIPTION = """Machine-learning models for the SIDS data dashboard.
 
 `GET /params` describes every model's inputs; each model's endpoints are grouped by tag below.
-Enum fields are sent by member NAME. Errors share one JSON shape: `{code, detail, errors}`."""
+Enum fields are sent by member NAME. Errors share one JSON shape: `{code, detail, errors}`.
+
+Try every model with forms and charts in the [playground](ui)."""
 ERROR_REF = {"$ref": "#/components/schemas/ErrorResponse"}
 
 
@@ -139,6 +141,7 @@ def create_app(settings: Settings | None = None, models_package: str = "models")
     app.include_router(metrics.router)
     for package in discovery.mounted:
         app.include_router(package.router)
+    playground.install(app)
     error_handlers.install(app)
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(

@@ -86,5 +86,12 @@ class ComputeTimeout(ApiError):
     code = "timeout"
 
 
+class NotCached(ApiError):
+    """`Cache-Control: only-if-cached` and no stored answer (RFC 9111 §5.2.1.7): nothing is computed."""
+
+    status_code = 504
+    code = "not_cached"
+
+
 def error_body(code: str, detail: str, errors: list[FieldProblem] | None = None) -> dict:
     return ErrorResponse(code=code, detail=detail, errors=errors or []).model_dump()

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from common.compute import run_cpu
 from common.constants import MAIN_ENDPOINT_TAG
 from common.errors import InvalidInput, NotFound, PayloadTooLarge, Unavailable
-from common.jobs import JobAccepted, parse_prefer, run_model
+from common.jobs import JobAccepted, parse_prefer, refuse_uncached, run_model
 from common.resources import FAILED, LOAD_WAIT_SECONDS, READY
 from models._artifacts.batch import FORMATS, input_format, score_batch, score_file, scored_filename
 from models._artifacts.schemas import (BatchJobRequest, DriftResponse, PredictResponse, VersionsResponse,
@@ -98,6 +98,7 @@ def artifact_router(spec: ModelSpec) -> APIRouter:
     @router.post("/predict", response_model=PredictResponse, openapi_extra={MAIN_ENDPOINT_TAG: True},
                  summary=f"Classify one or many instances ({spec.description})")
     async def predict(body: Body, request: Request) -> Response:
+        refuse_uncached(request)
         model = await serving_model(request.app, spec.name, spec)
         instances = body.instances if spec.kind == TEXT else [
             i if isinstance(i, list) else i.model_dump() for i in body.instances]
