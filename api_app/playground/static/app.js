@@ -20,6 +20,7 @@ const ui = {
 let catalog = [];
 let current = { model: null, operation: null, form: null, job: null, answer: null, view: null };
 let estimateTimer = null;
+let formsOpened = 0;
 
 function say(text, kind = "info") {
   ui.message.textContent = text;
@@ -40,12 +41,18 @@ function fillOperations(model, path) {
 
 async function openForm(values) {
   const { model, operation } = chosen();
+  const opened = ++formsOpened;
+  ui.form.dataset.ready = "false";
+  ui.run.disabled = true;
   current = { ...current, model, operation, answer: null };
   ui.description.textContent = operation.summary;
   ui.result.hidden = true;
   say("");
   current.form = new GeneratedForm(ui.fields, operation, values || operation.example, formChanged);
   await current.form.start();
+  if (opened !== formsOpened) return;
+  ui.run.disabled = false;
+  ui.form.dataset.ready = "true";
   formChanged();
 }
 
@@ -78,6 +85,7 @@ function requestOf(operation, values) {
   let multipart = null;
   for (const field of operation.fields) {
     const value = values[field.name];
+    if (field.location === "helper") continue;
     if (field.location === "path") path = path.replace(`{${field.name}}`, encodeURIComponent(value ?? ""));
     else if (value === undefined) continue;
     else if (field.location === "query") query[field.name] = value;
@@ -91,8 +99,13 @@ function requestOf(operation, values) {
 function startClock() {
   const started = performance.now();
   ui.elapsed.textContent = "0.0 s";
-  const timer = window.setInterval(() => { ui.elapsed.textContent = `${((performance.now() - started) / 1000).toFixed(1)} s`; }, 100);
-  return () => { window.clearInterval(timer); ui.elapsed.textContent = `${((performance.now() - started) / 1000).toFixed(1)} s`; };
+  const show = () => { ui.elapsed.textContent = `${((performance.now() - started) / 1000).toFixed(1)} s`; };
+  const timer = window.setInterval(show, 100);
+  let running = true;
+  return () => {
+    if (running) { window.clearInterval(timer); show(); }
+    running = false;
+  };
 }
 
 function showProgress(progress, status) {

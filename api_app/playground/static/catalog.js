@@ -107,6 +107,27 @@ function paramsField(spec, input, fromSchema, prefix) {
   };
 }
 
+/** Inputs a listing needs that the form does not have (e.g. the `dataset` that /sampleapi/indicators
+ * filters by) become helper fields, placed before the first field they list; they are not sent. */
+function withHelpers(spec, fields) {
+  const names = new Set(fields.map((f) => f.name));
+  const result = [];
+  for (const field of fields) {
+    for (const input of (field.listing || {}).inputs || []) {
+      if (names.has(input)) continue;
+      const operation = spec.paths[field.listing.endpoint][field.listing.method.toLowerCase()];
+      const parameter = (operation.parameters || []).find((p) => p.name === input);
+      if (!parameter) continue;
+      names.add(input);
+      const helper = schemaField(input, { ...parameter.schema, description: `Narrows the values listed for ${field.label}; not sent with the request.` },
+        spec, { location: "helper", required: parameter.required, prefix: "" });
+      result.push({ ...helper, default: helper.example });
+    }
+    result.push(field);
+  }
+  return result;
+}
+
 function example(spec, operation, fields) {
   const [, content] = bodyContent(operation);
   const body = content ? deref(content.schema, spec) : {};
@@ -137,6 +158,7 @@ export async function loadCatalog() {
         const byName = Object.fromEntries(fields.map((f) => [f.name, f]));
         fields = entry.inputs.map((input) => paramsField(spec, input, byName[input.parameter], prefix));
       }
+      fields = withHelpers(spec, fields);
       return { path: o.path, method: o.method, main: o === main, summary: o.operation.summary || o.path,
         fields, example: example(spec, o.operation, fields),
         requestSchema: JSON.stringify(((bodyContent(o.operation)[1] || {}).schema) || null) };

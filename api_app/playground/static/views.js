@@ -137,9 +137,10 @@ function survey(json, body) {
         label: `Cluster ${c}`, backgroundColor: PALETTE[i % PALETTE.length], data: continuous.map((q) => mean(q, c)) })) } } });
   }
   for (const q of own.filter((item) => item.type === "categorical").slice(0, 3)) {
-    const answers = [...new Set(rows.map((r) => String(data[q.name][r])))].sort();
+    const answer = (r) => (data[q.name][r] === null || data[q.name][r] === undefined ? "(no answer)" : String(data[q.name][r]));
+    const answers = [...new Set(rows.map(answer))].sort();
     const share = (c, a) => { const members = rows.filter((_, i) => labels[i] === c);
-      return members.filter((r) => String(data[q.name][r]) === a).length / Math.max(members.length, 1); };
+      return members.filter((r) => answer(r) === a).length / Math.max(members.length, 1); };
     charts.push({ title: `Answer profile: ${q.name}`, description: "Share of each answer within each cluster.",
       config: { type: "bar", data: { labels: clusters.map((c) => `Cluster ${c}`), datasets: answers.map((a, i) => ({
         label: a, backgroundColor: PALETTE[i % PALETTE.length], data: clusters.map((c) => share(c, a)) })) },
