@@ -72,7 +72,7 @@ def calibrate() -> float:
 
 def measure(dataset, request: dict) -> tuple[dict, float, float]:
     """Scores, median weight of the own series over the hidden countries, and seconds."""
-    body = BacktestRequest(**request, history=True, folds=5)
+    body = BacktestRequest(**{**request, "history": True, "folds": 5})
     started = time.perf_counter()
     result = service.backtest(body, dataset).model_dump()
     seconds = time.perf_counter() - started

@@ -69,6 +69,11 @@ def client():
         yield test_client
 
 
+def year_of(predict_response: dict, year: str) -> dict:
+    """One year's fields of a twolvlImp predict response (SPEC §5.1.6 nests field first, then year)."""
+    return {field: by_year[year] for field, by_year in predict_response["indicatorJson"].items()}
+
+
 def poll_job(client, location: str, until=lambda job: job["status"] in ("succeeded", "failed", "cancelled"),
              timeout: float = 30) -> dict:
     """GET the job at `location` until `until(job)` holds or `timeout` passes; the last view."""

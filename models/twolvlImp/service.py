@@ -21,8 +21,9 @@ from models.twolvlImp.estimate import RunHistory, cost_features
 from models.twolvlImp.history import blend
 from models.twolvlImp.imputation import Options, run
 from models.twolvlImp.preprocess import Prepared, prepare
-from models.twolvlImp.schemas import (BacktestRequest, BacktestResponse, Estimate, HistoryYearResult,
-                                      PredictResponse, Scheme, TrainRequest, YearResult)
+from models.twolvlImp.schemas import (BacktestRequest, BacktestResponse, Estimate, HistoryIndicatorJson,
+                                      HistoryYearResult, IndicatorJson, PredictResponse, Scheme, TrainRequest,
+                                      YearResult)
 from shared_dataloader import IndicatorDataset
 
 log = logging.getLogger(__name__)
@@ -117,9 +118,10 @@ def predict(body: TrainRequest, dataset: IndicatorDataset, progress: Progress | 
     report("done", 1.0)
     if body.history:
         year_result = HistoryYearResult(**blend(result, dataset.indicator_table(body.target), body.target_year))
+        nested = HistoryIndicatorJson.of_year(body.target_year, year_result)
     else:
-        year_result = YearResult(**result)
-    return PredictResponse(indicatorJson={body.target_year: year_result})
+        nested = IndicatorJson.of_year(body.target_year, YearResult(**result))
+    return PredictResponse(indicatorJson=nested)
 
 
 def backtest(body: BacktestRequest, dataset: IndicatorDataset, progress: Progress | None = None) -> BacktestResponse:

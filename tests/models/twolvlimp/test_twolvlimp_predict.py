@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from conftest import year_of
 
 from common.constants import SIDS_SET
 from models.twolvlImp import preprocess
@@ -15,15 +16,14 @@ MANUAL = ["wdi-AG.LND.AGRI.ZS", "wdi-SP.DYN.LE00.IN"]
 def request(**overrides) -> dict:
     body = {"target_year": YEAR, "dataset": DATASET, "target": TARGET, "interpolator": "KNNImputer",
             "scheme": "MANUAL", "manual_predictors": MANUAL, "estimators": 10, "model": "rfr",
-            "interval": "quantile"}
+            "interval": "quantile", "history": False}
     return {k: v for k, v in {**body, **overrides}.items() if v is not None}
 
 
 def predict(client, **overrides) -> dict:
     response = client.post(f"{P}/predict", json=request(**overrides))
     assert response.status_code == 200, response.text
-    return response.json()["indicatorJson"][YEAR]
-
+    return year_of(response.json(), YEAR)
 
 def check_invariants(result: dict, dataset, target: str = TARGET, year: str = YEAR) -> None:
     column = dataset.year_table(year)[target]
