@@ -24,6 +24,8 @@ def function_responses():
                         json.dumps({"indicator": "wdi-EG.ELC.ACCS.ZS", "year": "2012"}).encode(),
                         {"content-type": "application/json"}),
         "put": call("PUT", "http://localhost/params"),
+        "ui": call("GET", "http://localhost/ui"),
+        "ui_module": call("GET", "http://localhost/ui/static/app.js"),
         "bad": call("POST", "http://localhost/sampleapi/predict", b"{}",
                     {"content-type": "application/json"}),
     }
@@ -63,3 +65,11 @@ def test_function_keeps_the_error_contract(function_responses):
     bad = function_responses["bad"]
     assert bad.status_code == 422
     assert json.loads(bad.get_body())["errors"][0]["field"] == "body.indicator"
+
+
+def test_function_serves_the_playground_page_and_its_modules(function_responses):
+    page, module = function_responses["ui"], function_responses["ui_module"]
+    assert page.status_code == 200 and page.mimetype.startswith("text/html")
+    assert b'src="ui/static/app.js"' in page.get_body()
+    assert module.status_code == 200 and "javascript" in module.mimetype
+    assert b"loadCatalog" in module.get_body()

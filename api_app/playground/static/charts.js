@@ -44,7 +44,7 @@ export function barsOf(values, { label, limit = 25, signed = false } = {}) {
   return {
     type: "bar",
     data: { labels: entries.map(([name]) => name), datasets: [{ label, data: entries.map(([, v]) => v),
-      backgroundColor: entries.map(([, v]) => (signed && v < 0 ? IMPUTED : OBSERVED)) }] },
+      backgroundColor: entries.map(([, v]) => (signed && v < 0 ? IMPUTED : OBSERVED)), maxBarThickness: 28 }] },
     options: { indexAxis: "y", plugins: { legend: { display: false } } },
   };
 }
