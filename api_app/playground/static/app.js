@@ -42,7 +42,7 @@ function fillOperations(model, path) {
 async function openForm(values) {
   const { model, operation } = chosen();
   const opened = ++formsOpened;
-  ui.form.dataset.ready = "false";
+  ui.form.setAttribute("data-ready", "false"); // not .dataset: a form field named "dataset" shadows it
   ui.run.disabled = true;
   current = { ...current, model, operation, answer: null };
   ui.description.textContent = operation.summary;
@@ -52,7 +52,7 @@ async function openForm(values) {
   await current.form.start();
   if (opened !== formsOpened) return;
   ui.run.disabled = false;
-  ui.form.dataset.ready = "true";
+  ui.form.setAttribute("data-ready", "true");
   formChanged();
 }
 

@@ -47,6 +47,7 @@ export class GeneratedForm {
     this.controls = {};
     this.rows = {};
     this.listings = 0;
+    container.dataset.pending = "0";
     container.replaceChildren(...operation.fields.map((field) => this.render(field, values[field.name])));
   }
 
@@ -93,7 +94,7 @@ export class GeneratedForm {
     const label = element("label", { for: id }, field.label,
       field.required || field.requiredIf ? element("span", { class: "required", text: " *", "aria-hidden": "true" }) : null,
       element("code", { class: "name", text: field.name }));
-    const row = element("div", { class: "field", "data-field": field.name }, label, control, ...help, error);
+    const row = element("div", { class: "field", "data-field": field.name, "data-listed": Boolean(field.listing) }, label, control, ...help, error);
     this.controls[field.name] = control;
     this.rows[field.name] = row;
     this.initial = { ...(this.initial || {}), [field.name]: value };
@@ -125,7 +126,8 @@ export class GeneratedForm {
   async refreshListings(names, wanted = {}) {
     const pending = [...names];
     const done = new Set();
-    while (pending.length) {
+    let steps = 0;
+    while (pending.length && steps++ < 500) {
       const name = pending.shift();
       const field = this.fields[name];
       if (done.has(name) || !field || !field.listing) continue;
@@ -153,6 +155,7 @@ export class GeneratedForm {
     }
     control.disabled = true;
     this.listings += 1;
+    this.container.dataset.pending = String(this.listings);
     try {
       const options = { query: {}, body: undefined };
       if (field.listing.method === "GET") options.query = inputs;
@@ -164,11 +167,11 @@ export class GeneratedForm {
       }
       const answer = (await request(field.listing.method, field.listing.endpoint, options)).content;
       const list = optionsOf(answer);
-      if (field.type !== "array" && !field.required) control.append(new Option("(not set)", ""));
+      if (field.type !== "array" && !field.required && !field.requiredIf) control.append(new Option("(not set)", ""));
       for (const [value, text] of list) control.append(new Option(text, value));
       control.disabled = false;
       this.setValue(field.name, keep);
-      if (field.type !== "array" && field.required && !list.some(([value]) => value === control.value) && list.length) {
+      if (field.type !== "array" && (field.required || field.requiredIf) && !list.some(([value]) => value === control.value) && list.length) {
         control.value = list[0][0];
       }
     } catch (error) {
@@ -176,6 +179,7 @@ export class GeneratedForm {
       this.showError(field.name, error.message);
     } finally {
       this.listings -= 1;
+      this.container.dataset.pending = String(this.listings);
     }
   }
 
