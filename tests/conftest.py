@@ -151,6 +151,25 @@ def under_prefix(app, prefix: str):
     return asgi
 
 
+STRICT_CSP = (b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob:; "
+              b"connect-src 'self'; object-src 'none'; base-uri 'self'; frame-ancestors 'none'")
+
+
+def with_strict_csp(app):
+    """The app with a Content-Security-Policy that allows no inline script or style and no eval."""
+
+    async def asgi(scope, receive, send):
+        async def send_with_csp(message):
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []),
+                                                  (b"content-security-policy", STRICT_CSP)]}
+            await send(message)
+
+        await app(scope, receive, send_with_csp)
+
+    return asgi
+
+
 @contextlib.contextmanager
 def threaded_server(app):
     """uvicorn serving `app` from a daemon thread on a free port; yields its base URL once started."""
@@ -175,10 +194,10 @@ PLAYGROUND_PREFIX = "/sids"
 
 @pytest.fixture(scope="session")
 def playground_server():
-    """A live server (every model, bundled data, no other services) for the browser tests; it also
-    answers under PLAYGROUND_PREFIX as an app behind a path prefix would. Yields its base URL."""
+    """A live server (every model, bundled data, no other services) for the browser tests, under a
+    strict CSP; it also answers under PLAYGROUND_PREFIX as an app behind a path prefix would."""
     app = create_app(make_settings())
-    with threaded_server(under_prefix(app, PLAYGROUND_PREFIX)) as url:
+    with threaded_server(with_strict_csp(under_prefix(app, PLAYGROUND_PREFIX))) as url:
         wait_ready(httpx.Client(base_url=url))
         yield url
 

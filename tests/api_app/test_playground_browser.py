@@ -28,7 +28,11 @@ class Playground:
         self.page = page
         self.server = server
         self.requests: list[str] = []
+        self.problems: list[str] = []
         page.on("request", lambda request: self.requests.append(request.url))
+        page.on("pageerror", lambda error: self.problems.append(str(error)))
+        page.on("console", lambda message: self.problems.append(message.text)
+                if message.type == "error" and "Content Security Policy" in message.text else None)
         page.set_default_timeout(TIMEOUT_MS)
 
     def open(self, fragment: str = "", prefix: str = "") -> "Playground":
@@ -89,6 +93,11 @@ class Playground:
         with open(download.value.path(), newline="", encoding="utf-8") as file:
             return list(csv.DictReader(file))
 
+    def assert_clean(self) -> None:
+        """No request left the page's origin; no script error and no CSP violation."""
+        self.assert_same_origin()
+        assert not self.problems, self.problems
+
     def assert_same_origin(self) -> None:
         origin = "{0.scheme}://{0.netloc}".format(urlsplit(self.server))
         strays = [u for u in self.requests if not (u.startswith(origin + "/") or u.startswith(("blob:" + origin, "data:")))]
@@ -99,7 +108,7 @@ class Playground:
 def playground(page: Page, playground_server):
     ui = Playground(page, playground_server)
     yield ui
-    ui.assert_same_origin()
+    ui.assert_clean()
 
 
 def close(a, b) -> bool:
@@ -265,7 +274,7 @@ def test_a_shared_link_restores_the_form_and_runs_only_when_cached(playground, b
     fresh.wait_result()
     expect(fresh.page.get_by_test_id("result-table")).to_contain_text("filled")
     assert all(u.startswith(playground_server + PLAYGROUND_PREFIX + "/") for u in fresh.requests), fresh.requests
-    fresh.assert_same_origin()
+    fresh.assert_clean()
     fresh.page.close()
 
 

@@ -45,7 +45,8 @@ export function barsOf(values, { label, limit = 25, signed = false } = {}) {
     type: "bar",
     data: { labels: entries.map(([name]) => name), datasets: [{ label, data: entries.map(([, v]) => v),
       backgroundColor: entries.map(([, v]) => (signed && v < 0 ? IMPUTED : OBSERVED)), maxBarThickness: 28 }] },
-    options: { indexAxis: "y", plugins: { legend: { display: false } } },
+    options: { indexAxis: "y", plugins: { legend: { display: false } },
+      scales: { y: { ticks: { autoSkip: false, font: { size: entries.length > 30 ? 9 : 11 } } } } },
   };
 }
 
