@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 
-from api_app import error_handlers, jobs, metrics, playground, routes
+from api_app import docs, error_handlers, jobs, metrics, playground, routes
 from api_app.discovery import Discovery, discover
 from api_app.middleware import ALLOWED_METHODS, RequestGuard
 from common.compute import ComputePool, get_pool, install_pool
@@ -128,7 +128,7 @@ def create_app(settings: Settings | None = None, models_package: str = "models")
     discovery = discover(settings.model_service, models_package)
     store = ResourceStore()
     app = FastAPI(title="SIDS ML Backend", version=VERSION, description=DESCRIPTION,
-                  lifespan=_lifespan(settings, discovery, store))
+                  lifespan=_lifespan(settings, discovery, store), docs_url=None, redoc_url=None)
     app.state.settings = settings
     app.state.discovery = discovery
     app.state.resources = store
@@ -137,6 +137,7 @@ def create_app(settings: Settings | None = None, models_package: str = "models")
     app.state.jobs, app.state.cache = build_jobs(settings)
 
     app.include_router(routes.router)
+    docs.install(app)
     app.include_router(jobs.router)
     app.include_router(metrics.router)
     for package in discovery.mounted:

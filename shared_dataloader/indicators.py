@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from common.plausibility import Support, indicator_support
 from shared_dataloader.errors import DatasetError
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,11 @@ class IndicatorDataset:
             raise KeyError(indicator)
         return self._cached(("indicator", indicator), lambda: (
             self.values.xs(indicator, level="Indicator Code").sort_index()))
+
+    def support(self, indicator: str) -> Support:
+        """Plausible values of one indicator (SPEC §5.7), from all its observations and its name."""
+        return self._cached(("support", indicator), lambda: indicator_support(
+            self.indicator_table(indicator).to_numpy(), str(self.meta.at[indicator, "name"])))
 
     def indicators_of(self, dataset: str) -> pd.DataFrame:
         """Meta rows of one dataset's indicators."""

@@ -37,8 +37,10 @@ def predict_request(spec: ModelSpec) -> type[ModelRequest]:
                                                   "(or the configured A/B split).",
                                       json_schema_extra=lists_values("/versions", "GET"))),
     }
-    return create_model(f"{_camel(spec.name)}PredictRequest", __base__=ModelRequest,
-                        **fields)
+    model = create_model(f"{_camel(spec.name)}PredictRequest", __base__=ModelRequest, **fields)
+    model.model_config["json_schema_extra"] = {"examples": [{"instances": list(spec.examples)}]}
+    model.model_rebuild(force=True)
+    return model
 
 
 class BatchJobRequest(ModelRequest):

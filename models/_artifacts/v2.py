@@ -9,7 +9,7 @@ Text models take one BYTES tensor (shape [N] or [N, 1]); tabular models take one
 import math
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from models._artifacts.spec import TEXT, ModelSpec
 
@@ -24,6 +24,8 @@ class V2Error(ValueError):
 
 
 class RequestInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     name: str = Field(max_length=200)
     shape: list[int] = Field(min_length=1, max_length=2)
     datatype: str = Field(max_length=10)
@@ -32,11 +34,21 @@ class RequestInput(BaseModel):
 
 
 class RequestOutput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     name: str = Field(max_length=200)
     parameters: dict[str, Any] | None = None
 
 
 class InferenceRequest(BaseModel):
+    """A V2 inference request; the example is for the text model `sentiment` (tabular models take
+    one tensor per feature: GET /v2/models/{name} lists them)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"id": "example-1", "inputs": [{"name": "text", "shape": [2], "datatype": "BYTES",
+                                        "data": ["Great food and very friendly staff.",
+                                                 "The battery died after one day."]}]}]})
+
     id: str | None = Field(None, max_length=200)
     parameters: dict[str, Any] | None = None
     inputs: list[RequestInput] = Field(min_length=1, max_length=100)

@@ -21,8 +21,10 @@ from models._artifacts.v2 import InferenceRequest, V2Error, decode, encode, meta
 REQUIRED_DATA = ("model_store",)
 SERVER_NAME = "sids-ml-backend"
 STORE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
-ModelName = Annotated[str, Path(max_length=100, description="A model of the store, e.g. sentiment.")]
-VersionName = Annotated[str, Path(max_length=50)]
+ModelName = Annotated[str, Path(max_length=100, description="A model of the store, e.g. sentiment.",
+                                examples=["sentiment"])]
+VersionName = Annotated[str, Path(max_length=50, description="A served version of the model (GET /v2/models/{name} "
+                                                             "lists them).", examples=["2"])]
 
 
 class ServerReady(BaseModel):

@@ -105,6 +105,11 @@ class Correlation(BaseModel):
     data: list[list[float | None]]
 
 
+class ClippedValue(BaseModel):
+    field: Literal["data", "lowerIntervals", "upperIntervals"]
+    raw: float = Field(description="The value before it was clipped to the indicator's plausible range.")
+
+
 class YearResult(BaseModel):
     """One year's result as the algorithm assembles it (nested year-first only inside the service)."""
 
@@ -118,6 +123,7 @@ class YearResult(BaseModel):
     rmse_deviation: float | None
     model: str
     max_depth: int | None
+    clipped: dict[str, list[ClippedValue]]
 
 
 class HistoryMethod(BaseModel):
@@ -160,6 +166,11 @@ class IndicatorJson(BaseModel):
     model: dict[str, str] = Field(
         description="{year: model family used (the best one when `all` was requested)}.")
     max_depth: dict[str, int | None] = Field(description="{year: tree depth chosen by the search (null: unlimited)}.")
+    clipped: dict[str, dict[str, list[ClippedValue]]] = Field(
+        description="{year: {country: [{field, raw}]}}: values the model put outside the indicator's "
+                    "plausible range (SPEC §5.7: never negative, or above 100 for a percentage, where no "
+                    "observation is; points within 25 % of the observed range beyond it), clipped to it. "
+                    "Empty when nothing was clipped.")
 
     @classmethod
     def of_year(cls, year: str, result: YearResult) -> "IndicatorJson":

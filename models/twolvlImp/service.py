@@ -19,7 +19,7 @@ from models.twolvlImp import catalog
 from models.twolvlImp.backtest import run_backtest
 from models.twolvlImp.estimate import RunHistory, cost_features
 from models.twolvlImp.history import blend
-from models.twolvlImp.imputation import Options, run
+from models.twolvlImp.imputation import Options, clip_to_support, run
 from models.twolvlImp.preprocess import Prepared, prepare
 from models.twolvlImp.schemas import (BacktestRequest, BacktestResponse, Estimate, HistoryIndicatorJson,
                                       HistoryYearResult, IndicatorJson, PredictResponse, Scheme, TrainRequest,
@@ -116,11 +116,12 @@ def predict(body: TrainRequest, dataset: IndicatorDataset, progress: Progress | 
     HISTORY.record(cost_features(body, len(valid), len(prepared.y_train), cached),
                    time.perf_counter() - started)
     report("done", 1.0)
+    support = dataset.support(body.target)
     if body.history:
-        year_result = HistoryYearResult(**blend(result, dataset.indicator_table(body.target), body.target_year))
-        nested = HistoryIndicatorJson.of_year(body.target_year, year_result)
+        blended = blend(result, dataset.indicator_table(body.target), body.target_year)
+        nested = HistoryIndicatorJson.of_year(body.target_year, HistoryYearResult(**clip_to_support(blended, support)))
     else:
-        nested = IndicatorJson.of_year(body.target_year, YearResult(**result))
+        nested = IndicatorJson.of_year(body.target_year, YearResult(**clip_to_support(result, support)))
     return PredictResponse(indicatorJson=nested)
 
 
@@ -144,7 +145,7 @@ def backtest(body: BacktestRequest, dataset: IndicatorDataset, progress: Progres
     try:
         result = run_backtest(table, dataset.indicator_table(body.target), body.target, body.target_year,
                               SIDS_SET, dataset.meta["category"], _options(body), body.folds,
-                              body.history, prepare_fold, progress)
+                              body.history, prepare_fold, dataset.support(body.target), progress)
     except ValueError as exc:
         raise InvalidInput(f"Cannot backtest this request: {exc}.") from exc
     return BacktestResponse(**result)
