@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, expect, sync_playwright
 
 from common.settings import REPO_ROOT
 from tests.conftest import PLAYGROUND_PREFIX
@@ -102,6 +102,31 @@ class Playground:
         origin = "{0.scheme}://{0.netloc}".format(urlsplit(self.server))
         strays = [u for u in self.requests if not (u.startswith(origin + "/") or u.startswith(("blob:" + origin, "data:")))]
         assert not strays, f"requests left the page's origin: {strays}"
+
+
+@pytest.fixture(scope="module")
+def playwright():
+    """pytest-playwright's `playwright`, but stopped after this module: a started sync Playwright
+    marks an event loop as running in this thread, which breaks later tests' `asyncio.run`."""
+    with sync_playwright() as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
+def browser_type(playwright, browser_name):
+    return getattr(playwright, browser_name)
+
+
+@pytest.fixture(scope="module")
+def browser_context_args():
+    return {"viewport": {"width": 1280, "height": 900}}
+
+
+@pytest.fixture(scope="module")
+def browser(browser_type, browser_type_launch_args):
+    launched = browser_type.launch(**browser_type_launch_args)
+    yield launched
+    launched.close()
 
 
 @pytest.fixture
@@ -233,6 +258,15 @@ def test_an_invalid_value_shows_the_service_error_next_to_its_field(playground):
     playground.run("/statimpute/impute")
     expect(error).to_be_visible()
     expect(playground.page.get_by_test_id("field-error").filter(has_text="3")).to_have_count(1)
+
+
+def test_a_backtest_form_comes_from_the_openapi_and_charts_the_baselines(playground):
+    playground.open().pick("Statimpute", "/statimpute/backtest")
+    expect(playground.field("folds")).to_have_value("5")
+    playground.run("/statimpute/backtest")
+    playground.wait_result()
+    assert playground.marks()[0] == 6  # RMSE and MAE of the model and of both baselines
+    expect(playground.page.get_by_test_id("result-table")).to_contain_text("series_mean")
 
 
 def test_cancel_stops_a_heavy_job(playground, playground_server):
