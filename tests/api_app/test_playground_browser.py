@@ -341,3 +341,18 @@ CONTRAST_JS = """(() => {
     .map(e => { const [a, b] = [lum(rgb(getComputedStyle(e).color)), lum(background(e))];
       return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05); });
 })()"""
+
+
+def test_other_methods_overlay_the_statimpute_series(playground, playground_server):
+    playground.open().pick("Statimpute")
+    body = playground.run("/statimpute/impute")
+    playground.wait_result()
+    playground.page.get_by_label("pchip", exact=True).check()
+    playground.page.get_by_label("spline", exact=True).check()
+    playground.page.get_by_test_id("overlay-run").click()
+    expect(playground.page.get_by_label("spline", exact=True)).to_be_disabled()
+    lines = playground.page.get_by_test_id("chart").first.evaluate(
+        "c => Object.fromEntries(Chart.getChart(c).data.datasets.map(d => [d.label, d.data]))")
+    for method, extra in (("pchip", {}), ("spline", {"d": 3})):
+        expected = httpx.post(f"{playground_server}/statimpute/impute", json={**body, "method": method, **extra}).json()
+        assert lines[method] == expected["imputed_series"]["data"][0]

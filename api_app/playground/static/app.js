@@ -2,7 +2,7 @@
 
 import { ApiError, apiKey, request, setApiKey } from "./api.js";
 import { loadCatalog } from "./catalog.js";
-import { clearCharts, renderChart } from "./charts.js";
+import { addLine, clearCharts, renderChart } from "./charts.js";
 import { GeneratedForm } from "./form.js";
 import { Job } from "./jobs.js";
 import { readState, writeState } from "./state.js";
@@ -16,6 +16,7 @@ const ui = {
   stage: $("stage"), elapsed: $("elapsed"), message: $("message"), result: $("result"), resultHeading: $("result-heading"),
   notes: $("notes"), charts: $("charts"), table: $("result-table"), json: $("json"), csv: $("download-csv"),
   jsonDownload: $("download-json"), apiKey: $("api-key"), share: $("share"),
+  overlay: $("overlay"), overlayLegend: $("overlay-legend"), overlayChoices: $("overlay-choices"), overlayRun: $("overlay-run"),
 };
 let catalog = [];
 let current = { model: null, operation: null, form: null, job: null, answer: null, view: null };
@@ -172,8 +173,38 @@ function showResult(model, operation, body, answer) {
   ui.notes.replaceChildren(...view.notes.map((note) => Object.assign(document.createElement("li"), { textContent: note })));
   for (const chart of view.charts) renderChart(ui.charts, chart);
   renderTable(ui.table, view.table);
+  showOverlay(operation, body, view.overlay);
   ui.json.textContent = typeof answer.content === "string" ? answer.content.slice(0, 20000) : JSON.stringify(answer.content, null, 1).slice(0, 20000);
   ui.resultHeading.focus();
+}
+
+/** Checkboxes for the other values of one enum field; each checked value is run and drawn as a line. */
+function showOverlay(operation, body, overlay) {
+  const field = overlay && operation.fields.find((f) => f.name === overlay.field);
+  ui.overlay.hidden = !field;
+  if (!field) return;
+  ui.overlayLegend.textContent = overlay.label;
+  ui.overlayChoices.replaceChildren(...Object.keys(field.values).filter((v) => v !== body[field.name]).map((value) => {
+    const label = document.createElement("label");
+    const box = Object.assign(document.createElement("input"), { type: "checkbox", value });
+    label.append(box, ` ${value}`);
+    return label;
+  }));
+  ui.overlayRun.onclick = async () => {
+    for (const box of ui.overlayChoices.querySelectorAll("input:checked")) {
+      const needed = operation.fields.filter((f) => f.requiredIf && body[f.name] === undefined
+        && f.requiredIf.some((condition) => condition[field.name] === box.value));
+      const extra = Object.fromEntries(needed.map((f) => [f.name, f.example ?? f.maximum ?? f.minimum ?? 1]));
+      try {
+        const other = (await request("POST", operation.path, { body: { ...body, ...extra, [field.name]: box.value } })).content;
+        addLine(0, box.value, overlay.line(other));
+        box.disabled = true;
+        box.checked = false;
+      } catch (error) {
+        say(`${box.value}: ${error.message}`, "error");
+      }
+    }
+  };
 }
 
 function fileStem() {

@@ -35,6 +35,15 @@ export function renderChart(container, { title, description, config, tall = fals
   }));
 }
 
+/** Add a line to the `index`-th chart drawn (e.g. another method over the same years). */
+export function addLine(index, label, data) {
+  const chart = charts[index];
+  const colour = PALETTE[(chart.data.datasets.length + 1) % PALETTE.length];
+  chart.data.datasets.push({ type: "line", label, data, borderColor: colour, backgroundColor: colour,
+    borderDash: [6, 3], pointRadius: 0, borderWidth: 2 });
+  chart.update();
+}
+
 const round = (value, digits = 3) => (value === null || value === undefined ? "" : Number(value).toPrecision(digits));
 
 /** Horizontal bars of `{name: value}`, largest first, at most `limit`. */

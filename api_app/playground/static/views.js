@@ -79,6 +79,7 @@ function statimpute(json) {
         { type: "line", label: "Filled", data: only((y) => filled.has(y)), showLine: false, pointRadius: 6, pointStyle: "triangle", backgroundColor: IMPUTED, borderColor: IMPUTED },
       ] } } }],
     table: { columns: ["year", "value", "filled"], rows: years.map((y, i) => [y, values[i], filled.has(y) ? "filled" : "observed"]) },
+    overlay: { field: "method", label: "Overlay other methods", line: (other) => other.imputed_series.data[0] },
   };
 }
 
