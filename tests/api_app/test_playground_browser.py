@@ -313,6 +313,7 @@ def test_a_shared_link_restores_the_form_and_runs_only_when_cached(playground, b
 
 
 def test_usable_at_375_px_with_labels_keyboard_focus_and_contrast(playground):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     playground.page.set_viewport_size({"width": 375, "height": 800})
     playground.open()
     playground.page.keyboard.press("Tab")
@@ -324,6 +325,7 @@ def test_usable_at_375_px_with_labels_keyboard_focus_and_contrast(playground):
     playground.page.get_by_test_id("run").focus()
     playground.page.keyboard.press("Enter")
     playground.wait_result()
+    playground.page.locator("#charts figure").first.screenshot(path=SCREENSHOTS / "CountryCorrelation-cluster-375px.png")
     assert playground.page.evaluate("document.documentElement.scrollWidth") <= 375
     unlabelled = playground.page.evaluate("""[...document.querySelectorAll('input, select, textarea')]
         .filter(e => e.offsetParent !== null && !e.labels.length && !e.getAttribute('aria-label')).map(e => e.id)""")

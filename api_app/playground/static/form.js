@@ -160,7 +160,7 @@ export class GeneratedForm {
       const options = { query: {}, body: undefined };
       if (field.listing.method === "GET") options.query = inputs;
       else {
-        const inBody = new Set(this.listingBodyInputs(field));
+        const inBody = new Set(field.listing.bodyInputs || []);
         options.query = Object.fromEntries(Object.entries(inputs).filter(([k]) => !inBody.has(k)));
         options.body = Object.fromEntries(Object.entries(inputs).filter(([k]) => inBody.has(k)));
         if (!Object.keys(options.body).length) options.body = undefined;
@@ -181,10 +181,6 @@ export class GeneratedForm {
       this.listings -= 1;
       this.container.dataset.pending = String(this.listings);
     }
-  }
-
-  listingBodyInputs(field) {
-    return field.listing.bodyInputs || [];
   }
 
   conditionHolds(field) {
