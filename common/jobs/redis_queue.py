@@ -7,9 +7,11 @@ WORKER_RECOVERY_SECONDS, rq's registry cleanup finds the abandoned job and, as i
 """
 
 import asyncio
+import os
 import time
 import uuid
 from datetime import datetime, timezone
+from pathlib import Path
 
 from redis import Redis
 from rq import Queue, Retry, Worker
@@ -19,6 +21,7 @@ from rq.job import Job, JobStatus
 from rq.registry import StartedJobRegistry
 from rq.serializers import JSONSerializer
 
+from common import heartbeat
 from common.errors import Conflict
 from common.jobs.model import DONE, TERMINAL, Cancelled, JobProgress, JobSpec, JobView, error_payload
 from common.jobs.task import CANCEL_KEY, COMPLETED_KEY, execute
@@ -162,9 +165,11 @@ class RedisExecutor:
 class RecoveringWorker(Worker):
     """An rq worker whose jobs are declared abandoned `recovery_seconds` after its last heartbeat
     (rq's default is 60 s beyond the monitoring interval) and that looks for abandoned jobs of dead
-    workers about every quarter of that time."""
+    workers about every quarter of that time. Each heartbeat also touches a file in
+    `heartbeat_dir` (before Redis is contacted), which the pod's liveness probe reads."""
 
     recovery_seconds = 60
+    heartbeat_dir: Path | None = None
 
     def __init__(self, *args, **kwargs) -> None:
         interval = max(1, self.recovery_seconds // 4)
@@ -179,3 +184,15 @@ class RecoveringWorker(Worker):
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         return self.recovery_seconds
+
+    def heartbeat(self, timeout: int | None = None, pipeline=None) -> None:
+        if self.heartbeat_dir is not None and not self.is_horse:
+            heartbeat.beat(self.heartbeat_dir, os.getpid())
+        super().heartbeat(timeout, pipeline)
+
+    def teardown(self) -> None:
+        try:
+            super().teardown()
+        finally:
+            if self.heartbeat_dir is not None and not self.is_horse:
+                heartbeat.forget(self.heartbeat_dir, os.getpid())
