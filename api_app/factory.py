@@ -14,6 +14,7 @@ from api_app.middleware import ALLOWED_METHODS, RequestGuard
 from common.compute import ComputePool, get_pool, install_pool
 from common.errors import ErrorResponse
 from common.jobs import build_jobs
+from common.machine_speed import HOST
 from common.resources import READY, ResourceStore
 from common.settings import Settings, get_settings
 from shared_dataloader import LOADERS, DatasetError
@@ -65,6 +66,8 @@ async def _start_up(settings: Settings, discovery: Discovery, store: ResourceSto
                     warmed: set[str]) -> None:
     await _load_resources(settings, store, needed)
     await _warm_up(discovery, store, warmed)
+    if settings.machine_speed_probe:
+        HOST.measure_in_background()
 
 
 def _lifespan(settings: Settings, discovery: Discovery, store: ResourceStore):

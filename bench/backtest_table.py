@@ -28,7 +28,7 @@ from models.twolvlImp import service  # noqa: E402
 from models.twolvlImp.schemas import AFS_EXAMPLE, SIMPLE_EXAMPLE, BacktestRequest  # noqa: E402
 from shared_dataloader import load_indicator_dataset  # noqa: E402
 
-CALIBRATE = REPO.parent / "shared" / "bench" / "calibrate.py"
+CALIBRATE = REPO / "bench" / "calibrate.py"
 DOC = REPO / "docs" / "models.md"
 MARKERS = {"table": "backtest-table", "development": "development-table"}
 """`--write` replaces the text between <!-- NAME:begin --> and <!-- NAME:end --> in docs/models.md."""

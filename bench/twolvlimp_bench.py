@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-CALIBRATE = REPO.parent / "shared" / "bench" / "calibrate.py"
+CALIBRATE = REPO / "bench" / "calibrate.py"
 REFERENCE = {"simple": (0.53, None), "simple + history": (None, None), "time-consuming": (26.2, 10.72)}
 
 CHILD = """

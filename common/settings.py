@@ -104,6 +104,11 @@ class Settings(BaseSettings):
         "a shared intermediate result) stays valid.",
     )
 
+    machine_speed_probe: bool = Field(
+        True, description="Measure this host's speed once in the background after startup (a few "
+        "seconds of one core), so duration estimates hold on this machine.",
+    )
+
     @field_validator("model_service", "cors_origins", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:

@@ -37,7 +37,8 @@ def pytest_terminal_summary(terminalreporter):
 
 def make_settings(**overrides) -> Settings:
     """Settings for tests, independent of the environment the tests run in."""
-    values = {"environment": "test", "dataset_path": DEFAULT_DATASET_PATH, "model_service": ()}
+    values = {"environment": "test", "dataset_path": DEFAULT_DATASET_PATH, "model_service": (),
+              "machine_speed_probe": False}
     values.update(overrides)
     return Settings(_env_file=None, **values)
 
@@ -130,7 +131,7 @@ def live_server(env: dict | None = None, workers: int = 1):
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", "api_app:app", "--host", "127.0.0.1",
                "--port", str(port), "--workers", str(workers), "--log-level", "warning"]
-    process = subprocess.Popen(command, cwd=REPO_ROOT, env={**os.environ, **(env or {})})
+    process = subprocess.Popen(command, cwd=REPO_ROOT, env={**os.environ, "MACHINE_SPEED_PROBE": "false", **(env or {})})
     base_url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + READY_TIMEOUT

@@ -224,3 +224,6 @@ class Estimate(BaseModel):
     method: str = Field(description="`history` (fitted on measured runs), `formula-scaled` (cost "
                                     "formula corrected by measured runs) or `formula` (no runs yet).")
     runs: int = Field(description="Measured runs the estimate is based on.")
+    machine_unit: float | None = Field(
+        None, description="This host's machine unit in seconds (a fixed forest fit, measured in the "
+                          "background after startup; null until then), which turns the cost formula into seconds.")
