@@ -9,7 +9,7 @@ from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 
-from api_app import docs, error_handlers, jobs, metrics, routes
+from api_app import docs, error_handlers, jobs, metrics, playground, routes
 from api_app.audit import routes as audit_routes
 from api_app.audit.middleware import AuditMiddleware
 from api_app.audit.writer import AuditWriter
@@ -37,7 +37,9 @@ VERSION = "1.0.0"
 DESCRIPTION = """Machine-learning models for the SIDS data dashboard.
 
 `GET /params` describes every model's inputs; each model's endpoints are grouped by tag below.
-Enum fields are sent by member NAME. Errors share one JSON shape: `{code, detail, errors}`."""
+Enum fields are sent by member NAME. Errors share one JSON shape: `{code, detail, errors}`.
+
+Try every model with forms and charts in the [playground](ui)."""
 ERROR_REF = {"$ref": "#/components/schemas/ErrorResponse"}
 CORS_ALLOW_HEADERS = ("Authorization", "X-API-Key", "Content-Type", "Prefer", "If-None-Match", "X-Request-ID")
 CORS_EXPOSE_HEADERS = ("Location", "ETag", "X-Request-ID", "Retry-After", "Preference-Applied", "RateLimit-Limit",
@@ -194,6 +196,7 @@ def create_app(settings: Settings | None = None, models_package: str = "models")
     app.include_router(key_admin.router)
     for package in discovery.mounted:
         app.include_router(package.router)
+    playground.install(app)
     error_handlers.install(app)
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(AuditMiddleware, store_bodies=settings.audit_store_bodies)

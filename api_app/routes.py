@@ -19,7 +19,7 @@ def service_info(request: Request) -> ServiceInfo:
         service=SERVICE_NAME, version=request.app.version,
         models=[p.name for p in discovery.mounted],
         unavailable_models={p.name: p.error for p in discovery.packages if p.error},
-        docs="/docs",
+        docs="/docs", playground="/ui",
     )
 
 

@@ -12,6 +12,7 @@ class ServiceInfo(BaseModel):
     unavailable_models: dict[str, str] = Field(
         description="Models that were selected but could not be loaded, with the reason.")
     docs: str
+    playground: str = Field(description="The playground web app: forms and charts for every model.")
 
 
 class DatasetFile(BaseModel):

@@ -122,6 +122,13 @@ class ComputeTimeout(ApiError):
     code = "timeout"
 
 
+class NotCached(ApiError):
+    """`Cache-Control: only-if-cached` and no stored answer (RFC 9111 §5.2.1.7): nothing is computed."""
+
+    status_code = 504
+    code = "not_cached"
+
+
 def error_body(code: str, detail: str, errors: list[FieldProblem] | None = None,
                error_count: int | None = None) -> dict:
     """The error shape; `errors` is cut to its first MAX_LISTED_ERRORS (`error_count`: the total,

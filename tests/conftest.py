@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import httpx
 import numpy as np
 import pytest
 import redis
+import uvicorn
 from fastapi.testclient import TestClient
 
 from api_app.factory import create_app
@@ -28,6 +30,7 @@ WORKER_RECOVERY_SECONDS = 3
 STATE_DIR = Path(tempfile.mkdtemp(prefix="sids-test-state-"))
 """The tests' SQLite key/audit database and audit spool (never the checkout's `.data/`)."""
 os.environ.setdefault("STATE_DIR", str(STATE_DIR))
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -161,6 +164,77 @@ def server_url():
     """Base URL of a real uvicorn server with every model (one per test session)."""
     with live_server() as url:
         yield url
+
+
+def under_prefix(app, prefix: str):
+    """The app as behind an ingress that forwards `prefix` and tells the app (`root_path`): requests
+    under the prefix get it as root_path; the others are passed unchanged."""
+
+    async def asgi(scope, receive, send):
+        if scope["type"] == "http" and scope["path"].startswith(prefix + "/"):
+            scope = {**scope, "root_path": scope.get("root_path", "") + prefix}
+        await app(scope, receive, send)
+
+    return asgi
+
+
+STRICT_CSP = (b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob:; "
+              b"connect-src 'self'; object-src 'none'; base-uri 'self'; frame-ancestors 'none'")
+
+
+def with_strict_csp(app):
+    """The app with a Content-Security-Policy that allows no inline script or style and no eval."""
+
+    async def asgi(scope, receive, send):
+        async def send_with_csp(message):
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []),
+                                                  (b"content-security-policy", STRICT_CSP)]}
+            await send(message)
+
+        await app(scope, receive, send_with_csp)
+
+    return asgi
+
+
+@contextlib.contextmanager
+def threaded_server(app):
+    """uvicorn serving `app` from a daemon thread on a free port; yields its base URL once started."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning",
+                                           lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + READY_TIMEOUT
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{server.config.port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+PLAYGROUND_PREFIX = "/sids"
+
+
+@pytest.fixture(scope="session")
+def playground_server():
+    """A live server (every model, bundled data, no other services) for the browser tests, under a
+    strict CSP; it also answers under PLAYGROUND_PREFIX as an app behind a path prefix would."""
+    app = create_app(make_settings())
+    with threaded_server(with_strict_csp(under_prefix(app, PLAYGROUND_PREFIX))) as url:
+        wait_ready(httpx.Client(base_url=url))
+        yield url
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    """Playwright drives Debian's Chromium (apt `chromium`); `playwright install` is never needed."""
+    return {**browser_type_launch_args, "executable_path": CHROMIUM,
+            "args": ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                     "--disable-component-update", "--disable-sync", "--no-first-run"]}
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from common.cache import FallbackCache, LocalCache, NoCache, RedisCache, ResultC
 from common.jobs.files import FileStore
 from common.jobs.local import LocalExecutor
 from common.jobs.model import Cancelled, JobAccepted, JobProgress, JobSpec, JobView, ProgressFn
-from common.jobs.run import parse_prefer, refuse_too_long, run_model
+from common.jobs.run import parse_prefer, refuse_too_long, refuse_uncached, run_model
 from common.settings import Settings
 
 

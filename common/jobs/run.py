@@ -7,7 +7,9 @@
 - identical request on the same dataset version → cached body, `ETag`; `If-None-Match` → 304;
 - no `Prefer` header → synchronous as before (redis mode: queued, awaited, answered);
 - `Prefer: respond-async` → 202, `Location: /jobs/{id}`, body `{id, status}`;
-- `Prefer: wait=N` → the answer if done within N seconds, else that 202.
+- `Prefer: wait=N` → the answer if done within N seconds, else that 202;
+- `Cache-Control: only-if-cached` → the cached answer, else 504 `not_cached` without computing
+  (the playground uses it so that opening a shared link never starts a training).
 
 A function may return a `FileResult`: answers are then the file itself (its content type and a
 `Content-Disposition` filename), and `GET /jobs/{id}/result` serves it.
@@ -25,7 +27,7 @@ from pydantic import BaseModel
 from common.body import INLINE_BODY_BYTES
 from common.cache import NoCache, cache_get, cache_key, cache_put, etag_matches, etag_of
 from common.compute import get_processes
-from common.errors import ComputeTimeout, NotFound, TooLong
+from common.errors import ComputeTimeout, NotCached, NotFound, TooLong
 from common.jobs.model import FileResult, JobAccepted, JobFailed, JobSpec, JobView, dotted, to_json
 from common.metrics import JOB_SUBMISSIONS, model_label
 
@@ -44,6 +46,16 @@ def parse_prefer(values: list[str]) -> tuple[bool, float | None]:
             elif match := _WAIT.match(token):
                 wait = float(match.group(1))
     return asynchronous, wait
+
+
+def refuse_uncached(request: Request) -> None:
+    """Raise `NotCached` when the request says `Cache-Control: only-if-cached` (call it once the
+    cache missed, or at once for answers that are never cached)."""
+    directives = {d.split("=", 1)[0].strip().lower()
+                  for value in request.headers.getlist("cache-control") for d in value.split(",")}
+    if "only-if-cached" in directives:
+        raise NotCached("No stored answer for this request (Cache-Control: only-if-cached); "
+                        "send it without that header to compute it.")
 
 
 async def single_flight(flights: dict[str, asyncio.Future], key: str, start: Callable[[], Awaitable[T]]) -> T:
@@ -152,6 +164,7 @@ async def run_model(request: Request, fn: Callable[..., Any], body: BaseModel, d
         if etag_matches(request.headers.get("if-none-match"), cached.etag):
             return Response(status_code=304, headers={"ETag": cached.etag})
         return _json(cached.body, cached.etag)
+    refuse_uncached(request)
 
     asynchronous, wait = parse_prefer(request.headers.getlist("prefer"))
     synchronous = not asynchronous and wait is None

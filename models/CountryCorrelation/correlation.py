@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 from sklearn.cluster import KMeans
+from sklearn.decomposition import PCA
 from threadpoolctl import threadpool_limits
 
 MIN_SHARED_INDICATORS = 3
@@ -60,10 +61,16 @@ def kmeans_em(values: np.ndarray, k: int, max_iter: int = MAX_EM_ITERATIONS, see
     Columns without any value are ignored. `k` must be between 1 and the number of rows. k-means
     runs on one OpenMP thread: on tables this small, more threads only spin against each other.
     """
+    return kmeans_em_filled(values, k, max_iter, seed)[0]
+
+
+def kmeans_em_filled(values: np.ndarray, k: int, max_iter: int = MAX_EM_ITERATIONS,
+                     seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:
+    """`kmeans_em`'s labels and the table with its gaps filled from the final centroids."""
     values = np.asarray(values, dtype="float64")
     values = values[:, ~np.isnan(values).all(axis=0)]
     if values.shape[1] == 0:
-        return np.zeros(values.shape[0], dtype=int)
+        return np.zeros(values.shape[0], dtype=int), values
     missing = np.isnan(values)
     filled = np.where(missing, np.nanmean(values, axis=0, keepdims=True), values)
     k = min(k, len(np.unique(filled, axis=0)))
@@ -76,4 +83,15 @@ def kmeans_em(values: np.ndarray, k: int, max_iter: int = MAX_EM_ITERATIONS, see
             if np.array_equal(model.labels_, labels):
                 break
             labels = model.labels_
-    return _first_appearance(model.labels_)
+    return _first_appearance(model.labels_), filled
+
+
+def pca_coords(filled: np.ndarray) -> np.ndarray:
+    """Rows projected on the first two principal components of a gap-free table (n × 2; a
+    component the table cannot give, e.g. with one column, is 0), for a 2-D picture of clusters."""
+    filled = np.asarray(filled, dtype="float64")
+    coords = np.zeros((filled.shape[0], 2))
+    components = min(2, *filled.shape) if filled.size else 0
+    if components:
+        coords[:, :components] = PCA(n_components=components, random_state=SEED).fit_transform(filled)
+    return coords

@@ -52,3 +52,6 @@ class CorrelateResponse(BaseModel):
 class CountryClusterResponse(BaseModel):
     country: list[str] = Field(description="SIDS with data in that year and category.")
     label: list[int] = Field(description="Cluster of each country (0-based, in order of first appearance).")
+    coords: list[list[float]] = Field(
+        description="Each country's position on the first two principal components of its "
+                    "standardized, gap-filled indicators (`[pc1, pc2]`), for a 2-D scatter.")

@@ -7,7 +7,8 @@ import pandas as pd
 
 from common.constants import SIDS, SIDS_SET
 from common.errors import InvalidInput
-from models.CountryCorrelation.correlation import MIN_SHARED_INDICATORS, correlate_country, kmeans_em, standardize
+from models.CountryCorrelation.correlation import (MIN_SHARED_INDICATORS, correlate_country, kmeans_em_filled,
+                                                   pca_coords, standardize)
 from models.CountryCorrelation.schemas import (CountryClusterRequest, CountryClusterResponse, CorrelateRequest,
                                                CorrelateResponse, SelectionRequest)
 from shared_dataloader import IndicatorDataset
@@ -114,7 +115,9 @@ def cluster(body: CountryClusterRequest, dataset: IndicatorDataset, progress: Pr
         progress("clustering", 0.2)
     table = _sids_table(dataset, body)
     table = table[table.notna().any(axis=1)]
-    labels = kmeans_em(standardize(table).to_numpy(), min(body.k, len(table)))
+    labels, filled = kmeans_em_filled(standardize(table).to_numpy(), min(body.k, len(table)))
+    coords = pca_coords(filled)
     if progress:
         progress("done", 1.0)
-    return CountryClusterResponse(country=list(table.index), label=labels.tolist())
+    return CountryClusterResponse(country=list(table.index), label=labels.tolist(),
+                                  coords=coords.round(6).tolist())

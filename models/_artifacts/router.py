@@ -11,7 +11,7 @@ from common.body import OffLoopBodyRoute
 from common.compute import run_cpu
 from common.constants import MAIN_ENDPOINT_TAG
 from common.errors import InvalidInput, NotFound, PayloadTooLarge, Unavailable
-from common.jobs import JobAccepted, parse_prefer, refuse_too_long, run_model
+from common.jobs import JobAccepted, parse_prefer, refuse_too_long, refuse_uncached, run_model
 from common.resources import FAILED, LOAD_WAIT_SECONDS, READY
 from models._artifacts.batch import (FORMATS, expected_seconds, input_format, job_seconds, score_batch, score_file,
                                     scored_filename)
@@ -107,6 +107,7 @@ def artifact_router(spec: ModelSpec) -> APIRouter:
     @router.post("/predict", response_model=PredictResponse, openapi_extra={MAIN_ENDPOINT_TAG: True},
                  summary=f"Classify one or many instances ({spec.description})")
     async def predict(body: Body, request: Request) -> Response:
+        refuse_uncached(request)
         model = await serving_model(request.app, spec.name, spec)
         instances = body.instances if spec.kind == TEXT else [
             i if isinstance(i, list) else i.model_dump() for i in body.instances]

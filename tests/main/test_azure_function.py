@@ -35,6 +35,8 @@ def function_responses():
                         json.dumps({"indicator": "wdi-EG.ELC.ACCS.ZS", "year": "2012"}).encode(),
                         {"content-type": "application/json"}),
         "put": call("PUT", "http://localhost/params"),
+        "ui": call("GET", "http://localhost/ui"),
+        "ui_module": call("GET", "http://localhost/ui/static/app.js"),
         "bad": call("POST", "http://localhost/sampleapi/predict", b"{}",
                     {"content-type": "application/json"}),
     }
@@ -91,3 +93,11 @@ def test_function_writes_its_audit_records_before_it_answers(function_responses)
     assert (row["event"], row["route"], row["status"], row["model"]) == (
         "model_call", "/sampleapi/predict", 200, "sampleapi")
     assert row["body_hash"] and len(row["body_hash"]) == 64 and row["body"] is None
+
+
+def test_function_serves_the_playground_page_and_its_modules(function_responses):
+    page, module = function_responses["ui"], function_responses["ui_module"]
+    assert page.status_code == 200 and page.mimetype.startswith("text/html")
+    assert b'src="ui/static/app.js"' in page.get_body()
+    assert module.status_code == 200 and "javascript" in module.mimetype
+    assert b"loadCatalog" in module.get_body()

@@ -107,6 +107,17 @@ def test_cluster_labels_every_sids_with_data(client, dataset):
     assert set(labels) == set(range(max(labels) + 1)) and len(set(labels)) <= 4
 
 
+def test_cluster_coords_place_each_country_and_group_its_cluster(client):
+    result = cluster(client).json()
+    coords = np.array(result["coords"])
+    labels = np.array(result["label"])
+    assert coords.shape == (len(result["country"]), 2) and np.isfinite(coords).all()
+    assert abs(coords.mean(axis=0)).max() < 1e-4 and coords[:, 0].var() >= coords[:, 1].var()
+    spread = ((coords - coords.mean(axis=0)) ** 2).sum()
+    within = sum(((coords[labels == c] - coords[labels == c].mean(axis=0)) ** 2).sum() for c in set(labels))
+    assert within < spread
+
+
 def test_cluster_k_is_capped_and_k_one_is_one_cluster(client):
     countries = cluster(client).json()["country"]
     capped = cluster(client, k=1000).json()
