@@ -7,6 +7,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SpanExporter
 
 from api_app import error_handlers, jobs, metrics, routes
 from api_app.discovery import Discovery, discover
@@ -16,6 +18,7 @@ from common.errors import ErrorResponse
 from common.jobs import build_jobs
 from common.resources import READY, ResourceStore
 from common.settings import Settings, get_settings
+from common.telemetry import build_tracer_provider, configure_logging, install, uninstall
 from shared_dataloader import LOADERS, DatasetError
 
 log = logging.getLogger(__name__)
@@ -26,6 +29,7 @@ DESCRIPTION = """Machine-learning models for the SIDS data dashboard.
 `GET /params` describes every model's inputs; each model's endpoints are grouped by tag below.
 Enum fields are sent by member NAME. Errors share one JSON shape: `{code, detail, errors}`."""
 ERROR_REF = {"$ref": "#/components/schemas/ErrorResponse"}
+UNTRACED_URLS = "/health/(live|ready)$,/metrics$"
 
 
 async def _load_resources(settings: Settings, store: ResourceStore, names: list[str]) -> None:
@@ -65,9 +69,11 @@ async def _start_up(settings: Settings, discovery: Discovery, store: ResourceSto
     await _warm_up(discovery, store, warmed)
 
 
-def _lifespan(settings: Settings, discovery: Discovery, store: ResourceStore):
+def _lifespan(settings: Settings, discovery: Discovery, store: ResourceStore, tracing: TracerProvider | None):
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        if tracing is not None:
+            install(tracing)
         pool = ComputePool(settings.compute_workers, settings.compute_queue_size,
                            settings.compute_timeout_seconds)
         install_pool(pool)
@@ -86,6 +92,8 @@ def _lifespan(settings: Settings, discovery: Discovery, store: ResourceStore):
             if get_pool() is pool:
                 install_pool(None)
             pool.shutdown()
+            if tracing is not None:
+                uninstall(tracing)
 
     return lifespan
 
@@ -119,14 +127,17 @@ def _openapi(app: FastAPI):
     return build
 
 
-def create_app(settings: Settings | None = None, models_package: str = "models") -> FastAPI:
+def create_app(settings: Settings | None = None, models_package: str = "models",
+               span_exporter: SpanExporter | None = None) -> FastAPI:
+    """The app. It traces requests when OTEL_EXPORTER_OTLP_ENDPOINT is set (or a test passes its own
+    `span_exporter`); otherwise it installs no tracing at all."""
     settings = settings or get_settings()
-    logging.basicConfig(level=settings.log_level,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings)
     discovery = discover(settings.model_service, models_package)
     store = ResourceStore()
+    tracing = build_tracer_provider(settings, "sids-api", span_exporter)
     app = FastAPI(title="SIDS ML Backend", version=VERSION, description=DESCRIPTION,
-                  lifespan=_lifespan(settings, discovery, store))
+                  lifespan=_lifespan(settings, discovery, store, tracing))
     app.state.settings = settings
     app.state.discovery = discovery
     app.state.resources = store
@@ -148,5 +159,9 @@ def create_app(settings: Settings | None = None, models_package: str = "models")
         max_age=600,
     )
     app.add_middleware(metrics.MetricsMiddleware, prefixes=app.state.model_prefixes)
+    if tracing is not None:
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+        FastAPIInstrumentor.instrument_app(app, tracer_provider=tracing, excluded_urls=UNTRACED_URLS)
     app.openapi = _openapi(app)
     return app

@@ -20,6 +20,7 @@ from common.jobs.task import preload
 from common.shared_store import RedisBlobStore
 from common.shared_store import configure as configure_shared_store
 from common.settings import Settings, get_settings
+from common.telemetry import build_tracer_provider, configure_logging, install, uninstall
 from shared_dataloader import DatasetError
 
 log = logging.getLogger("api_app.worker")
@@ -34,8 +35,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--burst", action="store_true", help="exit once the queue is empty")
     args = parser.parse_args(argv)
     settings = get_settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings)
+    tracing = build_tracer_provider(settings, "sids-worker")
+    install(tracing)
+    try:
+        return _serve(settings, args.burst)
+    finally:
+        if tracing is not None:
+            uninstall(tracing)
 
+
+def _serve(settings: Settings, burst: bool) -> int:
     discovery = discover(settings.model_service)
     for package in discovery.packages:
         if package.error:
@@ -53,11 +63,11 @@ def main(argv: list[str] | None = None) -> int:
     log.info("worker on queue %s (concurrency %d, models: %s)", settings.job_queue,
              settings.worker_concurrency, ", ".join(p.name for p in discovery.mounted))
     if settings.worker_concurrency == 1:
-        cls([settings.job_queue], connection=connection).work(burst=args.burst,
+        cls([settings.job_queue], connection=connection).work(burst=burst,
                                                               logging_level=settings.log_level)
     else:
         WorkerPool([settings.job_queue], connection=connection, num_workers=settings.worker_concurrency,
-                   worker_class=cls, serializer=JSONSerializer).start(burst=args.burst,
+                   worker_class=cls, serializer=JSONSerializer).start(burst=burst,
                                                                       logging_level=settings.log_level)
     return 0
 

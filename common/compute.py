@@ -8,6 +8,7 @@ from typing import Any, Callable, TypeVar
 
 from common.errors import ComputeTimeout, Overloaded
 from common.metrics import COMPUTE_IN_FLIGHT
+from common.telemetry import carried
 
 T = TypeVar("T")
 
@@ -42,7 +43,7 @@ class ComputePool:
             self._in_flight += 1
         COMPUTE_IN_FLIGHT.inc()
         try:
-            future = self._executor.submit(functools.partial(fn, *args, **kwargs))
+            future = self._executor.submit(carried(functools.partial(fn, *args, **kwargs), "compute.queue_wait"))
         except BaseException:
             self._release()
             raise

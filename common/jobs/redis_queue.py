@@ -9,10 +9,11 @@ WORKER_RECOVERY_SECONDS, rq's registry cleanup finds the abandoned job and, as i
 import asyncio
 import time
 import uuid
+from dataclasses import replace
 from datetime import datetime, timezone
 
 from redis import Redis
-from rq import Queue, Retry, Worker
+from rq import Queue, Retry, Worker, worker_registration
 from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
@@ -22,6 +23,7 @@ from rq.serializers import JSONSerializer
 from common.errors import Conflict
 from common.jobs.model import DONE, TERMINAL, Cancelled, JobProgress, JobSpec, JobView, error_payload
 from common.jobs.task import CANCEL_KEY, COMPLETED_KEY, execute
+from common.telemetry import carrier, span
 
 JOB_ID_LENGTH = 32
 INFLIGHT_KEY = "sids:inflight:"
@@ -67,11 +69,13 @@ class RedisExecutor:
             if view is not None and view.status in ("queued", "running"):
                 return view.id
             self.connection.set(marker, job_id, ex=self.job_timeout)
-        job = self.queue.enqueue(
-            execute, spec.to_dict(), job_id=job_id, meta={"model": spec.model},
-            description=f"{spec.model} {spec.endpoint}", job_timeout=self.job_timeout,
-            result_ttl=self.result_ttl, failure_ttl=self.result_ttl,
-            retry=Retry(max=self.max_retries) if self.max_retries else None)
+        with span("job.enqueue", job_id=job_id, queue=self.queue.name):
+            spec = replace(spec, trace=carrier())
+            job = self.queue.enqueue(
+                execute, spec.to_dict(), job_id=job_id, meta={"model": spec.model},
+                description=f"{spec.model} {spec.endpoint}", job_timeout=self.job_timeout,
+                result_ttl=self.result_ttl, failure_ttl=self.result_ttl,
+                retry=Retry(max=self.max_retries) if self.max_retries else None)
         return job.id
 
     async def submit(self, spec: JobSpec, fn: object = None, body: object = None, data: object = None) -> str:
@@ -156,7 +160,20 @@ class RedisExecutor:
         queued = self.queue.count
         running = StartedJobRegistry(queue=self.queue).count
         completed = {k.decode(): int(v) for k, v in self.connection.hgetall(COMPLETED_KEY).items()}
-        return {"queued": queued, "running": running, "queue_depth": queued, "completed": completed}
+        return {"queued": queued, "running": running, "queue_depth": queued, "completed": completed,
+                "workers": self._live_workers(), "oldest_seconds": self._oldest_wait()}
+
+    def _live_workers(self) -> int:
+        """Workers registered on the queue whose key still exists (it expires without heartbeats, so
+        a killed worker stops counting even though nobody removed it from the registry)."""
+        keys = list(worker_registration.get_keys(queue=self.queue))
+        return int(self.connection.exists(*keys)) if keys else 0
+
+    def _oldest_wait(self) -> float:
+        oldest = self.queue.get_job_ids(0, 1)
+        job = self._fetch(oldest[0]) if oldest else None
+        enqueued = _utc(job.enqueued_at) if job is not None else None
+        return max((datetime.now(timezone.utc) - enqueued).total_seconds(), 0.0) if enqueued else 0.0
 
 
 class RecoveringWorker(Worker):

@@ -26,6 +26,7 @@ from common.compute import run_cpu
 from common.errors import ComputeTimeout
 from common.jobs.model import FileResult, JobAccepted, JobFailed, JobSpec, JobView, dotted, invoke, to_json
 from common.metrics import JOB_SUBMISSIONS, model_label
+from common.telemetry import bind, set_attributes
 
 T = TypeVar("T")
 _WAIT = re.compile(r"^wait\s*=\s*(\d{1,9})$", re.IGNORECASE)
@@ -97,11 +98,17 @@ async def run_model(request: Request, fn: Callable[..., Any], body: BaseModel, d
     `cache_results=False` for large, rarely repeated results (files): neither cached nor shared
     between identical requests in Redis mode.
     """
+    endpoint = getattr(request.scope.get("route"), "path", request.url.path)
+    model = _model_name(request, endpoint)
+    set_attributes(model=model)
+    with bind(model=model):
+        return await _answer(request, fn, body, data, cache_results, endpoint, model)
+
+
+async def _answer(request: Request, fn: Callable[..., Any], body: BaseModel, data: str | None,
+                  cache_results: bool, endpoint: str, model: str) -> Response:
     app = request.app
     executor, cache, settings = app.state.jobs, app.state.cache, app.state.settings
-    route = request.scope.get("route")
-    endpoint = getattr(route, "path", request.url.path)
-    model = _model_name(request, endpoint)
     resource = app.state.resources.get(data) if data else None
     fingerprint = getattr(resource, "fingerprint", None)
     body_json = body.model_dump(mode="json", by_alias=True)
@@ -110,6 +117,7 @@ async def run_model(request: Request, fn: Callable[..., Any], body: BaseModel, d
     if not cache_results:
         cache = NoCache()
     cached = cache.get(key)
+    set_attributes(result_cache="miss" if cached is None else "hit")
     if cached is not None:
         if etag_matches(request.headers.get("if-none-match"), cached.etag):
             return Response(status_code=304, headers={"ETag": cached.etag})
