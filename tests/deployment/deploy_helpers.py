@@ -34,6 +34,8 @@ CRD_SCHEMAS = {
     ("keda.sh/v1alpha1", "TriggerAuthentication"): "keda-triggerauthentication.schema.json",
 }
 KUBERNETES_YAML_SKIP = {"kustomization.yaml", "kustomization.yml"}
+NOT_KUBERNETES = "observability"
+"""Prometheus rule files, rule tests and config, and Operator objects: tests/deployment/test_observability.py."""
 
 
 def crd_schema(api_version: str, kind: str) -> dict | None:
@@ -73,7 +75,8 @@ def load_docs(text: str) -> list[dict]:
 def manifest_files(root: Path = DEPLOYMENT) -> list[Path]:
     """Every Kubernetes manifest file under root (kustomizations excluded)."""
     files = [p for p in sorted(root.rglob("*.y*ml"))
-             if p.suffix in (".yaml", ".yml") and p.name not in KUBERNETES_YAML_SKIP]
+             if p.suffix in (".yaml", ".yml") and p.name not in KUBERNETES_YAML_SKIP
+             and NOT_KUBERNETES not in p.relative_to(root).parts]
     return files
 
 
