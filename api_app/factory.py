@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import multiprocessing
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -13,12 +14,15 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from api_app import error_handlers, jobs, metrics, routes
 from api_app.discovery import Discovery, discover
 from api_app.middleware import ALLOWED_METHODS, RequestGuard
-from common.compute import ComputePool, get_pool, install_pool
+from common.calls import register_context
+from common.compute import ComputePool, get_pool, get_processes, install_pool, install_processes
 from common.errors import ErrorResponse
 from common.jobs import build_jobs
+from common.processes import DataLoader, ProcessPool
 from common.resources import READY, ResourceStore
 from common.settings import Settings, get_settings
-from common.telemetry import build_tracer_provider, configure_logging, install, uninstall
+from common.telemetry import (build_tracer_provider, compute_context, configure_logging, install, resumed_compute,
+                              tag_process, uninstall)
 from shared_dataloader import LOADERS, DatasetError
 
 log = logging.getLogger(__name__)
@@ -64,9 +68,20 @@ async def _warm_up(discovery: Discovery, store: ResourceStore, warmed: set[str])
 
 
 async def _start_up(settings: Settings, discovery: Discovery, store: ResourceStore, needed: list[str],
-                    warmed: set[str]) -> None:
+                    warmed: set[str], processes: ProcessPool) -> None:
     await _load_resources(settings, store, needed)
     await _warm_up(discovery, store, warmed)
+    await asyncio.to_thread(processes.refresh)
+
+
+def _compute_processes(settings: Settings, store: ResourceStore) -> ProcessPool:
+    """Compute processes forked from this one once the data is loaded (they share it), or spawned
+    where the platform cannot fork (each then loads the data it is asked for)."""
+    isolation = settings.effective_compute_isolation
+    can_fork = "fork" in multiprocessing.get_all_start_methods()
+    return ProcessPool(settings.compute_workers, settings.compute_queue_size,
+                       store.get if can_fork else DataLoader(settings), isolation,
+                       start_method="fork" if can_fork else "spawn")
 
 
 def _lifespan(settings: Settings, discovery: Discovery, store: ResourceStore, tracing: TracerProvider | None):
@@ -77,11 +92,14 @@ def _lifespan(settings: Settings, discovery: Discovery, store: ResourceStore, tr
         pool = ComputePool(settings.compute_workers, settings.compute_queue_size,
                            settings.compute_timeout_seconds)
         install_pool(pool)
+        processes = app.state.processes = _compute_processes(settings, store)
+        install_processes(processes)
+        app.state.jobs.processes = processes
         needed = sorted({name for p in discovery.mounted for name in p.required_data})
         for name in needed:
             store.expect(name)
         app.state.loading = asyncio.create_task(_start_up(settings, discovery, store, needed,
-                                                          app.state.warmed))
+                                                          app.state.warmed, processes))
         await app.state.jobs.start()
         try:
             yield
@@ -91,7 +109,10 @@ def _lifespan(settings: Settings, discovery: Discovery, store: ResourceStore, tr
             app.state.loading.cancel()
             if get_pool() is pool:
                 install_pool(None)
+            if get_processes() is processes:
+                install_processes(None)
             pool.shutdown()
+            await asyncio.to_thread(processes.shutdown)
             if tracing is not None:
                 uninstall(tracing)
 
@@ -133,6 +154,7 @@ def create_app(settings: Settings | None = None, models_package: str = "models",
     `span_exporter`); otherwise it installs no tracing at all."""
     settings = settings or get_settings()
     configure_logging(settings)
+    register_context(compute_context, resumed_compute)
     discovery = discover(settings.model_service, models_package)
     store = ResourceStore()
     tracing = build_tracer_provider(settings, "sids-api", span_exporter)
@@ -162,6 +184,7 @@ def create_app(settings: Settings | None = None, models_package: str = "models",
     if tracing is not None:
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
-        FastAPIInstrumentor.instrument_app(app, tracer_provider=tracing, excluded_urls=UNTRACED_URLS)
+        FastAPIInstrumentor.instrument_app(app, tracer_provider=tracing, excluded_urls=UNTRACED_URLS,
+                                           server_request_hook=tag_process, exclude_spans=["receive", "send"])
     app.openapi = _openapi(app)
     return app

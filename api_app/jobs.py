@@ -1,7 +1,6 @@
 """`/jobs`: read and cancel long-running model work started with `Prefer: respond-async` / `wait=N`,
 and fetch a succeeded job's result (a file result as the file itself)."""
 
-import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
@@ -25,7 +24,8 @@ def _missing(job_id: str) -> NotFound:
 
 async def _view(request: Request, job_id: str) -> JobView:
     executor = request.app.state.jobs
-    view = await asyncio.to_thread(executor.get, job_id) if executor.backend == "redis" else executor.get(job_id)
+    view = (await executor.link.call(executor.get, job_id, what="reading jobs") if executor.backend == "redis"
+            else executor.get(job_id))
     if view is None:
         raise _missing(job_id)
     return view
@@ -58,11 +58,11 @@ async def get_job_result(request: Request, job_id: JobId) -> Response:
 @router.post("/{job_id}/cancel", response_model=JobView, summary="Cancel a queued or running job",
              responses={409: {"description": "The job has already finished."}})
 async def cancel_job(request: Request, job_id: JobId) -> JobView:
-    """A queued job never starts. A running job stops: at once in redis mode (its work horse is
-    killed), at its next progress report in local mode (cooperative cancellation)."""
+    """A queued job never starts. A running job stops at once: its compute process (embedded mode)
+    or work horse (redis mode) is killed and replaced."""
     executor = request.app.state.jobs
-    view = (await asyncio.to_thread(executor.cancel, job_id) if executor.backend == "redis"
-            else executor.cancel(job_id))
+    view = (await executor.link.call(executor.cancel, job_id, what="cancelling jobs")
+            if executor.backend == "redis" else executor.cancel(job_id))
     if view is None:
         raise _missing(job_id)
     return view

@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 access_log = logging.getLogger("sids.access")
 router = APIRouter(tags=["Platform"])
 UNMATCHED = "<unmatched>"
+STATS_TIMEOUT = 1.0
+"""Seconds a scrape waits for the job figures from Redis before answering without them."""
 
 
 class MetricsMiddleware:
@@ -65,18 +67,14 @@ class MetricsMiddleware:
 
 
 class JobsCollector:
-    """Job counts and queue depth, read from the executor when scraped; for Redis also whether it
-    answered (`sids_redis_up`), live queue workers and the age of the oldest waiting job."""
+    """Job counts and queue depth, read from the executor when scraped; for Redis also the live queue
+    workers and the age of the oldest waiting job."""
 
     def __init__(self, stats: dict | None, backend: str) -> None:
         self.stats = stats
         self.backend = backend
 
     def collect(self):
-        if self.backend == "redis":
-            up = GaugeMetricFamily("sids_redis_up", "1 when Redis answered this scrape, else 0.")
-            up.add_metric([], 0 if self.stats is None else 1)
-            yield up
         if self.stats is None:
             return
         if "workers" in self.stats:
@@ -137,7 +135,8 @@ async def metrics(request: Request) -> Response:
     executor = request.app.state.jobs
     text = await asyncio.to_thread(_process_metrics)
     try:
-        stats = await asyncio.to_thread(executor.stats) if executor.backend == "redis" else executor.stats()
+        stats = (await asyncio.wait_for(executor.link.call(executor.stats, what="reading job figures"), STATS_TIMEOUT)
+                 if executor.backend == "redis" else executor.stats())
     except Exception as exc:
         log.warning("job figures unavailable for /metrics: %s", exc)
         stats = None

@@ -66,7 +66,9 @@ def readiness(app) -> Readiness:
             models[package.name] = {"state": READY}
     ok = all(m["state"] == READY for m in models.values()) and all(
         d["state"] == READY for d in data.values())
-    return Readiness(status="ready" if ok else "not_ready", models=models, data=data)
+    link = getattr(app.state.jobs, "link", None)
+    redis = None if link is None else ("up" if link.up else "down")
+    return Readiness(status="ready" if ok else "not_ready", models=models, data=data, redis=redis)
 
 
 @router.get("/health/ready", response_model=Readiness,

@@ -37,6 +37,9 @@ class Readiness(BaseModel):
     status: Literal["ready", "not_ready"]
     models: dict[str, ComponentState]
     data: dict[str, ComponentState]
+    redis: Literal["up", "down"] | None = Field(
+        None, description="JOB_BACKEND=redis: whether this process reaches Redis. Down does not make the "
+        "service not ready (listings and cached answers go on); model requests answer 503 meanwhile.")
 
 
 class ParamsEntry(BaseModel):

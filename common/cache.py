@@ -13,6 +13,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable, Hashable, Protocol, TypeVar
 
+from redis.exceptions import RedisError
+
 from common.metrics import CACHE_REQUESTS
 
 REDIS_PREFIX = "sids:cache:"
@@ -114,6 +116,51 @@ class RedisCache:
         entry = CachedResponse(body, etag_of(body))
         self.connection.set(REDIS_PREFIX + key, entry.etag.encode() + b"\n" + body, ex=self.ttl)
         return entry
+
+
+class FallbackCache:
+    """The Redis cache, and an in-process one that serves while Redis is down (JOB_BACKEND=redis):
+    what this process read from Redis or had computed is kept there too. Its calls block: the API
+    makes them off the event loop (`cache_get`, `cache_put`)."""
+
+    def __init__(self, shared: RedisCache, local: "LocalCache | NoCache", link: Any) -> None:
+        self.shared = shared
+        self.local = local
+        self.link = link
+
+    def get(self, key: str) -> CachedResponse | None:
+        if self.link.up:
+            try:
+                entry = self.shared.get(key)
+            except RedisError as exc:
+                self.link.mark(False, exc)
+            else:
+                if entry is not None:
+                    self.local.put(key, entry.body)
+                return entry
+        return self.local.get(key)
+
+    def remember(self, key: str, body: bytes) -> None:
+        """Keep a body a worker computed (and put in Redis) for when Redis is down."""
+        self.local.put(key, body)
+
+    def put(self, key: str, body: bytes) -> CachedResponse:
+        if self.link.up:
+            try:
+                return self.shared.put(key, body)
+            except RedisError as exc:
+                self.link.mark(False, exc)
+        return self.local.put(key, body)
+
+
+async def cache_get(cache: ResultCache, key: str) -> CachedResponse | None:
+    link = getattr(cache, "link", None)
+    return cache.get(key) if link is None else await link.offload(cache.get, key)
+
+
+async def cache_put(cache: ResultCache, key: str, body: bytes) -> CachedResponse:
+    link = getattr(cache, "link", None)
+    return cache.put(key, body) if link is None else await link.offload(cache.put, key, body)
 
 
 class Memo:

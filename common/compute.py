@@ -1,14 +1,25 @@
-"""Run CPU-heavy work off the event loop: a bounded pool, a bounded queue and a time limit."""
+"""Run CPU-heavy work off the event loop, bounded and with a time limit.
+
+Two lanes:
+- `get_processes().run(call, ...)`: a model's main computation (a `common.calls.Call`) in a
+  persistent compute process that is killed and replaced when it overruns or is cancelled
+  (`common.processes`); `run_model` sends every main endpoint's work there.
+- `run_cpu(fn, *args)`: in-process work on loaded objects (a model store reload, scoring a few
+  rows with a loaded model) on a bounded thread pool; such work cannot be stopped, so keep it short.
+"""
 
 import asyncio
 import functools
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from common.errors import ComputeTimeout, Overloaded
 from common.metrics import COMPUTE_IN_FLIGHT
 from common.telemetry import carried
+
+if TYPE_CHECKING:  # common.processes imports common.jobs, which imports this module
+    from common.processes import ProcessPool
 
 T = TypeVar("T")
 
@@ -90,3 +101,26 @@ def get_pool() -> ComputePool:
 async def run_cpu(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run `fn(*args, **kwargs)` on the compute pool and await its result."""
     return await get_pool().run(fn, *args, **kwargs)
+
+
+_processes: "ProcessPool | None" = None
+
+
+def install_processes(pool: "ProcessPool | None") -> None:
+    """Make `pool` the process-wide compute processes (the app's startup does this)."""
+    global _processes
+    _processes = pool
+
+
+def get_processes() -> "ProcessPool":
+    global _processes
+    if _processes is None:
+        from common.processes import ProcessPool
+        from common.settings import get_settings
+        from shared_dataloader import LOADERS
+
+        settings = get_settings()
+        _processes = ProcessPool(settings.compute_workers, settings.compute_queue_size,
+                                 lambda name: LOADERS[name](settings), settings.effective_compute_isolation)
+    return _processes
+

@@ -47,6 +47,13 @@ class InvalidInput(ApiError):
         super().__init__(message, errors=errors, **kwargs)
 
 
+class TooLong(ApiError):
+    """The request is expected to take longer than its time limit; refused before it runs."""
+
+    status_code = 422
+    code = "too_long"
+
+
 class NotFound(ApiError):
     status_code = 404
     code = "not_found"

@@ -35,6 +35,12 @@ MODEL_LATENCY = Histogram(
 COMPUTE_IN_FLIGHT = Gauge(
     "sids_compute_in_flight", "Computations running or waiting in this process's compute pool.",
     multiprocess_mode="livesum")
+COMPUTE_PROCESSES_REPLACED = Counter(
+    "sids_compute_processes_replaced_total", "Compute processes killed and replaced, by reason "
+    "(timeout, cancelled, crashed).", ["reason"])
+REDIS_UP = Gauge(
+    "sids_redis_up", "1 while this process reaches Redis (JOB_BACKEND=redis), 0 while it does not.",
+    multiprocess_mode="liveall")
 ARTIFACT_PREDICTIONS = Counter(
     "sids_artifact_predictions_total", "Instances scored by trained-artifact models.",
     ["model", "version"])

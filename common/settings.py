@@ -1,5 +1,6 @@
 """The one place the environment is read: a typed, validated settings object."""
 
+import multiprocessing
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -44,13 +45,32 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="Largest request body.")
     compute_workers: int = Field(
         default_factory=lambda: os.cpu_count() or 1, ge=1, le=64,
-        description="Threads that run model computations.",
+        description="Model computations run at once (compute processes, see COMPUTE_ISOLATION).",
+    )
+    compute_isolation: Literal["auto", "process", "thread"] = Field(
+        "auto", description="`process`: model computations run in persistent compute processes that are "
+        "killed and replaced when they overrun or are cancelled. `thread`: in threads of the API process "
+        "(they stop only at their next progress report). `auto`: process where the platform can fork "
+        "(Linux, macOS), thread elsewhere (Windows).",
     )
     compute_queue_size: int = Field(
         32, ge=1, le=10_000, description="Computations allowed to wait for a worker."
     )
     compute_timeout_seconds: float = Field(
-        300.0, gt=0, le=3600, description="Time limit of one synchronous computation."
+        300.0, gt=0, le=3600, description="Time limit of one synchronous computation (waiting for a "
+        "compute slot included); a request estimated to take longer is refused at once (422).",
+    )
+    job_timeout_seconds: float = Field(
+        3600.0, gt=0, le=24 * 3600, description="Time limit of one job (`Prefer: respond-async` or "
+        "`wait=N`); a job estimated to take longer is refused at once (422).",
+    )
+    worker_wait_seconds: float = Field(
+        60.0, gt=0, le=3600, description="JOB_BACKEND=redis: how long a synchronous request waits for a "
+        "queue worker to take its job when none is running (a scale-up from zero) before a 503.",
+    )
+    redis_timeout_seconds: float = Field(
+        2.0, gt=0, le=60, description="Socket timeout of the API's Redis calls; a stalled Redis answers "
+        "503 (jobs) or falls back to the in-process cache after this long.",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] | None = Field(
@@ -117,6 +137,12 @@ class Settings(BaseSettings):
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @property
+    def effective_compute_isolation(self) -> str:
+        if self.compute_isolation != "auto":
+            return self.compute_isolation
+        return "process" if "fork" in multiprocessing.get_all_start_methods() else "thread"
 
     @property
     def effective_log_format(self) -> str:

@@ -165,6 +165,50 @@ def redis_url():
     yield SHARED_REDIS_DB
 
 
+class PrivateRedis:
+    """A redis-server of the test's own, to kill, stop (SIGSTOP) and continue."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.start()
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                                         "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with contextlib.suppress(redis.ConnectionError):
+                redis.Redis.from_url(self.url).ping()
+                return
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait(timeout=10)
+
+    def pause(self) -> None:
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self.process.send_signal(signal.SIGCONT)
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.resume()
+            self.kill()
+
+
+@pytest.fixture
+def private_redis():
+    """A redis-server for this test alone (skipped where redis-server is not installed)."""
+    if not shutil.which("redis-server"):
+        pytest.skip("redis-server is not installed")
+    server = PrivateRedis()
+    yield server
+    server.close()
+
+
 @pytest.fixture
 def redis_conn(redis_url):
     """A connection to the test Redis, emptied before and after the test."""

@@ -5,7 +5,7 @@ Model routers need only `run_model`; the app builds the executor and cache with 
 
 from typing import Any
 
-from common.cache import LocalCache, NoCache, RedisCache, ResultCache
+from common.cache import FallbackCache, LocalCache, NoCache, RedisCache, ResultCache
 from common.jobs.local import LocalExecutor
 from common.jobs.model import Cancelled, JobAccepted, JobProgress, JobSpec, JobView, ProgressFn
 from common.jobs.run import parse_prefer, run_model
@@ -14,16 +14,17 @@ from common.settings import Settings
 
 def build_jobs(settings: Settings) -> tuple[Any, ResultCache]:
     """The executor and result cache JOB_BACKEND asks for (Redis is only contacted when used)."""
-    if settings.job_backend == "redis":
-        from common.jobs.redis_queue import RedisExecutor, connect
-
-        connection = connect(settings.effective_redis_url)
-        executor = RedisExecutor(connection, settings.job_queue, settings.job_result_ttl_seconds,
-                                 settings.job_max_retries, settings.compute_timeout_seconds)
-        return executor, RedisCache(connection, settings.cache_ttl_seconds)
-    cache = (LocalCache(settings.cache_max_entries, settings.cache_ttl_seconds)
+    local = (LocalCache(settings.cache_max_entries, settings.cache_ttl_seconds)
              if settings.cache_max_entries else NoCache())
-    return LocalExecutor(cache, settings.job_result_ttl_seconds), cache
+    if settings.job_backend == "redis":
+        from common.jobs.redis_queue import RedisExecutor
+        from common.redis_link import RedisLink, connect
+
+        link = RedisLink(connect(settings.effective_redis_url, settings.redis_timeout_seconds))
+        executor = RedisExecutor(link, settings.job_queue, settings.job_result_ttl_seconds,
+                                 settings.job_max_retries, settings.worker_recovery_seconds)
+        return executor, FallbackCache(RedisCache(link.connection, settings.cache_ttl_seconds), local, link)
+    return LocalExecutor(local, settings.job_result_ttl_seconds), local
 
 
 __all__ = ["Cancelled", "JobAccepted", "JobProgress", "JobSpec", "JobView", "ProgressFn", "build_jobs",

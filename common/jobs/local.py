@@ -1,8 +1,8 @@
-"""Embedded job executor: jobs run on this process's compute pool and live in an in-memory store.
+"""Embedded job executor: jobs run in this process's compute processes and live in an in-memory store.
 
 Nothing else to install; the store is per process, so use JOB_BACKEND=redis with several API
-processes. Cancelling a running job is cooperative: the job's progress callback raises `Cancelled`
-at its next call (a model that never reports progress runs to its end, and its result is dropped).
+processes. Cancelling a running job kills its compute process (replaced at once), so the slot is
+free again within a fraction of a second (with COMPUTE_ISOLATION=thread: at its next progress report).
 """
 
 import asyncio
@@ -13,13 +13,15 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from common.cache import ResultCache
-from common.compute import run_cpu
+from common.compute import get_processes
 from common.errors import Conflict, Overloaded
-from common.jobs.model import (DONE, TERMINAL, Cancelled, JobProgress, JobSpec, JobView, error_payload, invoke,
-                               to_json)
+from common.jobs.model import DONE, TERMINAL, Cancelled, JobProgress, JobSpec, JobView, error_payload
+
+if TYPE_CHECKING:
+    from common.processes import ProcessPool
 
 
 def _now() -> datetime:
@@ -57,6 +59,8 @@ class LocalExecutor:
         self._lock = threading.Lock()
         self._completed: Counter[str] = Counter()
         self.flights: dict[str, asyncio.Future] = {}
+        self.processes: "ProcessPool | None" = None
+        """The app's compute processes (set at startup; the process-wide ones otherwise)."""
 
     async def start(self) -> None:
         return None
@@ -84,22 +88,23 @@ class LocalExecutor:
 
     def _progress(self, job: LocalJob) -> Callable[..., None]:
         def report(stage: str, fraction: float, done: int | None = None, total: int | None = None) -> None:
-            if job.cancelled.is_set():
-                raise Cancelled()
             job.progress = JobProgress.of(stage, fraction, done, total)
 
         return report
 
-    def _execute(self, job: LocalJob, fn: Callable, body: Any, data: Any) -> bytes | None:
-        """Runs on a compute thread."""
-        if job.cancelled.is_set():
-            return None
-        job.status, job.started_at = "running", _now()
-        return to_json(invoke(fn, body, data, self._progress(job)))
+    def _started(self, job: LocalJob) -> Callable[[], None]:
+        def start() -> None:
+            job.status, job.started_at = "running", _now()
 
-    async def _run(self, job: LocalJob, spec: JobSpec, fn: Callable, body: Any, data: Any) -> None:
+        return start
+
+    async def _run(self, job: LocalJob, spec: JobSpec, fn: Callable, body: Any, timeout: float) -> None:
+        from common.processes import Call  # (common.processes imports this package)
+
+        processes = self.processes or get_processes()
         try:
-            payload = await run_cpu(self._execute, job, fn, body, data)
+            payload = await processes.run(Call.of(fn, body, spec.data), timeout, self._progress(job),
+                                          job.cancelled, self._started(job))
         except Overloaded:
             with self._lock:
                 self._jobs.pop(job.id, None)
@@ -111,7 +116,7 @@ class LocalExecutor:
             status = "cancelled" if isinstance(exc, Cancelled) else "failed"
             self._finish(job, status, failure=error_payload(exc, job.id))
             return
-        if payload is None or job.cancelled.is_set():
+        if job.cancelled.is_set():
             self._finish(job, "cancelled", failure=error_payload(Cancelled()))
             return
         if spec.cache_key:
@@ -119,13 +124,14 @@ class LocalExecutor:
         job.progress = DONE
         self._finish(job, "succeeded", result=json.loads(payload))
 
-    async def submit(self, spec: JobSpec, fn: Callable, body: Any, data: Any) -> str:
-        """Start a job; `Overloaded` (503) at once when the compute pool has no room for it."""
+    async def submit(self, spec: JobSpec, fn: Callable, body: Any, timeout: float, synchronous: bool = False) -> str:
+        """Start a job with this time limit; `Overloaded` (503) at once when the compute processes
+        have no room for it."""
         self._purge()
         job = LocalJob(id=uuid.uuid4().hex, model=spec.model)
         with self._lock:
             self._jobs[job.id] = job
-        job.task = asyncio.create_task(self._run(job, spec, fn, body, data))
+        job.task = asyncio.create_task(self._run(job, spec, fn, body, timeout))
         await asyncio.sleep(0)  # the task claims its compute slot (or fails to) before we answer
         if job.task.done() and isinstance(job.task.exception(), Overloaded):
             raise job.task.exception()

@@ -7,32 +7,32 @@ WORKER_RECOVERY_SECONDS, rq's registry cleanup finds the abandoned job and, as i
 """
 
 import asyncio
+import math
 import time
 import uuid
 from dataclasses import replace
 from datetime import datetime, timezone
 
-from redis import Redis
 from rq import Queue, Retry, Worker, worker_registration
 from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.registry import StartedJobRegistry
 from rq.serializers import JSONSerializer
+from rq.utils import utcparse
 
-from common.errors import Conflict
+from common.errors import Conflict, Unavailable
 from common.jobs.model import DONE, TERMINAL, Cancelled, JobProgress, JobSpec, JobView, error_payload
 from common.jobs.task import CANCEL_KEY, COMPLETED_KEY, execute
-from common.telemetry import carrier, span
+from common.redis_link import RedisLink, connect
+from common.telemetry import carried, carrier, span
+
+__all__ = ["RecoveringWorker", "RedisExecutor", "connect"]
 
 JOB_ID_LENGTH = 32
 INFLIGHT_KEY = "sids:inflight:"
 _QUEUED = {JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED, JobStatus.CREATED}
 _CANCELLED = {JobStatus.STOPPED, JobStatus.CANCELED}
-
-
-def connect(url: str) -> Redis:
-    return Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -42,45 +42,54 @@ def _utc(value: datetime | None) -> datetime | None:
 
 
 class RedisExecutor:
+    """Jobs in the rq queue. Every Redis call is made through the `RedisLink` (off the event loop; a
+    Redis error is a 503 `RedisDown`); the blocking methods (`get`, `cancel`, `stats`) are meant for
+    `link.call`."""
+
     backend = "redis"
 
-    def __init__(self, connection: Redis, queue_name: str, result_ttl: int, max_retries: int,
-                 job_timeout: float) -> None:
-        self.connection = connection
-        self.queue = Queue(queue_name, connection=connection, serializer=JSONSerializer)
+    def __init__(self, link: RedisLink, queue_name: str, result_ttl: int, max_retries: int,
+                 worker_recovery_seconds: float) -> None:
+        self.link = link
+        self.connection = link.connection
+        self.queue = Queue(queue_name, connection=self.connection, serializer=JSONSerializer)
         self.result_ttl = result_ttl
         self.max_retries = max_retries
-        self.job_timeout = int(job_timeout)
+        self.worker_recovery_seconds = worker_recovery_seconds
         self.flights: dict[str, asyncio.Future] = {}
 
     async def start(self) -> None:
-        return None
+        self.link.start()
 
     async def stop(self) -> None:
-        await asyncio.to_thread(self.connection.close)
+        await self.link.stop()
 
-    def _enqueue(self, spec: JobSpec) -> str:
-        """Queue a job, or give the id of the identical job already queued or running (any API process)."""
+    def _enqueue(self, spec: JobSpec, timeout: float, synchronous: bool) -> str:
+        """Queue a job, or give the id of the identical job already queued or running (any API
+        process; a job never joins a synchronous request's job, which is stopped with its request)."""
         job_id = uuid.uuid4().hex
         if spec.cache_key:
             marker = INFLIGHT_KEY + spec.cache_key
             existing = self.connection.get(marker)
-            view = self.get(existing.decode()) if existing else None
-            if view is not None and view.status in ("queued", "running"):
-                return view.id
-            self.connection.set(marker, job_id, ex=self.job_timeout)
+            job = self._fetch(existing.decode()) if existing else None
+            if job is not None and (synchronous or not job.meta.get("sync")):
+                view = self._view(job)
+                if view.status in ("queued", "running"):
+                    return view.id
+            self.connection.set(marker, job_id, ex=math.ceil(timeout))
         with span("job.enqueue", job_id=job_id, queue=self.queue.name):
             spec = replace(spec, trace=carrier())
             job = self.queue.enqueue(
-                execute, spec.to_dict(), job_id=job_id, meta={"model": spec.model},
-                description=f"{spec.model} {spec.endpoint}", job_timeout=self.job_timeout,
+                execute, spec.to_dict(), job_id=job_id, meta={"model": spec.model, "sync": synchronous},
+                description=f"{spec.model} {spec.endpoint}", job_timeout=math.ceil(timeout),
                 result_ttl=self.result_ttl, failure_ttl=self.result_ttl,
                 retry=Retry(max=self.max_retries) if self.max_retries else None)
         return job.id
 
-    async def submit(self, spec: JobSpec, fn: object = None, body: object = None, data: object = None) -> str:
-        """Queue the job for a worker (which rebuilds body and data from `spec`)."""
-        return await asyncio.to_thread(self._enqueue, spec)
+    async def submit(self, spec: JobSpec, fn: object = None, body: object = None, timeout: float = 300,
+                     synchronous: bool = False) -> str:
+        """Queue the job for a worker (which rebuilds body and data from `spec`) with this time limit."""
+        return await self.link.call(carried(self._enqueue), spec, timeout, synchronous, what="running models")
 
     def _fetch(self, job_id: str) -> Job | None:
         if len(job_id) != JOB_ID_LENGTH or not job_id.isalnum():
@@ -127,12 +136,56 @@ class RedisExecutor:
         deadline = time.monotonic() + timeout
         delay = 0.01
         while True:
-            view = await asyncio.to_thread(self.get, job_id)
+            view = await self.link.call(self.get, job_id, what="reading jobs")
             remaining = deadline - time.monotonic()
             if view is None or view.status in TERMINAL or remaining <= 0:
                 return view
             await asyncio.sleep(min(delay, remaining))
             delay = min(delay * 1.5, 0.1)
+
+    async def wait_synchronous(self, job_id: str, timeout: float, worker_wait: float) -> JobView | None:
+        """`wait` for a synchronous request's job: 503 when it is still queued after `worker_wait`
+        seconds and no worker is running; the job is stopped when the request gives up on it."""
+        deadline = time.monotonic() + timeout
+        try:
+            view = await self.wait(job_id, min(worker_wait, timeout))
+            while view is not None and view.status == "queued" and time.monotonic() < deadline:
+                if not await self.link.call(self.workers_alive, what="running models"):
+                    raise Unavailable(f"No queue worker is running (waited {worker_wait:g} s for one to "
+                                      "start); retry later, or ask the operator to start "
+                                      "`python -m api_app.worker`.", headers={"Retry-After": "30"})
+                view = await self.wait(job_id, min(worker_wait, deadline - time.monotonic()))
+            if view is not None and view.status == "running":
+                view = await self.wait(job_id, max(0.0, deadline - time.monotonic()))
+        except BaseException:
+            await self.link.offload(self.abandon, job_id)
+            raise
+        if view is not None and view.status not in TERMINAL:
+            await self.link.offload(self.abandon, job_id)
+        return view
+
+    def workers_alive(self) -> int:
+        """Workers of the queue whose last heartbeat is recent (a killed worker stays registered for minutes)."""
+        now = datetime.now(timezone.utc)
+        alive = 0
+        for key in worker_registration.get_keys(queue=self.queue, connection=self.connection):
+            beat = self.connection.hget(key, "last_heartbeat")
+            if beat and (now - utcparse(beat.decode()).replace(tzinfo=timezone.utc)).total_seconds() \
+                    < 2 * self.worker_recovery_seconds:
+                alive += 1
+        return alive
+
+    def abandon(self, job_id: str) -> None:
+        """Stop a synchronous request's job that its request no longer waits for (queued: never
+        starts; running: its work horse is killed). Jobs that others may wait for are left alone."""
+        if not self.link.up:
+            return
+        try:
+            job = self._fetch(job_id)
+            if job is not None and job.meta.get("sync"):
+                self._stop(job, self._view(job))
+        except Exception:  # noqa: BLE001 (best effort: the job's own time limit stops it anyway)
+            pass
 
     def cancel(self, job_id: str) -> JobView | None:
         job = self._fetch(job_id)
@@ -141,7 +194,13 @@ class RedisExecutor:
         view = self._view(job)
         if view.status in TERMINAL:
             raise Conflict(f"Job {job_id} has already {view.status}; only queued or running jobs can be cancelled.")
-        self.connection.set(CANCEL_KEY + job_id, 1, ex=self.result_ttl)
+        self._stop(job, view)
+        return self._view(job)
+
+    def _stop(self, job: Job, view: JobView) -> None:
+        if view.status in TERMINAL:
+            return
+        self.connection.set(CANCEL_KEY + job.id, 1, ex=self.result_ttl)
         self.connection.hincrby(COMPLETED_KEY, "cancelled")
         if view.status == "queued":
             try:
@@ -150,11 +209,10 @@ class RedisExecutor:
                 pass
         else:
             try:
-                send_stop_job_command(self.connection, job_id, serializer=JSONSerializer)
+                send_stop_job_command(self.connection, job.id, serializer=JSONSerializer)
             except InvalidJobOperation:
                 pass
         self.connection.expire(job.key, self.result_ttl)
-        return self._view(job)
 
     def stats(self) -> dict:
         queued = self.queue.count

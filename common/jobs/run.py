@@ -21,12 +21,12 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
-from common.cache import NoCache, cache_key, etag_matches, etag_of
-from common.compute import run_cpu
-from common.errors import ComputeTimeout
-from common.jobs.model import FileResult, JobAccepted, JobFailed, JobSpec, JobView, dotted, invoke, to_json
+from common.cache import NoCache, cache_get, cache_key, cache_put, etag_matches, etag_of
+from common.compute import get_processes
+from common.errors import ComputeTimeout, TooLong
+from common.jobs.model import FileResult, JobAccepted, JobFailed, JobSpec, JobView, dotted, to_json
 from common.metrics import JOB_SUBMISSIONS, model_label
-from common.telemetry import bind, set_attributes
+from common.telemetry import bind_for_request, set_attributes
 
 T = TypeVar("T")
 _WAIT = re.compile(r"^wait\s*=\s*(\d{1,9})$", re.IGNORECASE)
@@ -90,25 +90,45 @@ def _outcome(view: JobView) -> Response:
                     headers={"Location": f"/jobs/{view.id}"})
 
 
+Estimate = Callable[[Any, Any], float]
+"""`estimate(body, data)`: expected seconds of a request, checked before it runs."""
+
+
+async def refuse_too_long(estimate: Estimate | None, body: BaseModel, resource: Any, limit: float,
+                          synchronous: bool, job_limit: float) -> None:
+    """422 at once when the request is expected to take longer than its time limit."""
+    if estimate is None:
+        return
+    seconds = await asyncio.to_thread(estimate, body, resource)
+    if seconds <= limit:
+        return
+    headers = {"X-Estimated-Seconds": f"{seconds:.0f}"}
+    if synchronous and seconds <= job_limit:
+        raise TooLong(f"This request is expected to take about {seconds:.0f} s, longer than the {limit:g} s "
+                      "limit of a synchronous request. Send it as a job with the header "
+                      f"`Prefer: respond-async` (limit {job_limit:g} s) and poll the `Location` it answers.",
+                      headers=headers)
+    raise TooLong(f"This request is expected to take about {seconds:.0f} s, longer than the {job_limit:g} s "
+                  "limit of a job; make it lighter (fewer estimators, predictors, folds or rows).",
+                  headers=headers)
+
+
 async def run_model(request: Request, fn: Callable[..., Any], body: BaseModel, data: str | None = None,
-                    cache_results: bool = True) -> Response:
+                    cache_results: bool = True, estimate: Estimate | None = None) -> Response:
     """Run `fn(body, data, progress=...)` for a main endpoint, honouring cache, ETag and `Prefer`.
 
     `data` names the loaded resource the function needs (a key of `shared_dataloader.LOADERS`).
     `cache_results=False` for large, rarely repeated results (files): neither cached nor shared
-    between identical requests in Redis mode.
+    between identical requests in Redis mode. `estimate(body, data)` gives the expected seconds: a
+    request expected to overrun its time limit is refused at once (422).
     """
-    endpoint = getattr(request.scope.get("route"), "path", request.url.path)
-    model = _model_name(request, endpoint)
-    set_attributes(model=model)
-    with bind(model=model):
-        return await _answer(request, fn, body, data, cache_results, endpoint, model)
-
-
-async def _answer(request: Request, fn: Callable[..., Any], body: BaseModel, data: str | None,
-                  cache_results: bool, endpoint: str, model: str) -> Response:
     app = request.app
     executor, cache, settings = app.state.jobs, app.state.cache, app.state.settings
+    route = request.scope.get("route")
+    endpoint = getattr(route, "path", request.url.path)
+    model = _model_name(request, endpoint)
+    set_attributes(model=model)
+    bind_for_request(model=model)
     resource = app.state.resources.get(data) if data else None
     fingerprint = getattr(resource, "fingerprint", None)
     body_json = body.model_dump(mode="json", by_alias=True)
@@ -116,7 +136,7 @@ async def _answer(request: Request, fn: Callable[..., Any], body: BaseModel, dat
 
     if not cache_results:
         cache = NoCache()
-    cached = cache.get(key)
+    cached = await cache_get(cache, key)
     set_attributes(result_cache="miss" if cached is None else "hit")
     if cached is not None:
         if etag_matches(request.headers.get("if-none-match"), cached.etag):
@@ -124,9 +144,16 @@ async def _answer(request: Request, fn: Callable[..., Any], body: BaseModel, dat
         return _json(cached.body, cached.etag)
 
     asynchronous, wait = parse_prefer(request.headers.getlist("prefer"))
-    if not asynchronous and wait is None and executor.backend == "local":
+    synchronous = not asynchronous and wait is None
+    limit = settings.compute_timeout_seconds if synchronous else settings.job_timeout_seconds
+    await refuse_too_long(estimate, body, resource, limit, synchronous, settings.job_timeout_seconds)
+    if synchronous and executor.backend == "local":
+        from common.processes import Call  # (common.processes imports this package)
+
+        processes = getattr(app.state, "processes", None) or get_processes()
+
         async def compute():
-            return cache.put(key, to_json(await run_cpu(invoke, fn, body, resource, None)))
+            return await cache_put(cache, key, await processes.run(Call.of(fn, body, data), limit))
 
         entry = await single_flight(executor.flights, key, compute)
         if etag_matches(request.headers.get("if-none-match"), entry.etag):
@@ -135,25 +162,26 @@ async def _answer(request: Request, fn: Callable[..., Any], body: BaseModel, dat
 
     spec = JobSpec(model=model, endpoint=endpoint, func=dotted(fn), request_class=dotted(type(body)),
                    body=body_json, data=data, fingerprint=fingerprint, cache_key=key if cache_results else None)
-    synchronous = not asynchronous and wait is None
     JOB_SUBMISSIONS.labels(model, "sync" if synchronous else "async").inc()
-    limit = settings.compute_timeout_seconds
     if synchronous:
         async def submit_and_wait():
-            return await executor.wait(await executor.submit(spec, fn, body, resource), limit)
+            job_id = await executor.submit(spec, fn, body, limit, synchronous=True)
+            return await executor.wait_synchronous(job_id, limit, settings.worker_wait_seconds)
 
         view = await single_flight(executor.flights, key, submit_and_wait)
         job_id = view.id if view is not None else ""
     else:
-        job_id = await executor.submit(spec, fn, body, resource)
+        job_id = await executor.submit(spec, fn, body, limit)
         if wait is None:
             return _accepted(job_id, "queued", "respond-async")
         view = await executor.wait(job_id, min(wait, limit))
     if view is None:
         raise ComputeTimeout(f"Job {job_id} expired before it could be read.")
+    if view.status == "succeeded" and cache_results and hasattr(cache, "remember"):
+        cache.remember(key, to_json(view.result))
     if view.status in ("succeeded", "failed", "cancelled"):
         return _outcome(view)
     if synchronous:
-        raise ComputeTimeout(f"The computation did not finish within {limit:g} s; it goes on as job "
-                             f"{job_id} (GET /jobs/{job_id}).", headers={"Location": f"/jobs/{job_id}"})
+        raise ComputeTimeout(f"The computation did not finish within {limit:g} s and was stopped; send it "
+                             "as a job (`Prefer: respond-async`), which has a longer limit.")
     return _accepted(job_id, view.status, f"wait={wait:g}")

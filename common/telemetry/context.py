@@ -28,3 +28,11 @@ def bind(request_id: str | None = None, model: str | None = None):
     finally:
         for var, token in reversed(tokens):
             var.reset(token)
+
+
+def bind_for_request(request_id: str | None = None, model: str | None = None) -> None:
+    """Bind for the rest of the current task (an HTTP request's): it ends with the request."""
+    if request_id is not None:
+        _request_id.set(request_id)
+    if model is not None:
+        _model.set(model)

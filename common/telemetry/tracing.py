@@ -6,6 +6,7 @@ so an app or a test can install its own and remove it again. Without one, `span`
 """
 
 import contextlib
+import os
 import time
 from typing import Any, Callable, Iterator, TypeVar
 
@@ -21,6 +22,7 @@ from common.telemetry.context import bind, current_model, current_request_id
 T = TypeVar("T")
 TRACER_NAME = "sids"
 TRACES_PATH = "/v1/traces"
+PID = "process.pid"
 
 _provider: TracerProvider | None = None
 _tracer: trace.Tracer | None = None
@@ -39,6 +41,12 @@ def build_tracer_provider(settings: Settings, service: str,
     provider = TracerProvider(resource=Resource.create({SERVICE_NAME: settings.otel_service_name or service}))
     provider.add_span_processor(BatchSpanProcessor(exporter))
     return provider
+
+
+def tag_process(span: trace.Span, scope: dict) -> None:
+    """Server-request hook: which process (uvicorn worker) served the request."""
+    if span.is_recording():
+        span.set_attribute(PID, os.getpid())
 
 
 def install(provider: TracerProvider | None) -> None:
@@ -99,26 +107,46 @@ def carrier() -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def resumed(carried_context: dict[str, Any] | None, waited: str) -> Iterator[None]:
+def resumed(carried_context: dict[str, Any] | None, waited: str | None) -> Iterator[None]:
     """Continue the work of `carried_context` here: its trace becomes the current one (so log lines
     carry its trace id even where tracing is off), its request id and model are bound, and the time
     since it was queued is recorded as a span named `waited`."""
     found = carried_context or {}
+    if waited is None:
+        found = {k: v for k, v in found.items() if k != "queued_at"}
     token = otel_context.attach(propagate.extract(found)) if "traceparent" in found else None
     try:
         with bind(found.get("request_id"), found.get("model")):
-            queued_at = found.get("queued_at")
-            if _tracer is not None and isinstance(queued_at, (int, float)):
-                _tracer.start_span(waited, start_time=int(queued_at * 1e9)).end()
+            queued_at = _seconds(found.get("queued_at"))
+            if _tracer is not None and queued_at is not None:
+                _tracer.start_span(waited, start_time=int(queued_at * 1e9),
+                                   attributes={PID: os.getpid()}).end()
             yield
     finally:
         if token is not None:
             otel_context.detach(token)
 
 
-def carried(fn: Callable[..., T], waited: str) -> Callable[..., T]:
+def _seconds(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def compute_context() -> dict[str, str]:
+    """`carrier()` as strings, for `common.calls.Call.context` (a call to a compute process)."""
+    return {key: str(value) for key, value in carrier().items()}
+
+
+def resumed_compute(context: dict[str, str]):
+    """`resumed` for a call in a compute process: its wait for a free process is `compute.queue_wait`."""
+    return resumed(context, "compute.queue_wait")
+
+
+def carried(fn: Callable[..., T], waited: str | None = None) -> Callable[..., T]:
     """`fn` wrapped to run in the calling context wherever it is later called (another thread);
-    the time until then is recorded as a span named `waited`."""
+    the time until then is recorded as a span named `waited` (if named)."""
     taken = carrier()
 
     def run(*args: Any, **kwargs: Any) -> T:

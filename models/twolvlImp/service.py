@@ -14,11 +14,12 @@ from typing import Callable
 from common.cache import Memo
 from common.constants import SIDS_SET
 from common.errors import InvalidInput
+from common.calls import in_parent
 from common.shared_store import shared_store
 from common.telemetry import set_attributes, span
 from models.twolvlImp import catalog
 from models.twolvlImp.backtest import run_backtest
-from models.twolvlImp.estimate import RunHistory, cost_features
+from models.twolvlImp.estimate import CostFeatures, RunHistory, cost_features
 from models.twolvlImp.history import blend
 from models.twolvlImp.imputation import Options, run
 from models.twolvlImp.preprocess import Prepared, prepare
@@ -81,6 +82,11 @@ HISTORY = RunHistory()
 measured runs for `estimate`."""
 
 
+def record_run(features: CostFeatures, seconds: float) -> None:
+    """Keep a measured run for `estimate` (in the API process, where estimates are made)."""
+    HISTORY.record(features, seconds)
+
+
 def _key(dataset: IndicatorDataset, body: TrainRequest) -> tuple:
     return (dataset.fingerprint, body.target_year, body.target, body.interpolator.name)
 
@@ -116,8 +122,8 @@ def predict(body: TrainRequest, dataset: IndicatorDataset, progress: Progress | 
         result = run(prepared, observed, dataset.meta["category"], _options(body), report)
     except ValueError as exc:
         raise InvalidInput(f"Cannot train on this request: {exc}.") from exc
-    HISTORY.record(cost_features(body, len(valid), len(prepared.y_train), cached),
-                   time.perf_counter() - started)
+    in_parent(record_run, cost_features(body, len(valid), len(prepared.y_train), cached),
+              time.perf_counter() - started)
     report("done", 1.0)
     if body.history:
         year_result = HistoryYearResult(**blend(result, dataset.indicator_table(body.target), body.target_year))

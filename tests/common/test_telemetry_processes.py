@@ -92,6 +92,12 @@ def json_lines(path) -> list[dict]:
     return parsed
 
 
+def described(spans: list[dict]) -> str:
+    """service:name:trace<parent of each span, to read a broken tree in a failure message."""
+    return "; ".join(f"{s['service']}:{s['name']}:{s['trace_id'][:6]}:{s['span_id'][:4]}<{(s['parent_id'] or '')[:4]}"
+                     for s in spans)
+
+
 def wait_for(predicate, timeout: float = 60):
     deadline = time.monotonic() + timeout
     while not (found := predicate()) and time.monotonic() < deadline:
@@ -118,7 +124,7 @@ def test_one_trace_from_the_api_through_the_redis_queue_into_the_worker(redis_ur
                 return spans if WORKER_STAGES <= {s["name"] for s in spans} else None
 
             spans = wait_for(whole_trace)
-            assert spans, f"incomplete trace; received: {sorted({s['name'] for s in receiver.spans})}"
+            assert spans, f"incomplete trace; received: {described(receiver.spans)}"
             httpx.get(f"{url}/health/ready", timeout=10)
             httpx.get(f"{url}/metrics", timeout=10)
             time.sleep(0.5)
@@ -154,3 +160,38 @@ def test_one_trace_from_the_api_through_the_redis_queue_into_the_worker(redis_ur
         assert line["duration_ms"] > 0
     assert api_line[0]["status"] == 200 and worker_line[0]["status"] == "succeeded"
     assert api_line[0]["duration_ms"] >= worker_line[0]["duration_ms"], "the request waited for the job"
+
+
+def test_one_trace_from_the_api_into_its_compute_processes(tmp_path):
+    """Embedded mode: the model runs in a persistent compute process forked by the API; that process
+    exports its spans itself, under the request's span."""
+    with Receiver() as receiver, (tmp_path / "api.log").open("w") as api_out:
+        env = {"MODEL_SERVICE": "twolvlImp", "COMPUTE_ISOLATION": "process", "COMPUTE_WORKERS": "1",
+               "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url, "OTEL_BSP_SCHEDULE_DELAY": "100", "LOG_FORMAT": "json"}
+        with live_server(env=env, output=api_out) as url:
+            response = httpx.post(f"{url}/twolvlImp/predict", json={**SIMPLE, "target_year": "2006"}, timeout=120,
+                                  headers={"X-Request-ID": "into-compute-1"})
+            assert response.status_code == 200, response.text
+
+            def whole_trace():
+                roots = [s for s in receiver.spans if s["name"] == "POST /twolvlImp/predict"]
+                spans = receiver.trace(roots[0]["trace_id"]) if roots else []
+                wanted = {"compute.queue_wait"} | WORKER_STAGES - {"queue.wait", "job.execute"}
+                return spans if wanted <= {s["name"] for s in spans} else None
+
+            spans = wait_for(whole_trace)
+            assert spans, f"incomplete trace; received: {described(receiver.spans)}"
+    by_id = {s["span_id"]: s for s in spans}
+    root = next(s for s in spans if s["parent_id"] is None)
+    assert root["name"] == "POST /twolvlImp/predict"
+    assert root["attributes"]["sids.request_id"].string_value == "into-compute-1"
+    wait = next(s for s in spans if s["name"] == "compute.queue_wait")
+    assert wait["parent_id"] == root["span_id"]
+    api_pid, compute_pid = root["attributes"]["process.pid"].int_value, wait["attributes"]["process.pid"].int_value
+    assert api_pid and compute_pid and api_pid != compute_pid, "the model ran in another process"
+    for span in spans:
+        if span["name"] in ("prepare_data", "select_predictors", "train", "intervals"):
+            parent = span
+            while parent["parent_id"] in by_id:
+                parent = by_id[parent["parent_id"]]
+            assert parent is root and span["start"] >= wait["end"] - 5_000_000, span["name"]

@@ -15,7 +15,10 @@ STAGES = ("compute.queue_wait", "prepare_data", "select_predictors", "train", "i
 
 
 def traced_client(exporter: InMemorySpanExporter, **overrides) -> TestClient:
-    app = create_app(make_settings(model_service=("twolvlImp",), **overrides), span_exporter=exporter)
+    """An app whose model work runs on compute threads of this process, where the exporter sees it
+    (compute processes export their own spans: tests/common/test_telemetry_processes.py)."""
+    app = create_app(make_settings(model_service=("twolvlImp",), compute_isolation="thread", **overrides),
+                     span_exporter=exporter)
     return TestClient(app)
 
 

@@ -5,7 +5,6 @@ import time
 import pytest
 
 from common.cache import LocalCache, cache_key, etag_matches
-from common.compute import get_pool
 from common.jobs import parse_prefer
 from conftest import poll_job as poll
 from jobs_helpers import client_for
@@ -121,9 +120,9 @@ def test_cancel_a_running_job_stops_it_at_its_next_progress_report(local):
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
     assert cancelled.json()["error"]["code"] == "cancelled"
     deadline = time.monotonic() + 2
-    while get_pool().in_flight and time.monotonic() < deadline:
+    while local.app.state.processes.in_flight and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert get_pool().in_flight == 0, "the cancelled computation should have stopped"
+    assert local.app.state.processes.in_flight == 0, "the cancelled computation should have stopped"
     assert local.get(location).json()["status"] == "cancelled"
     again = local.post(f"{location}/cancel")
     assert again.status_code == 409 and "already cancelled" in again.json()["detail"]

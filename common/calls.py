@@ -1,0 +1,149 @@
+"""One model computation as data (`Call`), and how a compute process runs it (`serve`).
+
+`Call.context` carries what the parent wants the child to see (trace context): register a
+`capture` (runs in the parent, returns a dict of strings) and a `restore` (a context manager
+entered in the child around the call) with `register_context`. `in_parent(fn, *args)` lets code
+running in a compute process have `fn(*args)` run in the API process once the call returns.
+"""
+
+import contextlib
+import gc
+import logging
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, ContextManager
+
+from common.jobs.model import dotted, error_payload, import_dotted, invoke, to_json
+
+log = logging.getLogger(__name__)
+
+PROGRESS_INTERVAL = 0.05
+"""Seconds between two progress messages of one stage from a compute process."""
+
+Progress = Callable[..., None]
+Resolver = Callable[[str], Any]
+
+
+@dataclass(frozen=True)
+class Call:
+    """The envelope of one computation: what a compute process needs to run it."""
+
+    func: str
+    body: Any
+    data: str | None = None
+    context: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, fn: Callable, body: Any, data: str | None = None) -> "Call":
+        return cls(dotted(fn), body, data, capture_context())
+
+
+_context_hooks: list[tuple[Callable[[], dict], Callable[[dict], ContextManager]]] = []
+
+
+def register_context(capture: Callable[[], dict], restore: Callable[[dict], ContextManager]) -> None:
+    """`capture()` runs in the parent when a call is made and its dict travels in `Call.context`;
+    `restore(context)` is entered in the compute process around the call. Registering the same
+    pair again changes nothing."""
+    if (capture, restore) not in _context_hooks:
+        _context_hooks.append((capture, restore))
+
+
+def capture_context() -> dict[str, str]:
+    context: dict[str, str] = {}
+    for capture, _ in _context_hooks:
+        context.update(capture())
+    return context
+
+
+class _ChildState(threading.local):
+    outbox: list | None = None
+
+
+_child = _ChildState()
+
+
+def in_parent(fn: Callable, *args: Any) -> None:
+    """Run `fn(*args)` in the API process: now when called there, after the call in a compute process
+    (`fn` must be a module-level function and `args` picklable)."""
+    if _child.outbox is None:
+        fn(*args)
+    else:
+        _child.outbox.append((dotted(fn), args))
+
+
+def run_outbox(outbox: list) -> None:
+    for name, args in outbox:
+        try:
+            import_dotted(name)(*args)
+        except Exception:
+            log.exception("in_parent call %s failed", name)
+
+
+class _ChildProgress:
+    """Progress callback of a compute process: messages to the parent, at most every 0.05 s per stage."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self._stage: str | None = None
+        self._sent = 0.0
+
+    def __call__(self, stage: str, fraction: float, done: int | None = None, total: int | None = None) -> None:
+        now = time.monotonic()
+        if stage == self._stage and fraction < 1 and now - self._sent < PROGRESS_INTERVAL:
+            return
+        self._stage, self._sent = stage, now
+        self.conn.send(("progress", stage, fraction, done, total))
+
+
+def execute(call: Call, resolve: Resolver, progress: Progress | None) -> bytes:
+    """Run a call here: the function's result as JSON bytes."""
+    with contextlib.ExitStack() as stack:
+        for _, restore in _context_hooks:
+            stack.enter_context(restore(call.context))
+        data = resolve(call.data) if call.data else None
+        return to_json(invoke(import_dotted(call.func), call.body, data, progress))
+
+
+def serve(conn: Any, resolve: Resolver) -> None:
+    """Main loop of a compute process: one call after the other until told to stop or orphaned."""
+    signal.set_wakeup_fd(-1)  # the parent's event loop wakeup pipe is not ours
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    gc.freeze()  # the inherited objects are never scanned (scanning would copy their pages)
+    parent = os.getppid()
+    while True:
+        while not conn.poll(1.0):
+            if os.getppid() != parent:
+                return
+        try:
+            call = conn.recv()
+        except EOFError:
+            return
+        if call is None:
+            return
+        _child.outbox = []
+        try:
+            answer = ("ok", execute(call, resolve, _ChildProgress(conn)))
+        except BaseException as exc:  # noqa: BLE001 (every failure goes back to the parent as data)
+            answer = ("error", error_payload(exc))
+        conn.send((*answer, _child.outbox))
+        _child.outbox = None
+
+
+class DataLoader:
+    """Resolver of a spawned compute process: loads each named data set once (no fork to inherit it)."""
+
+    def __init__(self, settings: Any) -> None:
+        self.settings = settings
+        self._loaded: dict[str, Any] = {}
+
+    def __call__(self, name: str) -> Any:
+        if name not in self._loaded:
+            from shared_dataloader import LOADERS
+
+            self._loaded[name] = LOADERS[name](self.settings)
+        return self._loaded[name]

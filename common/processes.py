@@ -1,0 +1,290 @@
+"""Model computations in persistent compute processes that can be stopped.
+
+A `ProcessPool` keeps up to `workers` child processes; each runs one call at a time and stays up
+between calls, so what a model caches in its process (imputed matrices, catalogues) serves the
+next call. Where the platform can fork (Linux, macOS) the children are forked from the API process
+after its data is loaded: they share the loaded DataFrames copy-on-write and never parse the CSVs
+again. Elsewhere (Windows) they are spawned and load the data they are asked for once each.
+
+A call that overruns its time limit or is cancelled has its process killed and replaced at once;
+the other processes, and their caches, are untouched.
+
+One call travels as a `common.calls.Call` envelope (function by dotted path, request body, name of
+the data, `context`); the child answers with the result as JSON bytes or the error as data
+(`common.jobs.model.error_payload`), plus progress messages on the way.
+"""
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from multiprocessing.connection import wait as wait_for_any
+from typing import Any, Callable
+
+from common.calls import Call, DataLoader, Progress, Resolver, execute, run_outbox, serve
+from common.errors import ComputeTimeout, Overloaded, Unavailable
+from common.jobs.model import Cancelled, JobFailed
+from common.metrics import COMPUTE_IN_FLIGHT, COMPUTE_PROCESSES_REPLACED
+
+__all__ = ["Call", "DataLoader", "ProcessPool"]
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.05
+"""How often a waiting call checks its time limit and cancellation."""
+STOP_GRACE_SECONDS = 2.0
+
+
+class ComputeProcess:
+    def __init__(self, context: Any, resolve: Resolver, generation: int) -> None:
+        self.conn, child_end = context.Pipe()
+        self.process = context.Process(target=serve, args=(child_end, resolve), name="sids-compute")
+        self.process.start()
+        child_end.close()
+        self.generation = generation
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def kill(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self.process.kill()
+        self.process.join(5)
+        self.conn.close()
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self.conn.send(None)
+        self.process.join(STOP_GRACE_SECONDS)
+        if self.process.is_alive():
+            self.kill()
+        self.conn.close()
+
+
+class ProcessPool:
+    """At most `workers` computations at once, in as many persistent processes, and at most
+    `queue_size` more waiting for one; beyond that `Overloaded` (503) at once.
+
+    `isolation="thread"` runs calls on threads of this process instead (for platforms where
+    processes are unwanted): the same interface, but an overrun or cancelled computation can then
+    only stop at its next progress report.
+    """
+
+    def __init__(self, workers: int, queue_size: int, resolve: Resolver, isolation: str = "process",
+                 start_method: str | None = None) -> None:
+        self.workers = workers
+        self.isolation = isolation
+        self.resolve = resolve
+        self._context = multiprocessing.get_context(start_method) if isolation == "process" else None
+        self._admission = threading.BoundedSemaphore(workers + queue_size)
+        self._running = threading.BoundedSemaphore(workers)
+        self._threads = ThreadPoolExecutor(workers + queue_size, thread_name_prefix="compute-call")
+        self._idle: list[ComputeProcess] = []
+        self._busy: set[ComputeProcess] = set()
+        self._lock = threading.Lock()
+        self._fork_lock = threading.Lock()
+        self._generation = 0
+        self._in_flight = 0
+        self._closed = False
+
+    @property
+    def in_flight(self) -> int:
+        """Calls running or waiting for a process."""
+        return self._in_flight
+
+    def pids(self) -> list[int]:
+        with self._lock:
+            return [p.pid for p in (*self._idle, *self._busy)]
+
+    def refresh(self, prestart: bool = True) -> None:
+        """The data changed (loaded): processes forked before are replaced as they come free; with
+        `prestart`, fresh idle processes are started now so the first calls pay no start-up."""
+        if self.isolation != "process":
+            return
+        with self._lock:
+            self._generation += 1
+            stale = [p for p in self._idle if p.generation != self._generation]
+            self._idle = [p for p in self._idle if p.generation == self._generation]
+        for process in stale:
+            process.stop()
+        while prestart and not self._closed:
+            with self._lock:
+                if len(self._idle) + len(self._busy) >= self.workers:
+                    break
+            process = self._start()
+            with self._lock:
+                self._idle.append(process)
+
+    def _start(self) -> ComputeProcess:
+        with self._fork_lock:
+            return ComputeProcess(self._context, self.resolve, self._generation)
+
+    async def run(self, call: Call, timeout: float, progress: Progress | None = None,
+                  cancelled: threading.Event | None = None, started: Callable[[], None] | None = None) -> bytes:
+        """The call's result (JSON bytes). `ComputeTimeout` past `timeout` seconds from now (waiting
+        included), `Cancelled` once `cancelled` is set; either way the computation is stopped.
+        `started()` is called when the call gets its process."""
+        if not self._admission.acquire(blocking=False):
+            raise Overloaded("The server is busy with other computations; retry in a few seconds.",
+                             headers={"Retry-After": "5"})
+        with self._lock:
+            self._in_flight += 1
+        COMPUTE_IN_FLIGHT.inc()
+        cancelled = cancelled or threading.Event()
+        deadline = time.monotonic() + timeout
+        try:
+            future = asyncio.get_running_loop().run_in_executor(
+                self._threads, self._call, call, progress, cancelled, deadline, timeout, started)
+        except BaseException:
+            self._leave()
+            raise
+        try:
+            if self.isolation == "process":
+                return await asyncio.shield(future)
+            return await asyncio.wait_for(asyncio.shield(future), timeout)
+        except asyncio.TimeoutError:
+            cancelled.set()
+            raise _timeout(timeout, started=True) from None
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    def _leave(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
+        COMPUTE_IN_FLIGHT.dec()
+        self._admission.release()
+
+    def _call(self, call: Call, progress: Progress | None, cancelled: threading.Event, deadline: float,
+              timeout: float, started: Callable[[], None] | None) -> bytes:
+        try:
+            self._wait_for_slot(cancelled, deadline, timeout)
+            try:
+                if started is not None:
+                    started()
+                if self.isolation == "process":
+                    return self._call_process(call, progress, cancelled, deadline, timeout)
+                return self._call_here(call, progress, cancelled)
+            finally:
+                self._running.release()
+        finally:
+            self._leave()
+
+    def _wait_for_slot(self, cancelled: threading.Event, deadline: float, timeout: float) -> None:
+        while not self._running.acquire(timeout=POLL_SECONDS):
+            if cancelled.is_set():
+                raise Cancelled()
+            if time.monotonic() > deadline:
+                raise _timeout(timeout, started=False)
+            if self._closed:
+                raise Unavailable("The server is shutting down; retry on another instance.")
+
+    def _call_here(self, call: Call, progress: Progress | None, cancelled: threading.Event) -> bytes:
+        def report(*args: Any) -> None:
+            if cancelled.is_set():
+                raise Cancelled()
+            if progress is not None:
+                progress(*args)
+
+        return execute(call, self.resolve, report)
+
+    def _take(self) -> ComputeProcess:
+        with self._lock:
+            while self._idle:
+                process = self._idle.pop()
+                if process.process.is_alive() and process.generation == self._generation:
+                    self._busy.add(process)
+                    return process
+                threading.Thread(target=process.stop, daemon=True).start()
+        process = self._start()
+        with self._lock:
+            self._busy.add(process)
+        return process
+
+    def _give_back(self, process: ComputeProcess) -> None:
+        with self._lock:
+            self._busy.discard(process)
+            if not self._closed:
+                self._idle.append(process)
+                return
+        process.stop()
+
+    def _replace(self, process: ComputeProcess, reason: str) -> None:
+        """Kill the process and start its successor, before the slot is given back."""
+        with self._lock:
+            self._busy.discard(process)
+        process.kill()
+        COMPUTE_PROCESSES_REPLACED.labels(reason).inc()
+        log.warning("compute process %s stopped (%s) and replaced", process.pid, reason)
+        if self._closed:
+            return
+        successor = self._start()
+        with self._lock:
+            self._idle.append(successor)
+
+    def _call_process(self, call: Call, progress: Progress | None, cancelled: threading.Event,
+                      deadline: float, timeout: float) -> bytes:
+        process = self._take()
+        try:
+            process.conn.send(call)
+        except (OSError, ValueError):
+            self._replace(process, "crashed")
+            raise Unavailable("A compute process could not take the computation; retry.",
+                              headers={"Retry-After": "1"}) from None
+        while True:
+            ready = wait_for_any([process.conn, process.process.sentinel], timeout=POLL_SECONDS)
+            if process.conn in ready or (ready and not process.conn.poll(0)):
+                try:
+                    message = process.conn.recv() if process.conn.poll(0) else None
+                except (EOFError, OSError):
+                    message = None
+                if message is None:
+                    self._replace(process, "crashed")
+                    raise Unavailable("The compute process running this computation stopped "
+                                      "unexpectedly (out of memory?); retry, or send a lighter request.")
+                if message[0] == "progress":
+                    if progress is not None:
+                        try:
+                            progress(*message[1:])
+                        except Cancelled:
+                            cancelled.set()
+                        except Exception:
+                            log.exception("progress callback failed")
+                else:
+                    self._give_back(process)
+                    kind, value, outbox = message
+                    run_outbox(outbox)
+                    if kind == "ok":
+                        return value
+                    raise JobFailed(value)
+            if cancelled.is_set():
+                self._replace(process, "cancelled")
+                raise Cancelled()
+            if time.monotonic() > deadline:
+                self._replace(process, "timeout")
+                raise _timeout(timeout, started=True)
+
+    def shutdown(self) -> None:
+        self._closed = True
+        with self._lock:
+            idle, self._idle = self._idle, []
+            busy = list(self._busy)
+        for process in idle:
+            process.stop()
+        for process in busy:
+            process.kill()
+        self._threads.shutdown(wait=False, cancel_futures=True)
+
+
+def _timeout(limit: float, started: bool) -> ComputeTimeout:
+    if not started:
+        return ComputeTimeout(f"No compute process came free within the {limit:g} s limit (the server is "
+                              "busy); retry later or send the request as a job (`Prefer: respond-async`).",
+                              headers={"Retry-After": "10"})
+    return ComputeTimeout(f"The computation took longer than {limit:g} s and was stopped; try a lighter "
+                          "request (fewer estimators or predictors), or send it as a job "
+                          "(`Prefer: respond-async`), which has a longer limit.")
