@@ -3,6 +3,7 @@ with a verdict per SLO. A benchmark that prints figures, not a test.
 
     python bench/slo_load.py                              # 30 s, embedded jobs (one process)
     python bench/slo_load.py --backend redis --job-workers 1   # API + a queue worker (Redis db 13)
+    python bench/slo_load.py --without "async AFS jobs"         # the same traffic without heavy jobs
 
 Prints, per class, requests, 5xx, p50/p95/max latency, the SLO threshold and PASS/FAIL; then the
 availability over all requests; for async jobs also how long they took to finish.
@@ -115,8 +116,11 @@ def main() -> None:
     parser.add_argument("--job-workers", type=int, default=1, help="worker processes (redis backend)")
     parser.add_argument("--compute-workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/13")
+    parser.add_argument("--without", action="append", default=[], metavar="CLASS",
+                        help="leave a class out (e.g. 'async AFS jobs', to see what they cost the others)")
     args = parser.parse_args()
     scenario = yaml.safe_load(SCENARIO.read_text())
+    scenario["classes"] = [c for c in scenario["classes"] if c["name"] not in args.without]
     with services(args) as url:
         results = asyncio.run(run(url, scenario, args.seconds))
     print(f"backend={args.backend} api_workers={args.api_workers} "
