@@ -1,39 +1,73 @@
-# syntax=docker/dockerfile:1
-# SIDS ML Backend: one image for the main API and every split-out model service.
+# SIDS ML Backend: one image for the main API, every split-out model service and the queue workers.
 #   docker build -t sids-ml-backend:$(git rev-parse --short HEAD) .
-#   docker run -p 8000:8000 -e WEB_CONCURRENCY=2 sids-ml-backend:<tag>
-# Config is by environment variables only (see README); the embedded default dataset
-# is used unless DATASET_PATH points at a mounted one.
+#   docker run --rm -p 8000:8000 --read-only --tmpfs /tmp sids-ml-backend:<tag>
+#   queue worker: docker run ... sids-ml-backend:<tag> python -m api_app.worker
+# Config is by environment variables only (see README); the image's defaults serve the bundled
+# dataset with nothing else (one process, jobs in process); production settings come from the
+# manifests. PYTHON_IMAGE: any Debian-based Python 3.11 with venv (CI builds on a local base).
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+#checkov:skip=CKV_DOCKER_7:The base is the build argument PYTHON_IMAGE, whose default python:3.11-slim-bookworm carries a version tag; CI passes a locally built base.
 
-# ---- build stage: dependencies only, so code changes reuse this layer ----------
-FROM python:3.11.13-slim-bookworm AS build
+# ---- build stage: dependencies first, so code changes reuse the install layer ---
+FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 COPY requirements.txt /tmp/requirements.txt
-RUN pip install --no-cache-dir -r /tmp/requirements.txt
+# binutils only for `strip` (this stage is thrown away).
+RUN apt-get update \
+    && apt-get install --yes --no-install-recommends binutils \
+    && rm -rf /var/lib/apt/lists/*
+# An optional build secret "ca" is the CA bundle pip trusts (builds behind a TLS-inspecting egress:
+# docker build --secret id=ca,src=/etc/ssl/certs/ca-certificates.crt ...). Then what the runtime
+# never reads goes: pip and setuptools, the packages' test suites, type stubs and Cython sources,
+# byte-code (made below for what the service imports) and debug symbols
+# (the *.libs folders are left as auditwheel patched them).
+RUN --mount=type=secret,id=ca \
+    if [ -s /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
+    && pip install --no-cache-dir -r /tmp/requirements.txt \
+    && pip uninstall --yes --quiet pip setuptools \
+    && find /opt/venv -depth -type d \( -name tests -o -name __pycache__ \) -exec rm -rf {} + \
+    && find /opt/venv -type f \( -name '*.pyi' -o -name '*.pxd' -o -name '*.pyx' \) -delete \
+    && rm -rf /opt/venv/lib/python3.11/site-packages/onnx/backend/test/data \
+    && find /opt/venv -type f -name '*.so*' -not -path '*.libs/*' -exec strip --strip-unneeded {} +
+# Byte-code for every library module that starting the API (all models) and the queue worker
+# imports, shipped in place of those modules' sources (the root filesystem is read-only at run
+# time, so nothing would be cached there; sources and byte-code of both would not fit the image
+# budget). The app's own code keeps its sources (runtime stage).
+COPY . /app
+WORKDIR /app
+RUN env -u PYTHONDONTWRITEBYTECODE python -c \
+       "import api_app.worker, api_app.healthcheck; from api_app.factory import create_app; create_app()" \
+    && python -c "import pathlib; [(p.replace(p.parent.parent / (p.name.split('.')[0] + '.pyc')), (p.parent.parent / (p.name.split('.')[0] + '.py')).unlink(missing_ok=True)) for p in list(pathlib.Path('/opt/venv').rglob('__pycache__/*.cpython-311.pyc'))]"
 
 # ---- runtime stage ---------------------------------------------------------------
-FROM python:3.11.13-slim-bookworm AS runtime
+FROM ${PYTHON_IMAGE} AS runtime
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
+    HOST=0.0.0.0 \
     PORT=8000 \
-    WEB_CONCURRENCY=2 \
-    ENVIRONMENT=production
+    WEB_CONCURRENCY=1 \
+    GRACEFUL_SHUTDOWN_SECONDS=330
 RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --no-create-home --home-dir /nonexistent \
        --shell /usr/sbin/nologin app
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 # Code after dependencies; files stay owned by root, so the app user cannot modify them.
-# .dockerignore keeps tests, deployment files, git and caches out.
+# .dockerignore keeps tests, deployment files, git, caches and training data out.
 COPY . /app
+RUN python -m compileall -q -j 0 /app
 USER 10001:10001
+# A writable /tmp even under --read-only when nothing is mounted there (Kubernetes mounts an emptyDir).
+VOLUME ["/tmp"]
 EXPOSE 8000
-HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health/live' % os.environ.get('PORT', '8000'), timeout=4)"]
-# exec: uvicorn is PID 1 and receives SIGTERM for a graceful shutdown.
-CMD ["sh", "-c", "exec uvicorn api_app:app --host 0.0.0.0 --port \"${PORT}\" --workers \"${WEB_CONCURRENCY}\" --loop uvloop --http httptools --proxy-headers --forwarded-allow-ips '*' --timeout-graceful-shutdown 30 --no-server-header"]
+# One check for both roles: a queue worker by its heartbeat file, the server by GET /health/live.
+HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 \
+    CMD ["python", "-m", "api_app.healthcheck"]
+# exec: uvicorn is PID 1 and receives SIGTERM: it stops accepting, then lets requests in flight finish
+# for up to GRACEFUL_SHUTDOWN_SECONDS (longer than COMPUTE_TIMEOUT_SECONDS; the settings check it).
+CMD ["sh", "-c", "exec uvicorn api_app:app --host \"${HOST}\" --port \"${PORT}\" --workers \"${WEB_CONCURRENCY}\" --loop uvloop --http httptools --proxy-headers --forwarded-allow-ips '*' --timeout-graceful-shutdown \"${GRACEFUL_SHUTDOWN_SECONDS}\" --no-server-header"]

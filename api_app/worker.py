@@ -4,8 +4,10 @@ Loads the data the selected models need (MODEL_SERVICE) once, then runs WORKER_C
 workers that fork a work horse per job, so every job shares the loaded data; what a job builds
 that others can reuse (twolvlImp's imputed matrices) goes to Redis (common.shared_store). SIGTERM is a warm
 shutdown: running jobs finish, then the process exits (give pods a termination grace period longer
-than a job; a job cut short by SIGKILL is re-queued after WORKER_RECOVERY_SECONDS). Logs follow
-LOG_FORMAT; with OTEL_EXPORTER_OTLP_ENDPOINT each job continues the trace of the request that queued it.
+than a job; a job cut short by SIGKILL is re-queued after WORKER_RECOVERY_SECONDS). Every worker
+process keeps a heartbeat file for the liveness probe (`python -m common.heartbeat`).
+Logs follow LOG_FORMAT; with OTEL_EXPORTER_OTLP_ENDPOINT each job continues the trace of the request
+that queued it.
 """
 
 import argparse
@@ -28,7 +30,8 @@ log = logging.getLogger("api_app.worker")
 
 
 def worker_class(settings: Settings) -> type[RecoveringWorker]:
-    return type("SidsWorker", (RecoveringWorker,), {"recovery_seconds": settings.worker_recovery_seconds})
+    return type("SidsWorker", (RecoveringWorker,), {"recovery_seconds": settings.worker_recovery_seconds,
+                                                    "heartbeat_dir": settings.worker_heartbeat_dir})
 
 
 def main(argv: list[str] | None = None) -> int:

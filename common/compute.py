@@ -115,12 +115,11 @@ def install_processes(pool: "ProcessPool | None") -> None:
 def get_processes() -> "ProcessPool":
     global _processes
     if _processes is None:
-        from common.processes import ProcessPool
+        from common.processes import DataLoader, ProcessPool
         from common.settings import get_settings
-        from shared_dataloader import LOADERS
 
         settings = get_settings()
-        _processes = ProcessPool(settings.compute_workers, settings.compute_queue_size,
-                                 lambda name: LOADERS[name](settings), settings.effective_compute_isolation)
+        _processes = ProcessPool(settings.compute_workers, settings.compute_queue_size, DataLoader(settings),
+                                 settings.effective_compute_isolation)
     return _processes
 

@@ -153,9 +153,11 @@ class ProcessPool:
             return await asyncio.wait_for(asyncio.shield(future), timeout)
         except asyncio.TimeoutError:
             cancelled.set()
+            future.add_done_callback(_ignore_outcome)
             raise _timeout(timeout, started=True) from None
         except asyncio.CancelledError:
             cancelled.set()
+            future.add_done_callback(_ignore_outcome)
             raise
 
     def _leave(self) -> None:
@@ -283,6 +285,12 @@ class ProcessPool:
         for process in busy:
             process.kill()
         self._threads.shutdown(wait=False, cancel_futures=True)
+
+
+def _ignore_outcome(future: asyncio.Future) -> None:
+    """The outcome of a call nobody waits for any more (its caller was cancelled)."""
+    if not future.cancelled():
+        future.exception()
 
 
 def _timeout(limit: float, started: bool) -> ComputeTimeout:

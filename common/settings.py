@@ -109,6 +109,23 @@ class Settings(BaseSettings):
         60, ge=2, le=3600, description="A job whose worker stopped sending heartbeats is re-queued after "
         "about this many seconds.",
     )
+    worker_heartbeat_dir: Path = Field(
+        Path("/tmp/sids-worker-heartbeat"), description="Folder where each queue worker process touches a file "
+        "at every turn of its loop; `python -m common.heartbeat` (the worker pods' liveness probe) checks it.",
+    )
+    worker_heartbeat_max_age_seconds: int = Field(
+        120, ge=10, le=3600, description="A worker whose heartbeat file is older than this is reported dead "
+        "(above rq's 60 s Redis reconnect back-off, so a Redis outage does not fail every worker at once).",
+    )
+    port: int = Field(8000, ge=1, le=65535, description="Port uvicorn listens on in the container image.")
+    graceful_shutdown_seconds: float | None = Field(
+        None, gt=0, le=7200, description="How long uvicorn lets requests in flight finish after SIGTERM (the "
+        "container image passes it to uvicorn); must exceed COMPUTE_TIMEOUT_SECONDS.",
+    )
+    web_concurrency: int = Field(
+        1, ge=1, le=64, description="uvicorn worker processes (uvicorn reads it too). More than 1 needs "
+        "JOB_BACKEND=redis: embedded jobs live in the process that started them.",
+    )
     cache_max_entries: int = Field(
         512, ge=0, le=1_000_000, description="Responses kept by the in-process result cache (0 disables "
         "caching; with JOB_BACKEND=redis the cache lives in Redis and this is not used).",
@@ -151,6 +168,19 @@ class Settings(BaseSettings):
     @property
     def effective_redis_url(self) -> str:
         return self.redis_url or DEV_REDIS_URL
+
+    @model_validator(mode="after")
+    def _refuse_jobs_split_across_processes(self) -> "Settings":
+        if self.job_backend == "local" and self.web_concurrency > 1:
+            raise ValueError(
+                f"JOB_BACKEND=local with WEB_CONCURRENCY={self.web_concurrency}: embedded jobs live in the "
+                "uvicorn process that started them, so the other processes answer 404 for them. Use "
+                "JOB_BACKEND=redis (with REDIS_URL and `python -m api_app.worker`) or WEB_CONCURRENCY=1.")
+        if self.graceful_shutdown_seconds is not None and self.graceful_shutdown_seconds <= self.compute_timeout_seconds:
+            raise ValueError(
+                f"GRACEFUL_SHUTDOWN_SECONDS={self.graceful_shutdown_seconds:g} must exceed COMPUTE_TIMEOUT_SECONDS="
+                f"{self.compute_timeout_seconds:g}, or a shutdown cuts the longest request short")
+        return self
 
     @model_validator(mode="after")
     def _refuse_unsafe_outside_development(self) -> "Settings":

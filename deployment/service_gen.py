@@ -3,8 +3,8 @@
 
 For a model package ``models/<model>/`` this writes, into ``<output-dir>/<name>/``:
 a Deployment that loads only that model (``MODEL_SERVICE=<model>``), a Service, a
-HorizontalPodAutoscaler, a PodDisruptionBudget, an Ingress that routes the model's
-router prefix (read from the imported package's ``router.prefix``) to the Service, and
+HorizontalPodAutoscaler, a PodDisruptionBudget, a Gateway API HTTPRoute that routes the
+model's router prefix (read from the imported package's ``router.prefix``) to the Service, and
 a kustomization.yaml; then it lists the new folder in ``<output-dir>/kustomization.yaml``.
 
 Scriptable::
@@ -119,18 +119,18 @@ def existing_services(output_dir: Path) -> dict[str, dict]:
     for folder in sorted(p for p in output_dir.iterdir() if p.is_dir()):
         info: dict = {"model": None, "prefix": None}
         deployment = folder / "deployment.yaml"
-        ingress = folder / "ingress.yaml"
+        route = folder / "httproute.yaml"
         if deployment.is_file():
             doc = yaml.safe_load(deployment.read_text()) or {}
             for container in doc.get("spec", {}).get("template", {}).get("spec", {}).get("containers", []):
                 for env in container.get("env", []):
                     if env.get("name") == "MODEL_SERVICE":
                         info["model"] = env.get("value")
-        if ingress.is_file():
-            doc = yaml.safe_load(ingress.read_text()) or {}
+        if route.is_file():
+            doc = yaml.safe_load(route.read_text()) or {}
             for rule in doc.get("spec", {}).get("rules", []):
-                for path in rule.get("http", {}).get("paths", []):
-                    info["prefix"] = path.get("path")
+                for match in rule.get("matches", []):
+                    info["prefix"] = match.get("path", {}).get("value")
         found[folder.name] = info
     listing = output_dir / "kustomization.yaml"
     if listing.is_file():
@@ -208,7 +208,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--cpu-utilization", type=int, help="HPA CPU target in percent, default 50")
     p.add_argument("--node-pool", help="schedule on this AKS node pool (e.g. the Terraform 'heavy' pool)")
     p.add_argument("--timeout", type=int, help="time limit of one computation (COMPUTE_TIMEOUT_SECONDS) "
-                   "in seconds, at most 3600, default 1800; the ingress waits 30 s longer")
+                   "in seconds, at most 3600, default 1800; the Gateway waits 30 s longer")
     p.add_argument("--models-dir", type=Path, default=DEFAULT_MODELS_DIR, help=argparse.SUPPRESS)
     p.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR,
                    help="folder of generated services (default: the production overlay's services/)")

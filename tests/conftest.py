@@ -20,8 +20,15 @@ from common.settings import DEFAULT_DATASET_PATH, REPO_ROOT, Settings
 from shared_dataloader import load_indicator_dataset
 
 READY_TIMEOUT = 120
+MEASURED: dict[str, dict] = {}  # figures tests measure (e.g. the container tests), printed at the end
 SHARED_REDIS_DB = "redis://127.0.0.1:6379/13"
 WORKER_RECOVERY_SECONDS = 3
+
+
+def pytest_terminal_summary(terminalreporter):
+    for group, figures in MEASURED.items():
+        if figures:
+            terminalreporter.write_line(f"{group} figures: " + ", ".join(f"{k} {v}" for k, v in figures.items()))
 
 
 def make_settings(**overrides) -> Settings:

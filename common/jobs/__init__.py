@@ -8,7 +8,7 @@ from typing import Any
 from common.cache import FallbackCache, LocalCache, NoCache, RedisCache, ResultCache
 from common.jobs.local import LocalExecutor
 from common.jobs.model import Cancelled, JobAccepted, JobProgress, JobSpec, JobView, ProgressFn
-from common.jobs.run import parse_prefer, run_model
+from common.jobs.run import parse_prefer, refuse_too_long, run_model
 from common.settings import Settings
 
 
@@ -28,4 +28,4 @@ def build_jobs(settings: Settings) -> tuple[Any, ResultCache]:
 
 
 __all__ = ["Cancelled", "JobAccepted", "JobProgress", "JobSpec", "JobView", "ProgressFn", "build_jobs",
-           "parse_prefer", "run_model"]
+           "parse_prefer", "refuse_too_long", "run_model"]

@@ -8,10 +8,12 @@ WORKER_RECOVERY_SECONDS, rq's registry cleanup finds the abandoned job and, as i
 
 import asyncio
 import math
+import os
 import time
 import uuid
 from dataclasses import replace
 from datetime import datetime, timezone
+from pathlib import Path
 
 from rq import Queue, Retry, Worker, worker_registration
 from rq.command import send_stop_job_command
@@ -21,6 +23,7 @@ from rq.registry import StartedJobRegistry
 from rq.serializers import JSONSerializer
 from rq.utils import utcparse
 
+from common import heartbeat
 from common.errors import Conflict, Unavailable
 from common.jobs.model import DONE, TERMINAL, Cancelled, JobProgress, JobSpec, JobView, error_payload
 from common.jobs.task import CANCEL_KEY, COMPLETED_KEY, execute
@@ -237,9 +240,11 @@ class RedisExecutor:
 class RecoveringWorker(Worker):
     """An rq worker whose jobs are declared abandoned `recovery_seconds` after its last heartbeat
     (rq's default is 60 s beyond the monitoring interval) and that looks for abandoned jobs of dead
-    workers about every quarter of that time."""
+    workers about every quarter of that time. Each heartbeat also touches a file in
+    `heartbeat_dir` (before Redis is contacted), which the pod's liveness probe reads."""
 
     recovery_seconds = 60
+    heartbeat_dir: Path | None = None
 
     def __init__(self, *args, **kwargs) -> None:
         interval = max(1, self.recovery_seconds // 4)
@@ -254,3 +259,15 @@ class RecoveringWorker(Worker):
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         return self.recovery_seconds
+
+    def heartbeat(self, timeout: int | None = None, pipeline=None) -> None:
+        if self.heartbeat_dir is not None and not self.is_horse:
+            heartbeat.beat(self.heartbeat_dir, os.getpid())
+        super().heartbeat(timeout, pipeline)
+
+    def teardown(self) -> None:
+        try:
+            super().teardown()
+        finally:
+            if self.heartbeat_dir is not None and not self.is_horse:
+                heartbeat.forget(self.heartbeat_dir, os.getpid())

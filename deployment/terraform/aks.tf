@@ -73,6 +73,12 @@ resource "azurerm_kubernetes_cluster" "main" {
     disk_driver_enabled = true
   }
 
+  # KEDA add-on (managed by AKS): scales the queue workers on the Redis queue's length
+  # (deployment/components/jobs-redis/worker-scaledobject.yaml).
+  workload_autoscaler_profile {
+    keda_enabled = true
+  }
+
   auto_scaler_profile {
     balance_similar_node_groups = true
     expander                    = "least-waste"

@@ -44,18 +44,43 @@ output "heavy_node_pool_name" {
 }
 
 output "redis_address" {
-  description = "host:port of Azure Cache for Redis (TLS); the Secret sids-ml-redis needs it as `address` (KEDA)."
-  value       = var.redis_enabled ? "${azurerm_redis_cache.jobs[0].hostname}:${azurerm_redis_cache.jobs[0].ssl_port}" : null
+  description = "host:port of Azure Managed Redis (TLS); the Secret sids-ml-redis needs it as `address` (KEDA)."
+  value       = var.redis_enabled ? "${azurerm_managed_redis.jobs[0].hostname}:${azurerm_managed_redis.jobs[0].default_database[0].port}" : null
 }
 
 output "redis_url" {
   description = "REDIS_URL for the API and workers (rediss://, with the access key); the Secret sids-ml-redis needs it as `url`."
-  value       = var.redis_enabled ? "rediss://:${azurerm_redis_cache.jobs[0].primary_access_key}@${azurerm_redis_cache.jobs[0].hostname}:${azurerm_redis_cache.jobs[0].ssl_port}/0" : null
+  value       = var.redis_enabled ? "rediss://:${azurerm_managed_redis.jobs[0].default_database[0].primary_access_key}@${azurerm_managed_redis.jobs[0].hostname}:${azurerm_managed_redis.jobs[0].default_database[0].port}/0" : null
   sensitive   = true
 }
 
 output "redis_primary_key" {
-  description = "Access key of Azure Cache for Redis; the Secret sids-ml-redis needs it as `password` (KEDA)."
-  value       = var.redis_enabled ? azurerm_redis_cache.jobs[0].primary_access_key : null
+  description = "Access key of Azure Managed Redis; the Secret sids-ml-redis needs it as `password` (KEDA)."
+  value       = var.redis_enabled ? azurerm_managed_redis.jobs[0].default_database[0].primary_access_key : null
   sensitive   = true
+}
+
+output "agc_id" {
+  description = "Resource id of Application Gateway for Containers: albId in the kustomize overlay (the Gateway's alb-id)."
+  value       = azurerm_application_load_balancer.main.id
+}
+
+output "agc_frontend_name" {
+  description = "Frontend of Application Gateway for Containers: albFrontend in the kustomize overlay."
+  value       = azurerm_application_load_balancer_frontend.main.name
+}
+
+output "agc_frontend_fqdn" {
+  description = "Public host name of the AGC frontend: point your DNS CNAME at it."
+  value       = azurerm_application_load_balancer_frontend.main.fully_qualified_domain_name
+}
+
+output "agc_subnet_prefix" {
+  description = "Subnet AGC proxies from: gatewaySubnet in the kustomize overlay (NetworkPolicy)."
+  value       = var.agc_subnet_prefix
+}
+
+output "alb_controller_client_id" {
+  description = "Client id of the ALB Controller's identity, for its Helm install (albController.podIdentity.clientID)."
+  value       = azurerm_user_assigned_identity.alb_controller.client_id
 }

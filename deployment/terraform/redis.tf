@@ -1,29 +1,30 @@
-# Azure Cache for Redis for scale mode (JOB_BACKEND=redis): the rq job queue that
-# KEDA scales the workers on, job results and the shared result cache.
-# Reached only from the cluster's virtual network (private endpoint), TLS only.
-resource "azurerm_redis_cache" "jobs" {
-  count                         = var.redis_enabled ? 1 : 0
-  name                          = "${var.prefix}-redis"
-  location                      = azurerm_resource_group.main.location
-  resource_group_name           = azurerm_resource_group.main.name
-  sku_name                      = var.redis_sku_name
-  family                        = var.redis_sku_name == "Premium" ? "P" : "C"
-  capacity                      = var.redis_capacity
-  minimum_tls_version           = "1.2"
-  non_ssl_port_enabled          = false
-  public_network_access_enabled = false
-  redis_version                 = "6"
-  tags                          = var.tags
+# Azure Managed Redis for scale mode (JOB_BACKEND=redis): the rq job queue that KEDA scales the
+# workers on, job results and the shared result cache. (Azure Cache for Redis is being retired.)
+# Reached only from the cluster's virtual network (private endpoint), TLS only (port 10000).
+# Without it (redis_enabled = false), run Redis in the cluster instead: deployment/README.md.
+resource "azurerm_managed_redis" "jobs" {
+  count                     = var.redis_enabled ? 1 : 0
+  name                      = "${var.prefix}-redis"
+  location                  = azurerm_resource_group.main.location
+  resource_group_name       = azurerm_resource_group.main.name
+  sku_name                  = var.redis_sku_name
+  high_availability_enabled = true
+  public_network_access     = "Disabled"
+  tags                      = var.tags
 
-  redis_configuration {
+  default_database {
+    access_keys_authentication_enabled = true
+    client_protocol                    = "Encrypted"
+    # rq uses multi-key commands and Lua scripts: one shard endpoint, not the OSS cluster protocol.
+    clustering_policy = "EnterpriseCluster"
     # Queued jobs must never be evicted to make room.
-    maxmemory_policy = "noeviction"
+    eviction_policy = "NoEviction"
   }
 }
 
 resource "azurerm_private_dns_zone" "redis" {
   count               = var.redis_enabled ? 1 : 0
-  name                = "privatelink.redis.cache.windows.net"
+  name                = "privatelink.redis.azure.net"
   resource_group_name = azurerm_resource_group.main.name
   tags                = var.tags
 }
@@ -47,8 +48,8 @@ resource "azurerm_private_endpoint" "redis" {
 
   private_service_connection {
     name                           = "${var.prefix}-redis"
-    private_connection_resource_id = azurerm_redis_cache.jobs[0].id
-    subresource_names              = ["redisCache"]
+    private_connection_resource_id = azurerm_managed_redis.jobs[0].id
+    subresource_names              = ["redisEnterprise"]
     is_manual_connection           = false
   }
 

@@ -181,24 +181,24 @@ variable "log_retention_days" {
 }
 
 variable "redis_enabled" {
-  description = "Create Azure Cache for Redis (private endpoint in the cluster network) for scale mode: JOB_BACKEND=redis, queue workers scaled by KEDA (deployment/components/jobs-redis)."
+  description = "Create Azure Managed Redis (private endpoint in the cluster network) for scale mode: JOB_BACKEND=redis, queue workers scaled by KEDA (deployment/components/jobs-redis). false: run Redis in the cluster (deployment/README.md)."
   type        = bool
   default     = true
 }
 
 variable "redis_sku_name" {
-  description = "Azure Cache for Redis tier: Standard (replicated, the default) or Premium; Basic has no replica and loses queued jobs on patching."
+  description = "Azure Managed Redis SKU, e.g. Balanced_B0 (0.5 GB) or Balanced_B1 (1 GB); job bodies and results are small, so Balanced_B1 is plenty."
   type        = string
-  default     = "Standard"
+  default     = "Balanced_B1"
 
   validation {
-    condition     = contains(["Standard", "Premium"], var.redis_sku_name)
-    error_message = "redis_sku_name must be Standard or Premium."
+    condition     = can(regex("^(Balanced|MemoryOptimized|ComputeOptimized|FlashOptimized)_[A-Z][0-9]+$", var.redis_sku_name))
+    error_message = "redis_sku_name must be an Azure Managed Redis SKU such as Balanced_B1."
   }
 }
 
-variable "redis_capacity" {
-  description = "Azure Cache for Redis size within the tier (Standard C0-C6, Premium P1-P5); job bodies and results are small, C1 (1 GB) is plenty."
-  type        = number
-  default     = 1
+variable "agc_subnet_prefix" {
+  description = "Subnet (inside vnet_address_space, at least /24) delegated to Application Gateway for Containers; must match gatewaySubnet in the kustomize overlay (the NetworkPolicy admits it)."
+  type        = string
+  default     = "10.20.64.0/24"
 }

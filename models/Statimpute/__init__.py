@@ -43,4 +43,5 @@ async def impute(request: Request, body: ImputeRequest, dataset: Dataset) -> Imp
              summary="Hide the observed years fold by fold, re-interpolate them, and score the method "
                      "and two baselines")
 async def backtest_endpoint(request: Request, body: BacktestRequest, dataset: Dataset) -> BacktestResponse:
-    return await run_model(request, service.backtest, body, data="indicators")
+    return await run_model(request, service.backtest, body, data="indicators",
+                           estimate=service.backtest_seconds)

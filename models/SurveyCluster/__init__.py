@@ -13,4 +13,4 @@ router = APIRouter(prefix="/survey", tags=["Survey Analysis"])
 @router.post("/clustering", response_model=SurveyClusterResponse, openapi_extra={MAIN_ENDPOINT_TAG: True},
              summary="Cluster survey rows on the questions of one factor (elbow choice of k)")
 async def clustering(request: Request, body: SurveyClusterRequest) -> SurveyClusterResponse:
-    return await run_model(request, service.clustering, body)
+    return await run_model(request, service.clustering, body, estimate=service.estimate_seconds)

@@ -72,6 +72,25 @@ def _kmeans(matrix: np.ndarray, k: int) -> tuple[np.ndarray, float]:
     return model.labels_, float(model.inertia_)
 
 
+KMODES_UNITS_PER_SECOND = 100_000
+KPROTOTYPES_UNITS_PER_SECOND = 40_000
+KMEANS_UNITS_PER_SECOND = 5_000_000
+"""Throughput in rows × questions × k per second, measured on a 2-core machine (bench/README.md)."""
+
+
+def expected_seconds(rows: int, categorical: int, continuous: int, max_k: int) -> float:
+    """Expected duration of `cluster_rows`: every k in 1..max_k is fitted, each in time about
+    proportional to rows × questions × k."""
+    if continuous == 0:
+        rate = KMODES_UNITS_PER_SECOND
+    elif categorical == 0:
+        rate = KMEANS_UNITS_PER_SECOND
+    else:
+        rate = KPROTOTYPES_UNITS_PER_SECOND
+    top = max(1, min(max_k, rows))
+    return rows * (categorical + continuous) * top * (top + 1) / 2 / rate
+
+
 def cluster_rows(categorical: pd.DataFrame, continuous: pd.DataFrame, max_k: int,
                  progress: Callable[[str, float], None] | None = None) -> Clustering:
     """Cluster the rows on their categorical and continuous answers, k chosen by the elbow over

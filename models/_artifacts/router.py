@@ -10,9 +10,10 @@ from fastapi.responses import Response
 from common.compute import run_cpu
 from common.constants import MAIN_ENDPOINT_TAG
 from common.errors import InvalidInput, NotFound, PayloadTooLarge, Unavailable
-from common.jobs import JobAccepted, parse_prefer, run_model
+from common.jobs import JobAccepted, parse_prefer, refuse_too_long, run_model
 from common.resources import FAILED, LOAD_WAIT_SECONDS, READY
-from models._artifacts.batch import FORMATS, input_format, score_batch, score_file, scored_filename
+from models._artifacts.batch import (FORMATS, expected_seconds, input_format, job_seconds, score_batch, score_file,
+                                    scored_filename)
 from models._artifacts.schemas import (BatchJobRequest, DriftResponse, PredictResponse, VersionsResponse,
                                        predict_request)
 from models._artifacts.serving import ArtifactModel, Registry, UnknownVersion, registry_for
@@ -167,7 +168,11 @@ def artifact_router(spec: ModelSpec) -> APIRouter:
             job = BatchJobRequest(spec=spec.to_json(), version=served.version, content=text,
                                   artifact_sha256=served.stored.metadata["artifact_sha256"],
                                   input_format=fmt, output=output or fmt)
-            return await run_model(request, score_file, job, data=RESOURCE, cache_results=False)
+            return await run_model(request, score_file, job, data=RESOURCE, cache_results=False,
+                                   estimate=job_seconds)
+        settings = request.app.state.settings
+        await refuse_too_long(lambda *_: expected_seconds(content), None, None, settings.compute_timeout_seconds,
+                              True, settings.job_timeout_seconds)
         try:
             scored, out, _ = await run_cpu(score_batch, spec, served, content, fmt, output)
         except InstanceError as exc:

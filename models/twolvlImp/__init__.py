@@ -94,11 +94,13 @@ def estimate(body: TrainRequest, dataset: Dataset) -> Estimate:
 @router.post("/predict", response_model=PredictResponse, openapi_extra={MAIN_ENDPOINT_TAG: True},
              summary="Impute the target's missing SIDS values of one year")
 async def predict(request: Request, body: TrainRequest, dataset: Dataset) -> PredictResponse:
-    return await run_model(request, service.predict, body, data="indicators")
+    return await run_model(request, service.predict, body, data="indicators",
+                           estimate=service.predict_seconds)
 
 
 @router.post("/backtest", response_model=BacktestResponse,
              summary="Hide the observed SIDS values fold by fold, re-impute them, and score the "
                      "model and two baselines (long: use `Prefer: respond-async`)")
 async def backtest_endpoint(request: Request, body: BacktestRequest, dataset: Dataset) -> BacktestResponse:
-    return await run_model(request, service.backtest, body, data="indicators")
+    return await run_model(request, service.backtest, body, data="indicators",
+                           estimate=service.backtest_seconds)

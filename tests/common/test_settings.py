@@ -10,7 +10,7 @@ from common.settings import Settings
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch):
     for name in ("ENVIRONMENT", "MODEL_SERVICE", "CORS_ORIGINS", "MAX_BODY_BYTES", "DATASET_PATH",
-                 "COMPUTE_WORKERS", "LOG_LEVEL"):
+                 "COMPUTE_WORKERS", "LOG_LEVEL", "COMPUTE_ISOLATION", "JOB_TIMEOUT_SECONDS"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -33,8 +33,17 @@ def test_comma_separated_variables_are_split_and_trimmed(monkeypatch):
     assert settings.log_level == "DEBUG"
 
 
+def test_compute_isolation_is_processes_where_the_platform_can_fork(monkeypatch):
+    assert Settings().effective_compute_isolation == "process"  # Linux
+    monkeypatch.setattr("multiprocessing.get_all_start_methods", lambda: ["spawn"])
+    assert Settings().effective_compute_isolation == "thread"  # Windows
+    monkeypatch.setenv("COMPUTE_ISOLATION", "process")
+    assert Settings().effective_compute_isolation == "process"
+
+
 @pytest.mark.parametrize("name,value", [("MAX_BODY_BYTES", "12"), ("COMPUTE_WORKERS", "0"),
-                                        ("ENVIRONMENT", "staging"), ("MAX_BODY_BYTES", "lots")])
+                                        ("ENVIRONMENT", "staging"), ("MAX_BODY_BYTES", "lots"),
+                                        ("COMPUTE_ISOLATION", "fiber"), ("JOB_TIMEOUT_SECONDS", "0")])
 def test_invalid_values_are_refused_at_startup(monkeypatch, name, value):
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError) as error:

@@ -4,6 +4,9 @@ Built-in Kubernetes kinds are checked by kubernetes-validate against the bundled
 Kubernetes 1.31 OpenAPI schemas (strict: unknown fields fail). Custom resources that
 kubernetes-validate does not know (cert-manager, KEDA) are checked against JSON
 schemas kept next to this file, written from the projects' documented CRD fields.
+Gateway API objects are checked by node against the schemas published in the npm package
+@kubernetes-models/gateway-api (generated from the Gateway API CRDs; .ci/run installs it
+into .ci-tools/gateway-api, GATEWAY_API_MODELS may point elsewhere).
 """
 from __future__ import annotations
 
@@ -36,6 +39,30 @@ CRD_SCHEMAS = {
 KUBERNETES_YAML_SKIP = {"kustomization.yaml", "kustomization.yml"}
 NOT_KUBERNETES = "observability"
 """Prometheus rule files, rule tests and config, and Operator objects: tests/deployment/test_observability.py."""
+GATEWAY_API_GROUP = "gateway.networking.k8s.io/"
+GATEWAY_API_VERSION = "2.0.0"
+GATEWAY_API_MODELS = Path(os.environ.get("GATEWAY_API_MODELS") or REPO / ".ci-tools" / "gateway-api" / "node_modules"
+                          / "@kubernetes-models" / "gateway-api")
+GATEWAY_API_SCRIPT = Path(__file__).resolve().parent / "gateway_api_validate.mjs"
+_gateway_api_results: dict[str, str | None] = {}
+
+
+def gateway_api_problems(docs: list[dict]) -> list[str | None]:
+    """Each object's validation message from the published Gateway API schemas (None when valid)."""
+    node = shutil.which("node")
+    if not node:
+        pytest.skip("node is not installed: Gateway API objects cannot be validated (.ci/run installs nodejs)")
+    if not (GATEWAY_API_MODELS / "package.json").is_file():
+        pytest.skip(f"@kubernetes-models/gateway-api is not installed in {GATEWAY_API_MODELS} (.ci/run: npm install "
+                    f"--prefix .ci-tools/gateway-api @kubernetes-models/gateway-api@{GATEWAY_API_VERSION})")
+    keys = [json.dumps(doc, sort_keys=True) for doc in docs]
+    todo = sorted({key for key in keys if key not in _gateway_api_results})
+    if todo:
+        result = subprocess.run([node, str(GATEWAY_API_SCRIPT), str(GATEWAY_API_MODELS)],
+                                input="[" + ",".join(todo) + "]", capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, f"Gateway API validator failed:\n{result.stderr}"
+        _gateway_api_results.update(zip(todo, json.loads(result.stdout)))
+    return [_gateway_api_results[key] for key in keys]
 
 
 def crd_schema(api_version: str, kind: str) -> dict | None:
@@ -48,6 +75,12 @@ def validate(doc: dict) -> None:
     assert isinstance(doc, dict), f"not a Kubernetes object: {doc!r}"
     api_version, kind = doc.get("apiVersion"), doc.get("kind")
     label = f"{kind}/{doc.get('metadata', {}).get('name')}"
+    if str(api_version).startswith(GATEWAY_API_GROUP):
+        problem = gateway_api_problems([doc])[0]
+        assert problem is None, f"{label}: {problem}"
+        metadata = doc.get("metadata", {})
+        assert metadata.get("name") and metadata.get("namespace"), f"{label}: name and namespace are required"
+        return
     schema = crd_schema(api_version, kind)
     if schema is not None:
         errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(doc), key=lambda e: list(e.path))

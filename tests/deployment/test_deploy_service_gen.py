@@ -11,7 +11,7 @@ import yaml
 from deploy_helpers import (DEPLOYMENT, REPO, by_kind, kustomize, load_docs, run_generator,
                             validate)
 
-FILES = {"deployment.yaml", "service.yaml", "hpa.yaml", "pdb.yaml", "ingress.yaml", "kustomization.yaml"}
+FILES = {"deployment.yaml", "service.yaml", "hpa.yaml", "pdb.yaml", "httproute.yaml", "kustomization.yaml"}
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +68,9 @@ def test_flags_write_a_valid_service(models_dir, tmp_path):
     env = {e["name"]: e["value"] for e in container["env"]}
     assert env["MODEL_SERVICE"] == "forecast_model" and env["DATASET_PATH"] == "/data/sids"
     assert env["COMPUTE_TIMEOUT_SECONDS"] == "2400"
+    # on SIGTERM uvicorn lets a request of the full time limit finish; Kubernetes waits for it
+    assert env["GRACEFUL_SHUTDOWN_SECONDS"] == "2430"
+    assert pod["terminationGracePeriodSeconds"] == 5 + 2430 + 15
     assert container["resources"] == {"requests": {"cpu": "250m", "memory": "512Mi"},
                                       "limits": {"cpu": "1500m", "memory": "3Gi"}}
     assert container["readinessProbe"]["httpGet"]["path"] == "/health/ready"
@@ -80,13 +83,12 @@ def test_flags_write_a_valid_service(models_dir, tmp_path):
     hpa = docs["HorizontalPodAutoscaler"]["spec"]
     assert (hpa["minReplicas"], hpa["maxReplicas"]) == (2, 7)
     assert hpa["metrics"][0]["resource"]["target"]["averageUtilization"] == 60
-    ingress = docs["Ingress"]
-    path = ingress["spec"]["rules"][0]["http"]["paths"][0]
+    rule = docs["HTTPRoute"]["spec"]["rules"][0]
     # the prefix comes from the imported router, not from the folder name
-    assert path["path"] == "/forecast-api" and path["pathType"] == "Prefix"
-    assert path["backend"]["service"] == {"name": "forecast", "port": {"name": "http"}}
-    assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-read-timeout"] == "2430"
-    assert ingress["spec"]["tls"][0]["secretName"] == "sids-ml-tls"
+    assert rule["matches"] == [{"path": {"type": "PathPrefix", "value": "/forecast-api"}}]
+    assert rule["backendRefs"] == [{"name": "forecast", "port": 80}]
+    assert rule["timeouts"] == {"request": "2430s"}
+    assert docs["HTTPRoute"]["spec"]["parentRefs"] == [{"name": "sids-ml", "sectionName": "https"}]
     assert docs["Service"]["spec"]["selector"].items() <= \
         docs["Deployment"]["spec"]["template"]["metadata"]["labels"].items()
 
@@ -116,10 +118,11 @@ def test_real_sample_model_to_stdout(tmp_path):
     assert result.returncode == 0, result.stderr
     docs = load_docs(result.stdout)
     assert {d["kind"] for d in docs} == {"Deployment", "Service", "HorizontalPodAutoscaler",
-                                        "PodDisruptionBudget", "Ingress"}
+                                        "PodDisruptionBudget", "HTTPRoute"}
     for doc in docs:
         validate(doc)
-    assert by_kind(docs, "Ingress")["sample"]["spec"]["rules"][0]["http"]["paths"][0]["path"] == "/sampleapi"
+    rule = by_kind(docs, "HTTPRoute")["sample"]["spec"]["rules"][0]
+    assert rule["matches"][0]["path"]["value"] == "/sampleapi"
     assert list(tmp_path.iterdir()) == [], "--stdout writes nothing"
 
 
@@ -135,9 +138,12 @@ def test_generated_service_builds_into_the_overlay(models_dir, tmp_path):
     docs = kustomize(copy / "overlays" / "production")
     for doc in docs:
         validate(doc)
-    ingresses = by_kind(docs, "Ingress")
-    hosts = {i["spec"]["rules"][0]["host"] for i in ingresses.values()}
-    assert len(hosts) == 1 and "other" in ingresses
+    routes = by_kind(docs, "HTTPRoute")
+    hosts = {h for r in routes.values() for h in r["spec"]["hostnames"]}
+    assert len(hosts) == 1 and "other" in routes
+    # the new service runs scale mode like the rest of the overlay
+    assert {e["name"] for e in by_kind(docs, "Deployment")["other"]["spec"]["template"]["spec"]["containers"][0]["env"]} \
+        >= {"REDIS_URL", "MODEL_SERVICE", "GRACEFUL_SHUTDOWN_SECONDS"}
     dep = by_kind(docs, "Deployment")["other"]
     container = dep["spec"]["template"]["spec"]["containers"][0]
     assert container["image"].startswith("sidsmlacr.azurecr.io/sids-ml-backend:")

@@ -151,3 +151,47 @@ def test_terraform_fmt_is_clean():
     result = subprocess.run([terraform, "fmt", "-check", "-diff", "-recursive", str(TF_DIR)],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, f"terraform fmt would change:\n{result.stdout}{result.stderr}"
+
+
+def test_aks_runs_the_keda_add_on_for_the_queue_workers(tf):
+    aks = res(tf, "azurerm_kubernetes_cluster")
+    assert aks["workload_autoscaler_profile"][0]["keda_enabled"] is True
+    scaled = (DEPLOYMENT / "components/jobs-redis/worker-scaledobject.yaml").read_text()
+    assert "kind: ScaledObject" in scaled, "KEDA objects are what the add-on serves"
+
+
+def test_scale_mode_redis_is_azure_managed_redis_reached_privately(tf):
+    assert "azurerm_redis_cache" not in tf["resource"], "Azure Cache for Redis is being retired"
+    redis = res(tf, "azurerm_managed_redis", "jobs")
+    assert redis["count"] == "${var.redis_enabled ? 1 : 0}"
+    assert redis["public_network_access"] == "Disabled"
+    database = redis["default_database"][0]
+    assert database["client_protocol"] == "Encrypted" and database["eviction_policy"] == "NoEviction"
+    assert database["clustering_policy"] == "EnterpriseCluster", "rq needs one endpoint for multi-key commands"
+    endpoint = res(tf, "azurerm_private_endpoint", "redis")
+    connection = endpoint["private_service_connection"][0]
+    assert connection["subresource_names"] == ["redisEnterprise"]
+    assert res(tf, "azurerm_private_dns_zone", "redis")["name"] == "privatelink.redis.azure.net"
+    # the outputs give exactly what the Secret sids-ml-redis needs (url for the pods, address/password for KEDA)
+    assert {"redis_url", "redis_address", "redis_primary_key"} <= set(tf["output"])
+    assert tf["output"]["redis_url"]["sensitive"] is True and tf["output"]["redis_primary_key"]["sensitive"] is True
+    assert "rediss://" in tf["output"]["redis_url"]["value"]
+
+
+def test_the_gateway_runs_on_application_gateway_for_containers(tf):
+    subnet = res(tf, "azurerm_subnet", "agc")
+    delegation = subnet["delegation"][0]["service_delegation"][0]
+    assert delegation["name"] == "Microsoft.ServiceNetworking/trafficControllers"
+    assert subnet["address_prefixes"] == ["${var.agc_subnet_prefix}"]
+    association = res(tf, "azurerm_application_load_balancer_subnet_association", "main")
+    assert association["subnet_id"] == "${azurerm_subnet.agc.id}"
+    assert res(tf, "azurerm_application_load_balancer_frontend", "main")
+    credential = res(tf, "azurerm_federated_identity_credential", "alb_controller")
+    assert credential["subject"] == "system:serviceaccount:azure-alb-system:alb-controller-sa"
+    roles = {r["role_definition_name"] for r in tf["resource"]["azurerm_role_assignment"].values()
+             if "alb_controller" in r["principal_id"]}
+    assert roles == {"AppGw for Containers Configuration Manager", "Network Contributor"}
+    # the overlay's defaults match Terraform's (the NetworkPolicy admits the AGC subnet)
+    overlay = (DEPLOYMENT / "overlays/production/kustomization.yaml").read_text()
+    assert f"gatewaySubnet={tf['variable']['agc_subnet_prefix']['default']}" in overlay
+    assert {"agc_id", "agc_frontend_name", "agc_subnet_prefix", "alb_controller_client_id"} <= set(tf["output"])

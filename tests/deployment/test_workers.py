@@ -1,21 +1,22 @@
-"""The jobs-redis component: queue workers scaled by KEDA on the rq queue, every app Deployment on
-the Redis backend; validated like the rest of deployment/ (k8s schemas, KEDA CRD schema)."""
+"""The jobs-redis component (included by the production overlay): queue workers scaled by KEDA on the
+rq queue, every app Deployment on the Redis backend; validated like the rest of deployment/ (k8s
+schemas, KEDA CRD schema)."""
 from __future__ import annotations
 
 import pytest
 import yaml
 
 from common.settings import Settings
-from deploy_helpers import DEPLOYMENT, by_kind, production_with, validate
+from deploy_helpers import DEPLOYMENT, OVERLAY, by_kind, kustomize, validate
 
 COMPONENT = DEPLOYMENT / "components" / "jobs-redis"
 WORKER = "sids-ml-worker"
 
 
 @pytest.fixture(scope="module")
-def scaled_overlay(tmp_path_factory) -> list[dict]:
-    """The production overlay with the jobs-redis component switched on."""
-    return production_with("jobs-redis", tmp_path_factory.mktemp("jobs-overlay"))
+def scaled_overlay() -> list[dict]:
+    """The production overlay, which runs the jobs-redis component."""
+    return kustomize(OVERLAY)
 
 
 def _env(deployment: dict) -> dict:
@@ -47,16 +48,38 @@ def test_worker_pods_run_the_worker_and_outlive_a_job_on_sigterm(scaled_overlay)
     assert "replicas" not in worker["spec"], "KEDA owns the replica count"
     config = next(d for d in scaled_overlay if d["kind"] == "ConfigMap")["data"]
     assert pod["terminationGracePeriodSeconds"] > float(config["COMPUTE_TIMEOUT_SECONDS"])
+    assert pod["terminationGracePeriodSeconds"] > float(config["JOB_TIMEOUT_SECONDS"])
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert {"cpu", "memory"} <= set(container["resources"]["limits"])
+
+
+def test_a_hung_worker_is_restarted_by_its_heartbeat(scaled_overlay):
+    """Exec probes on the heartbeat file the worker loop touches (common.heartbeat): local to the pod,
+    so a Redis outage, during which the loop keeps beating while it retries, restarts no worker."""
+    pod = by_kind(scaled_overlay, "Deployment")[WORKER]["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    for probe in ("startupProbe", "livenessProbe"):
+        assert container[probe]["exec"]["command"] == ["python", "-m", "common.heartbeat"], probe
+    assert "httpGet" not in container["livenessProbe"]
+    liveness = container["livenessProbe"]
+    max_age = Settings.model_fields["worker_heartbeat_max_age_seconds"].default
+    # the probe gives up only after the heartbeat itself is reported stale
+    assert liveness["periodSeconds"] * liveness["failureThreshold"] >= max_age - liveness["periodSeconds"]
+    startup = container["startupProbe"]
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 120, "the worker loads its data first"
+    # the heartbeat folder's default lives on the pod's writable /tmp
+    assert str(Settings.model_fields["worker_heartbeat_dir"].default).startswith("/tmp/")
+    assert any(m["mountPath"] == "/tmp" for m in container["volumeMounts"])
 
 
 def test_every_app_deployment_uses_redis_from_the_secret(scaled_overlay):
     deployments = by_kind(scaled_overlay, "Deployment")
     assert len(deployments) >= 3, "main API, split-out model(s) and workers"
+    config = next(d for d in scaled_overlay if d["kind"] == "ConfigMap")
+    assert config["data"]["JOB_BACKEND"] == "redis"
     for name, deployment in deployments.items():
         env = _env(deployment)
-        assert env["JOB_BACKEND"]["value"] == "redis", name
+        assert "JOB_BACKEND" not in env, f"{name}: JOB_BACKEND comes from {config['metadata']['name']}"
         assert env["REDIS_URL"]["valueFrom"]["secretKeyRef"] == {"name": "sids-ml-redis", "key": "url"}, name
     assert not [d for d in scaled_overlay if d["kind"] == "Secret"], "no secret values are committed"
 

@@ -1,0 +1,82 @@
+"""The call envelope across the process boundary: context from parent to child, `in_parent` back,
+errors as the HTTP errors they are, a crashed compute process replaced."""
+
+import asyncio
+import contextlib
+import os
+
+import pytest
+from pydantic import BaseModel
+
+from common import calls
+from common.calls import Call, in_parent, register_context
+from common.errors import Unavailable
+from common.jobs.model import JobFailed
+from common.processes import ProcessPool
+
+CURRENT = {"trace": "none"}
+RECORDED: list[tuple[str, int]] = []
+
+
+class Echo(BaseModel):
+    text: str = ""
+    crash: bool = False
+
+
+def echo(body: Echo, data: dict) -> dict:
+    """Runs in a compute process: what it saw of the parent's context and data."""
+    if body.crash:
+        os._exit(1)
+    if body.text == "bad":
+        raise ValueError("text must not be bad")
+    in_parent(record, body.text, os.getpid())
+    return {"trace": CURRENT["trace"], "text": body.text, "data": data["answer"], "pid": os.getpid()}
+
+
+def record(text: str, pid: int) -> None:
+    RECORDED.append((text, pid))
+
+
+def capture() -> dict:
+    return {"trace": CURRENT["trace"]}
+
+
+@contextlib.contextmanager
+def restore(context: dict):
+    CURRENT["trace"] = context["trace"]
+    yield
+
+
+@pytest.fixture
+def pool():
+    register_context(capture, restore)
+    processes = ProcessPool(1, 2, {"numbers": {"answer": 42}}.__getitem__, "process", start_method="fork")
+    processes.refresh()
+    yield processes
+    processes.shutdown()
+    calls._context_hooks.remove((capture, restore))
+
+
+def run(pool: ProcessPool, body: Echo) -> bytes:
+    return asyncio.run(pool.run(Call.of(echo, body, "numbers"), timeout=30))
+
+
+def test_context_travels_to_the_child_and_in_parent_calls_come_back(pool):
+    CURRENT["trace"] = "trace-1"
+    RECORDED.clear()
+    answer = run(pool, Echo(text="hello"))
+    CURRENT["trace"] = "none"
+    assert b'"trace":"trace-1"' in answer and b'"data":42' in answer and b'"text":"hello"' in answer
+    child = pool.pids()[0]
+    assert child != os.getpid() and RECORDED == [("hello", child)], "record ran here, with the child's pid"
+
+
+def test_errors_come_back_as_their_http_errors_and_a_crash_is_replaced(pool):
+    with pytest.raises(JobFailed) as failure:
+        run(pool, Echo(text="bad"))
+    assert failure.value.status_code == 422 and "must not be bad" in failure.value.message
+    crashed = pool.pids()[0]
+    with pytest.raises(Unavailable, match="stopped unexpectedly"):
+        run(pool, Echo(crash=True))
+    assert b'"text":"after"' in run(pool, Echo(text="after"))
+    assert crashed not in pool.pids()
