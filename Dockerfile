@@ -70,4 +70,4 @@ HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 \
     CMD ["python", "-m", "api_app.healthcheck"]
 # exec: uvicorn is PID 1 and receives SIGTERM: it stops accepting, then lets requests in flight finish
 # for up to GRACEFUL_SHUTDOWN_SECONDS (longer than COMPUTE_TIMEOUT_SECONDS; the settings check it).
-CMD ["sh", "-c", "exec uvicorn api_app:app --host \"${HOST}\" --port \"${PORT}\" --workers \"${WEB_CONCURRENCY}\" --loop uvloop --http httptools --proxy-headers --forwarded-allow-ips '*' --timeout-graceful-shutdown \"${GRACEFUL_SHUTDOWN_SECONDS}\" --no-server-header"]
+CMD ["sh", "-c", "exec uvicorn api_app:app --host \"${HOST}\" --port \"${PORT}\" --workers \"${WEB_CONCURRENCY}\" --loop uvloop --http api_app.server:GuardedHttpToolsProtocol --proxy-headers --forwarded-allow-ips '*' --timeout-graceful-shutdown \"${GRACEFUL_SHUTDOWN_SECONDS}\" --no-server-header"]

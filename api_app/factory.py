@@ -11,13 +11,14 @@ from fastapi.openapi.utils import get_openapi
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 
-from api_app import error_handlers, jobs, metrics, routes
+from api_app import docs, error_handlers, jobs, metrics, routes
 from api_app.discovery import Discovery, discover
 from api_app.middleware import ALLOWED_METHODS, RequestGuard
 from common.calls import register_context
 from common.compute import ComputePool, get_pool, get_processes, install_pool, install_processes
 from common.errors import ErrorResponse
 from common.jobs import build_jobs
+from common.machine_speed import HOST
 from common.processes import DataLoader, ProcessPool
 from common.resources import READY, ResourceStore
 from common.settings import Settings, get_settings
@@ -72,6 +73,8 @@ async def _start_up(settings: Settings, discovery: Discovery, store: ResourceSto
     await _load_resources(settings, store, needed)
     await _warm_up(discovery, store, warmed)
     await asyncio.to_thread(processes.refresh)
+    if settings.machine_speed_probe:
+        HOST.measure_in_background()
 
 
 def _compute_processes(settings: Settings, store: ResourceStore) -> ProcessPool:
@@ -159,7 +162,7 @@ def create_app(settings: Settings | None = None, models_package: str = "models",
     store = ResourceStore()
     tracing = build_tracer_provider(settings, "sids-api", span_exporter)
     app = FastAPI(title="SIDS ML Backend", version=VERSION, description=DESCRIPTION,
-                  lifespan=_lifespan(settings, discovery, store, tracing))
+                  lifespan=_lifespan(settings, discovery, store, tracing), docs_url=None, redoc_url=None)
     app.state.settings = settings
     app.state.discovery = discovery
     app.state.resources = store
@@ -168,6 +171,7 @@ def create_app(settings: Settings | None = None, models_package: str = "models",
     app.state.jobs, app.state.cache = build_jobs(settings)
 
     app.include_router(routes.router)
+    docs.install(app)
     app.include_router(jobs.router)
     app.include_router(metrics.router)
     for package in discovery.mounted:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-CALIBRATE = REPO.parent / "shared" / "bench" / "calibrate.py"
+CALIBRATE = REPO / "bench" / "calibrate.py"
 
 from common.settings import DEFAULT_DATASET_PATH  # noqa: E402
 from shared_dataloader import load_survey_sample  # noqa: E402

@@ -26,7 +26,7 @@ import httpx
 import pandas as pd
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-CALIBRATE = REPO_ROOT.parent / "shared" / "bench" / "calibrate.py"
+CALIBRATE = REPO_ROOT / "bench" / "calibrate.py"
 ONE_TEXT = {"instances": ["The battery lasts all day, great phone."]}
 ONE_V2 = {"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES",
                       "data": ["The battery lasts all day, great phone."]}]}

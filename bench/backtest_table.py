@@ -28,7 +28,7 @@ from models.twolvlImp import service  # noqa: E402
 from models.twolvlImp.schemas import AFS_EXAMPLE, SIMPLE_EXAMPLE, BacktestRequest  # noqa: E402
 from shared_dataloader import load_indicator_dataset  # noqa: E402
 
-CALIBRATE = REPO.parent / "shared" / "bench" / "calibrate.py"
+CALIBRATE = REPO / "bench" / "calibrate.py"
 DOC = REPO / "docs" / "models.md"
 MARKERS = {"table": "backtest-table", "development": "development-table"}
 """`--write` replaces the text between <!-- NAME:begin --> and <!-- NAME:end --> in docs/models.md."""
@@ -72,7 +72,7 @@ def calibrate() -> float:
 
 def measure(dataset, request: dict) -> tuple[dict, float, float]:
     """Scores, median weight of the own series over the hidden countries, and seconds."""
-    body = BacktestRequest(**request, history=True, folds=5)
+    body = BacktestRequest(**{**request, "history": True, "folds": 5})
     started = time.perf_counter()
     result = service.backtest(body, dataset).model_dump()
     seconds = time.perf_counter() - started

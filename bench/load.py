@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-CALIBRATE = REPO_ROOT.parent / "shared" / "bench" / "calibrate.py"
+CALIBRATE = REPO_ROOT / "bench" / "calibrate.py"
 SIMPLE = {"target_year": "2001", "dataset": "wdi", "target": "wdi-EG.ELC.ACCS.ZS",
           "interpolator": "KNNImputer", "scheme": "MANUAL", "manual_predictors": ["wdi-AG.LND.AGRI.ZS"],
           "estimators": 10, "model": "rfr", "interval": "quantile"}

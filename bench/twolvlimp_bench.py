@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-CALIBRATE = REPO.parent / "shared" / "bench" / "calibrate.py"
+CALIBRATE = REPO / "bench" / "calibrate.py"
 REFERENCE = {"simple": (0.53, None), "simple + history": (None, None), "time-consuming": (26.2, 10.72)}
 
 CHILD = """
@@ -23,14 +23,14 @@ from models.twolvlImp.schemas import AFS_EXAMPLE, SIMPLE_EXAMPLE, TrainRequest
 dataset = load_indicator_dataset(DEFAULT_DATASET_PATH)
 WARMUP({"indicators": dataset})
 name = sys.argv[1]
-body = TrainRequest(**(AFS_EXAMPLE if name == "time-consuming" else SIMPLE_EXAMPLE),
-                    history=name.endswith("history"))
+body = TrainRequest(**{**(AFS_EXAMPLE if name == "time-consuming" else SIMPLE_EXAMPLE),
+                      "history": name.endswith("history")})
 runs = []
 for _ in range(int(sys.argv[2])):
     started = time.perf_counter()
-    result = service.predict(body, dataset).indicatorJson[body.target_year]
+    result = service.predict(body, dataset).indicatorJson
     runs.append(time.perf_counter() - started)
-print(json.dumps({"runs": runs, "rmse": result.rmse}))
+print(json.dumps({"runs": runs, "rmse": result.rmse[body.target_year]}))
 """
 
 

@@ -108,9 +108,24 @@ def execute(call: Call, resolve: Resolver, progress: Progress | None) -> bytes:
         return to_json(invoke(import_dotted(call.func), call.body, data, progress))
 
 
+def _close_inherited_files(keep: int) -> None:
+    """Close what a forked child inherited from the API process (its listening socket, client
+    connections, event-loop pipes): held open here, they would keep a connection alive after the
+    API process closed it, and the port open after it stopped listening."""
+    try:
+        descriptors = [int(name) for name in os.listdir("/proc/self/fd")]
+    except OSError:  # no /proc (macOS)
+        descriptors = list(range(3, 4096))
+    for descriptor in descriptors:
+        if descriptor > 2 and descriptor != keep:
+            with contextlib.suppress(OSError):
+                os.close(descriptor)
+
+
 def serve(conn: Any, resolve: Resolver) -> None:
     """Main loop of a compute process: one call after the other until told to stop or orphaned."""
     signal.set_wakeup_fd(-1)  # the parent's event loop wakeup pipe is not ours
+    _close_inherited_files(keep=conn.fileno())
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     gc.freeze()  # the inherited objects are never scanned (scanning would copy their pages)

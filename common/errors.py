@@ -2,12 +2,16 @@
 
     {"code": "invalid_input", "detail": "<message a dashboard can show>", "errors": [...]}
 
-`errors` lists field-level problems (`{"field": "body.scheme", "message": "..."}`) when there are any.
+`errors` lists field-level problems (`{"field": "body.scheme", "message": "..."}`) when there are any:
+at most `MAX_LISTED_ERRORS` of them; `error_count` gives how many there were in all.
 """
 
 from typing import Any
 
 from pydantic import BaseModel, Field
+
+MAX_LISTED_ERRORS = 50
+"""An error answer lists at most this many problems, so its size does not grow with the request."""
 
 
 class FieldProblem(BaseModel):
@@ -20,7 +24,10 @@ class ErrorResponse(BaseModel):
 
     code: str = Field(description="Stable machine-readable error code.")
     detail: str = Field(description="Human-readable message, safe to show to a dashboard user.")
-    errors: list[FieldProblem] = Field(default_factory=list)
+    errors: list[FieldProblem] = Field(default_factory=list, max_length=MAX_LISTED_ERRORS,
+                                       description=f"The first {MAX_LISTED_ERRORS} field-level problems.")
+    error_count: int = Field(0, ge=0, description="How many problems there were in all (`errors` lists "
+                                                   f"at most {MAX_LISTED_ERRORS}).")
 
 
 class ApiError(Exception):
@@ -30,10 +37,11 @@ class ApiError(Exception):
     code = "internal_error"
 
     def __init__(self, message: str, *, errors: list[FieldProblem] | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+                 headers: dict[str, str] | None = None, error_count: int | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.errors = errors or []
+        self.error_count = len(self.errors) if error_count is None else error_count
         self.headers = headers or {}
 
 
@@ -93,5 +101,11 @@ class ComputeTimeout(ApiError):
     code = "timeout"
 
 
-def error_body(code: str, detail: str, errors: list[FieldProblem] | None = None) -> dict:
-    return ErrorResponse(code=code, detail=detail, errors=errors or []).model_dump()
+def error_body(code: str, detail: str, errors: list[FieldProblem] | None = None,
+               error_count: int | None = None) -> dict:
+    """The error shape; `errors` is cut to its first MAX_LISTED_ERRORS (`error_count`: the total,
+    by default the length of `errors`)."""
+    errors = errors or []
+    total = len(errors) if error_count is None else max(error_count, len(errors))
+    return ErrorResponse(code=code, detail=detail, errors=errors[:MAX_LISTED_ERRORS],
+                         error_count=total).model_dump()

@@ -2,7 +2,8 @@
 
 Shape (read by the dashboard, see SPEC §4):
 `{model, label, inputs: [{parameter, label, description?, type | type "enum" + values {NAME: description},
-default?, req_endpoint? {endpoint, method, inputs}, conditions}]}`
+default?, req_endpoint? {endpoint, method, inputs}, conditions?}]}`; an optional input has no
+`conditions` key at all.
 """
 
 from typing import Any
@@ -53,7 +54,8 @@ def _describe(name: str, schema: dict, required: bool) -> dict:
         item["values"] = {str(v): descriptions.get(str(v), str(v)) for v in schema["enum"]}
     else:
         item["type"] = schema.get("type") or next(
-            (option["type"] for option in schema.get("anyOf", []) if "type" in option), "string")
+            (option["type"] for option in schema.get("anyOf") or schema.get("oneOf") or []
+             if "type" in option), "string")
     if "default" in schema and schema["default"] is not None:
         item["default"] = schema["default"]
     required_if = schema.get(REQUIRED_IF_KEY)
@@ -62,8 +64,6 @@ def _describe(name: str, schema: dict, required: bool) -> dict:
     elif required_if:
         item["conditions"] = [{"required": [{field: value} for field, values in required_if.items()
                                             for value in values]}]
-    else:
-        item["conditions"] = [{"required": False}]
     return item
 
 
@@ -104,8 +104,8 @@ class ParamsBuilder:
             lister = resolved.get(REQ_ENDPOINT_KEY)
             if lister:
                 item["req_endpoint"] = self._req_endpoint(lister, seen)
-            conditions = item.pop("conditions")
-            item["conditions"] = conditions
+            if "conditions" in item:
+                item["conditions"] = item.pop("conditions")
             inputs.append(item)
         return inputs
 

@@ -50,17 +50,24 @@ class ComputeProcess:
     def pid(self) -> int:
         return self.process.pid
 
+    def _exited(self, seconds: float) -> bool:
+        """Whether the process ends within `seconds` (polled: its sentinel closes with the
+        descriptors the child drops at start, so `join` cannot be used)."""
+        deadline = time.monotonic() + seconds
+        while self.process.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return not self.process.is_alive()
+
     def kill(self) -> None:
         with contextlib.suppress(OSError, ValueError):
             self.process.kill()
-        self.process.join(5)
+        self._exited(5)
         self.conn.close()
 
     def stop(self) -> None:
         with contextlib.suppress(OSError, ValueError):
             self.conn.send(None)
-        self.process.join(STOP_GRACE_SECONDS)
-        if self.process.is_alive():
+        if not self._exited(STOP_GRACE_SECONDS):
             self.kill()
         self.conn.close()
 
@@ -243,10 +250,11 @@ class ProcessPool:
             raise Unavailable("A compute process could not take the computation; retry.",
                               headers={"Retry-After": "1"}) from None
         while True:
-            ready = wait_for_any([process.conn, process.process.sentinel], timeout=POLL_SECONDS)
-            if process.conn in ready or (ready and not process.conn.poll(0)):
+            # (not the process sentinel: the child closes the descriptors it inherited, that one too)
+            ready = wait_for_any([process.conn], timeout=POLL_SECONDS)
+            if ready or not process.process.is_alive():
                 try:
-                    message = process.conn.recv() if process.conn.poll(0) else None
+                    message = process.conn.recv() if ready else None
                 except (EOFError, OSError):
                     message = None
                 if message is None:

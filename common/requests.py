@@ -1,5 +1,7 @@
 """The request base every model uses: enum members by NAME, and `required_if` conditions."""
 
+import difflib
+import typing
 from enum import Enum
 from typing import Any
 
@@ -74,10 +76,42 @@ def field_extra(field_info: Any) -> dict:
     return extra if isinstance(extra, dict) else {}
 
 
-class ModelRequest(BaseModel):
-    """Base of every model request body; enforces the `required_if` conditions of its fields."""
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model an annotation holds (directly, or inside Optional/list/Union)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in typing.get_args(annotation):
+        found = _model_in(argument)
+        if found is not None:
+            return found
+    return None
 
-    model_config = ConfigDict(use_enum_values=False)
+
+def unknown_field_message(model: type[BaseModel] | None, path: tuple) -> str:
+    """What to say about an unknown key: `path` is its location inside a body of type `model`
+    (ending with the key); names the closest valid field and lists the valid ones."""
+    *parents, name = path or ("?",)
+    current = model
+    for part in parents:
+        if isinstance(part, int) or current is None:
+            continue
+        fields = {info.alias or field: info for field, info in current.model_fields.items()}
+        current = _model_in(fields[part].annotation) if part in fields else None
+    valid = [info.alias or field for field, info in current.model_fields.items()] if current else []
+    message = f"Unknown field {str(name)!r}"
+    closest = difflib.get_close_matches(str(name), valid, n=1, cutoff=0.6)
+    if closest:
+        message += f"; did you mean {closest[0]!r}?"
+    if valid:
+        message += f"{'' if closest else ';'} Valid fields: {', '.join(valid)}."
+    return message
+
+
+class ModelRequest(BaseModel):
+    """Base of every model request body; enforces the `required_if` conditions of its fields and
+    refuses unknown fields (a typo such as `histroy` must not silently change the answer)."""
+
+    model_config = ConfigDict(use_enum_values=False, extra="forbid")
 
     @model_validator(mode="after")
     def _check_required_if(self) -> "ModelRequest":

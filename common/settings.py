@@ -1,10 +1,13 @@
 """The one place the environment is read: a typed, validated settings object."""
 
+import ipaddress
 import multiprocessing
 import os
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -16,6 +19,9 @@ DEFAULT_DATASET_PATH = REPO_ROOT / "shared_dataloader" / "data" / "sids"
 DEFAULT_MODEL_STORE_PATH = REPO_ROOT / "model_store"
 MAX_SAFE_BODY_BYTES = 100 * 1024 * 1024
 DEV_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+DEFAULT_JOB_FILES_DIR = Path(tempfile.gettempdir()) / "sids-job-files"
+LOOPBACK_HOSTS = frozenset({"localhost"})
 
 CommaList = Annotated[tuple[str, ...], NoDecode]
 
@@ -135,6 +141,38 @@ class Settings(BaseSettings):
         "a shared intermediate result) stays valid.",
     )
 
+    machine_speed_probe: bool = Field(
+        True, description="Measure this host's speed once in the background after startup (a few "
+        "seconds of one core), so duration estimates hold on this machine.",
+    )
+    redis_allow_plaintext: bool = Field(
+        False, description="Allow a plain `redis://` REDIS_URL to a host other than this machine in "
+        "production (only inside a private network that encrypts traffic itself).",
+    )
+    job_files_dir: Path = Field(
+        DEFAULT_JOB_FILES_DIR, description="Folder where the API keeps the scored files of embedded batch "
+        "jobs until they expire.",
+    )
+    job_files_max_bytes: int = Field(
+        512 * 1024 * 1024, ge=1024, description="Total size of the files kept in JOB_FILES_DIR; "
+        "when full, new file jobs are refused (503, Retry-After) until old ones expire.",
+    )
+    server_max_header_bytes: int = Field(
+        32 * 1024, ge=1024, le=1024 * 1024, description="Largest request line plus headers uvicorn "
+        "accepts (431 beyond).",
+    )
+    server_header_timeout_seconds: float = Field(
+        10.0, gt=0, le=300, description="A client must send its request line and headers within this "
+        "time, or the connection is closed.",
+    )
+    server_body_timeout_seconds: float = Field(
+        60.0, gt=0, le=3600, description="A client must send a whole request body within this time "
+        "after its headers, or the connection is closed.",
+    )
+    server_keepalive_seconds: float = Field(
+        5.0, gt=0, le=300, description="An idle keep-alive connection is closed after this time.",
+    )
+
     @field_validator("model_service", "cors_origins", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
@@ -191,15 +229,52 @@ class Settings(BaseSettings):
             problems.append("JOB_BACKEND=redis needs REDIS_URL")
         if "*" in self.cors_origins:
             problems.append("CORS_ORIGINS must list origins, not '*'")
-        insecure = [o for o in self.cors_origins if o.startswith("http://")
-                    and not o.startswith(("http://localhost", "http://127.0.0.1"))]
-        if insecure:
-            problems.append(f"CORS_ORIGINS must use https outside localhost: {', '.join(insecure)}")
+        refused = [f"{origin} ({reason})" for origin in self.cors_origins
+                   if origin != "*" and (reason := origin_problem(origin))]
+        if refused:
+            problems.append(f"CORS_ORIGINS must be https origins (or http on localhost): {', '.join(refused)}")
+        if (self.job_backend == "redis" or self.redis_url) and not self.redis_allow_plaintext:
+            if reason := redis_url_problem(self.effective_redis_url):
+                problems.append(reason)
         if self.max_body_bytes > MAX_SAFE_BODY_BYTES:
             problems.append(f"MAX_BODY_BYTES must be at most {MAX_SAFE_BODY_BYTES}")
         if problems:
             raise ValueError("unsafe settings for production: " + "; ".join(problems))
         return self
+
+
+def _is_loopback(host: str) -> bool:
+    if host in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def origin_problem(origin: str) -> str | None:
+    """Why `origin` is not a safe browser origin for production (scheme://host[:port]), or None."""
+    try:
+        parts = urlsplit(origin)
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError:
+        return "not a valid origin"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "an origin is https://host[:port]"
+    if parts.username or parts.password or parts.path or parts.query or parts.fragment:
+        return "an origin has no path, query or user"
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        return "plain http is allowed only for localhost"
+    return None
+
+
+def redis_url_problem(url: str) -> str | None:
+    """Why a REDIS_URL sends data unencrypted across the network (plain redis:// to another host)."""
+    parts = urlsplit(url)
+    if parts.scheme == "redis" and not _is_loopback(parts.hostname or ""):
+        return ("REDIS_URL must use rediss:// (TLS) to a remote host; set REDIS_ALLOW_PLAINTEXT=true "
+                "only inside a network that encrypts traffic itself")
+    return None
 
 
 @lru_cache

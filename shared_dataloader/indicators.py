@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from common.plausibility import Support, indicator_support
 from shared_dataloader.errors import DatasetError
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,11 @@ class IndicatorDataset:
         return self._cached(("indicator", indicator), lambda: (
             self.values.xs(indicator, level="Indicator Code").sort_index()))
 
+    def support(self, indicator: str) -> Support:
+        """Plausible values of one indicator (SPEC §5.7), from all its observations and its name."""
+        return self._cached(("support", indicator), lambda: indicator_support(
+            self.indicator_table(indicator).to_numpy(), str(self.meta.at[indicator, "name"])))
+
     def indicators_of(self, dataset: str) -> pd.DataFrame:
         """Meta rows of one dataset's indicators."""
         return self.meta[self.meta["dataset"] == dataset]
@@ -124,6 +130,9 @@ def read_indicator_dataset(folder: Path) -> IndicatorDataset:
     if not folder.is_dir():
         raise DatasetError(f"dataset folder {folder.name!r} does not exist")
     paths = [_find(folder, name) for name in (DATA_FILE, INDICATOR_META_FILE, DATASET_META_FILE)]
+    from shared_dataloader.manifest import verify  # here, so `python -m shared_dataloader.manifest` runs clean
+
+    verify(folder, paths)
     data = _read_csv(paths[0], DATA_COLUMNS, dtype={c: "string" for c in DATA_COLUMNS})
     meta = _read_csv(paths[1], META_COLUMNS, dtype="string")
     datasets = _read_csv(paths[2], DATASET_COLUMNS, dtype="string")

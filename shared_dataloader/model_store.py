@@ -201,9 +201,17 @@ def _files_signature(folder: Path) -> tuple:
         return tuple(sorted((e.name, e.stat().st_mtime_ns, e.stat().st_size) for e in it))
 
 
-def load_model(folder: Path, cache: dict[str, tuple[tuple, StoredVersion]] | None = None) -> StoredModel:
+def _still_valid(routing: Routing | None, versions: dict) -> bool:
+    return routing is not None and (routing.default is None or routing.default in versions) and all(
+        v in versions for v in routing.split)
+
+
+def load_model(folder: Path, cache: dict[str, tuple[tuple, StoredVersion]] | None = None,
+               last_good: Routing | None = None) -> StoredModel:
     """Load every version folder of a model; `cache` (version → (files signature, loaded version))
-    lets unchanged versions be reused instead of loaded again, and is updated in place."""
+    lets unchanged versions be reused instead of loaded again, and is updated in place. A routing.json
+    that cannot be used is reported in `routing_error`; `last_good` (the routing served so far) is
+    kept then, while its versions are still loaded."""
     cache = {} if cache is None else cache
     versions, failures = {}, {}
     children = sorted((p for p in folder.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))),
@@ -224,8 +232,12 @@ def load_model(folder: Path, cache: dict[str, tuple[tuple, StoredVersion]] | Non
     try:
         routing, routing_error = _read_routing(folder, versions), None
     except ArtifactError as exc:
-        log.error("model %s: %s; serving the latest version without a split", folder.name, exc)
-        routing, routing_error = Routing(), str(exc)
+        if _still_valid(last_good, versions):
+            log.error("model %s: %s; keeping the last good routing", folder.name, exc)
+            routing, routing_error = last_good, f"{exc}; the last good routing is kept"
+        else:
+            log.error("model %s: %s; serving the latest version without a split", folder.name, exc)
+            routing, routing_error = Routing(), f"{exc}; serving the latest version without a split"
     return StoredModel(folder.name, versions, failures, routing, routing_error)
 
 
@@ -275,7 +287,9 @@ class ModelStore:
                 self._loaded.pop(name, None)
                 return None
             signature = _signature(folder)
-            model = load_model(folder, self._loaded.setdefault(name, {}))
+            previous = self._models.get(name)
+            model = load_model(folder, self._loaded.setdefault(name, {}),
+                               previous.routing if previous is not None else None)
             self._models[name], self._signatures[name] = model, signature
             self._checked[name] = time.monotonic()
             return model

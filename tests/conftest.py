@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 import redis
 from fastapi.testclient import TestClient
@@ -33,7 +34,8 @@ def pytest_terminal_summary(terminalreporter):
 
 def make_settings(**overrides) -> Settings:
     """Settings for tests, independent of the environment the tests run in."""
-    values = {"environment": "test", "dataset_path": DEFAULT_DATASET_PATH, "model_service": ()}
+    values = {"environment": "test", "dataset_path": DEFAULT_DATASET_PATH, "model_service": (),
+              "machine_speed_probe": False}
     values.update(overrides)
     return Settings(_env_file=None, **values)
 
@@ -73,6 +75,23 @@ def client():
         yield test_client
 
 
+def year_of(predict_response: dict, year: str) -> dict:
+    """One year's fields of a twolvlImp predict response (SPEC §5.1.6 nests field first, then year)."""
+    return {field: by_year[year] for field, by_year in predict_response["indicatorJson"].items()}
+
+
+def plausible_ranges(dataset, target: str) -> tuple[tuple[float, float], tuple[float, float]]:
+    """(point range, bound range) of `target` by SPEC §5.7, computed here from the data and the
+    indicator's name: support = [0 if nothing observed is negative, 100 if a `%` name and nothing
+    observed exceeds 100]; points also within 25 % of the observed range beyond it."""
+    values = dataset.indicator_table(target).to_numpy().ravel()
+    values = values[~np.isnan(values)]
+    low = 0.0 if values.min() >= 0 else -np.inf
+    high = 100.0 if "%" in dataset.meta.at[target, "name"] and values.max() <= 100 else np.inf
+    margin = 0.25 * (values.max() - values.min())
+    return (max(low, values.min() - margin), min(high, values.max() + margin)), (low, high)
+
+
 def poll_job(client, location: str, until=lambda job: job["status"] in ("succeeded", "failed", "cancelled"),
              timeout: float = 30) -> dict:
     """GET the job at `location` until `until(job)` holds or `timeout` passes; the last view."""
@@ -109,8 +128,10 @@ def live_server(env: dict | None = None, workers: int = 1, output=None):
     `output`: a file that receives the server's stdout and stderr (its log)."""
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", "api_app:app", "--host", "127.0.0.1",
-               "--port", str(port), "--workers", str(workers), "--log-level", "warning"]
-    process = subprocess.Popen(command, cwd=REPO_ROOT, env={**os.environ, **(env or {})}, stdout=output,
+               "--port", str(port), "--workers", str(workers), "--log-level", "warning",
+               "--http", "api_app.server:GuardedHttpToolsProtocol"]
+    process = subprocess.Popen(command, cwd=REPO_ROOT,
+                               env={**os.environ, "MACHINE_SPEED_PROBE": "false", **(env or {})}, stdout=output,
                                stderr=subprocess.STDOUT if output is not None else None)
     base_url = f"http://127.0.0.1:{port}"
     try:

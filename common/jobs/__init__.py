@@ -6,6 +6,7 @@ Model routers need only `run_model`; the app builds the executor and cache with 
 from typing import Any
 
 from common.cache import FallbackCache, LocalCache, NoCache, RedisCache, ResultCache
+from common.jobs.files import FileStore
 from common.jobs.local import LocalExecutor
 from common.jobs.model import Cancelled, JobAccepted, JobProgress, JobSpec, JobView, ProgressFn
 from common.jobs.run import parse_prefer, refuse_too_long, run_model
@@ -24,7 +25,8 @@ def build_jobs(settings: Settings) -> tuple[Any, ResultCache]:
         executor = RedisExecutor(link, settings.job_queue, settings.job_result_ttl_seconds,
                                  settings.job_max_retries, settings.worker_recovery_seconds)
         return executor, FallbackCache(RedisCache(link.connection, settings.cache_ttl_seconds), local, link)
-    return LocalExecutor(local, settings.job_result_ttl_seconds), local
+    files = FileStore(settings.job_files_dir, settings.job_files_max_bytes)
+    return LocalExecutor(local, settings.job_result_ttl_seconds, files), local
 
 
 __all__ = ["Cancelled", "JobAccepted", "JobProgress", "JobSpec", "JobView", "ProgressFn", "build_jobs",

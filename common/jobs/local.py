@@ -3,6 +3,7 @@
 Nothing else to install; the store is per process, so use JOB_BACKEND=redis with several API
 processes. Cancelling a running job kills its compute process (replaced at once), so the slot is
 free again within a fraction of a second (with COMPUTE_ISOLATION=thread: at its next progress report).
+A job's file result (a scored batch) is written to the `FileStore` on disk, not kept in memory.
 """
 
 import asyncio
@@ -18,10 +19,14 @@ from typing import TYPE_CHECKING, Any, Callable
 from common.cache import ResultCache
 from common.compute import get_processes
 from common.errors import Conflict, Overloaded
-from common.jobs.model import DONE, TERMINAL, Cancelled, JobProgress, JobSpec, JobView, error_payload
+from common.jobs.files import FileStore
+from common.jobs.model import DONE, TERMINAL, Cancelled, FileResult, JobProgress, JobSpec, JobView, error_payload, to_json
 
 if TYPE_CHECKING:
     from common.processes import ProcessPool
+
+SWEEP_SECONDS = 60.0
+"""How often expired jobs (and their files) are removed when no request does it first."""
 
 
 def _now() -> datetime:
@@ -52,30 +57,52 @@ class LocalJob:
 class LocalExecutor:
     backend = "local"
 
-    def __init__(self, cache: ResultCache, result_ttl: float) -> None:
+    def __init__(self, cache: ResultCache, result_ttl: float, files: FileStore | None = None) -> None:
         self.cache = cache
         self.result_ttl = result_ttl
+        self.files = files
         self._jobs: dict[str, LocalJob] = {}
         self._lock = threading.Lock()
         self._completed: Counter[str] = Counter()
+        self._sweeper: asyncio.Task | None = None
         self.flights: dict[str, asyncio.Future] = {}
         self.processes: "ProcessPool | None" = None
         """The app's compute processes (set at startup; the process-wide ones otherwise)."""
 
     async def start(self) -> None:
-        return None
+        if self.files is not None:
+            await asyncio.to_thread(self.files.remove_older_than, self.result_ttl)
+        self._sweeper = asyncio.create_task(self._sweep())
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(min(SWEEP_SECONDS, self.result_ttl))
+            self._purge()
 
     async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         for job in list(self._jobs.values()):
             job.cancelled.set()
             if job.task is not None:
                 job.task.cancel()
+        if self.files is not None:
+            self.files.clear()
+
+    def check_file_room(self, needed_bytes: int) -> None:
+        """503 with Retry-After when `needed_bytes` more do not fit in the disk budget for job files."""
+        if self.files is not None:
+            self.files.check_room(needed_bytes)
 
     def _purge(self) -> None:
         now = time.monotonic()
         with self._lock:
-            for key in [k for k, j in self._jobs.items() if j.expires_at is not None and j.expires_at < now]:
+            expired = [k for k, j in self._jobs.items() if j.expires_at is not None and j.expires_at < now]
+            for key in expired:
                 del self._jobs[key]
+        if self.files is not None:
+            for key in expired:
+                self.files.delete(key)
 
     def _finish(self, job: LocalJob, status: str, result: Any = None, failure: dict | None = None) -> None:
         with self._lock:
@@ -98,6 +125,11 @@ class LocalExecutor:
 
         return start
 
+    def _keep_file(self, job: LocalJob, payload: bytes) -> bytes:
+        """A file result goes to the `FileStore` on disk; the job keeps its reference."""
+        file = FileResult.in_body(payload) if self.files is not None else None
+        return payload if file is None else to_json(self.files.put(job.id, file))
+
     async def _run(self, job: LocalJob, spec: JobSpec, fn: Callable, body: Any, timeout: float) -> None:
         from common.processes import Call  # (common.processes imports this package)
 
@@ -105,6 +137,8 @@ class LocalExecutor:
         try:
             payload = await processes.run(Call.of(fn, body, spec.data), timeout, self._progress(job),
                                           job.cancelled, self._started(job))
+            if not job.cancelled.is_set():
+                payload = await asyncio.to_thread(self._keep_file, job, payload)
         except Overloaded:
             with self._lock:
                 self._jobs.pop(job.id, None)
@@ -118,6 +152,8 @@ class LocalExecutor:
             return
         if job.cancelled.is_set():
             self._finish(job, "cancelled", failure=error_payload(Cancelled()))
+            if self.files is not None:
+                self.files.delete(job.id)  # a file written before the cancel arrived
             return
         if spec.cache_key:
             self.cache.put(spec.cache_key, payload)

@@ -12,7 +12,7 @@ import pydantic_core
 from pydantic import (BaseModel, Field, PrivateAttr, SerializerFunctionWrapHandler, field_serializer,
                       model_serializer)
 
-from common.errors import ApiError, ErrorResponse, FieldProblem
+from common.errors import MAX_LISTED_ERRORS, ApiError, ErrorResponse, FieldProblem
 from common.telemetry import span
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,9 @@ class FileResult(BaseModel):
     content_type: str
     content: str
     summary: dict = Field(default_factory=dict, description="A few facts about the file, e.g. its rows.")
+    path: str | None = Field(None, description="Where the content is on disk when it was moved there "
+                                               "(embedded jobs); `content` is empty then.")
+    size: int | None = None
 
     @classmethod
     def of(cls, value: Any) -> "FileResult | None":
@@ -71,8 +74,9 @@ class FileResult(BaseModel):
         return cls.model_validate_json(body) if body.startswith(b'{"kind":"file"') else None
 
     def described(self, href: str) -> dict:
+        size = self.size if self.size is not None else len(self.content.encode())
         return {"kind": self.kind, "filename": self.filename, "content_type": self.content_type,
-                "size": len(self.content.encode()), "summary": self.summary, "href": href}
+                "size": size, "summary": self.summary, "href": href}
 
 
 class JobView(BaseModel):
@@ -172,7 +176,8 @@ def error_payload(exc: BaseException, job_id: str = "") -> dict:
     """A failure as data: HTTP status and the common error body."""
     if isinstance(exc, ApiError):
         return {"status": exc.status_code, "code": exc.code, "detail": exc.message,
-                "errors": [e.model_dump() for e in exc.errors]}
+                "errors": [e.model_dump() for e in exc.errors[:MAX_LISTED_ERRORS]],
+                "error_count": exc.error_count}
     if isinstance(exc, Cancelled):
         return {"status": 409, "code": "cancelled", "detail": "The job was cancelled.", "errors": []}
     if isinstance(exc, ValueError):
@@ -186,8 +191,9 @@ class JobFailed(ApiError):
     """A job's failure re-raised as the HTTP error it would have been had it run in this process."""
 
     def __init__(self, payload: dict, headers: dict[str, str] | None = None) -> None:
-        super().__init__(payload["detail"], errors=[FieldProblem(**e) for e in payload.get("errors", [])],
-                         headers=headers)
+        errors = [FieldProblem(**e) for e in payload.get("errors", [])]
+        super().__init__(payload["detail"], errors=errors, headers=headers,
+                         error_count=payload.get("error_count", len(errors)))
         self.status_code = int(payload.get("status", 500))
         self.code = payload.get("code", "internal_error")
 
@@ -195,4 +201,6 @@ class JobFailed(ApiError):
 def error_model(payload: dict | None) -> ErrorResponse | None:
     if payload is None:
         return None
-    return ErrorResponse(code=payload["code"], detail=payload["detail"], errors=payload.get("errors", []))
+    errors = payload.get("errors", [])[:MAX_LISTED_ERRORS]
+    return ErrorResponse(code=payload["code"], detail=payload["detail"], errors=errors,
+                         error_count=payload.get("error_count", len(errors)))

@@ -14,16 +14,18 @@ A function may return a `FileResult`: answers are then the file itself (its cont
 """
 
 import asyncio
+import os
 import re
 from typing import Any, Awaitable, Callable, TypeVar
 
 from fastapi import Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel
 
+from common.body import INLINE_BODY_BYTES
 from common.cache import NoCache, cache_get, cache_key, cache_put, etag_matches, etag_of
 from common.compute import get_processes
-from common.errors import ComputeTimeout, TooLong
+from common.errors import ComputeTimeout, NotFound, TooLong
 from common.jobs.model import FileResult, JobAccepted, JobFailed, JobSpec, JobView, dotted, to_json
 from common.metrics import JOB_SUBMISSIONS, model_label
 from common.telemetry import bind_for_request, set_attributes
@@ -62,8 +64,12 @@ def _model_name(request: Request, endpoint: str) -> str:
 
 
 def file_response(file: FileResult, etag: str | None = None) -> Response:
-    return Response(file.content.encode(), media_type=file.content_type, headers={
-        "Content-Disposition": f'attachment; filename="{file.filename}"', **({"ETag": etag} if etag else {})})
+    headers = {"Content-Disposition": f'attachment; filename="{file.filename}"', **({"ETag": etag} if etag else {})}
+    if file.path is not None:  # streamed from disk
+        if not os.path.isfile(file.path):
+            raise NotFound("The job's file has expired (JOB_RESULT_TTL_SECONDS after it finished).")
+        return FileResponse(file.path, media_type=file.content_type, headers=headers)
+    return Response(file.content.encode(), media_type=file.content_type, headers=headers)
 
 
 def _json(body: bytes, etag: str | None = None, status: int = 200) -> Response:
@@ -113,6 +119,12 @@ async def refuse_too_long(estimate: Estimate | None, body: BaseModel, resource: 
                   headers=headers)
 
 
+def _request_key(model: str, endpoint: str, body: BaseModel, fingerprint: str | None) -> tuple[dict, str]:
+    """The body as JSON data and the cache key naming the request."""
+    body_json = body.model_dump(mode="json", by_alias=True)
+    return body_json, cache_key(model, endpoint, body_json, fingerprint)
+
+
 async def run_model(request: Request, fn: Callable[..., Any], body: BaseModel, data: str | None = None,
                     cache_results: bool = True, estimate: Estimate | None = None) -> Response:
     """Run `fn(body, data, progress=...)` for a main endpoint, honouring cache, ETag and `Prefer`.
@@ -131,8 +143,10 @@ async def run_model(request: Request, fn: Callable[..., Any], body: BaseModel, d
     bind_for_request(model=model)
     resource = app.state.resources.get(data) if data else None
     fingerprint = getattr(resource, "fingerprint", None)
-    body_json = body.model_dump(mode="json", by_alias=True)
-    key = cache_key(model, endpoint, body_json, fingerprint)
+    if int(request.headers.get("content-length") or 0) > INLINE_BODY_BYTES:  # seconds for a large body
+        body_json, key = await asyncio.to_thread(_request_key, model, endpoint, body, fingerprint)
+    else:
+        body_json, key = _request_key(model, endpoint, body, fingerprint)
 
     if not cache_results:
         cache = NoCache()

@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
+from common.body import OffLoopBodyRoute
 from common.compute import run_cpu
 from common.constants import MAIN_ENDPOINT_TAG
 from common.jobs import run_model
@@ -19,7 +20,7 @@ DatasetCode = Annotated[str, Query(alias="dataset", title="Dataset code", exampl
 Category = Annotated[str, Query(title="Indicator category", examples=["Financial Sector"], max_length=200)]
 YearQuery = Annotated[Year, Query(title="Year", examples=["2014"], max_length=4)]
 
-router = APIRouter(prefix="/correlation", tags=["Country Correlation Model"])
+router = APIRouter(prefix="/correlation", tags=["Country Correlation Model"], route_class=OffLoopBodyRoute)
 
 
 @router.get("/datasets", response_model=dict[str, str],

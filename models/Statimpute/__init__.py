@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
+from common.body import OffLoopBodyRoute
 from common.constants import MAIN_ENDPOINT_TAG
 from common.jobs import run_model
 from common.resources import use_resource
@@ -14,7 +15,7 @@ from shared_dataloader import IndicatorDataset
 REQUIRED_DATA = ("indicators",)
 Dataset = Annotated[IndicatorDataset, Depends(use_resource("indicators"))]
 
-router = APIRouter(prefix="/statimpute", tags=["Functional Imputation"])
+router = APIRouter(prefix="/statimpute", tags=["Functional Imputation"], route_class=OffLoopBodyRoute)
 
 
 @router.get("/targets", response_model=dict[str, str],

@@ -1,4 +1,10 @@
-"""Interpolate one yearly series with pandas' `interpolate` (plain pandas/scipy, no HTTP)."""
+"""Interpolate one yearly series with pandas' `interpolate` (plain pandas/scipy, no HTTP).
+
+SPEC §5.3: the method fills only the gaps between the first and last observed years; years
+outside that span hold the nearest observed value (never an extrapolated curve), so `direction`
+means the same for every method: `forward` fills what lies after the first observed year (trailing
+years included), `backward` what lies before the last one (leading years included), `both` all.
+"""
 
 from dataclasses import dataclass
 
@@ -48,9 +54,14 @@ def interpolate_series(series: pd.Series, method: str, direction: str,
         raise TooFewPoints(method, needed, observed)
     options = {"order": order} if method in ORDER_METHODS else {}
     try:
-        filled = series.astype("float64").interpolate(method=method, limit_direction=direction, **options)
+        inside = series.astype("float64").interpolate(method=method, limit_area="inside", **options)
     except Exception as exc:
         raise InterpolationFailed(f"method {method} cannot interpolate this series ({exc})") from exc
-    filled = filled.where(series.isna(), series)
+    filled = inside.where(series.isna(), series)
+    first, last = series.first_valid_index(), series.last_valid_index()
+    if direction in ("forward", "both"):
+        filled[series.index > last] = series[last]
+    if direction in ("backward", "both"):
+        filled[series.index < first] = series[first]
     new = series.isna() & filled.notna()
     return Interpolated(series=filled.dropna(), filled_years=[int(y) for y in series.index[new]])

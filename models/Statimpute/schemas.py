@@ -20,9 +20,9 @@ class Method(NamedEnum):
 
 
 class Direction(NamedEnum):
-    forward = "Fill gaps after the first observed year"
-    backward = "Fill gaps before the last observed year"
-    both = "Fill gaps in both directions"
+    forward = "Fill the gaps after the first observed year (trailing years: the last observed value)"
+    backward = "Fill the gaps before the last observed year (leading years: the first observed value)"
+    both = "Fill every gap (years outside the observed span: the nearest observed value)"
 
 
 EXAMPLE = {"target": "wdi-EG.ELC.ACCS.ZS", "country": "CUB", "method": "linear", "direction": "both"}
@@ -54,9 +54,17 @@ class SplitSeries(BaseModel):
     data: list[list[float]] = Field(description="One row of values, aligned with `columns`.")
 
 
+class ClippedYear(BaseModel):
+    year: str
+    raw: float = Field(description="The method's value before it was clipped to the indicator's plausible range.")
+
+
 class ImputeResponse(BaseModel):
     missing_years: list[str] = Field(description="Years that were missing and are now filled.")
     imputed_series: SplitSeries = Field(description="Observed and imputed values (pandas split orient).")
+    clipped: list[ClippedYear] = Field(
+        description="Filled years whose value the method put outside the indicator's plausible range "
+                    "(SPEC §5.7) and that were clipped to it; empty when none.")
 
 
 MIN_FOLDS, MAX_FOLDS = 2, 10

@@ -7,9 +7,11 @@ import pandas as pd
 
 from common.constants import SIDS_SET
 from common.errors import InvalidInput
+from common.plausibility import Support
 from models.Statimpute.backtest import run_backtest
 from models.Statimpute.interpolation import InterpolationFailed, TooFewPoints, interpolate_series, min_points
-from models.Statimpute.schemas import BacktestRequest, BacktestResponse, ImputeRequest, ImputeResponse, SplitSeries
+from models.Statimpute.schemas import (BacktestRequest, BacktestResponse, ClippedYear, ImputeRequest,
+                                       ImputeResponse, SplitSeries)
 from shared_dataloader import IndicatorDataset
 
 Progress = Callable[[str, float], None]
@@ -74,12 +76,25 @@ def impute(body: ImputeRequest, dataset: IndicatorDataset, progress: Progress | 
         raise InvalidInput(str(exc), field="body.method") from exc
     if progress:
         progress("done", 1.0)
+    values, clipped = clip_filled(result.series, result.filled_years, dataset.support(body.target))
     return ImputeResponse(
         missing_years=[str(year) for year in result.filled_years],
         imputed_series=SplitSeries(index=[[body.target, body.country]],
-                                   columns=[int(y) for y in result.series.index],
-                                   data=[result.series.tolist()]),
+                                   columns=[int(y) for y in values.index], data=[values.tolist()]),
+        clipped=clipped,
     )
+
+
+def clip_filled(series: pd.Series, filled_years: list[int], support: Support) -> tuple[pd.Series, list[ClippedYear]]:
+    """The series with its filled years clipped to the indicator's plausible range, and what was clipped."""
+    values, clipped = series.copy(), []
+    for year in filled_years:
+        raw = float(values[year])
+        value = support.clip_point(raw)
+        if value != raw:
+            values[year] = value
+            clipped.append(ClippedYear(year=str(year), raw=raw))
+    return values, clipped
 
 
 SECONDS_PER_FOLD = 0.15

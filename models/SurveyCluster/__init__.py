@@ -2,12 +2,13 @@
 
 from fastapi import APIRouter, Request
 
+from common.body import OffLoopBodyRoute
 from common.constants import MAIN_ENDPOINT_TAG
 from common.jobs import run_model
 from models.SurveyCluster import service
 from models.SurveyCluster.schemas import SurveyClusterRequest, SurveyClusterResponse
 
-router = APIRouter(prefix="/survey", tags=["Survey Analysis"])
+router = APIRouter(prefix="/survey", tags=["Survey Analysis"], route_class=OffLoopBodyRoute)
 
 
 @router.post("/clustering", response_model=SurveyClusterResponse, openapi_extra={MAIN_ENDPOINT_TAG: True},

@@ -1,11 +1,102 @@
-from pydantic import BaseModel, Field
+import math
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, Discriminator, Field, Tag, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
 from common.requests import ModelRequest
-from models.SurveyCluster.survey import MAX_ROWS
+from models.SurveyCluster.survey import MAX_COLUMNS, MAX_ROWS
 
-Answer = str | int | float | bool | None
-Table = dict[str, list[Answer] | dict[str, Answer]] | list[dict[str, Answer]]
-"""Columns ({question: [answers]}, the replaced system's form) or rows ([{question: answer}])."""
+MAX_ANSWER_CHARS = 10_000
+MAX_WHOLE_NUMBER = 10**15
+MAX_METADATA_FIELDS = 50
+
+
+ANSWER_SCHEMA = {"anyOf": [{"type": "string", "maxLength": MAX_ANSWER_CHARS}, {"type": "number"},
+                           {"type": "boolean"}, {"type": "null"}]}
+Answer = Annotated[Any, WithJsonSchema(ANSWER_SCHEMA)]
+"""One answer: text, a finite number, true/false or null; checked by `check_answers` in one pass over
+the table (a validator per answer would cost seconds on a large survey)."""
+
+
+def _answer_problem(value: Any) -> str | None:
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        return None if len(value) <= MAX_ANSWER_CHARS else f"a text of {len(value)} characters"
+    if isinstance(value, int):
+        return None if abs(value) <= MAX_WHOLE_NUMBER else f"a number of {len(str(value))} digits"
+    if isinstance(value, float):
+        return None if math.isfinite(value) else repr(value)
+    return f"a {type(value).__name__}"
+
+
+def _looks_valid(values: list) -> bool:
+    """A fast check (C-level loops) that passes the usual columns of numbers or texts with gaps."""
+    kinds = set(map(type, values))
+    try:
+        if kinds <= {float, int, bool, type(None)}:
+            numbers = [v for v in values if v is not None] if type(None) in kinds else values
+            return all(map(math.isfinite, numbers)) and (
+                int not in kinds or max(map(abs, numbers), default=0) <= MAX_WHOLE_NUMBER)
+        if kinds <= {str, bool, type(None)}:
+            return max((len(v) for v in values if type(v) is str), default=0) <= MAX_ANSWER_CHARS
+    except OverflowError:
+        return False
+    return False
+
+
+def _groups(table: Any):
+    """(question or None, {row: answer}) groups of a validated table: its columns, or its rows."""
+    if isinstance(table, dict):
+        for question, column in table.items():
+            yield question, column if isinstance(column, dict) else dict(enumerate(column))
+    else:
+        for row, answers in enumerate(table):
+            yield None, {(row, question): value for question, value in answers.items()}
+
+
+def check_answers(table: Any) -> Any:
+    """Refuse NaN, Infinity, 1e400, huge whole numbers, over-long texts and nested values."""
+    bad = []
+    for question, cells in _groups(table):
+        if _looks_valid(list(cells.values())):
+            continue
+        for key, value in cells.items():
+            if problem := _answer_problem(value):
+                bad.append((question, key, problem) if question is not None else (key[1], key[0], problem))
+    if bad:
+        question, row, problem = bad[0]
+        raise PydanticCustomError(
+            "survey_answer", "the answer to {question} in row {row} is {problem}; an answer must be text "
+            "(up to {chars} characters), a finite number (whole numbers up to 10^15), true/false or null"
+            "{more}", {"question": question, "row": row, "problem": problem[:60], "chars": MAX_ANSWER_CHARS,
+                       "more": f" ({len(bad)} answers are invalid)" if len(bad) > 1 else ""})
+    return table
+
+
+def _shape(value: Any) -> str:
+    return "columns" if isinstance(value, dict) else "rows"
+
+
+def _column_shape(value: Any) -> str:
+    return "keyed" if isinstance(value, dict) else "list"
+
+
+def table(max_rows: int, max_columns: int) -> Any:
+    """Columns ({question: [answers]}, the replaced system's form) or rows ([{question: answer}]),
+    both bounded, so validation stops at the first row or column too many."""
+    row = Annotated[dict[str, Answer], Field(max_length=max_columns)]
+    column = Annotated[Annotated[list[Answer], Field(max_length=max_rows), Tag("list")]
+                       | Annotated[dict[str, Answer], Field(max_length=max_rows), Tag("keyed")],
+                       Discriminator(_column_shape)]
+    return Annotated[Annotated[dict[str, column], Field(max_length=max_columns), Tag("columns")]
+                     | Annotated[list[row], Field(max_length=max_rows), Tag("rows")],
+                     Discriminator(_shape), AfterValidator(check_answers)]
+
+
+Table = table(MAX_ROWS, MAX_COLUMNS)
+MetadataTable = table(MAX_COLUMNS, MAX_METADATA_FIELDS)
 MAX_K = 20
 
 EXAMPLE_ROWS = slice(30, 42)
@@ -38,11 +129,12 @@ class SurveyClusterRequest(ModelRequest):
     data: Table = Field(
         title="Survey answers",
         description="An object of columns ({question: [answers]}, all the same length) or a list of "
-                    f"row objects ({{question: answer}}). At most {MAX_ROWS} rows.")
-    metadata: Table = Field(
+                    f"row objects ({{question: answer}}). At most {MAX_ROWS} rows and {MAX_COLUMNS} questions; "
+                    "answers are text, finite numbers, true/false or null.")
+    metadata: MetadataTable = Field(
         title="Question metadata",
         description="Rows (or columns) with `Question Name`, `Type` (categorical, continuous, "
-                    "GPS longitude, GPS latitude) and `Factor`.")
+                    f"GPS longitude, GPS latitude) and `Factor`. At most {MAX_COLUMNS} questions.")
     factor: str = Field(title="Factor to be clustered", description="One of the metadata's Factor values.",
                         examples=["Water access"], max_length=200)
     max_k: int = Field(title="Maximum number of clusters expected", ge=1, le=MAX_K, examples=[10],

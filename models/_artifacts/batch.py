@@ -5,6 +5,7 @@ JSON lines."""
 
 import io
 import json
+import math
 
 import numpy as np
 import pandas as pd
@@ -43,6 +44,26 @@ def _read_csv(spec: ModelSpec, content: bytes) -> pd.DataFrame:
     return frame
 
 
+def _value_problem(line: object) -> str | None:
+    """What makes a parsed line's values unusable (numbers beyond FP64, text that is not UTF-8)."""
+    values = line.values() if isinstance(line, dict) else line if isinstance(line, list) else [line]
+    names = list(line) if isinstance(line, dict) else None
+    for index, value in enumerate(values):
+        where = f"feature {names[index]}" if names else f"value {index}"
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            try:
+                if not math.isfinite(float(value)):
+                    return f"{where} is not a finite number"
+            except OverflowError:
+                return f"{where} is a number too large for FP64 ({len(str(value))} digits)"
+        elif isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return f"{where} is not valid UTF-8 text (a lone surrogate)"
+    return None
+
+
 def _read_jsonl(spec: ModelSpec, content: bytes) -> pd.DataFrame:
     rows = []
     for number, line in enumerate(content.decode("utf-8", errors="strict").split("\n"), start=1):
@@ -50,8 +71,13 @@ def _read_jsonl(spec: ModelSpec, content: bytes) -> pd.DataFrame:
             continue
         try:
             value = json.loads(line)
+        except RecursionError:
+            raise InstanceError(f"line {number} is nested too deeply; a line holds one flat object, "
+                                "array or string") from None
         except ValueError:
             raise InstanceError(f"line {number} is not valid JSON") from None
+        if problem := _value_problem(value):
+            raise InstanceError(f"line {number}: {problem}")
         if spec.kind == TEXT:
             value = {"text": value} if isinstance(value, str) else value
             if not isinstance(value, dict) or not isinstance(value.get("text"), str):
@@ -83,7 +109,12 @@ def _tabular(spec: ModelSpec, frame: pd.DataFrame, from_csv: bool) -> dict[str, 
             if bad.any():
                 row = int(np.flatnonzero(bad.to_numpy())[0]) + 1
                 raise InstanceError(f"row {row}: {feature.name} must be a number, not {raw[bad].iloc[0]!r}")
-            columns[feature.name] = values.to_numpy(dtype=np.float64)
+            numbers = values.to_numpy(dtype=np.float64)
+            invalid = np.flatnonzero(feature.invalid(numbers))
+            if invalid.size:
+                row = int(invalid[0])
+                raise InstanceError(f"row {row + 1}: {feature.name} {feature.problem(float(numbers[row]))}")
+            columns[feature.name] = numbers
         else:
             columns[feature.name] = np.array([v if v != "" else None for v in raw], dtype=object)
     return columns

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response
 
+from common.body import OffLoopBodyRoute
 from common.compute import run_cpu
 from common.constants import MAIN_ENDPOINT_TAG
 from common.errors import InvalidInput, NotFound, PayloadTooLarge, Unavailable
@@ -60,6 +61,10 @@ def predictions(model: ArtifactModel, version: str, probabilities) -> dict:
             "probabilities": probabilities.tolist()}
 
 
+def prepare_and_score(served, spec: ModelSpec, instances: list):
+    return served.score(prepare(spec, instances), len(instances))
+
+
 async def score(model: ArtifactModel, version: str | None, instances: list, field: str):
     """(served version, probabilities) of instances; cheap small requests run inline."""
     try:
@@ -67,12 +72,12 @@ async def score(model: ArtifactModel, version: str | None, instances: list, fiel
     except UnknownVersion as exc:
         raise InvalidInput(str(exc), field="body.version") from None
     try:
-        batch = prepare(model.spec, instances)
+        if served.runs_inline(len(instances)):
+            return served, prepare_and_score(served, model.spec, instances)
+        # validating many instances takes time too: off the event loop with the scoring
+        return served, await run_cpu(prepare_and_score, served, model.spec, instances)
     except InstanceError as exc:
         raise InvalidInput(str(exc), field=field) from None
-    if served.runs_inline(len(instances)):
-        return served, served.score(batch, len(instances))
-    return served, await run_cpu(served.score, batch, len(instances))
 
 
 def health(spec: ModelSpec):
@@ -83,16 +88,19 @@ def health(spec: ModelSpec):
         if state.state != READY:
             return {"state": state.state, **({"error": state.error} if state.error else {})}
         model = registry_of(app).model(spec.name, spec)
-        skipped = "; ".join(f"version {v} skipped: {r}" for v, r in (model.skipped if model else {}).items())
+        problems = [f"version {v} skipped: {r}" for v, r in (model.skipped if model else {}).items()]
+        if model is not None and model.stored.routing_error:
+            problems.append(f"routing.json ignored: {model.stored.routing_error}")
+        detail = "; ".join(problems)
         if model is None or not model.versions:
-            return {"state": FAILED, "error": skipped or f"no folder {spec.name!r} in MODEL_STORE_PATH"}
-        return {"state": READY, **({"detail": skipped} if skipped else {})}
+            return {"state": FAILED, "error": detail or f"no folder {spec.name!r} in MODEL_STORE_PATH"}
+        return {"state": READY, **({"detail": detail} if detail else {})}
 
     return report
 
 
 def artifact_router(spec: ModelSpec) -> APIRouter:
-    router = APIRouter(prefix=f"/{spec.name}", tags=[spec.label])
+    router = APIRouter(prefix=f"/{spec.name}", tags=[spec.label], route_class=OffLoopBodyRoute)
     Body = predict_request(spec)
     field = "body.instances"
 
@@ -165,6 +173,9 @@ def artifact_router(spec: ModelSpec) -> APIRouter:
             except UnicodeDecodeError:
                 raise InvalidInput("The file cannot be scored: the file must be UTF-8 text",
                                    field="body.file") from None
+            check_file_room = getattr(request.app.state.jobs, "check_file_room", None)
+            if check_file_room is not None:  # embedded jobs keep their files on disk, within a budget
+                check_file_room(len(content))
             job = BatchJobRequest(spec=spec.to_json(), version=served.version, content=text,
                                   artifact_sha256=served.stored.metadata["artifact_sha256"],
                                   input_format=fmt, output=output or fmt)

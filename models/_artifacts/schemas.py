@@ -1,19 +1,25 @@
 """Request and response models of an artifact model's endpoints, built from its spec."""
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
 
 from common.requests import ModelRequest, lists_values
-from models._artifacts.spec import TEXT, ModelSpec
+from models._artifacts.spec import TEXT, Feature, ModelSpec
 
 
 def _camel(name: str) -> str:
     return "".join(part.capitalize() for part in name.split("_"))
 
 
+def _number_type(feature: Feature) -> Any:
+    """A finite float within the feature's declared range (whole when it must be)."""
+    return Annotated[float, Field(ge=feature.minimum, le=feature.maximum, allow_inf_nan=False,
+                                  multiple_of=1 if feature.whole else None)] | None
+
+
 def features_model(spec: ModelSpec) -> type[BaseModel]:
-    fields = {f.name: (float | None if f.kind == "number" else str | None,
+    fields = {f.name: (_number_type(f) if f.kind == "number" else str | None,
                        Field(None, description=f.description)) for f in spec.features}
     return create_model(f"{_camel(spec.name)}Features", __config__=ConfigDict(extra="forbid"), **fields)
 
@@ -24,7 +30,8 @@ def predict_request(spec: ModelSpec) -> type[ModelRequest]:
         description = (f"Texts to classify (1–{spec.max_instances}, each up to "
                        f"{spec.max_text_chars} characters).")
     else:
-        item = features_model(spec) | list[float | str | None]
+        item = features_model(spec) | Annotated[list[float | str | None],
+                                                Field(max_length=len(spec.features))]
         description = (f"Instances to classify (1–{spec.max_instances}): objects with the named "
                        f"features (missing ones count as unknown), or arrays of "
                        f"{len(spec.features)} values in this order: {', '.join(spec.feature_names)}.")
@@ -37,8 +44,10 @@ def predict_request(spec: ModelSpec) -> type[ModelRequest]:
                                                   "(or the configured A/B split).",
                                       json_schema_extra=lists_values("/versions", "GET"))),
     }
-    return create_model(f"{_camel(spec.name)}PredictRequest", __base__=ModelRequest,
-                        **fields)
+    model = create_model(f"{_camel(spec.name)}PredictRequest", __base__=ModelRequest, **fields)
+    model.model_config["json_schema_extra"] = {"examples": [{"instances": list(spec.examples)}]}
+    model.model_rebuild(force=True)
+    return model
 
 
 class BatchJobRequest(ModelRequest):

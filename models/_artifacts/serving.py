@@ -82,7 +82,8 @@ class ServedVersion:
 def spec_from_metadata(metadata: dict) -> ModelSpec:
     """A spec for a stored model that has no package of its own (served by the V2 protocol only)."""
     schema = metadata["input_schema"]
-    features = tuple(Feature(f["name"], f["type"], "") for f in schema.get("features", ()))
+    features = tuple(Feature(f["name"], f["type"], "", f.get("minimum"), f.get("maximum"), f.get("integer", False))
+                     for f in schema.get("features", ()))
     return ModelSpec(name=metadata["name"], label=metadata["name"], kind=schema["kind"],
                      description=metadata.get("description", ""), labels=tuple(metadata["labels"]),
                      examples=(), features=features)

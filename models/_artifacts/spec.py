@@ -4,6 +4,7 @@ The spec lives in code (it defines the API, Swagger and /params); each version's
 the `input_schema` and `labels` it was trained with, and a version that disagrees is not served.
 """
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -18,9 +19,51 @@ class InstanceError(ValueError):
 
 @dataclass(frozen=True)
 class Feature:
+    """One input of a tabular model; a number may declare its valid range (recorded in each
+    version's metadata `input_schema`, so a request outside it is refused, not extrapolated)."""
+
     name: str
     kind: Literal["number", "category"]
     description: str
+    minimum: float | None = None
+    maximum: float | None = None
+    whole: bool = False
+    """Only whole numbers are valid (e.g. a month)."""
+
+    def schema(self) -> dict:
+        schema = {"name": self.name, "type": self.kind}
+        if self.minimum is not None:
+            schema["minimum"] = self.minimum
+        if self.maximum is not None:
+            schema["maximum"] = self.maximum
+        if self.whole:
+            schema["integer"] = True
+        return schema
+
+    def valid_values(self) -> str:
+        kind = "a whole number" if self.whole else "a number"
+        if self.minimum is not None and self.maximum is not None:
+            return f"{kind} from {self.minimum:g} to {self.maximum:g}"
+        return f"a finite {kind.removeprefix('a ')}"
+
+    def invalid(self, values: np.ndarray) -> np.ndarray:
+        """Mask of the values `problem` refuses (NaN, a missing value, is not refused)."""
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isfinite(values)
+            if self.minimum is not None:
+                bad |= values < self.minimum
+            if self.maximum is not None:
+                bad |= values > self.maximum
+            if self.whole:
+                bad |= values != np.floor(values)
+        return bad & ~np.isnan(values)
+
+    def problem(self, value: float) -> str | None:
+        """Why `value` is not valid for this feature, or None."""
+        if not math.isfinite(value) or (self.minimum is not None and value < self.minimum) or (
+                self.maximum is not None and value > self.maximum) or (self.whole and not value.is_integer()):
+            return f"must be {self.valid_values()} or null, not {value!r}"
+        return None
 
 
 @dataclass(frozen=True)
@@ -51,7 +94,7 @@ class ModelSpec:
     def input_schema(self) -> dict:
         if self.kind == TEXT:
             return {"kind": TEXT}
-        return {"kind": TABULAR, "features": [{"name": f.name, "type": f.kind} for f in self.features]}
+        return {"kind": TABULAR, "features": [f.schema() for f in self.features]}
 
     def mismatch(self, metadata: dict) -> str | None:
         """Why a version's metadata does not fit this spec, or None."""
@@ -71,12 +114,19 @@ def text_batch(spec: ModelSpec, instances: list) -> list[str]:
     return instances
 
 
-def _number(value: Any, where: str) -> float:
+def _number(value: Any, where: str, feature: Feature) -> float:
     if value is None:
         return np.nan
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InstanceError(f"{where} must be a number or null, not {value!r}")
-    return float(value)
+        raise InstanceError(f"{where} must be {feature.valid_values()} or null, not {str(value)[:40]!r}")
+    try:
+        number = float(value)
+    except OverflowError:
+        raise InstanceError(f"{where} must be {feature.valid_values()} or null; "
+                            f"a number of {len(str(value))} digits is too large") from None
+    if problem := feature.problem(number):
+        raise InstanceError(f"{where} {problem}")
+    return number
 
 
 def _category(value: Any, where: str) -> str | None:
@@ -111,7 +161,8 @@ def tabular_columns(spec: ModelSpec, instances: list) -> dict[str, np.ndarray]:
     for j, feature in enumerate(spec.features):
         if feature.kind == "number":
             columns[feature.name] = np.array(
-                [_number(row[j], f"instance {i} feature {feature.name}") for i, row in enumerate(rows)],
+                [_number(row[j], f"instance {i} feature {feature.name}", feature)
+                 for i, row in enumerate(rows)],
                 dtype=np.float64)
         else:
             columns[feature.name] = np.array(

@@ -7,9 +7,9 @@ Text models take one BYTES tensor (shape [N] or [N, 1]); tabular models take one
 """
 
 import math
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from models._artifacts.spec import TEXT, ModelSpec
 
@@ -17,6 +17,8 @@ NUMERIC = {"BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT3
            "FP16", "FP32", "FP64"}
 OUTPUTS = ("label", "probabilities")
 PLATFORMS = {"skops": "sklearn", "onnx": "onnxruntime"}
+MAX_TENSOR_ROWS = 10_000
+Scalar = str | float | int | bool | None
 
 
 class V2Error(ValueError):
@@ -24,23 +26,37 @@ class V2Error(ValueError):
 
 
 class RequestInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     name: str = Field(max_length=200)
     shape: list[int] = Field(min_length=1, max_length=2)
     datatype: str = Field(max_length=10)
-    parameters: dict[str, Any] | None = None
-    data: list
+    parameters: dict[str, Any] | None = Field(None, max_length=50)
+    data: list[Scalar | Annotated[list[Scalar], Field(max_length=1)]] = Field(
+        max_length=MAX_TENSOR_ROWS, description=f"Values in row-major order (at most {MAX_TENSOR_ROWS} rows); "
+                                                "[N] or [N, 1] nested as [[v], …].")
 
 
 class RequestOutput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     name: str = Field(max_length=200)
-    parameters: dict[str, Any] | None = None
+    parameters: dict[str, Any] | None = Field(None, max_length=50)
 
 
 class InferenceRequest(BaseModel):
+    """A V2 inference request; the example is for the text model `sentiment` (tabular models take
+    one tensor per feature: GET /v2/models/{name} lists them)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"id": "example-1", "inputs": [{"name": "text", "shape": [2], "datatype": "BYTES",
+                                        "data": ["Great food and very friendly staff.",
+                                                 "The battery died after one day."]}]}]})
+
     id: str | None = Field(None, max_length=200)
-    parameters: dict[str, Any] | None = None
+    parameters: dict[str, Any] | None = Field(None, max_length=50)
     inputs: list[RequestInput] = Field(min_length=1, max_length=100)
-    outputs: list[RequestOutput] | None = None
+    outputs: list[RequestOutput] | None = Field(None, max_length=len(OUTPUTS))
 
 
 def _flatten(data: list) -> list:
@@ -60,7 +76,30 @@ def _rows(tensor: RequestInput) -> list:
     values = _flatten(tensor.data)
     if len(values) != math.prod(tensor.shape):
         raise V2Error(f"input {tensor.name!r} has {len(values)} values but shape {tensor.shape}")
+    check = _check_bytes if tensor.datatype == "BYTES" else _check_number
+    for index, value in enumerate(values):
+        if problem := check(value):
+            raise V2Error(f"input {tensor.name!r} value {index} {problem}")
     return values
+
+
+def _check_number(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return None  # the model's own checks name the expected type
+    try:
+        finite = math.isfinite(float(value))
+    except OverflowError:
+        finite = False
+    return None if finite else "is not a finite number that fits FP64"
+
+
+def _check_bytes(value: Any) -> str | None:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "is not valid UTF-8 text (it holds a lone surrogate \\uD800–\\uDFFF)"
+    return None
 
 
 def wanted_outputs(request: InferenceRequest) -> list[str]:

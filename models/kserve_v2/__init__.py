@@ -8,21 +8,25 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
+from common.body import OffLoopBodyRoute
 from common.compute import run_cpu
-from common.errors import ApiError, FieldProblem, InvalidInput, NotFound, error_body
+from common.errors import MAX_LISTED_ERRORS, ApiError, FieldProblem, InvalidInput, NotFound, error_body
 from common.resources import READY
 from models._artifacts.router import json_response, loaded_registry, registry_of, score, serving_model
 from models._artifacts.serving import UnknownVersion
 from models._artifacts.v2 import InferenceRequest, V2Error, decode, encode, metadata
 
 REQUIRED_DATA = ("model_store",)
+INLINE_VALUES = 1_000
+"""Requests with more tensor values are decoded on the compute pool, not on the event loop."""
 SERVER_NAME = "sids-ml-backend"
 STORE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
-ModelName = Annotated[str, Path(max_length=100, description="A model of the store, e.g. sentiment.")]
-VersionName = Annotated[str, Path(max_length=50)]
+ModelName = Annotated[str, Path(max_length=100, description="A model of the store, e.g. sentiment.",
+                                examples=["sentiment"])]
+VersionName = Annotated[str, Path(max_length=50, description="A served version of the model (GET /v2/models/{name} "
+                                                             "lists them).", examples=["2"])]
 
 
 class ServerReady(BaseModel):
@@ -36,12 +40,12 @@ class ModelReady(BaseModel):
 
 
 def _v2_error(status: int, code: str, message: str, problems: list[FieldProblem] | None = None,
-              headers: dict | None = None) -> JSONResponse:
-    return JSONResponse({"error": message, **error_body(code, message, problems)}, status,
+              headers: dict | None = None, error_count: int | None = None) -> JSONResponse:
+    return JSONResponse({"error": message, **error_body(code, message, problems, error_count)}, status,
                         headers=headers)
 
 
-class V2Route(APIRoute):
+class V2Route(OffLoopBodyRoute):
     """Renders every error of these endpoints with the protocol's `error` field."""
 
     def get_route_handler(self):
@@ -51,13 +55,16 @@ class V2Route(APIRoute):
             try:
                 return await handler(request)
             except RequestValidationError as exc:
+                errors = exc.errors()
                 problems = [FieldProblem(field=".".join(str(p) for p in e.get("loc", ())),
                                          message=str(e.get("msg", "invalid value")))
-                            for e in exc.errors()]
+                            for e in errors[:MAX_LISTED_ERRORS]]
                 return _v2_error(422, "invalid_input",
-                                 "; ".join(f"{p.field}: {p.message}" for p in problems), problems)
+                                 "; ".join(f"{p.field}: {p.message}" for p in problems), problems,
+                                 error_count=len(errors))
             except ApiError as exc:
-                return _v2_error(exc.status_code, exc.code, exc.message, exc.errors, exc.headers)
+                return _v2_error(exc.status_code, exc.code, exc.message, exc.errors, exc.headers,
+                                 exc.error_count)
 
         return route
 
@@ -89,7 +96,8 @@ async def infer(request: Request, body: InferenceRequest, name: ModelName,
     if version is not None:
         _version(model, version)
     try:
-        instances = decode(model.spec, body)
+        values = sum(len(tensor.data) for tensor in body.inputs)
+        instances = decode(model.spec, body) if values <= INLINE_VALUES else await run_cpu(decode, model.spec, body)
         served, probabilities = await score(model, version, instances, "body.inputs")
         return json_response(encode(model.spec, served.version, probabilities, body))
     except V2Error as exc:

@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
+from common.body import OffLoopBodyRoute
 from common.constants import MAIN_ENDPOINT_TAG
 from common.errors import InvalidInput
 from common.jobs import run_model
@@ -15,7 +16,7 @@ from shared_dataloader import IndicatorDataset
 REQUIRED_DATA = ("indicators",)
 Dataset = Annotated[IndicatorDataset, Depends(use_resource("indicators"))]
 
-router = APIRouter(prefix="/sampleapi", tags=["Sample Model"])
+router = APIRouter(prefix="/sampleapi", tags=["Sample Model"], route_class=OffLoopBodyRoute)
 
 
 @router.post("/indicators", response_model=dict[str, str],

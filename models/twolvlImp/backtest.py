@@ -20,7 +20,8 @@ from sklearn.model_selection import KFold
 
 from common.accuracy import scores
 from models.twolvlImp.history import blend
-from models.twolvlImp.imputation import Options, run
+from common.plausibility import Support
+from models.twolvlImp.imputation import Options, clip_to_support, run
 from models.twolvlImp.preprocess import Prepared
 
 Progress = Callable[[str, float], None]
@@ -53,10 +54,12 @@ def _hide(frame: pd.DataFrame, column: str, countries: tuple[str, ...]) -> pd.Da
 
 def run_backtest(year_table: pd.DataFrame, series: pd.DataFrame, target: str, year: str,
                  sids: frozenset[str], categories: pd.Series, options: Options, folds: int,
-                 history: bool, prepare_fold: PrepareFn, progress: Progress | None = None) -> dict:
+                 history: bool, prepare_fold: PrepareFn, support: Support,
+                 progress: Progress | None = None) -> dict:
     """Per-country truths and estimates, and the scores of the model and both baselines.
 
-    `year_table`: country × indicator of the year; `series`: country × year of the target.
+    `year_table`: country × indicator of the year; `series`: country × year of the target; the
+    model's estimates are clipped to `support` as predict's are.
     Raises ValueError when the pipeline cannot train on a fold.
     """
     report = progress or (lambda stage, fraction: None)
@@ -75,9 +78,8 @@ def run_backtest(year_table: pd.DataFrame, series: pd.DataFrame, target: str, ye
             result = run(prepared, masked_sids, categories, options, fold_progress)
         except ValueError as exc:
             raise ValueError(f"fold {number + 1} (hiding {', '.join(hidden)}): {exc}") from exc
-        cross = result
-        if history:
-            result = blend(result, _hide(series, year, hidden), year)
+        cross = clip_to_support(result, support)
+        result = clip_to_support(blend(result, _hide(series, year, hidden), year), support) if history else cross
         training = masked[target].dropna().to_numpy()
         mean = float(training.mean())
         low, high = np.percentile(training, [5, 95])

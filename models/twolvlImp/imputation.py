@@ -6,6 +6,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from common.plausibility import Support, clip_estimates
 from common.telemetry import span
 from models.twolvlImp.preprocess import Prepared
 from models.twolvlImp.selection import select_columns
@@ -102,3 +103,11 @@ def run(prepared: Prepared, observed_sids: pd.Series, categories: pd.Series, opt
         "sids_rmse": sids_rmse(prepared.y_train, fitted.oof, prepared.is_sids_train, fitted.rmse),
         "oof": dict(zip(prepared.train_countries, fitted.oof.tolist())),
     }
+
+
+def clip_to_support(result: dict, support: Support) -> dict:
+    """`result` (run, or history.blend) with points and bounds clipped to the target's plausible
+    range (SPEC §5.7), and `clipped` {country: [{field, raw}]} saying what changed."""
+    data, lower, upper, clipped = clip_estimates(support, result["data"], result["lowerIntervals"],
+                                                 result["upperIntervals"])
+    return result | {"data": data, "lowerIntervals": lower, "upperIntervals": upper, "clipped": clipped}

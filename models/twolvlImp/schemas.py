@@ -40,7 +40,7 @@ class Interval(NamedEnum):
 SIMPLE_EXAMPLE = {
     "target_year": "2001", "dataset": "wdi", "target": "wdi-EG.ELC.ACCS.ZS",
     "interpolator": "KNNImputer", "scheme": "MANUAL", "manual_predictors": ["wdi-AG.LND.AGRI.ZS"],
-    "estimators": 10, "model": "rfr", "interval": "quantile",
+    "estimators": 10, "model": "rfr", "interval": "quantile", "history": True,
 }
 AFS_EXAMPLE = {**SIMPLE_EXAMPLE, "scheme": "AFS", "number_predictor": 10, "estimators": 100,
                "manual_predictors": None}
@@ -80,8 +80,9 @@ class TrainRequest(TargetFields):
     model: Model = Field(title="Model")
     interval: Interval = Field(title="Prediction interval")
     history: bool = Field(
-        False, title="Use each country's own history",
-        description="Estimate from the country's own series of the target in the other years (linear "
+        True, title="Use each country's own history",
+        description="Default true (`false`: the pure two-level cross-sectional model of the replaced "
+                    "system). Estimate from the country's own series of the target in the other years (linear "
                     "interpolation, or a smooth curve where the SIDS' own data show it fits better), "
                     "shifted by the year's shock and blended with the cross-sectional estimate only "
                     "where the training countries show out of sample that this helps; a country "
@@ -95,7 +96,7 @@ class BacktestRequest(TrainRequest):
                        description=f"Folds ({MIN_FOLDS}–{MAX_FOLDS}) the observed SIDS values of the "
                                    "target/year are hidden in, one fold at a time.")
 
-    model_config = {"json_schema_extra": {"examples": [{**SIMPLE_EXAMPLE, "history": True, "folds": 5}]}}
+    model_config = {"json_schema_extra": {"examples": [{**SIMPLE_EXAMPLE, "folds": 5}]}}
 
 
 class Correlation(BaseModel):
@@ -104,18 +105,25 @@ class Correlation(BaseModel):
     data: list[list[float | None]]
 
 
+class ClippedValue(BaseModel):
+    field: Literal["data", "lowerIntervals", "upperIntervals"]
+    raw: float = Field(description="The value before it was clipped to the indicator's plausible range.")
+
+
 class YearResult(BaseModel):
-    data: dict[str, float] = Field(description="Observed SIDS values, with the imputed ones filled in.")
-    lowerIntervals: dict[str, float] = Field(description="Lower 90 % bound of each imputed value.")
-    upperIntervals: dict[str, float] = Field(description="Upper 90 % bound of each imputed value.")
+    """One year's result as the algorithm assembles it (nested year-first only inside the service)."""
+
+    data: dict[str, float]
+    lowerIntervals: dict[str, float]
+    upperIntervals: dict[str, float]
     featureImportances: dict[str, float]
     categoryImportances: dict[str, float]
-    correlation: Correlation = Field(description="Correlation of the selected predictors (split orient).")
-    rmse: float = Field(description="Cross-validated root mean squared error (5 folds).")
-    rmse_deviation: float | None = Field(
-        description="rmse / target mean, or rmse / target range when that ratio is outside [0, 1].")
-    model: str = Field(description="Model family used (the best one when `all` was requested).")
-    max_depth: int | None = Field(description="Tree depth chosen by the search (null: unlimited).")
+    correlation: Correlation
+    rmse: float
+    rmse_deviation: float | None
+    model: str
+    max_depth: int | None
+    clipped: dict[str, list[ClippedValue]]
 
 
 class HistoryMethod(BaseModel):
@@ -135,14 +143,51 @@ class HistoryMethod(BaseModel):
 
 
 class HistoryYearResult(YearResult):
-    temporalWeights: dict[str, float] = Field(
-        description="Weight of each imputed country's own series in its estimate (0: cross-sectional only).")
+    temporalWeights: dict[str, float]
     historyMethod: HistoryMethod
 
 
+class IndicatorJson(BaseModel):
+    """SPEC §5.1.6: every field is keyed by year first (`data["2001"]["GNB"]`), as the dashboard reads it."""
+
+    data: dict[str, dict[str, float]] = Field(
+        description="{year: {country: value}}: observed SIDS values, with the imputed ones filled in.")
+    lowerIntervals: dict[str, dict[str, float]] = Field(
+        description="{year: {country: bound}}: lower 90 % bound of each imputed value.")
+    upperIntervals: dict[str, dict[str, float]] = Field(
+        description="{year: {country: bound}}: upper 90 % bound of each imputed value.")
+    featureImportances: dict[str, dict[str, float]] = Field(description="{year: {indicator: weight}}.")
+    categoryImportances: dict[str, dict[str, float]] = Field(description="{year: {category: summed weight}}.")
+    correlation: dict[str, Correlation] = Field(
+        description="{year: correlation of the selected predictors (split orient)}.")
+    rmse: dict[str, float] = Field(description="{year: cross-validated root mean squared error (5 folds)}.")
+    rmse_deviation: dict[str, float | None] = Field(
+        description="{year: rmse / target mean, or rmse / target range when that ratio is outside [0, 1]}.")
+    model: dict[str, str] = Field(
+        description="{year: model family used (the best one when `all` was requested)}.")
+    max_depth: dict[str, int | None] = Field(description="{year: tree depth chosen by the search (null: unlimited)}.")
+    clipped: dict[str, dict[str, list[ClippedValue]]] = Field(
+        description="{year: {country: [{field, raw}]}}: values the model put outside the indicator's "
+                    "plausible range (SPEC §5.7: never negative, or above 100 for a percentage, where no "
+                    "observation is; points within 25 % of the observed range beyond it), clipped to it. "
+                    "Empty when nothing was clipped.")
+
+    @classmethod
+    def of_year(cls, year: str, result: YearResult) -> "IndicatorJson":
+        """Nest one year's result field first, then year."""
+        return cls(**{field: {year: value} for field, value in result})
+
+
+class HistoryIndicatorJson(IndicatorJson):
+    temporalWeights: dict[str, dict[str, float]] = Field(
+        description="{year: {country: weight of its own series in its estimate}} (0: cross-sectional only).")
+    historyMethod: dict[str, HistoryMethod] = Field(description="{year: how the history estimates were made}.")
+
+
 class PredictResponse(BaseModel):
-    indicatorJson: dict[str, SerializeAsAny[YearResult]] = Field(
-        description="Keyed by year; with `history` the result also has `temporalWeights` and `historyMethod`.")
+    indicatorJson: SerializeAsAny[IndicatorJson] = Field(
+        description="Each field keyed by year (SPEC §5.1.6); with `history` also `temporalWeights` and "
+                    "`historyMethod`.")
 
 
 class BacktestCountry(BaseModel):
@@ -179,3 +224,6 @@ class Estimate(BaseModel):
     method: str = Field(description="`history` (fitted on measured runs), `formula-scaled` (cost "
                                     "formula corrected by measured runs) or `formula` (no runs yet).")
     runs: int = Field(description="Measured runs the estimate is based on.")
+    machine_unit: float | None = Field(
+        None, description="This host's machine unit in seconds (a fixed forest fit, measured in the "
+                          "background after startup; null until then), which turns the cost formula into seconds.")

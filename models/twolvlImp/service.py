@@ -19,12 +19,13 @@ from common.shared_store import shared_store
 from common.telemetry import set_attributes, span
 from models.twolvlImp import catalog
 from models.twolvlImp.backtest import run_backtest
-from models.twolvlImp.estimate import CostFeatures, RunHistory, cost_features
+from models.twolvlImp.estimate import CostFeatures, RunHistory, StageClock, cost_features
 from models.twolvlImp.history import blend
-from models.twolvlImp.imputation import Options, run
+from models.twolvlImp.imputation import Options, clip_to_support, run
 from models.twolvlImp.preprocess import Prepared, prepare
-from models.twolvlImp.schemas import (BacktestRequest, BacktestResponse, Estimate, HistoryYearResult,
-                                      PredictResponse, Scheme, TrainRequest, YearResult)
+from models.twolvlImp.schemas import (BacktestRequest, BacktestResponse, Estimate, HistoryIndicatorJson,
+                                      HistoryYearResult, IndicatorJson, PredictResponse, Scheme, TrainRequest,
+                                      YearResult)
 from shared_dataloader import IndicatorDataset
 
 log = logging.getLogger(__name__)
@@ -78,17 +79,23 @@ class PreparedCache:
 PREPARED = PreparedCache(PREPARED_CACHE_SIZE, "prepared")
 FOLD_PREPARED = PreparedCache(BACKTEST_CACHE_SIZE, "fold-prepared")
 HISTORY = RunHistory()
+BLENDED: set[tuple] = set()
+"""(fingerprint, target, year) whose history curve this process has chosen (its first blend is slower)."""
 """Process-wide: imputed matrices shared by requests (and by backtests, per hidden fold), and
 measured runs for `estimate`."""
 
 
-def record_run(features: CostFeatures, seconds: float) -> None:
+def record_run(features: CostFeatures, seconds: float, stages: dict[str, float] | None = None) -> None:
     """Keep a measured run for `estimate` (in the API process, where estimates are made)."""
-    HISTORY.record(features, seconds)
+    HISTORY.record(features, seconds, stages)
 
 
 def _key(dataset: IndicatorDataset, body: TrainRequest) -> tuple:
     return (dataset.fingerprint, body.target_year, body.target, body.interpolator.name)
+
+
+def _history_key(dataset: IndicatorDataset, body: TrainRequest) -> tuple:
+    return (dataset.fingerprint, body.target, body.target_year)
 
 
 def validate(body: TrainRequest, dataset: IndicatorDataset) -> tuple[str, ...]:
@@ -108,7 +115,7 @@ def _options(body: TrainRequest) -> Options:
 
 
 def predict(body: TrainRequest, dataset: IndicatorDataset, progress: Progress | None = None) -> PredictResponse:
-    report = progress or (lambda stage, fraction: None)
+    report = StageClock(progress or (lambda stage, fraction: None))
     started = time.perf_counter()
     report("validating", 0.0)
     valid = validate(body, dataset)
@@ -122,14 +129,19 @@ def predict(body: TrainRequest, dataset: IndicatorDataset, progress: Progress | 
         result = run(prepared, observed, dataset.meta["category"], _options(body), report)
     except ValueError as exc:
         raise InvalidInput(f"Cannot train on this request: {exc}.") from exc
-    in_parent(record_run, cost_features(body, len(valid), len(prepared.y_train), cached),
-              time.perf_counter() - started)
-    report("done", 1.0)
+    support = dataset.support(body.target)
+    history_cold = body.history and _history_key(dataset, body) not in BLENDED
     if body.history:
-        year_result = HistoryYearResult(**blend(result, dataset.indicator_table(body.target), body.target_year))
+        report("blending history", 0.96)
+        blended = blend(result, dataset.indicator_table(body.target), body.target_year)
+        nested = HistoryIndicatorJson.of_year(body.target_year, HistoryYearResult(**clip_to_support(blended, support)))
+        BLENDED.add(_history_key(dataset, body))
     else:
-        year_result = YearResult(**result)
-    return PredictResponse(indicatorJson={body.target_year: year_result})
+        nested = IndicatorJson.of_year(body.target_year, YearResult(**clip_to_support(result, support)))
+    report("done", 1.0)
+    in_parent(record_run, cost_features(body, len(valid), len(prepared.y_train), cached, history_cold),
+              time.perf_counter() - started, report.durations)
+    return PredictResponse(indicatorJson=nested)
 
 
 def backtest(body: BacktestRequest, dataset: IndicatorDataset, progress: Progress | None = None) -> BacktestResponse:
@@ -152,7 +164,7 @@ def backtest(body: BacktestRequest, dataset: IndicatorDataset, progress: Progres
     try:
         result = run_backtest(table, dataset.indicator_table(body.target), body.target, body.target_year,
                               SIDS_SET, dataset.meta["category"], _options(body), body.folds,
-                              body.history, prepare_fold, progress)
+                              body.history, prepare_fold, dataset.support(body.target), progress)
     except ValueError as exc:
         raise InvalidInput(f"Cannot backtest this request: {exc}.") from exc
     return BacktestResponse(**result)
@@ -172,5 +184,6 @@ def estimate(body: TrainRequest, dataset: IndicatorDataset) -> Estimate:
     valid = validate(body, dataset)
     rows = catalog.year_catalog(dataset, body.target_year)
     training_rows = int(dataset.year_table(rows.year)[body.target].notna().sum())
-    features = cost_features(body, len(valid), training_rows, _key(dataset, body) in PREPARED)
+    features = cost_features(body, len(valid), training_rows, _key(dataset, body) in PREPARED,
+                             body.history and _history_key(dataset, body) not in BLENDED)
     return HISTORY.estimate(features)

@@ -21,7 +21,7 @@ def test_a_body_over_the_limit_is_413_before_parsing():
         response = client.post("/sampleapi/predict", content=big,
                                headers={"content-type": "application/json"})
         assert response.status_code == 413
-        assert response.json() == {"code": "payload_too_large", "errors": [],
+        assert response.json() == {"code": "payload_too_large", "errors": [], "error_count": 0,
                                    "detail": "The request body is larger than the limit of 2048 bytes."}
 
         def chunks():

@@ -68,7 +68,7 @@ def test_serves_the_asgi_app_with_uvicorn(instructions):
     cmd = [a for w, a in instructions if w == "CMD"][-1]
     assert cmd.startswith("[")
     assert "exec uvicorn api_app:app" in cmd, "exec: uvicorn must be PID 1 to get SIGTERM"
-    for option in ['--host \\"${HOST}\\"', "--loop uvloop", "--http httptools", '--workers \\"${WEB_CONCURRENCY}\\"',
+    for option in ['--host \\"${HOST}\\"', "--loop uvloop", "--http api_app.server:GuardedHttpToolsProtocol", '--workers \\"${WEB_CONCURRENCY}\\"',
                    '--timeout-graceful-shutdown \\"${GRACEFUL_SHUTDOWN_SECONDS}\\"']:
         assert option in cmd, option
     env = " ".join(a for w, a in instructions if w == "ENV")

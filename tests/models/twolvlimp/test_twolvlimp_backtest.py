@@ -15,7 +15,7 @@ def body(**overrides) -> dict:
     """A light request: MANUAL with one predictor, 5 trees, 3 folds."""
     base = {"target_year": YEAR, "dataset": "wdi", "target": TARGET, "interpolator": "KNNImputer",
             "scheme": "MANUAL", "manual_predictors": ["wdi-AG.LND.AGRI.ZS"], "estimators": 5,
-            "model": "rfr", "interval": "quantile", "folds": 3}
+            "model": "rfr", "interval": "quantile", "history": False, "folds": 3}
     return base | overrides
 
 

@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 
+from conftest import year_of
 from scipy.interpolate import Akima1DInterpolator, PchipInterpolator
 
 from models.twolvlImp.history import MIN_INNER, blend, calibrate, choose_curve, fit_blend, temporal
@@ -27,17 +28,19 @@ def random_walks(countries: int, years: int, seed: int) -> pd.DataFrame:
                         columns=[str(2000 + y) for y in range(years)])
 
 
-def test_history_false_is_the_default_and_changes_nothing(client):
+def test_history_is_the_default_and_false_gives_the_cross_section(client):
     default = client.post(f"{P}/predict", json=request())
-    explicit = client.post(f"{P}/predict", json=request(history=False))
-    assert default.status_code == explicit.status_code == 200
+    explicit = client.post(f"{P}/predict", json=request(history=True))
+    plain = client.post(f"{P}/predict", json=request(history=False))
+    assert default.status_code == explicit.status_code == plain.status_code == 200
     assert default.content == explicit.content
-    assert "temporalWeights" not in default.json()["indicatorJson"][YEAR]
+    assert "temporalWeights" in default.json()["indicatorJson"]
+    assert "temporalWeights" not in plain.json()["indicatorJson"]
 
 
 def test_history_uses_the_own_series_and_falls_back_to_the_cross_section(client, dataset):
-    plain = client.post(f"{P}/predict", json=request()).json()["indicatorJson"][YEAR]
-    with_history = client.post(f"{P}/predict", json=request(history=True)).json()["indicatorJson"][YEAR]
+    plain = year_of(client.post(f"{P}/predict", json=request(history=False)).json(), YEAR)
+    with_history = year_of(client.post(f"{P}/predict", json=request(history=True)).json(), YEAR)
     weights = with_history["temporalWeights"]
     assert set(weights) == set(plain["lowerIntervals"])
     series = dataset.indicator_table(TARGET)
@@ -205,7 +208,7 @@ def test_history_follows_the_curve_of_a_smooth_series(client):
     assert scores["model"]["mae"] < 0.6 * scores["own_series_linear"]["mae"]
     assert 0.8 <= scores["model"]["coverage"] <= 1.0
     body = request(target="wdi-SP.URB.TOTL.IN.ZS", target_year="2012", history=True)
-    method = client.post(f"{P}/predict", json=body).json()["indicatorJson"]["2012"]["historyMethod"]
+    method = client.post(f"{P}/predict", json=body).json()["indicatorJson"]["historyMethod"]["2012"]
     assert method["used"] and method["curve"] in ("pchip", "akima")
 
 
