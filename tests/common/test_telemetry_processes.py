@@ -116,7 +116,7 @@ def test_one_trace_from_the_api_through_the_redis_queue_into_the_worker(redis_ur
                                   headers={"X-Request-ID": "across-processes-1"})
             assert response.status_code == 200, response.text
             assert response.headers["x-request-id"] == "across-processes-1"
-            assert response.json()["indicatorJson"]["2005"]["rmse"] > 0
+            assert response.json()["indicatorJson"]["rmse"]["2005"] > 0
 
             def whole_trace():
                 roots = [s for s in receiver.spans if s["name"] == "POST /twolvlImp/predict"]
