@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SpanExporter
 
 from api_app import docs, error_handlers, jobs, metrics, playground, routes
 from api_app.audit import routes as audit_routes
@@ -22,6 +24,7 @@ from api_app.security import admin as key_admin
 from api_app.security.access import AccessControl, authorize
 from api_app.security.headers import SecurityHeaders
 from api_app.security.keys import KeyStore
+from common.calls import register_context
 from common.compute import ComputePool, get_pool, get_processes, install_pool, install_processes
 from common.errors import ErrorResponse
 from common.jobs import build_jobs
@@ -29,6 +32,8 @@ from common.machine_speed import HOST
 from common.processes import DataLoader, ProcessPool
 from common.resources import READY, ResourceStore
 from common.settings import Settings, get_settings
+from common.telemetry import (build_tracer_provider, compute_context, configure_logging, install, resumed_compute,
+                              tag_process, uninstall)
 from shared_dataloader import LOADERS, DatasetError
 
 log = logging.getLogger(__name__)
@@ -44,6 +49,7 @@ ERROR_REF = {"$ref": "#/components/schemas/ErrorResponse"}
 CORS_ALLOW_HEADERS = ("Authorization", "X-API-Key", "Content-Type", "Prefer", "If-None-Match", "X-Request-ID")
 CORS_EXPOSE_HEADERS = ("Location", "ETag", "X-Request-ID", "Retry-After", "Preference-Applied", "RateLimit-Limit",
                        "RateLimit-Remaining", "RateLimit-Reset", "X-Model-Version", "Content-Disposition")
+UNTRACED_URLS = "/health/(live|ready)$,/metrics$"
 
 
 async def _load_resources(settings: Settings, store: ResourceStore, names: list[str]) -> None:
@@ -96,9 +102,11 @@ def _compute_processes(settings: Settings, store: ResourceStore) -> ProcessPool:
                        start_method="fork" if can_fork else "spawn")
 
 
-def _lifespan(settings: Settings, discovery: Discovery, store: ResourceStore):
+def _lifespan(settings: Settings, discovery: Discovery, store: ResourceStore, tracing: TracerProvider | None):
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        if tracing is not None:
+            install(tracing)
         pool = ComputePool(settings.compute_workers, settings.compute_queue_size,
                            settings.compute_timeout_seconds)
         install_pool(pool)
@@ -131,6 +139,8 @@ def _lifespan(settings: Settings, discovery: Discovery, store: ResourceStore):
                 install_processes(None)
             pool.shutdown()
             await asyncio.to_thread(processes.shutdown)
+            if tracing is not None:
+                uninstall(tracing)
 
     return lifespan
 
@@ -165,14 +175,18 @@ def _openapi(app: FastAPI, settings: Settings):
     return build
 
 
-def create_app(settings: Settings | None = None, models_package: str = "models") -> FastAPI:
+def create_app(settings: Settings | None = None, models_package: str = "models",
+               span_exporter: SpanExporter | None = None) -> FastAPI:
+    """The app. It traces requests when OTEL_EXPORTER_OTLP_ENDPOINT is set (or a test passes its own
+    `span_exporter`); otherwise it installs no tracing at all."""
     settings = settings or get_settings()
-    logging.basicConfig(level=settings.log_level,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings)
+    register_context(compute_context, resumed_compute)
     discovery = discover(settings.model_service, models_package)
     store = ResourceStore()
+    tracing = build_tracer_provider(settings, "sids-api", span_exporter)
     app = FastAPI(title="SIDS ML Backend", version=VERSION, description=DESCRIPTION,
-                  lifespan=_lifespan(settings, discovery, store), dependencies=[Depends(authorize)],
+                  lifespan=_lifespan(settings, discovery, store, tracing), dependencies=[Depends(authorize)],
                   docs_url=None, redoc_url=None)
     app.state.settings = settings
     app.state.discovery = discovery
@@ -207,5 +221,10 @@ def create_app(settings: Settings | None = None, models_package: str = "models")
     )
     app.add_middleware(SecurityHeaders)
     app.add_middleware(metrics.MetricsMiddleware, prefixes=app.state.model_prefixes)
+    if tracing is not None:
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+        FastAPIInstrumentor.instrument_app(app, tracer_provider=tracing, excluded_urls=UNTRACED_URLS,
+                                           server_request_hook=tag_process, exclude_spans=["receive", "send"])
     app.openapi = _openapi(app, settings)
     return app

@@ -18,9 +18,11 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from common.metrics import HTTP_REQUESTS, MODEL_LATENCY, model_label
+from api_app.routes import readiness
+from common.metrics import HTTP_REQUESTS, MODEL_LATENCY, model_label, request_kind
 
 log = logging.getLogger(__name__)
+access_log = logging.getLogger("sids.access")
 router = APIRouter(tags=["Platform"])
 UNMATCHED = "<unmatched>"
 STATS_TIMEOUT = 1.0
@@ -28,6 +30,9 @@ STATS_TIMEOUT = 1.0
 
 
 class MetricsMiddleware:
+    """Counts every request, times model requests, and logs one line per request (route, status,
+    duration, model, request id)."""
+
     def __init__(self, app: ASGIApp, prefixes: dict[str, str]) -> None:
         self.app = app
         self.prefixes = prefixes
@@ -48,21 +53,35 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, record_status)
         finally:
+            elapsed = time.perf_counter() - started
+            method = scope["method"]
             route = getattr(scope.get("route"), "path", None) or UNMATCHED
-            HTTP_REQUESTS.labels(route, scope["method"], str(status)).inc()
             model = model_label(self.prefixes, route) if route != UNMATCHED else None
+            HTTP_REQUESTS.labels(route, method, str(status), model or "").inc()
             if model is not None:
-                MODEL_LATENCY.labels(model, route).observe(time.perf_counter() - started)
+                MODEL_LATENCY.labels(model, route, request_kind(method, status)).observe(elapsed)
+            fields = {"request_id": scope.get("state", {}).get("request_id"), "model": model, "route": route,
+                      "method": method, "status": status, "duration_ms": round(elapsed * 1000, 1)}
+            access_log.info("%s %s %d %.0f ms", method, route, status, elapsed * 1000,
+                            extra={k: v for k, v in fields.items() if v is not None})
 
 
 class JobsCollector:
-    """Job counts and queue depth, read from the executor when scraped."""
+    """Job counts and queue depth, read from the executor when scraped; for Redis also the live queue
+    workers and the age of the oldest waiting job."""
 
-    def __init__(self, stats: dict, backend: str) -> None:
+    def __init__(self, stats: dict | None, backend: str) -> None:
         self.stats = stats
         self.backend = backend
 
     def collect(self):
+        if self.stats is None:
+            return
+        if "workers" in self.stats:
+            yield GaugeMetricFamily("sids_queue_workers", "Queue workers alive (heartbeating) on the job "
+                                    "queue, cluster-wide.", value=self.stats["workers"])
+            yield GaugeMetricFamily("sids_job_queue_oldest_seconds", "How long the oldest waiting job has "
+                                    "waited (0 when the queue is empty).", value=self.stats["oldest_seconds"])
         jobs = GaugeMetricFamily("sids_jobs", "Jobs now queued or running (backend label: local = this "
                                  "process, redis = the whole cluster).", labels=["status", "backend"])
         for status in ("queued", "running"):
@@ -77,6 +96,23 @@ class JobsCollector:
         for status in ("succeeded", "failed", "cancelled"):
             done.add_metric([status, self.backend], self.stats["completed"].get(status, 0))
         yield done
+
+
+class ReadinessCollector:
+    """`sids_ready` and `sids_model_ready{model}` of this process, as /health/ready reports them."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    def collect(self):
+        report = readiness(self.app)
+        yield GaugeMetricFamily("sids_ready", "1 when this process is ready (GET /health/ready is 200).",
+                                value=1 if report.status == "ready" else 0)
+        models = GaugeMetricFamily("sids_model_ready", "1 when the model and its data are loaded.",
+                                   labels=["model"])
+        for name, state in report.models.items():
+            models.add_metric([name], 1 if state.state == "ready" else 0)
+        yield models
 
 
 def process_exit() -> None:
@@ -108,8 +144,9 @@ async def render(app) -> Response:
                  if executor.backend == "redis" else executor.stats())
     except Exception as exc:
         log.warning("job figures unavailable for /metrics: %s", exc)
-    else:
-        live = CollectorRegistry()
-        live.register(JobsCollector(stats, executor.backend))
-        text += generate_latest(live)
+        stats = None
+    live = CollectorRegistry()
+    live.register(JobsCollector(stats, executor.backend))
+    live.register(ReadinessCollector(app))
+    text += generate_latest(live)
     return Response(text, media_type=CONTENT_TYPE_LATEST)

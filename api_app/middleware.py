@@ -6,6 +6,7 @@ import uuid
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from common.errors import error_body
+from common.telemetry import bind, set_attributes
 
 ALLOWED_METHODS = ("GET", "POST", "OPTIONS")
 
@@ -21,7 +22,8 @@ async def send_error(send: Send, status: int, code: str, detail: str,
 
 class RequestGuard:
     """Refuses methods other than GET/POST/OPTIONS (405) and bodies over `max_body_bytes` (413)
-    before the app parses anything; tags every response with `X-Request-ID`."""
+    before the app parses anything; tags every response with `X-Request-ID` (the caller's, up to 64
+    characters, or a new one), which every log line of the request carries and its trace records."""
 
     def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
         self.app = app
@@ -34,6 +36,7 @@ class RequestGuard:
         headers = dict(scope["headers"])
         request_id = headers.get(b"x-request-id", b"").decode("latin-1")[:64] or uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        set_attributes(request_id=request_id)
         id_header = (b"x-request-id", request_id.encode("latin-1"))
 
         if scope["method"] not in ALLOWED_METHODS:
@@ -60,7 +63,8 @@ class RequestGuard:
                 message["headers"] = [*message.get("headers", []), id_header]
             await send(message)
 
-        await self.app(scope, receive, tagged_send)
+        with bind(request_id=request_id):
+            await self.app(scope, receive, tagged_send)
 
     async def _read_limited(self, receive: Receive) -> bytes | None:
         """Read a body sent without Content-Length (chunked); None once it passes the limit."""

@@ -6,6 +6,8 @@ that others can reuse (twolvlImp's imputed matrices) goes to Redis (common.share
 shutdown: running jobs finish, then the process exits (give pods a termination grace period longer
 than a job; a job cut short by SIGKILL is re-queued after WORKER_RECOVERY_SECONDS). Every worker
 process keeps a heartbeat file for the liveness probe (`python -m common.heartbeat`).
+Logs follow LOG_FORMAT; with OTEL_EXPORTER_OTLP_ENDPOINT each job continues the trace of the request
+that queued it.
 """
 
 import argparse
@@ -21,6 +23,7 @@ from common.jobs.task import preload
 from common.shared_store import RedisBlobStore
 from common.shared_store import configure as configure_shared_store
 from common.settings import Settings, get_settings
+from common.telemetry import build_tracer_provider, configure_logging, install, uninstall
 from shared_dataloader import DatasetError
 
 log = logging.getLogger("api_app.worker")
@@ -36,8 +39,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--burst", action="store_true", help="exit once the queue is empty")
     args = parser.parse_args(argv)
     settings = get_settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings)
+    tracing = build_tracer_provider(settings, "sids-worker")
+    install(tracing)
+    try:
+        return _serve(settings, args.burst)
+    finally:
+        if tracing is not None:
+            uninstall(tracing)
 
+
+def _serve(settings: Settings, burst: bool) -> int:
     discovery = discover(settings.model_service)
     for package in discovery.packages:
         if package.error:
@@ -55,11 +67,11 @@ def main(argv: list[str] | None = None) -> int:
     log.info("worker on queue %s (concurrency %d, models: %s)", settings.job_queue,
              settings.worker_concurrency, ", ".join(p.name for p in discovery.mounted))
     if settings.worker_concurrency == 1:
-        cls([settings.job_queue], connection=connection).work(burst=args.burst,
+        cls([settings.job_queue], connection=connection).work(burst=burst,
                                                               logging_level=settings.log_level)
     else:
         WorkerPool([settings.job_queue], connection=connection, num_workers=settings.worker_concurrency,
-                   worker_class=cls, serializer=JSONSerializer).start(burst=args.burst,
+                   worker_class=cls, serializer=JSONSerializer).start(burst=burst,
                                                                       logging_level=settings.log_level)
     return 0
 

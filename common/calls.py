@@ -46,8 +46,10 @@ _context_hooks: list[tuple[Callable[[], dict], Callable[[dict], ContextManager]]
 
 def register_context(capture: Callable[[], dict], restore: Callable[[dict], ContextManager]) -> None:
     """`capture()` runs in the parent when a call is made and its dict travels in `Call.context`;
-    `restore(context)` is entered in the compute process around the call."""
-    _context_hooks.append((capture, restore))
+    `restore(context)` is entered in the compute process around the call. Registering the same
+    pair again changes nothing."""
+    if (capture, restore) not in _context_hooks:
+        _context_hooks.append((capture, restore))
 
 
 def capture_context() -> dict[str, str]:

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from common.errors import ComputeTimeout, Overloaded
 from common.metrics import COMPUTE_IN_FLIGHT
+from common.telemetry import carried
+
 if TYPE_CHECKING:  # common.processes imports common.jobs, which imports this module
     from common.processes import ProcessPool
 
@@ -52,7 +54,7 @@ class ComputePool:
             self._in_flight += 1
         COMPUTE_IN_FLIGHT.inc()
         try:
-            future = self._executor.submit(functools.partial(fn, *args, **kwargs))
+            future = self._executor.submit(carried(functools.partial(fn, *args, **kwargs), "compute.queue_wait"))
         except BaseException:
             self._release()
             raise

@@ -26,11 +26,12 @@ from prometheus_client import Counter, Gauge, Histogram  # noqa: E402  (after ch
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
 HTTP_REQUESTS = Counter(
-    "sids_http_requests_total", "HTTP requests by route template, method and status.",
-    ["route", "method", "status"])
+    "sids_http_requests_total", "HTTP requests by route template, method, status and model (empty for "
+    "platform routes).", ["route", "method", "status", "model"])
 MODEL_LATENCY = Histogram(
-    "sids_model_request_duration_seconds", "Latency of model endpoints.",
-    ["model", "route"], buckets=LATENCY_BUCKETS)
+    "sids_model_request_duration_seconds", "Latency of model endpoints by kind: listing (GET), predict "
+    "(POST answered in the request), job_accepted (POST answered 202 with a job).",
+    ["model", "route", "kind"], buckets=LATENCY_BUCKETS)
 COMPUTE_IN_FLIGHT = Gauge(
     "sids_compute_in_flight", "Computations running or waiting in this process's compute pool.",
     multiprocess_mode="livesum")
@@ -51,6 +52,13 @@ CACHE_REQUESTS = Counter(
 JOB_SUBMISSIONS = Counter(
     "sids_job_submissions_total", "Model computations submitted as jobs, by model and mode "
     "(async: Prefer respond-async/wait; sync: queued and awaited in redis mode).", ["model", "mode"])
+
+
+def request_kind(method: str, status: int) -> str:
+    """The SLO class of a model request (docs/operations.md)."""
+    if status == 202:
+        return "job_accepted"
+    return "listing" if method == "GET" else "predict"
 
 
 def model_label(prefixes: dict[str, str], path: str) -> str | None:

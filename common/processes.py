@@ -124,7 +124,12 @@ class ProcessPool:
                     break
             process = self._start()
             with self._lock:
-                self._idle.append(process)
+                closed = self._closed
+                if not closed:
+                    self._idle.append(process)
+            if closed:  # shut down while this one was starting: it would outlive the pool
+                process.stop()
+                break
 
     def _start(self) -> ComputeProcess:
         with self._fork_lock:

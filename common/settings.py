@@ -90,6 +90,17 @@ class Settings(BaseSettings):
         "503 (jobs) or falls back to the in-process cache after this long.",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] | None = Field(
+        None, description="`json`: one JSON object per line (level, message, request id, trace id, model, "
+        "route, status, duration). Default: `text` in development, `json` otherwise.",
+    )
+    otel_exporter_otlp_endpoint: str | None = Field(
+        None, pattern=r"^https?://\S+$", description="OTLP/HTTP collector base URL (traces go to "
+        "`<url>/v1/traces`). Unset: no tracing at all.",
+    )
+    otel_service_name: str | None = Field(
+        None, max_length=100, description="Service name on traces; default `sids-api` (API) or `sids-worker`.",
+    )
     job_backend: Literal["local", "redis"] = Field(
         "local", description="`local`: jobs run in the API process (one process only). `redis`: the API "
         "queues all model work in Redis and `python -m api_app.worker` processes it.",
@@ -254,6 +265,16 @@ class Settings(BaseSettings):
     def _comma_separated(cls, value: object) -> object:
         return _split_commas(value)
 
+    @field_validator("otel_exporter_otlp_endpoint", "otel_service_name", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return (value.strip() or None) if isinstance(value, str) else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_or_unset(cls, value: object) -> object:
+        return (value.strip().lower() or None) if isinstance(value, str) else value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:
@@ -294,6 +315,10 @@ class Settings(BaseSettings):
         if self.compute_isolation != "auto":
             return self.compute_isolation
         return "process" if "fork" in multiprocessing.get_all_start_methods() else "thread"
+
+    @property
+    def effective_log_format(self) -> str:
+        return self.log_format or ("text" if self.environment == "development" else "json")
 
     @property
     def effective_redis_url(self) -> str:

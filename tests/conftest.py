@@ -130,14 +130,16 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def live_server(env: dict | None = None, workers: int = 1):
-    """A real uvicorn server (subprocess) on a free port; yields its base URL once ready."""
+def live_server(env: dict | None = None, workers: int = 1, output=None):
+    """A real uvicorn server (subprocess) on a free port; yields its base URL once ready.
+    `output`: a file that receives the server's stdout and stderr (its log)."""
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", "api_app:app", "--host", "127.0.0.1",
                "--port", str(port), "--workers", str(workers), "--log-level", "warning",
                "--http", "api_app.server:GuardedHttpToolsProtocol"]
-    process = subprocess.Popen(command, cwd=REPO_ROOT, env={
-        **os.environ, "MACHINE_SPEED_PROBE": "false", "STATE_DIR": str(STATE_DIR), **(env or {})})
+    process = subprocess.Popen(command, cwd=REPO_ROOT,
+                               env={**os.environ, "MACHINE_SPEED_PROBE": "false", "STATE_DIR": str(STATE_DIR), **(env or {})}, stdout=output,
+                               stderr=subprocess.STDOUT if output is not None else None)
     base_url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + READY_TIMEOUT

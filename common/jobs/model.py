@@ -13,6 +13,7 @@ from pydantic import (BaseModel, Field, PrivateAttr, SerializerFunctionWrapHandl
                       model_serializer)
 
 from common.errors import MAX_LISTED_ERRORS, ApiError, ErrorResponse, FieldProblem
+from common.telemetry import span
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +133,8 @@ class JobSpec:
     fingerprint: str | None
     cache_key: str | None
     owner: str | None = None
+    trace: dict | None = None
+    """Trace context, request id and queueing time (common.telemetry.carrier) for the worker."""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -166,9 +169,10 @@ def invoke(fn: Callable, body: Any, data: Any, progress: ProgressFn | None) -> A
 
 def to_json(result: Any) -> bytes:
     """The response body of a model result (a pydantic model or plain JSON data); NaN becomes null."""
-    if isinstance(result, BaseModel):
-        return result.model_dump_json(by_alias=True).encode()
-    return pydantic_core.to_json(result, by_alias=True, inf_nan_mode="null")
+    with span("serialise"):
+        if isinstance(result, BaseModel):
+            return result.model_dump_json(by_alias=True).encode()
+        return pydantic_core.to_json(result, by_alias=True, inf_nan_mode="null")
 
 
 def error_payload(exc: BaseException, job_id: str = "") -> dict:

@@ -11,6 +11,7 @@ import math
 import os
 import time
 import uuid
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from common.errors import Conflict, Unavailable
 from common.jobs.model import DONE, TERMINAL, Cancelled, JobProgress, JobSpec, JobView, error_payload
 from common.jobs.task import CANCEL_KEY, COMPLETED_KEY, execute
 from common.redis_link import RedisLink, connect
+from common.telemetry import carried, carrier, span
 
 __all__ = ["RecoveringWorker", "RedisExecutor", "connect"]
 
@@ -78,18 +80,19 @@ class RedisExecutor:
                 if view.status in ("queued", "running"):
                     return view.id
             self.connection.set(marker, job_id, ex=math.ceil(timeout))
-        job = self.queue.enqueue(
-            execute, spec.to_dict(), job_id=job_id,
-            meta={"model": spec.model, "sync": synchronous, "owner": spec.owner},
-            description=f"{spec.model} {spec.endpoint}", job_timeout=math.ceil(timeout),
-            result_ttl=self.result_ttl, failure_ttl=self.result_ttl,
-            retry=Retry(max=self.max_retries) if self.max_retries else None)
+        with span("job.enqueue", job_id=job_id, queue=self.queue.name):
+            spec = replace(spec, trace=carrier())
+            job = self.queue.enqueue(
+                execute, spec.to_dict(), job_id=job_id, meta={"model": spec.model, "sync": synchronous, "owner": spec.owner},
+                description=f"{spec.model} {spec.endpoint}", job_timeout=math.ceil(timeout),
+                result_ttl=self.result_ttl, failure_ttl=self.result_ttl,
+                retry=Retry(max=self.max_retries) if self.max_retries else None)
         return job.id
 
     async def submit(self, spec: JobSpec, fn: object = None, body: object = None, timeout: float = 300,
                      synchronous: bool = False) -> str:
         """Queue the job for a worker (which rebuilds body and data from `spec`) with this time limit."""
-        return await self.link.call(self._enqueue, spec, timeout, synchronous, what="running models")
+        return await self.link.call(carried(self._enqueue), spec, timeout, synchronous, what="running models")
 
     def _fetch(self, job_id: str) -> Job | None:
         if len(job_id) != JOB_ID_LENGTH or not job_id.isalnum():
@@ -218,7 +221,20 @@ class RedisExecutor:
         queued = self.queue.count
         running = StartedJobRegistry(queue=self.queue).count
         completed = {k.decode(): int(v) for k, v in self.connection.hgetall(COMPLETED_KEY).items()}
-        return {"queued": queued, "running": running, "queue_depth": queued, "completed": completed}
+        return {"queued": queued, "running": running, "queue_depth": queued, "completed": completed,
+                "workers": self._live_workers(), "oldest_seconds": self._oldest_wait()}
+
+    def _live_workers(self) -> int:
+        """Workers registered on the queue whose key still exists (it expires without heartbeats, so
+        a killed worker stops counting even though nobody removed it from the registry)."""
+        keys = list(worker_registration.get_keys(queue=self.queue))
+        return int(self.connection.exists(*keys)) if keys else 0
+
+    def _oldest_wait(self) -> float:
+        oldest = self.queue.get_job_ids(0, 1)
+        job = self._fetch(oldest[0]) if oldest else None
+        enqueued = _utc(job.enqueued_at) if job is not None else None
+        return max((datetime.now(timezone.utc) - enqueued).total_seconds(), 0.0) if enqueued else 0.0
 
 
 class RecoveringWorker(Worker):

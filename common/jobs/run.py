@@ -30,6 +30,7 @@ from common.compute import get_processes
 from common.errors import ComputeTimeout, NotCached, NotFound, TooLong
 from common.jobs.model import FileResult, JobAccepted, JobFailed, JobSpec, JobView, dotted, to_json
 from common.metrics import JOB_SUBMISSIONS, model_label
+from common.telemetry import bind_for_request, set_attributes
 
 T = TypeVar("T")
 _WAIT = re.compile(r"^wait\s*=\s*(\d{1,9})$", re.IGNORECASE)
@@ -150,6 +151,8 @@ async def run_model(request: Request, fn: Callable[..., Any], body: BaseModel, d
     route = request.scope.get("route")
     endpoint = getattr(route, "path", request.url.path)
     model = _model_name(request, endpoint)
+    set_attributes(model=model)
+    bind_for_request(model=model)
     resource = app.state.resources.get(data) if data else None
     fingerprint = getattr(resource, "fingerprint", None)
     if int(request.headers.get("content-length") or 0) > INLINE_BODY_BYTES:  # seconds for a large body
@@ -160,6 +163,7 @@ async def run_model(request: Request, fn: Callable[..., Any], body: BaseModel, d
     if not cache_results:
         cache = NoCache()
     cached = await cache_get(cache, key)
+    set_attributes(result_cache="miss" if cached is None else "hit")
     if cached is not None:
         if etag_matches(request.headers.get("if-none-match"), cached.etag):
             return Response(status_code=304, headers={"ETag": cached.etag})

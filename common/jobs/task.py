@@ -17,6 +17,7 @@ from common.cache import RedisCache
 from common.errors import ComputeTimeout, Unavailable
 from common.jobs.model import Cancelled, JobProgress, JobSpec, error_payload, import_dotted, invoke, to_json
 from common.settings import Settings, get_settings
+from common.telemetry import flush, resumed, set_attributes, span
 
 log = logging.getLogger(__name__)
 
@@ -77,11 +78,29 @@ def execute(spec_data: dict) -> dict:
     """The rq job function: `{ok: true, result}` or `{ok: false, error}`.
 
     Errors of the computation are returned, not raised, so rq retries a job only when its worker
-    died (abandoned or killed work horse), never for a deterministic failure.
+    died (abandoned or killed work horse), never for a deterministic failure. The job continues the
+    trace of the request that queued it (its wait in the queue is a span) and logs one line when done.
     """
     job = get_current_job()
-    connection = job.connection
     spec = JobSpec.from_dict(spec_data)
+    started = time.perf_counter()
+    try:
+        with resumed(spec.trace, "queue.wait"), span("job.execute", job_id=job.id, model=spec.model,
+                                                     route=spec.endpoint):
+            outcome = _execute(job, spec)
+            status = "succeeded" if outcome["ok"] else outcome["error"]["code"]
+            set_attributes(outcome=status)
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            log.info("job %s %s %s in %.0f ms", job.id, spec.endpoint, status, elapsed_ms, extra={
+                "job_id": job.id, "model": spec.model, "route": spec.endpoint, "status": status,
+                "duration_ms": round(elapsed_ms, 1)})
+            return outcome
+    finally:
+        flush()
+
+
+def _execute(job: Any, spec: JobSpec) -> dict:
+    connection = job.connection
     if connection.exists(CANCEL_KEY + job.id):
         return {"ok": False, "error": error_payload(Cancelled())}
     try:

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from common.plausibility import Support, clip_estimates
+from common.telemetry import span
 from models.twolvlImp.preprocess import Prepared
 from models.twolvlImp.selection import select_columns
 from models.twolvlImp.training import balanced_weights, train_and_predict
@@ -71,13 +72,15 @@ def run(prepared: Prepared, observed_sids: pd.Series, categories: pd.Series, opt
     progress = progress or _no_progress
     weights = balanced_weights(prepared.is_sids_train)
     progress("selecting predictors", 0.3)
-    chosen = select_columns(prepared.X_train, prepared.y_train, weights, prepared.columns, options.scheme,
-                            options.number_predictor, list(options.manual_predictors), options.seed)
+    with span("select_predictors", scheme=options.scheme, number_predictor=options.number_predictor):
+        chosen = select_columns(prepared.X_train, prepared.y_train, weights, prepared.columns, options.scheme,
+                                options.number_predictor, list(options.manual_predictors), options.seed)
     names = [prepared.columns[i] for i in chosen]
     progress("training", 0.55)
-    fitted = train_and_predict(prepared.X_train[:, chosen], prepared.y_train, weights,
-                               prepared.X_predict[:, chosen], options.model, options.estimators,
-                               options.interval, options.seed)
+    with span("train", model=options.model, estimators=options.estimators, rows=len(prepared.y_train)):
+        fitted = train_and_predict(prepared.X_train[:, chosen], prepared.y_train, weights,
+                                   prepared.X_predict[:, chosen], options.model, options.estimators,
+                                   options.interval, options.seed)
     progress("assembling", 0.95)
     imputed = dict(zip(prepared.predict_countries, fitted.prediction.tolist()))
     data = {country: float(value) for country, value in observed_sids.dropna().items()} | imputed

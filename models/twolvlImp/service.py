@@ -16,6 +16,7 @@ from common.constants import SIDS_SET
 from common.errors import InvalidInput
 from common.calls import in_parent
 from common.shared_store import shared_store
+from common.telemetry import set_attributes, span
 from models.twolvlImp import catalog
 from models.twolvlImp.backtest import run_backtest
 from models.twolvlImp.estimate import CostFeatures, RunHistory, StageClock, cost_features
@@ -49,11 +50,14 @@ class PreparedCache:
         return key in self._local
 
     def get(self, key: tuple, build: Callable[[], Prepared]) -> Prepared:
-        return self._local.get(key, lambda: self._shared_or_build(key, build))
+        """Traced as `prepare_data` with `sids.cache`: memory, shared or miss (built here)."""
+        with span("prepare_data", cache="memory" if key in self._local else None):
+            return self._local.get(key, lambda: self._shared_or_build(key, build))
 
     def _shared_or_build(self, key: tuple, build: Callable[[], Prepared]) -> Prepared:
         shared, shared_key = shared_store(), f"twolvlImp:{self.name}:{key!r}"
         value = self._read(shared.get(shared_key)) if shared else None
+        set_attributes(cache="miss" if value is None else "shared")
         if value is None:
             value = build()
             if shared:

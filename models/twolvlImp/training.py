@@ -15,6 +15,8 @@ from joblib import Parallel, delayed
 from sklearn.ensemble import ExtraTreesRegressor, GradientBoostingRegressor, RandomForestRegressor
 from sklearn.model_selection import KFold
 
+from common.telemetry import span
+
 FOREST_DEPTHS: tuple[int | None, ...] = (2, 3, 4, 6, 8, 12, None)
 GBR_DEPTHS: tuple[int, ...] = (2, 3, 4, 6)
 CV_FOLDS = 5
@@ -172,11 +174,12 @@ def train_and_predict(X: np.ndarray, y: np.ndarray, w: np.ndarray, X_predict: np
     model = make_model(chosen.kind, n_estimators, chosen.depth, seed, threads).fit(X, y, sample_weight=w)
     if len(X_predict):
         prediction = model.predict(X_predict)
-        if interval == "bootstrap":
-            low, high = bootstrap_offsets(y - chosen.oof, seed)
-            lower, upper = prediction + low, prediction + high
-        else:
-            lower, upper = quantile_bounds(chosen, model, X, y, w, X_predict, n_estimators, seed)
+        with span("intervals", interval=interval, rows=len(X_predict)):
+            if interval == "bootstrap":
+                low, high = bootstrap_offsets(y - chosen.oof, seed)
+                lower, upper = prediction + low, prediction + high
+            else:
+                lower, upper = quantile_bounds(chosen, model, X, y, w, X_predict, n_estimators, seed)
         lower, upper = np.minimum(lower, prediction), np.maximum(upper, prediction)
     else:
         prediction = lower = upper = np.empty(0)

@@ -38,6 +38,8 @@ CRD_SCHEMAS = {
     ("secrets-store.csi.x-k8s.io/v1", "SecretProviderClass"): "secrets-store-secretproviderclass.schema.json",
 }
 KUBERNETES_YAML_SKIP = {"kustomization.yaml", "kustomization.yml"}
+NOT_KUBERNETES = "observability"
+"""Prometheus rule files, rule tests and config, and Operator objects: tests/deployment/test_observability.py."""
 GATEWAY_API_GROUP = "gateway.networking.k8s.io/"
 GATEWAY_API_VERSION = "2.0.0"
 GATEWAY_API_MODELS = Path(os.environ.get("GATEWAY_API_MODELS") or REPO / ".ci-tools" / "gateway-api" / "node_modules"
@@ -107,7 +109,8 @@ def load_docs(text: str) -> list[dict]:
 def manifest_files(root: Path = DEPLOYMENT) -> list[Path]:
     """Every Kubernetes manifest file under root (kustomizations excluded)."""
     files = [p for p in sorted(root.rglob("*.y*ml"))
-             if p.suffix in (".yaml", ".yml") and p.name not in KUBERNETES_YAML_SKIP]
+             if p.suffix in (".yaml", ".yml") and p.name not in KUBERNETES_YAML_SKIP
+             and NOT_KUBERNETES not in p.relative_to(root).parts]
     return files
 
 
