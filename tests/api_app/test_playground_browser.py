@@ -81,6 +81,9 @@ class Playground:
         return sent.value.post_data_json
 
     def wait_result(self) -> None:
+        """Wait for this run's answer to be shown (the page may still show the previous run's result
+        while the progress bar already stands at 1)."""
+        expect(self.page.get_by_test_id("message")).to_contain_text("Done in")
         expect(self.page.locator("#result")).to_be_visible()
         expect(self.page.get_by_test_id("progress")).to_have_js_property("value", 1)
 
