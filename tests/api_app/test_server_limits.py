@@ -35,7 +35,9 @@ def read_until_closed(sock: socket.socket) -> bytes:
     while time.monotonic() < deadline:
         try:
             chunk = sock.recv(65536)
-        except (ConnectionResetError, socket.timeout):
+        except ConnectionResetError:  # closed while our unread bytes were still queued: the kernel resets
+            return received
+        except socket.timeout:
             break
         if not chunk:
             return received
