@@ -18,6 +18,8 @@ import threading
 import time
 from pathlib import Path
 
+from platform_startup import free_port, rss_mib  # bench/ is on sys.path when run as a script
+
 import httpx
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -28,17 +30,6 @@ LARGE_VALID = json.dumps({
     "factor": "not a factor", "max_k": 2})
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
 
 
 def body_while_polling(url: str, content: str) -> None:
