@@ -3,8 +3,8 @@
 import importlib
 import logging
 import pkgutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from fastapi import APIRouter
 
@@ -43,8 +43,13 @@ def _load(package: str, name: str) -> ModelPackage:
         if not isinstance(router, APIRouter):
             raise TypeError(f"models/{name}/__init__.py must define `router = APIRouter(...)`")
         required = tuple(getattr(module, "REQUIRED_DATA", ()))
-        return ModelPackage(name=name, router=router, required_data=required,
-                            health=getattr(module, "HEALTH", None), warmup=getattr(module, "WARMUP", None))
+        return ModelPackage(
+            name=name,
+            router=router,
+            required_data=required,
+            health=getattr(module, "HEALTH", None),
+            warmup=getattr(module, "WARMUP", None),
+        )
     except Exception as exc:
         log.exception("model package %s failed to load; it is left out", name)
         return ModelPackage(name=name, error=f"{type(exc).__name__}: {exc}")
@@ -56,14 +61,18 @@ def discover(selected: tuple[str, ...] = (), package: str = "models") -> Discove
     Packages are found through the package's own `__path__`, so the working directory is irrelevant.
     """
     root = importlib.import_module(package)
-    available = sorted(m.name for m in pkgutil.iter_modules(root.__path__)
-                       if m.ispkg and not m.name.startswith("_"))
+    available = sorted(
+        m.name for m in pkgutil.iter_modules(root.__path__) if m.ispkg and not m.name.startswith("_")
+    )
     wanted = list(selected) or available
     packages = []
     for name in wanted:
         if name not in available:
-            packages.append(ModelPackage(
-                name=name, error=f"no model package named {name!r}; available: {', '.join(available)}"))
+            packages.append(
+                ModelPackage(
+                    name=name, error=f"no model package named {name!r}; available: {', '.join(available)}"
+                )
+            )
             continue
         packages.append(_load(package, name))
     return Discovery(packages)

@@ -14,8 +14,13 @@ from common.requests import unknown_field_message
 
 log = logging.getLogger(__name__)
 
-HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large",
-              415: "unsupported_media_type"}
+HTTP_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
 
 
 def _field(loc: tuple) -> str:
@@ -59,22 +64,30 @@ def _problem(request: Request, error: dict, body: object) -> FieldProblem:
 
 def _not_json(errors: list[dict]) -> bool:
     """The body reached validation as raw bytes: it was sent with a Content-Type other than JSON."""
-    return any(tuple(e.get("loc", ())) == ("body",) and isinstance(e.get("input"), (bytes, bytearray))
-               for e in errors)
+    return any(
+        tuple(e.get("loc", ())) == ("body",) and isinstance(e.get("input"), (bytes, bytearray))
+        for e in errors
+    )
 
 
 async def handle_api_error(request: Request, exc: ApiError) -> JSONResponse:
-    return JSONResponse(error_body(exc.code, exc.message, exc.errors, exc.error_count), exc.status_code,
-                        headers=exc.headers)
+    return JSONResponse(
+        error_body(exc.code, exc.message, exc.errors, exc.error_count), exc.status_code, headers=exc.headers
+    )
 
 
 async def handle_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
     errors = list(exc.errors())
     if _not_json(errors):
         sent = request.headers.get("content-type") or "no Content-Type"
-        return JSONResponse(error_body(
-            "unsupported_media_type", f"This endpoint takes a JSON body: send it with the header "
-                                      f"`Content-Type: application/json` (got {sent})."), 415)
+        return JSONResponse(
+            error_body(
+                "unsupported_media_type",
+                f"This endpoint takes a JSON body: send it with the header "
+                f"`Content-Type: application/json` (got {sent}).",
+            ),
+            415,
+        )
     problems = [_problem(request, e, exc.body) for e in errors[:MAX_LISTED_ERRORS]]
     detail = "; ".join(f"{p.field}: {p.message}" for p in problems) or "Invalid request"
     if len(errors) > len(problems):
@@ -89,17 +102,21 @@ async def handle_http_exception(request: Request, exc: StarletteHTTPException) -
         detail = f"No endpoint at {request.url.path}; see /docs for the available endpoints."
     elif exc.status_code == 405 and (exc.headers or {}).get("Allow"):
         allowed = exc.headers["Allow"]
-        detail = (f"{request.method} is not allowed on {request.url.path}; use {allowed}"
-                  + (" with a JSON body (see /docs)." if "POST" in allowed else "."))
+        detail = f"{request.method} is not allowed on {request.url.path}; use {allowed}" + (
+            " with a JSON body (see /docs)." if "POST" in allowed else "."
+        )
     return JSONResponse(error_body(code, detail), exc.status_code, headers=exc.headers)
 
 
 async def handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
     request_id = request.scope.get("state", {}).get("request_id", "")
     log.exception("unhandled error in %s %s (request %s)", request.method, request.url.path, request_id)
-    return JSONResponse(error_body(
-        "internal_error", f"An unexpected error occurred (request id {request_id}); it has been logged."),
-        500)
+    return JSONResponse(
+        error_body(
+            "internal_error", f"An unexpected error occurred (request id {request_id}); it has been logged."
+        ),
+        500,
+    )
 
 
 def install(app: FastAPI) -> None:

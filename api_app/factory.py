@@ -32,8 +32,15 @@ from common.machine_speed import HOST
 from common.processes import DataLoader, ProcessPool
 from common.resources import READY, ResourceStore
 from common.settings import Settings, get_settings
-from common.telemetry import (build_tracer_provider, compute_context, configure_logging, install, resumed_compute,
-                              tag_process, uninstall)
+from common.telemetry import (
+    build_tracer_provider,
+    compute_context,
+    configure_logging,
+    install,
+    resumed_compute,
+    tag_process,
+    uninstall,
+)
 from shared_dataloader import LOADERS, DatasetError
 
 log = logging.getLogger(__name__)
@@ -47,8 +54,18 @@ Enum fields are sent by member NAME. Errors share one JSON shape: `{code, detail
 Try every model with forms and charts in the [playground](ui)."""
 ERROR_REF = {"$ref": "#/components/schemas/ErrorResponse"}
 CORS_ALLOW_HEADERS = ("Authorization", "X-API-Key", "Content-Type", "Prefer", "If-None-Match", "X-Request-ID")
-CORS_EXPOSE_HEADERS = ("Location", "ETag", "X-Request-ID", "Retry-After", "Preference-Applied", "RateLimit-Limit",
-                       "RateLimit-Remaining", "RateLimit-Reset", "X-Model-Version", "Content-Disposition")
+CORS_EXPOSE_HEADERS = (
+    "Location",
+    "ETag",
+    "X-Request-ID",
+    "Retry-After",
+    "Preference-Applied",
+    "RateLimit-Limit",
+    "RateLimit-Remaining",
+    "RateLimit-Reset",
+    "X-Model-Version",
+    "Content-Disposition",
+)
 UNTRACED_URLS = "/health/(live|ready)$,/metrics$"
 
 
@@ -83,8 +100,14 @@ async def _warm_up(discovery: Discovery, store: ResourceStore, warmed: set[str])
         warmed.add(package.name)
 
 
-async def _start_up(settings: Settings, discovery: Discovery, store: ResourceStore, needed: list[str],
-                    warmed: set[str], processes: ProcessPool) -> None:
+async def _start_up(
+    settings: Settings,
+    discovery: Discovery,
+    store: ResourceStore,
+    needed: list[str],
+    warmed: set[str],
+    processes: ProcessPool,
+) -> None:
     await _load_resources(settings, store, needed)
     await _warm_up(discovery, store, warmed)
     await asyncio.to_thread(processes.refresh)
@@ -97,9 +120,13 @@ def _compute_processes(settings: Settings, store: ResourceStore) -> ProcessPool:
     where the platform cannot fork (each then loads the data it is asked for)."""
     isolation = settings.effective_compute_isolation
     can_fork = "fork" in multiprocessing.get_all_start_methods()
-    return ProcessPool(settings.compute_workers, settings.compute_queue_size,
-                       store.get if can_fork else DataLoader(settings), isolation,
-                       start_method="fork" if can_fork else "spawn")
+    return ProcessPool(
+        settings.compute_workers,
+        settings.compute_queue_size,
+        store.get if can_fork else DataLoader(settings),
+        isolation,
+        start_method="fork" if can_fork else "spawn",
+    )
 
 
 def _lifespan(settings: Settings, discovery: Discovery, store: ResourceStore, tracing: TracerProvider | None):
@@ -107,8 +134,9 @@ def _lifespan(settings: Settings, discovery: Discovery, store: ResourceStore, tr
     async def lifespan(app: FastAPI):
         if tracing is not None:
             install(tracing)
-        pool = ComputePool(settings.compute_workers, settings.compute_queue_size,
-                           settings.compute_timeout_seconds)
+        pool = ComputePool(
+            settings.compute_workers, settings.compute_queue_size, settings.compute_timeout_seconds
+        )
         install_pool(pool)
         processes = app.state.processes = _compute_processes(settings, store)
         install_processes(processes)
@@ -116,8 +144,9 @@ def _lifespan(settings: Settings, discovery: Discovery, store: ResourceStore, tr
         needed = sorted({name for p in discovery.mounted for name in p.required_data})
         for name in needed:
             store.expect(name)
-        app.state.loading = asyncio.create_task(_start_up(settings, discovery, store, needed,
-                                                          app.state.warmed, processes))
+        app.state.loading = asyncio.create_task(
+            _start_up(settings, discovery, store, needed, app.state.warmed, processes)
+        )
         await app.state.jobs.start()
         await asyncio.to_thread(app.state.audit.flush)  # brings the database to the current schema
         app.state.audit.start()
@@ -151,17 +180,25 @@ def _openapi(app: FastAPI, settings: Settings):
     def build() -> dict:
         if app.openapi_schema:
             return app.openapi_schema
-        schema = get_openapi(title=app.title, version=app.version, description=app.description,
-                             routes=app.routes, tags=app.openapi_tags)
+        schema = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+            tags=app.openapi_tags,
+        )
         error_content = {"application/json": {"schema": ERROR_REF}}
         for operations in schema.get("paths", {}).values():
             for operation in operations.values():
                 responses = operation.setdefault("responses", {})
-                responses["422"] = {"description": "Invalid input; `detail` says what is valid.",
-                                    "content": error_content}
+                responses["422"] = {
+                    "description": "Invalid input; `detail` says what is valid.",
+                    "content": error_content,
+                }
                 responses.setdefault("4XX", {"description": "Client error", "content": error_content})
-                responses.setdefault("5XX", {"description": "Server error or unavailable",
-                                             "content": error_content})
+                responses.setdefault(
+                    "5XX", {"description": "Server error or unavailable", "content": error_content}
+                )
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         components.pop("HTTPValidationError", None)
         components.pop("ValidationError", None)
@@ -175,8 +212,11 @@ def _openapi(app: FastAPI, settings: Settings):
     return build
 
 
-def create_app(settings: Settings | None = None, models_package: str = "models",
-               span_exporter: SpanExporter | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    models_package: str = "models",
+    span_exporter: SpanExporter | None = None,
+) -> FastAPI:
     """The app. It traces requests when OTEL_EXPORTER_OTLP_ENDPOINT is set (or a test passes its own
     `span_exporter`); otherwise it installs no tracing at all."""
     settings = settings or get_settings()
@@ -185,9 +225,15 @@ def create_app(settings: Settings | None = None, models_package: str = "models",
     discovery = discover(settings.model_service, models_package)
     store = ResourceStore()
     tracing = build_tracer_provider(settings, "sids-api", span_exporter)
-    app = FastAPI(title="SIDS ML Backend", version=VERSION, description=DESCRIPTION,
-                  lifespan=_lifespan(settings, discovery, store, tracing), dependencies=[Depends(authorize)],
-                  docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="SIDS ML Backend",
+        version=VERSION,
+        description=DESCRIPTION,
+        lifespan=_lifespan(settings, discovery, store, tracing),
+        dependencies=[Depends(authorize)],
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.settings = settings
     app.state.discovery = discovery
     app.state.resources = store
@@ -198,9 +244,13 @@ def create_app(settings: Settings | None = None, models_package: str = "models",
     app.state.database = make_engine(database_url)
     app.state.keys = KeyStore(app.state.database, settings.api_key_cache_seconds)
     app.state.access = AccessControl(settings, app.state.keys)
-    app.state.audit = AuditWriter(app.state.database, settings.state_dir / "audit-spool.jsonl",
-                                  settings.audit_flush_seconds, settings.audit_retention_days,
-                                  prepare=lambda: upgrade_to_head(database_url))
+    app.state.audit = AuditWriter(
+        app.state.database,
+        settings.state_dir / "audit-spool.jsonl",
+        settings.audit_flush_seconds,
+        settings.audit_retention_days,
+        prepare=lambda: upgrade_to_head(database_url),
+    )
 
     app.include_router(routes.router)
     docs.install(app)
@@ -215,16 +265,24 @@ def create_app(settings: Settings | None = None, models_package: str = "models",
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(AuditMiddleware, store_bodies=settings.audit_store_bodies)
     app.add_middleware(
-        CORSMiddleware, allow_origins=list(settings.cors_origins),
-        allow_methods=list(ALLOWED_METHODS), allow_headers=list(CORS_ALLOW_HEADERS),
-        expose_headers=list(CORS_EXPOSE_HEADERS), max_age=600,
+        CORSMiddleware,
+        allow_origins=list(settings.cors_origins),
+        allow_methods=list(ALLOWED_METHODS),
+        allow_headers=list(CORS_ALLOW_HEADERS),
+        expose_headers=list(CORS_EXPOSE_HEADERS),
+        max_age=600,
     )
     app.add_middleware(SecurityHeaders)
     app.add_middleware(metrics.MetricsMiddleware, prefixes=app.state.model_prefixes)
     if tracing is not None:
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
-        FastAPIInstrumentor.instrument_app(app, tracer_provider=tracing, excluded_urls=UNTRACED_URLS,
-                                           server_request_hook=tag_process, exclude_spans=["receive", "send"])
+        FastAPIInstrumentor.instrument_app(
+            app,
+            tracer_provider=tracing,
+            excluded_urls=UNTRACED_URLS,
+            server_request_hook=tag_process,
+            exclude_spans=["receive", "send"],
+        )
     app.openapi = _openapi(app, settings)
     return app

@@ -24,7 +24,9 @@ def runs_the_worker(cmdline: Path = Path("/proc/1/cmdline")) -> bool:
 def main() -> int:
     settings = get_settings()
     if runs_the_worker():
-        healthy, message = heartbeat.check(settings.worker_heartbeat_dir, settings.worker_heartbeat_max_age_seconds)
+        healthy, message = heartbeat.check(
+            settings.worker_heartbeat_dir, settings.worker_heartbeat_max_age_seconds
+        )
     else:
         url = f"http://127.0.0.1:{settings.port}/health/live"
         try:

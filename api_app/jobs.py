@@ -13,13 +13,16 @@ from common.jobs.run import file_response
 
 router = APIRouter(prefix="/jobs", tags=["Jobs"])
 
-JobId = Annotated[str, Path(title="Job id", description="The id from the 202 answer's body or `Location`.",
-                            max_length=64)]
+JobId = Annotated[
+    str, Path(title="Job id", description="The id from the 202 answer's body or `Location`.", max_length=64)
+]
 
 
 def _missing(job_id: str) -> NotFound:
-    return NotFound(f"No job {job_id!r}: it never existed, belongs to another caller, or its result expired "
-                    "(JOB_RESULT_TTL_SECONDS after it finished).")
+    return NotFound(
+        f"No job {job_id!r}: it never existed, belongs to another caller, or its result expired "
+        "(JOB_RESULT_TTL_SECONDS after it finished)."
+    )
 
 
 def may_access(request: Request, view: JobView) -> bool:
@@ -32,8 +35,11 @@ def may_access(request: Request, view: JobView) -> bool:
 
 async def _view(request: Request, job_id: str) -> JobView:
     executor = request.app.state.jobs
-    view = (await executor.link.call(executor.get, job_id, what="reading jobs") if executor.backend == "redis"
-            else executor.get(job_id))
+    view = (
+        await executor.link.call(executor.get, job_id, what="reading jobs")
+        if executor.backend == "redis"
+        else executor.get(job_id)
+    )
     if view is None or not may_access(request, view):
         raise _missing(job_id)
     return view
@@ -44,16 +50,24 @@ async def get_job(request: Request, job_id: JobId) -> JobView:
     return await _view(request, job_id)
 
 
-@router.get("/{job_id}/result", summary="The result of a succeeded job: its file, or its JSON body",
-            response_class=Response,
-            responses={200: {"description": "A file result with its content type and filename, else JSON."},
-                       409: {"description": "The job has not succeeded (yet)."}})
+@router.get(
+    "/{job_id}/result",
+    summary="The result of a succeeded job: its file, or its JSON body",
+    response_class=Response,
+    responses={
+        200: {"description": "A file result with its content type and filename, else JSON."},
+        409: {"description": "The job has not succeeded (yet)."},
+    },
+)
 async def get_job_result(request: Request, job_id: JobId) -> Response:
     view = await _view(request, job_id)
     if view.status in ("queued", "running"):
         progress = f" ({view.progress.fraction:.0%} done)" if view.progress else ""
-        raise Conflict(f"Job {job_id} is {view.status}{progress}; poll GET /jobs/{job_id} until its status is "
-                       "succeeded, then fetch its result.", headers={"Retry-After": "1"})
+        raise Conflict(
+            f"Job {job_id} is {view.status}{progress}; poll GET /jobs/{job_id} until its status is "
+            "succeeded, then fetch its result.",
+            headers={"Retry-After": "1"},
+        )
     if view.status != "succeeded":
         reason = f": {view.error.detail}" if view.error else ""
         raise Conflict(f"Job {job_id} has {view.status} and has no result{reason}")
@@ -63,15 +77,22 @@ async def get_job_result(request: Request, job_id: JobId) -> Response:
     return Response(to_json(view.result), media_type="application/json")
 
 
-@router.post("/{job_id}/cancel", response_model=JobView, summary="Cancel a queued or running job",
-             responses={409: {"description": "The job has already finished."}})
+@router.post(
+    "/{job_id}/cancel",
+    response_model=JobView,
+    summary="Cancel a queued or running job",
+    responses={409: {"description": "The job has already finished."}},
+)
 async def cancel_job(request: Request, job_id: JobId) -> JobView:
     """A queued job never starts. A running job stops at once: its compute process (embedded mode)
     or work horse (redis mode) is killed and replaced."""
     executor = request.app.state.jobs
     await _view(request, job_id)
-    view = (await executor.link.call(executor.cancel, job_id, what="cancelling jobs")
-            if executor.backend == "redis" else executor.cancel(job_id))
+    view = (
+        await executor.link.call(executor.cancel, job_id, what="cancelling jobs")
+        if executor.backend == "redis"
+        else executor.cancel(job_id)
+    )
     if view is None:
         raise _missing(job_id)
     return view

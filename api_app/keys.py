@@ -3,7 +3,7 @@ DATABASE_URL (brought to the current schema first). `create` prints the new key 
 
 import argparse
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from api_app.audit.writer import AuditWriter
 from api_app.database import make_engine, upgrade_to_head
@@ -35,34 +35,55 @@ def main(argv: list[str] | None = None) -> int:
     upgrade_to_head(url)
     engine = make_engine(url)
     store = KeyStore(engine, settings.api_key_cache_seconds)
-    audit = AuditWriter(engine, settings.state_dir / "audit-spool.jsonl", settings.audit_flush_seconds,
-                        settings.audit_retention_days)
+    audit = AuditWriter(
+        engine,
+        settings.state_dir / "audit-spool.jsonl",
+        settings.audit_flush_seconds,
+        settings.audit_retention_days,
+    )
     try:
         if args.command == "create":
-            expires = args.expires.replace(tzinfo=args.expires.tzinfo or timezone.utc) if args.expires else None
+            expires = args.expires.replace(tzinfo=args.expires.tzinfo or UTC) if args.expires else None
             try:
-                info, key = store.create(args.name, args.scopes, expires, args.rate_limit, args.heavy_concurrency)
+                info, key = store.create(
+                    args.name, args.scopes, expires, args.rate_limit, args.heavy_concurrency
+                )
             except InvalidKeyRequest as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return 2
-            audit.record(event="key_created", caller=CLI_CALLER, caller_kind=CLI_CALLER, scope="admin",
-                         detail=f"key {info.id} ({info.name}) scopes {','.join(info.scopes)}")
-            print(f"created key {info.id} ({info.name}) with scopes {','.join(info.scopes)}"
-                  + (f", expires {info.expires_at.isoformat()}" if info.expires_at else ""))
+            audit.record(
+                event="key_created",
+                caller=CLI_CALLER,
+                caller_kind=CLI_CALLER,
+                scope="admin",
+                detail=f"key {info.id} ({info.name}) scopes {','.join(info.scopes)}",
+            )
+            print(
+                f"created key {info.id} ({info.name}) with scopes {','.join(info.scopes)}"
+                + (f", expires {info.expires_at.isoformat()}" if info.expires_at else "")
+            )
             print("store it now: it is shown only once")
             print(key)
         elif args.command == "list":
             for info in store.list():
-                state = "revoked" if info.revoked_at else (
-                    "expired" if info.expires_at and info.expires_at <= datetime.now(timezone.utc) else "active")
+                state = (
+                    "revoked"
+                    if info.revoked_at
+                    else ("expired" if info.expires_at and info.expires_at <= datetime.now(UTC) else "active")
+                )
                 print(f"{info.id}  {state:8}  {','.join(info.scopes):20}  {info.name}")
         else:
             info = store.revoke(args.key_id)
             if info is None:
                 print(f"error: no key {args.key_id!r}", file=sys.stderr)
                 return 1
-            audit.record(event="key_revoked", caller=CLI_CALLER, caller_kind=CLI_CALLER, scope="admin",
-                         detail=f"key {info.id} ({info.name})")
+            audit.record(
+                event="key_revoked",
+                caller=CLI_CALLER,
+                caller_kind=CLI_CALLER,
+                scope="admin",
+                detail=f"key {info.id} ({info.name})",
+            )
             print(f"revoked key {info.id} ({info.name})")
     finally:
         audit.flush()

@@ -60,10 +60,22 @@ class MetricsMiddleware:
             HTTP_REQUESTS.labels(route, method, str(status), model or "").inc()
             if model is not None:
                 MODEL_LATENCY.labels(model, route, request_kind(method, status)).observe(elapsed)
-            fields = {"request_id": scope.get("state", {}).get("request_id"), "model": model, "route": route,
-                      "method": method, "status": status, "duration_ms": round(elapsed * 1000, 1)}
-            access_log.info("%s %s %d %.0f ms", method, route, status, elapsed * 1000,
-                            extra={k: v for k, v in fields.items() if v is not None})
+            fields = {
+                "request_id": scope.get("state", {}).get("request_id"),
+                "model": model,
+                "route": route,
+                "method": method,
+                "status": status,
+                "duration_ms": round(elapsed * 1000, 1),
+            }
+            access_log.info(
+                "%s %s %d %.0f ms",
+                method,
+                route,
+                status,
+                elapsed * 1000,
+                extra={k: v for k, v in fields.items() if v is not None},
+            )
 
 
 class JobsCollector:
@@ -78,21 +90,34 @@ class JobsCollector:
         if self.stats is None:
             return
         if "workers" in self.stats:
-            yield GaugeMetricFamily("sids_queue_workers", "Queue workers alive (heartbeating) on the job "
-                                    "queue, cluster-wide.", value=self.stats["workers"])
-            yield GaugeMetricFamily("sids_job_queue_oldest_seconds", "How long the oldest waiting job has "
-                                    "waited (0 when the queue is empty).", value=self.stats["oldest_seconds"])
-        jobs = GaugeMetricFamily("sids_jobs", "Jobs now queued or running (backend label: local = this "
-                                 "process, redis = the whole cluster).", labels=["status", "backend"])
+            yield GaugeMetricFamily(
+                "sids_queue_workers",
+                "Queue workers alive (heartbeating) on the job queue, cluster-wide.",
+                value=self.stats["workers"],
+            )
+            yield GaugeMetricFamily(
+                "sids_job_queue_oldest_seconds",
+                "How long the oldest waiting job has waited (0 when the queue is empty).",
+                value=self.stats["oldest_seconds"],
+            )
+        jobs = GaugeMetricFamily(
+            "sids_jobs",
+            "Jobs now queued or running (backend label: local = this process, redis = the whole cluster).",
+            labels=["status", "backend"],
+        )
         for status in ("queued", "running"):
             jobs.add_metric([status, self.backend], self.stats[status])
         yield jobs
-        depth = GaugeMetricFamily("sids_job_queue_depth", "Jobs waiting for a worker (for redis: the "
-                                  "length of the list KEDA scales on).", labels=["backend"])
+        depth = GaugeMetricFamily(
+            "sids_job_queue_depth",
+            "Jobs waiting for a worker (for redis: the length of the list KEDA scales on).",
+            labels=["backend"],
+        )
         depth.add_metric([self.backend], self.stats["queue_depth"])
         yield depth
-        done = CounterMetricFamily("sids_jobs_completed", "Jobs that ended, by outcome.",
-                                   labels=["status", "backend"])
+        done = CounterMetricFamily(
+            "sids_jobs_completed", "Jobs that ended, by outcome.", labels=["status", "backend"]
+        )
         for status in ("succeeded", "failed", "cancelled"):
             done.add_metric([status, self.backend], self.stats["completed"].get(status, 0))
         yield done
@@ -106,10 +131,14 @@ class ReadinessCollector:
 
     def collect(self):
         report = readiness(self.app)
-        yield GaugeMetricFamily("sids_ready", "1 when this process is ready (GET /health/ready is 200).",
-                                value=1 if report.status == "ready" else 0)
-        models = GaugeMetricFamily("sids_model_ready", "1 when the model and its data are loaded.",
-                                   labels=["model"])
+        yield GaugeMetricFamily(
+            "sids_ready",
+            "1 when this process is ready (GET /health/ready is 200).",
+            value=1 if report.status == "ready" else 0,
+        )
+        models = GaugeMetricFamily(
+            "sids_model_ready", "1 when the model and its data are loaded.", labels=["model"]
+        )
         for name, state in report.models.items():
             models.add_metric([name], 1 if state.state == "ready" else 0)
         yield models
@@ -129,8 +158,12 @@ def _process_metrics() -> bytes:
     return generate_latest(REGISTRY)
 
 
-@router.get("/metrics", response_class=Response, summary="Prometheus metrics (text exposition format)",
-            responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}})
+@router.get(
+    "/metrics",
+    response_class=Response,
+    summary="Prometheus metrics (text exposition format)",
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
+)
 async def metrics(request: Request) -> Response:
     return await render(request.app)
 
@@ -140,8 +173,13 @@ async def render(app) -> Response:
     executor = app.state.jobs
     text = await asyncio.to_thread(_process_metrics)
     try:
-        stats = (await asyncio.wait_for(executor.link.call(executor.stats, what="reading job figures"), STATS_TIMEOUT)
-                 if executor.backend == "redis" else executor.stats())
+        stats = (
+            await asyncio.wait_for(
+                executor.link.call(executor.stats, what="reading job figures"), STATS_TIMEOUT
+            )
+            if executor.backend == "redis"
+            else executor.stats()
+        )
     except Exception as exc:
         log.warning("job figures unavailable for /metrics: %s", exc)
         stats = None

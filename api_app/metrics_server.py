@@ -47,7 +47,9 @@ class MetricsServer:
             sock.bind((self.host, self.port))
         except OSError as exc:
             sock.close()
-            log.info("metrics port %s not bound by this process (%s); another worker serves it", self.port, exc)
+            log.info(
+                "metrics port %s not bound by this process (%s); another worker serves it", self.port, exc
+            )
             return
         app = Starlette(routes=[Route("/metrics", self._metrics)])
         config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)

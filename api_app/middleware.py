@@ -11,12 +11,21 @@ from common.telemetry import bind, set_attributes
 ALLOWED_METHODS = ("GET", "POST", "OPTIONS")
 
 
-async def send_error(send: Send, status: int, code: str, detail: str,
-                     headers: list[tuple[bytes, bytes]] | None = None) -> None:
+async def send_error(
+    send: Send, status: int, code: str, detail: str, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
     body = json.dumps(error_body(code, detail)).encode()
-    await send({"type": "http.response.start", "status": status, "headers": [
-        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-        *(headers or [])]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *(headers or []),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -40,12 +49,15 @@ class RequestGuard:
         id_header = (b"x-request-id", request_id.encode("latin-1"))
 
         if scope["method"] not in ALLOWED_METHODS:
-            await send_error(send, 405, "method_not_allowed",
-                             f"Method {scope['method']} is not allowed; use one of "
-                             f"{', '.join(ALLOWED_METHODS)}.",
-                             [(b"allow", ", ".join(ALLOWED_METHODS).encode()), id_header])
+            await send_error(
+                send,
+                405,
+                "method_not_allowed",
+                f"Method {scope['method']} is not allowed; use one of {', '.join(ALLOWED_METHODS)}.",
+                [(b"allow", ", ".join(ALLOWED_METHODS).encode()), id_header],
+            )
             return
-        too_large = (f"The request body is larger than the limit of {self.max_body_bytes} bytes.")
+        too_large = f"The request body is larger than the limit of {self.max_body_bytes} bytes."
         length = headers.get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
             await send_error(send, 413, "payload_too_large", too_large, [id_header])

@@ -5,11 +5,19 @@ from api_app.security.scopes import SCOPE_DESCRIPTIONS, required_scope
 from common.settings import Settings
 
 SCHEMES = {
-    "ApiKeyAuth": {"type": "apiKey", "in": "header", "name": "X-API-Key",
-                   "description": "An API key from `python -m api_app.keys create` or `POST /keys`."},
-    "BearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
-                   "description": "An access token from the configured OIDC issuer (Microsoft Entra ID); scopes "
-                                  "come from its `scp`/`roles` claims."},
+    "ApiKeyAuth": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
+        "description": "An API key from `python -m api_app.keys create` or `POST /keys`.",
+    },
+    "BearerAuth": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "An access token from the configured OIDC issuer (Microsoft Entra ID); scopes "
+        "come from its `scp`/`roles` claims.",
+    },
 }
 HTTP_METHODS = {"get", "post", "put", "patch", "delete", "head", "options"}
 
@@ -26,12 +34,24 @@ def document_security(schema: dict, settings: Settings, error_content: dict) -> 
             if scope is None:
                 operation["security"] = []
                 continue
-            operation["security"] = [{"ApiKeyAuth": []}, {"BearerAuth": []}] + ([{}] if scope in anonymous else [])
+            operation["security"] = [{"ApiKeyAuth": []}, {"BearerAuth": []}] + (
+                [{}] if scope in anonymous else []
+            )
             note = f"**Scope:** `{scope}` ({SCOPE_DESCRIPTIONS[scope]})" + (
-                "; anonymous callers hold it here." if scope in anonymous else ".")
+                "; anonymous callers hold it here." if scope in anonymous else "."
+            )
             operation["description"] = (operation.get("description", "") + "\n\n" + note).strip()
             responses = operation.setdefault("responses", {})
-            responses.setdefault("401", {"description": "No valid credentials for this scope.", "content": error_content})
-            responses.setdefault("403", {"description": "The credentials lack this scope.", "content": error_content})
-            responses.setdefault("429", {"description": "Over the caller's rate limit or heavy-work cap; see "
-                                                        "`Retry-After`.", "content": error_content})
+            responses.setdefault(
+                "401", {"description": "No valid credentials for this scope.", "content": error_content}
+            )
+            responses.setdefault(
+                "403", {"description": "The credentials lack this scope.", "content": error_content}
+            )
+            responses.setdefault(
+                "429",
+                {
+                    "description": "Over the caller's rate limit or heavy-work cap; see `Retry-After`.",
+                    "content": error_content,
+                },
+            )

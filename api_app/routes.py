@@ -16,10 +16,12 @@ router = APIRouter(tags=["Platform"])
 def service_info(request: Request) -> ServiceInfo:
     discovery = request.app.state.discovery
     return ServiceInfo(
-        service=SERVICE_NAME, version=request.app.version,
+        service=SERVICE_NAME,
+        version=request.app.version,
         models=[p.name for p in discovery.mounted],
         unavailable_models={p.name: p.error for p in discovery.packages if p.error},
-        docs="/docs", playground="/ui",
+        docs="/docs",
+        playground="/ui",
     )
 
 
@@ -29,12 +31,17 @@ def dataset_files(request: Request) -> DatasetListing:
     if not folder.is_dir():
         raise Unavailable("The dataset folder (DATASET_PATH) does not exist.")
     files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
-    return DatasetListing(files=[DatasetFile(name=p.relative_to(folder).as_posix(), bytes=p.stat().st_size)
-                                 for p in files])
+    return DatasetListing(
+        files=[DatasetFile(name=p.relative_to(folder).as_posix(), bytes=p.stat().st_size) for p in files]
+    )
 
 
-@router.get("/params", response_model=list[ParamsEntry], response_model_exclude_none=True,
-            summary="Inputs of every model's main endpoint, for building forms")
+@router.get(
+    "/params",
+    response_model=list[ParamsEntry],
+    response_model_exclude_none=True,
+    summary="Inputs of every model's main endpoint, for building forms",
+)
 def params(request: Request) -> list[dict]:
     return [ParamsBuilder(p.router).entry(p.name) for p in request.app.state.discovery.mounted]
 
@@ -55,26 +62,32 @@ def readiness(app) -> Readiness:
         states = {name: resources.state(name) for name in package.required_data}
         failed = {n: s for n, s in states.items() if s.state == FAILED}
         if failed:
-            models[package.name] = {"state": FAILED, "error": "; ".join(
-                f"data {n!r} failed: {s.error}" for n, s in failed.items())}
+            models[package.name] = {
+                "state": FAILED,
+                "error": "; ".join(f"data {n!r} failed: {s.error}" for n, s in failed.items()),
+            }
         elif any(s.state == LOADING for s in states.values()) or (
-                package.warmup is not None and package.name not in app.state.warmed):
+            package.warmup is not None and package.name not in app.state.warmed
+        ):
             models[package.name] = {"state": LOADING}
         elif package.health is not None:
             models[package.name] = package.health(app)
         else:
             models[package.name] = {"state": READY}
-    ok = all(m["state"] == READY for m in models.values()) and all(
-        d["state"] == READY for d in data.values())
+    ok = all(m["state"] == READY for m in models.values()) and all(d["state"] == READY for d in data.values())
     link = getattr(app.state.jobs, "link", None)
     redis = None if link is None else ("up" if link.up else "down")
     return Readiness(status="ready" if ok else "not_ready", models=models, data=data, redis=redis)
 
 
-@router.get("/health/ready", response_model=Readiness,
-            responses={503: {"model": Readiness, "description": "Not ready; the body says why."}},
-            summary="Readiness: 200 when the dataset and every selected model are loaded")
+@router.get(
+    "/health/ready",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "Not ready; the body says why."}},
+    summary="Readiness: 200 when the dataset and every selected model are loaded",
+)
 async def ready(request: Request) -> JSONResponse:
     report = readiness(request.app)
-    return JSONResponse(report.model_dump(exclude_none=True),
-                        status_code=200 if report.status == "ready" else 503)
+    return JSONResponse(
+        report.model_dump(exclude_none=True), status_code=200 if report.status == "ready" else 503
+    )

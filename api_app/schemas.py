@@ -10,7 +10,8 @@ class ServiceInfo(BaseModel):
     version: str
     models: list[str] = Field(description="Models mounted and serving in this process.")
     unavailable_models: dict[str, str] = Field(
-        description="Models that were selected but could not be loaded, with the reason.")
+        description="Models that were selected but could not be loaded, with the reason."
+    )
     docs: str
     playground: str = Field(description="The playground web app: forms and charts for every model.")
 
@@ -39,8 +40,10 @@ class Readiness(BaseModel):
     models: dict[str, ComponentState]
     data: dict[str, ComponentState]
     redis: Literal["up", "down"] | None = Field(
-        None, description="JOB_BACKEND=redis: whether this process reaches Redis. Down does not make the "
-        "service not ready (listings and cached answers go on); model requests answer 503 meanwhile.")
+        None,
+        description="JOB_BACKEND=redis: whether this process reaches Redis. Down does not make the "
+        "service not ready (listings and cached answers go on); model requests answer 503 meanwhile.",
+    )
 
 
 class ParamsEntry(BaseModel):

@@ -30,8 +30,13 @@ REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
     """`HttpToolsProtocol` plus header-size, header-time and body-time limits per connection."""
 
-    def __init__(self, config: Any, server_state: Any, app_state: dict[str, Any],
-                 _loop: asyncio.AbstractEventLoop | None = None) -> None:
+    def __init__(
+        self,
+        config: Any,
+        server_state: Any,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         settings = get_settings()
         self.max_header_bytes = settings.server_max_header_bytes
@@ -57,9 +62,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         sent is ignored)."""
         self._refused = True
         self._disarm()
-        body = json.dumps(error_body("request_timeout" if status == 408 else "headers_too_large", detail)).encode()
-        self.transport.write(b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
-                             b"connection: close\r\n\r\n%s" % (status, REASONS[status], len(body), body))
+        body = json.dumps(
+            error_body("request_timeout" if status == 408 else "headers_too_large", detail)
+        ).encode()
+        self.transport.write(
+            b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
+            b"connection: close\r\n\r\n%s" % (status, REASONS[status], len(body), body)
+        )
         self.transport.close()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -76,8 +85,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self._reading_headers:
             self._header_bytes += len(data)
         super().data_received(data)
-        if self._reading_headers and self._header_bytes > self.max_header_bytes \
-                and not self.transport.is_closing():
+        if (
+            self._reading_headers
+            and self._header_bytes > self.max_header_bytes
+            and not self.transport.is_closing()
+        ):
             self._headers_too_large()
 
     def _headers_too_large(self) -> None:

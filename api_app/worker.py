@@ -20,9 +20,9 @@ from rq.worker_pool import WorkerPool
 from api_app.discovery import discover
 from common.jobs.redis_queue import RecoveringWorker, connect
 from common.jobs.task import preload
+from common.settings import Settings, get_settings
 from common.shared_store import RedisBlobStore
 from common.shared_store import configure as configure_shared_store
-from common.settings import Settings, get_settings
 from common.telemetry import build_tracer_provider, configure_logging, install, uninstall
 from shared_dataloader import DatasetError
 
@@ -30,8 +30,14 @@ log = logging.getLogger("api_app.worker")
 
 
 def worker_class(settings: Settings) -> type[RecoveringWorker]:
-    return type("SidsWorker", (RecoveringWorker,), {"recovery_seconds": settings.worker_recovery_seconds,
-                                                    "heartbeat_dir": settings.worker_heartbeat_dir})
+    return type(
+        "SidsWorker",
+        (RecoveringWorker,),
+        {
+            "recovery_seconds": settings.worker_recovery_seconds,
+            "heartbeat_dir": settings.worker_heartbeat_dir,
+        },
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,15 +70,22 @@ def _serve(settings: Settings, burst: bool) -> int:
     connection = connect(settings.effective_redis_url)
     configure_shared_store(RedisBlobStore(connection, settings.cache_ttl_seconds))
     cls = worker_class(settings)
-    log.info("worker on queue %s (concurrency %d, models: %s)", settings.job_queue,
-             settings.worker_concurrency, ", ".join(p.name for p in discovery.mounted))
+    log.info(
+        "worker on queue %s (concurrency %d, models: %s)",
+        settings.job_queue,
+        settings.worker_concurrency,
+        ", ".join(p.name for p in discovery.mounted),
+    )
     if settings.worker_concurrency == 1:
-        cls([settings.job_queue], connection=connection).work(burst=burst,
-                                                              logging_level=settings.log_level)
+        cls([settings.job_queue], connection=connection).work(burst=burst, logging_level=settings.log_level)
     else:
-        WorkerPool([settings.job_queue], connection=connection, num_workers=settings.worker_concurrency,
-                   worker_class=cls, serializer=JSONSerializer).start(burst=burst,
-                                                                      logging_level=settings.log_level)
+        WorkerPool(
+            [settings.job_queue],
+            connection=connection,
+            num_workers=settings.worker_concurrency,
+            worker_class=cls,
+            serializer=JSONSerializer,
+        ).start(burst=burst, logging_level=settings.log_level)
     return 0
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.conftest import live_server  # noqa: E402
+from tests.conftest import live_server
 
 BODY = {"indicator": "wdi-EG.ELC.ACCS.ZS", "year": "2012"}
 
@@ -26,8 +26,10 @@ BODY = {"indicator": "wdi-EG.ELC.ACCS.ZS", "year": "2012"}
 def timings(base: str, headers: dict, count: int) -> dict[str, tuple[float, float]]:
     results = {}
     with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
-        for name, call in (("GET /params", lambda: client.get("/params")),
-                           ("POST /sampleapi/predict (cached)", lambda: client.post("/sampleapi/predict", json=BODY))):
+        for name, call in (
+            ("GET /params", lambda: client.get("/params")),
+            ("POST /sampleapi/predict (cached)", lambda: client.post("/sampleapi/predict", json=BODY)),
+        ):
             assert call().status_code == 200
             samples = []
             for _ in range(count):
@@ -45,16 +47,27 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=400)
     args = parser.parse_args()
     state = tempfile.mkdtemp(prefix="sids-bench-state-")
-    common = {"MODEL_SERVICE": "sampleapi", "LOG_LEVEL": "WARNING", "STATE_DIR": state,
-              "RATE_LIMIT_ANONYMOUS": "1000000/minute", "RATE_LIMIT_AUTHENTICATED": "1000000/minute"}
-    created = subprocess.run([sys.executable, "-m", "api_app.keys", "create", "--name", "bench", "--scopes",
-                              "read,compute"], env={**os.environ, **common}, capture_output=True, text=True,
-                             check=True)
+    common = {
+        "MODEL_SERVICE": "sampleapi",
+        "LOG_LEVEL": "WARNING",
+        "STATE_DIR": state,
+        "RATE_LIMIT_ANONYMOUS": "1000000/minute",
+        "RATE_LIMIT_AUTHENTICATED": "1000000/minute",
+    }
+    created = subprocess.run(
+        [sys.executable, "-m", "api_app.keys", "create", "--name", "bench", "--scopes", "read,compute"],
+        env={**os.environ, **common},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     key = created.stdout.strip().splitlines()[-1]
     rows = []
-    for mode, env, headers in (("AUTH_MODE=off", {"AUTH_MODE": "off"}, {}),
-                               ("AUTH_MODE=on, anonymous", {"AUTH_MODE": "on"}, {}),
-                               ("AUTH_MODE=on, API key", {"AUTH_MODE": "on"}, {"X-API-Key": key})):
+    for mode, env, headers in (
+        ("AUTH_MODE=off", {"AUTH_MODE": "off"}, {}),
+        ("AUTH_MODE=on, anonymous", {"AUTH_MODE": "on"}, {}),
+        ("AUTH_MODE=on, API key", {"AUTH_MODE": "on"}, {"X-API-Key": key}),
+    ):
         with live_server({**common, **env}) as base:
             for name, (median, p95) in timings(base, headers, args.requests).items():
                 rows.append((mode, name, median, p95))

@@ -26,25 +26,43 @@ WARM_RUNS = 3
 def calibrate() -> float:
     if not CALIBRATE.is_file():
         sys.exit(f"calibrate.py not found at {CALIBRATE}")
-    return float(subprocess.run([sys.executable, str(CALIBRATE)], capture_output=True, text=True,
-                                check=True).stdout)
+    return float(
+        subprocess.run([sys.executable, str(CALIBRATE)], capture_output=True, text=True, check=True).stdout
+    )
 
 
 def requests() -> list[tuple[str, str, dict]]:
     survey = load_survey_sample(DEFAULT_DATASET_PATH)
     cases = [
-        ("correlate wdi/Financial Sector", "/correlation/correlate",
-         {"dataset": "wdi", "category": "Financial Sector", "country": "SGP", "year": "2014"}),
-        ("cluster wdi/Financial Sector k=5", "/correlation/cluster",
-         {"dataset": "wdi", "category": "Financial Sector", "year": "2014", "k": 5}),
-        ("statimpute linear", "/statimpute/impute",
-         {"target": "wdi-EG.ELC.ACCS.ZS", "country": "CUB", "method": "linear"}),
-        ("statimpute spline d=3", "/statimpute/impute",
-         {"target": "wdi-EG.ELC.ACCS.ZS", "country": "JAM", "method": "spline", "d": 3}),
+        (
+            "correlate wdi/Financial Sector",
+            "/correlation/correlate",
+            {"dataset": "wdi", "category": "Financial Sector", "country": "SGP", "year": "2014"},
+        ),
+        (
+            "cluster wdi/Financial Sector k=5",
+            "/correlation/cluster",
+            {"dataset": "wdi", "category": "Financial Sector", "year": "2014", "k": 5},
+        ),
+        (
+            "statimpute linear",
+            "/statimpute/impute",
+            {"target": "wdi-EG.ELC.ACCS.ZS", "country": "CUB", "method": "linear"},
+        ),
+        (
+            "statimpute spline d=3",
+            "/statimpute/impute",
+            {"target": "wdi-EG.ELC.ACCS.ZS", "country": "JAM", "method": "spline", "d": 3},
+        ),
     ]
     for factor in survey.factors:
-        cases.append((f"survey {factor} max_k=10", "/survey/clustering",
-                      {"data": survey.data, "metadata": survey.metadata, "factor": factor, "max_k": 10}))
+        cases.append(
+            (
+                f"survey {factor} max_k=10",
+                "/survey/clustering",
+                {"data": survey.data, "metadata": survey.metadata, "factor": factor, "max_k": 10},
+            )
+        )
     return cases
 
 
@@ -64,8 +82,10 @@ def main() -> None:
         for name, path, body in requests():
             cold = timed(client, path, body)
             warm = statistics.median(timed(client, path, body) for _ in range(WARM_RUNS))
-            print(f"{name:40s} cold {cold:7.3f} s = {cold / unit:6.3f} units | "
-                  f"warm median {warm:7.3f} s = {warm / unit:6.3f} units")
+            print(
+                f"{name:40s} cold {cold:7.3f} s = {cold / unit:6.3f} units | "
+                f"warm median {warm:7.3f} s = {warm / unit:6.3f} units"
+            )
     print(f"calibrate.py after: {calibrate():.3f} s")
 
 

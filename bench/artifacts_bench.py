@@ -28,8 +28,16 @@ import pandas as pd
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CALIBRATE = REPO_ROOT / "bench" / "calibrate.py"
 ONE_TEXT = {"instances": ["The battery lasts all day, great phone."]}
-ONE_V2 = {"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES",
-                      "data": ["The battery lasts all day, great phone."]}]}
+ONE_V2 = {
+    "inputs": [
+        {
+            "name": "text",
+            "shape": [1],
+            "datatype": "BYTES",
+            "data": ["The battery lasts all day, great phone."],
+        }
+    ]
+}
 
 
 def free_port() -> int:
@@ -41,9 +49,26 @@ def free_port() -> int:
 @contextlib.contextmanager
 def server(app: str, workers: int, ready_path: str, app_dir: str | None = None):
     port = free_port()
-    command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
-               "--workers", str(workers), "--loop", "uvloop", "--http", "httptools",
-               "--log-level", "warning", "--no-access-log", *(["--app-dir", app_dir] if app_dir else [])]
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        app,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--log-level",
+        "warning",
+        "--no-access-log",
+        *(["--app-dir", app_dir] if app_dir else []),
+    ]
     env = {**os.environ, "MODEL_SERVICE": "sentiment,kserve_v2", "LOG_LEVEL": "WARNING"}
     process = subprocess.Popen(command, cwd=REPO_ROOT, env=env)
     url = f"http://127.0.0.1:{port}"
@@ -67,14 +92,22 @@ def wrk(url: str, seconds: int, connections: int, body: dict | None = None) -> d
     script = ""
     if body is not None:
         payload = json.dumps(body).replace("\\", "\\\\").replace("'", "\\'")
-        script = (f"wrk.method = 'POST'\nwrk.body = '{payload}'\n"
-                  "wrk.headers['Content-Type'] = 'application/json'\n")
+        script = (
+            f"wrk.method = 'POST'\nwrk.body = '{payload}'\nwrk.headers['Content-Type'] = 'application/json'\n"
+        )
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write(script)
-    subprocess.run(["wrk", "-t1", "-c", str(connections), "-d", "2s", "-s", handle.name, url],
-                   capture_output=True, check=True)
-    out = subprocess.run(["wrk", "-t1", "-c", str(connections), "-d", f"{seconds}s", "--latency",
-                          "-s", handle.name, url], capture_output=True, text=True, check=True).stdout
+    subprocess.run(
+        ["wrk", "-t1", "-c", str(connections), "-d", "2s", "-s", handle.name, url],
+        capture_output=True,
+        check=True,
+    )
+    out = subprocess.run(
+        ["wrk", "-t1", "-c", str(connections), "-d", f"{seconds}s", "--latency", "-s", handle.name, url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     os.unlink(handle.name)
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if non_2xx:
@@ -84,8 +117,11 @@ def wrk(url: str, seconds: int, connections: int, body: dict | None = None) -> d
         value, unit = re.search(rf"{label}\s+([\d.]+)(us|ms|s)", out).groups()
         return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
 
-    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-            "p50_ms": millis("50%"), "p99_ms": millis("99%")}
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p50_ms": millis("50%"),
+        "p99_ms": millis("99%"),
+    }
 
 
 def thousand_texts(url: str) -> float:
@@ -107,27 +143,44 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--connections", type=int, default=16)
     args = parser.parse_args()
-    unit = float(subprocess.run([sys.executable, str(CALIBRATE)], capture_output=True, text=True,
-                                check=True).stdout.split()[-1])
-    print(f"calibration: {unit:.3f} s per machine unit; wrk -t1 -c{args.connections} "
-          f"-d{args.seconds}s, loopback")
+    unit = float(
+        subprocess.run(
+            [sys.executable, str(CALIBRATE)], capture_output=True, text=True, check=True
+        ).stdout.split()[-1]
+    )
+    print(
+        f"calibration: {unit:.3f} s per machine unit; wrk -t1 -c{args.connections} "
+        f"-d{args.seconds}s, loopback"
+    )
     print(f"{'path':<34}{'workers':>8}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'vs hello':>10}")
     for workers in (1, 2):
         with server("artifacts_hello:app", workers, "/", app_dir="bench") as url:
             hello = wrk(url + "/", args.seconds, args.connections)
         rows = [("GET / (FastAPI hello-world)", hello)]
         with server("api_app:app", workers, "/health/ready") as url:
-            rows.append(("POST /sentiment/predict (1 text)",
-                         wrk(url + "/sentiment/predict", args.seconds, args.connections, ONE_TEXT)))
-            rows.append(("POST /v2/.../sentiment/infer",
-                         wrk(url + "/v2/models/sentiment/infer", args.seconds, args.connections, ONE_V2)))
+            rows.append(
+                (
+                    "POST /sentiment/predict (1 text)",
+                    wrk(url + "/sentiment/predict", args.seconds, args.connections, ONE_TEXT),
+                )
+            )
+            rows.append(
+                (
+                    "POST /v2/.../sentiment/infer",
+                    wrk(url + "/v2/models/sentiment/infer", args.seconds, args.connections, ONE_V2),
+                )
+            )
             if workers == 1:
                 seconds = thousand_texts(url)
         for name, result in rows:
-            print(f"{name:<34}{workers:>8}{result['rps']:>10.0f}{result['p50_ms']:>9.2f}"
-                  f"{result['p99_ms']:>9.2f}{result['rps'] / hello['rps']:>10.0%}")
-    print(f"POST /sentiment/predict, 1,000 texts (1 worker, median of 20): {seconds * 1000:.1f} ms "
-          f"= {seconds / unit:.4f} machine units")
+            print(
+                f"{name:<34}{workers:>8}{result['rps']:>10.0f}{result['p50_ms']:>9.2f}"
+                f"{result['p99_ms']:>9.2f}{result['rps'] / hello['rps']:>10.0%}"
+            )
+    print(
+        f"POST /sentiment/predict, 1,000 texts (1 worker, median of 20): {seconds * 1000:.1f} ms "
+        f"= {seconds / unit:.4f} machine units"
+    )
 
 
 if __name__ == "__main__":

@@ -47,18 +47,30 @@ PAIRS = [  # (area, target, year)
     ("environment", "wdi-EG.FEC.RNEW.ZS", "2010"),
 ]
 DEVELOPMENT_PAIRS = [
-    ("demography", "wdi-SP.POP.TOTL", "2008"), ("demography", "wdi-SP.DYN.TFRT.IN", "2005"),
-    ("economy", "wdi-FP.CPI.TOTL.ZG", "2008"), ("economy", "wdi-NE.IMP.GNFS.ZS", "2012"),
-    ("economy", "wdi-NV.AGR.TOTL.ZS", "2010"), ("economy", "wdi-IT.CEL.SETS.P2", "2008"),
-    ("health", "wdi-SH.STA.MMRT", "2012"), ("health", "wdi-SH.DYN.NMRT", "2005"),
-    ("education", "wdi-SE.PRM.CMPT.ZS", "2010"), ("demography", "wdi-SP.URB.TOTL.IN.ZS", "2012"),
-    ("economy", "wdi-NY.GDP.PCAP.KD.ZG", "2012"), ("economy", "wdi-NY.GDP.DEFL.KD.ZG", "2010"),
-    ("economy", "wdi-NY.GNP.PCAP.CD", "2010"), ("economy", "wdi-NY.GDP.MKTP.CD", "2012"),
-    ("economy", "wdi-BX.TRF.PWKR.CD.DT", "2010"), ("economy", "wdi-NV.IND.TOTL.ZS", "2015"),
-    ("economy", "wdi-NE.EXP.GNFS.ZS", "2008"), ("economy", "wdi-DT.ODA.ODAT.GN.ZS", "2010"),
-    ("demography", "wdi-SP.POP.GROW", "2015"), ("economy", "wdi-NY.GDP.PCAP.PP.CD", "2012"),
-    ("economy", "wdi-NY.GDP.MKTP.KD.ZG", "2005"), ("economy", "wdi-NY.GDP.PCAP.CD", "2005"),
-    ("economy", "wdi-NE.GDI.TOTL.ZS", "2010"), ("health", "wdi-SP.DYN.IMRT.IN", "2008"),
+    ("demography", "wdi-SP.POP.TOTL", "2008"),
+    ("demography", "wdi-SP.DYN.TFRT.IN", "2005"),
+    ("economy", "wdi-FP.CPI.TOTL.ZG", "2008"),
+    ("economy", "wdi-NE.IMP.GNFS.ZS", "2012"),
+    ("economy", "wdi-NV.AGR.TOTL.ZS", "2010"),
+    ("economy", "wdi-IT.CEL.SETS.P2", "2008"),
+    ("health", "wdi-SH.STA.MMRT", "2012"),
+    ("health", "wdi-SH.DYN.NMRT", "2005"),
+    ("education", "wdi-SE.PRM.CMPT.ZS", "2010"),
+    ("demography", "wdi-SP.URB.TOTL.IN.ZS", "2012"),
+    ("economy", "wdi-NY.GDP.PCAP.KD.ZG", "2012"),
+    ("economy", "wdi-NY.GDP.DEFL.KD.ZG", "2010"),
+    ("economy", "wdi-NY.GNP.PCAP.CD", "2010"),
+    ("economy", "wdi-NY.GDP.MKTP.CD", "2012"),
+    ("economy", "wdi-BX.TRF.PWKR.CD.DT", "2010"),
+    ("economy", "wdi-NV.IND.TOTL.ZS", "2015"),
+    ("economy", "wdi-NE.EXP.GNFS.ZS", "2008"),
+    ("economy", "wdi-DT.ODA.ODAT.GN.ZS", "2010"),
+    ("demography", "wdi-SP.POP.GROW", "2015"),
+    ("economy", "wdi-NY.GDP.PCAP.PP.CD", "2012"),
+    ("economy", "wdi-NY.GDP.MKTP.KD.ZG", "2005"),
+    ("economy", "wdi-NY.GDP.PCAP.CD", "2005"),
+    ("economy", "wdi-NE.GDI.TOTL.ZS", "2010"),
+    ("health", "wdi-SP.DYN.IMRT.IN", "2008"),
 ]
 """Where the history model was designed: none of these target/year pairs is in PAIRS."""
 MANUAL = {**SIMPLE_EXAMPLE, "dataset": "wdi"}
@@ -66,8 +78,9 @@ MANUAL = {**SIMPLE_EXAMPLE, "dataset": "wdi"}
 
 
 def calibrate() -> float:
-    return float(subprocess.run([sys.executable, str(CALIBRATE)], capture_output=True, text=True,
-                                check=True).stdout)
+    return float(
+        subprocess.run([sys.executable, str(CALIBRATE)], capture_output=True, text=True, check=True).stdout
+    )
 
 
 def measure(dataset, request: dict) -> tuple[dict, float, float]:
@@ -86,13 +99,17 @@ def fmt(value: float | None, digits: int = 2) -> str:
 
 def table(unit: float, pairs: list[tuple[str, str, str]], with_afs: bool) -> str:
     dataset = load_indicator_dataset(DEFAULT_DATASET_PATH)
-    lines = ["| area | target, year | SIDS | two-level MANUAL | two-level + history | cross-country mean "
-             "| own series, linear | history vs better baseline | 90 % coverage (history) "
-             "| median weight of own series | time (units) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| area | target, year | SIDS | two-level MANUAL | two-level + history | cross-country mean "
+        "| own series, linear | history vs better baseline | 90 % coverage (history) "
+        "| median weight of own series | time (units) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     covered = total = worse = outside = 0
-    runs = [(area, target, year, "MANUAL", {**MANUAL, "target": target, "target_year": year})
-            for area, target, year in pairs]
+    runs = [
+        (area, target, year, "MANUAL", {**MANUAL, "target": target, "target_year": year})
+        for area, target, year in pairs
+    ]
     if with_afs:
         area, target, year = pairs[0]
         runs.insert(1, (area, target, year, "AFS", {**AFS_EXAMPLE, "target": target, "target_year": year}))
@@ -106,15 +123,19 @@ def table(unit: float, pairs: list[tuple[str, str, str]], with_afs: bool) -> str
         worse += model["mae"] > best
         outside += not 0.85 <= model["coverage"] <= 0.95
         label = "two-level AFS (10 preds, 100 trees)" if scheme == "AFS" else ""
-        lines.append(f"| {area} | {target} {year}{' — ' + label if label else ''} | {model['count']} "
-                     f"| {fmt(cross['mae'])} | **{fmt(model['mae'])}** | {fmt(scores['cross_country_mean']['mae'])} "
-                     f"| {fmt(scores['own_series_linear']['mae'])} | {versus} "
-                     f"| {fmt(100 * model['coverage'], 0)} % | {weight:.3f} | {seconds / unit:.2f} |")
+        lines.append(
+            f"| {area} | {target} {year}{' — ' + label if label else ''} | {model['count']} "
+            f"| {fmt(cross['mae'])} | **{fmt(model['mae'])}** | {fmt(scores['cross_country_mean']['mae'])} "
+            f"| {fmt(scores['own_series_linear']['mae'])} | {versus} "
+            f"| {fmt(100 * model['coverage'], 0)} % | {weight:.3f} | {seconds / unit:.2f} |"
+        )
         print(lines[-1], file=sys.stderr, flush=True)
-    lines.append(f"\nAll hidden truths: {covered}/{total} = {100 * covered / total:.1f} % inside the 90 % "
-                 f"intervals of the history model; rows with coverage outside 85–95 %: {outside} of "
-                 f"{len(runs)}; rows where history has a higher MAE than the better baseline: {worse} of {len(runs)}. "
-                 f"Machine unit: {unit:.2f} s (calibrate.py).")
+    lines.append(
+        f"\nAll hidden truths: {covered}/{total} = {100 * covered / total:.1f} % inside the 90 % "
+        f"intervals of the history model; rows with coverage outside 85–95 %: {outside} of "
+        f"{len(runs)}; rows where history has a higher MAE than the better baseline: {worse} of {len(runs)}. "
+        f"Machine unit: {unit:.2f} s (calibrate.py)."
+    )
     return "\n".join(lines)
 
 
@@ -127,8 +148,12 @@ def write(markdown: str, marker: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pairs", choices=("table", "development"), default="table",
-                        help="the documented table's pairs, or the ones the model was designed on")
+    parser.add_argument(
+        "--pairs",
+        choices=("table", "development"),
+        default="table",
+        help="the documented table's pairs, or the ones the model was designed on",
+    )
     parser.add_argument("--write", action="store_true", help="update the pairs' table in docs/models.md")
     args = parser.parse_args()
     unit = calibrate()

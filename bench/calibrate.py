@@ -10,7 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common.machine_speed import machine_unit  # noqa: E402
+from common.machine_speed import machine_unit
 
 
 def main() -> None:

@@ -29,11 +29,24 @@ from api_app.factory import create_app  # noqa: E402
 from common.settings import Settings  # noqa: E402
 
 SAMPLE = {"indicator": "wdi-EG.ELC.ACCS.ZS", "year": "2012"}
-PREDICT = {"target_year": "2001", "dataset": "wdi", "target": "wdi-EG.ELC.ACCS.ZS",
-           "interpolator": "KNNImputer", "scheme": "MANUAL", "manual_predictors": ["wdi-AG.LND.AGRI.ZS"],
-           "estimators": 10, "model": "rfr", "interval": "quantile"}
-BACKTEST = PREDICT | {"scheme": "AFS", "manual_predictors": None, "number_predictor": 10, "estimators": 200,
-                      "folds": 10}
+PREDICT = {
+    "target_year": "2001",
+    "dataset": "wdi",
+    "target": "wdi-EG.ELC.ACCS.ZS",
+    "interpolator": "KNNImputer",
+    "scheme": "MANUAL",
+    "manual_predictors": ["wdi-AG.LND.AGRI.ZS"],
+    "estimators": 10,
+    "model": "rfr",
+    "interval": "quantile",
+}
+BACKTEST = PREDICT | {
+    "scheme": "AFS",
+    "manual_predictors": None,
+    "number_predictor": 10,
+    "estimators": 200,
+    "folds": 10,
+}
 
 
 def memory(pid: int) -> tuple[float, float]:
@@ -76,21 +89,31 @@ def cancel_to_free(client: TestClient) -> float:
 
 
 def run(isolation: str, repeats: int) -> None:
-    settings = Settings(_env_file=None, environment="test", model_service=("sampleapi", "twolvlImp"),
-                        cache_max_entries=0, compute_workers=1, compute_isolation=isolation)
+    settings = Settings(
+        _env_file=None,
+        environment="test",
+        model_service=("sampleapi", "twolvlImp"),
+        cache_max_entries=0,
+        compute_workers=1,
+        compute_isolation=isolation,
+    )
     with TestClient(create_app(settings)) as client:
         wait_ready(client)
         client.post("/sampleapi/predict", json=SAMPLE)
         median, p90 = latency(client, repeats)
-        print(f"{isolation:8s} POST /sampleapi/predict: median {median:.2f} ms, p90 {p90:.2f} ms ({repeats} requests)")
+        print(
+            f"{isolation:8s} POST /sampleapi/predict: median {median:.2f} ms, p90 {p90:.2f} ms ({repeats} requests)"
+        )
         assert client.post("/twolvlImp/predict", json=PREDICT).status_code == 200
         api_pss, api_private = memory(os.getpid())
         print(f"{isolation:8s} API process: PSS {api_pss:.0f} MiB, private {api_private:.0f} MiB")
         for pid in client.app.state.processes.pids():
             pss, private = memory(pid)
             print(f"{isolation:8s} compute process {pid}: PSS {pss:.0f} MiB, private {private:.0f} MiB")
-        print(f"{isolation:8s} cancel of a running backtest → next request answered: "
-              f"{cancel_to_free(client):.2f} s")
+        print(
+            f"{isolation:8s} cancel of a running backtest → next request answered: "
+            f"{cancel_to_free(client):.2f} s"
+        )
 
 
 def main() -> None:

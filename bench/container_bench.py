@@ -31,8 +31,22 @@ IMAGE = "sids-ml-backend:bench"
 def cold_start(docker: docker_engine.Engine) -> tuple[float, float]:
     port, name = free_port(), f"sids-bench-{uuid.uuid4().hex[:8]}"
     started = time.monotonic()
-    docker.run("run", "-d", "--name", name, "--network", "host", "--read-only", "--tmpfs", "/tmp",
-               "-e", "HOST=127.0.0.1", "-e", f"PORT={port}", IMAGE)
+    docker.run(
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--network",
+        "host",
+        "--read-only",
+        "--tmpfs",
+        "/tmp",
+        "-e",
+        "HOST=127.0.0.1",
+        "-e",
+        f"PORT={port}",
+        IMAGE,
+    )
     live = None
     try:
         while time.monotonic() - started < 300:
@@ -57,8 +71,10 @@ def main() -> None:
         docker_engine.build_image(docker, REPO_ROOT, IMAGE)
         runs = [cold_start(docker) for _ in range(args.runs)]
         print(f"image {docker.figures['image size (MB)']} MB, build {docker.figures['image build (s)']} s")
-        print(f"cold start, median of {args.runs}: live {statistics.median(r[0] for r in runs):.1f} s, "
-              f"ready {statistics.median(r[1] for r in runs):.1f} s (every model, bundled dataset)")
+        print(
+            f"cold start, median of {args.runs}: live {statistics.median(r[0] for r in runs):.1f} s, "
+            f"ready {statistics.median(r[1] for r in runs):.1f} s (every model, bundled dataset)"
+        )
 
 
 if __name__ == "__main__":

@@ -18,27 +18,86 @@ import httpx
 
 REPO = Path(__file__).resolve().parent.parent
 CALIBRATE = REPO / "bench" / "calibrate.py"
-BASE = {"dataset": "wdi", "target": "wdi-EG.ELC.ACCS.ZS", "interpolator": "KNNImputer", "scheme": "MANUAL",
-        "manual_predictors": ["wdi-AG.LND.AGRI.ZS"], "model": "rfr", "interval": "quantile"}
+BASE = {
+    "dataset": "wdi",
+    "target": "wdi-EG.ELC.ACCS.ZS",
+    "interpolator": "KNNImputer",
+    "scheme": "MANUAL",
+    "manual_predictors": ["wdi-AG.LND.AGRI.ZS"],
+    "model": "rfr",
+    "interval": "quantile",
+}
 REQUESTS = [
     ("simple (Swagger example)", {"target_year": "2001", "estimators": 10, "history": True}),
     ("simple, no history", {"target_year": "2001", "estimators": 10, "history": False}),
-    ("AFS 10, 100 trees (reference)", {"target_year": "2001", "scheme": "AFS", "number_predictor": 10,
-                                       "manual_predictors": None, "estimators": 100, "history": False}),
-    ("PCA 5, etr 200, bootstrap", {"target_year": "2010", "scheme": "PCA", "number_predictor": 5,
-                                   "manual_predictors": None, "model": "etr", "estimators": 200,
-                                   "interval": "bootstrap"}),
-    ("MANUAL 2, gbr 100, Simple", {"target_year": "2005", "interpolator": "SimpleImputer", "model": "gbr",
-                                   "manual_predictors": ["wdi-AG.LND.AGRI.ZS", "wdi-SP.DYN.LE00.IN"],
-                                   "estimators": 100}),
-    ("AFS 5, all, 50 trees", {"target_year": "2012", "scheme": "AFS", "number_predictor": 5,
-                              "manual_predictors": None, "model": "all", "estimators": 50}),
+    (
+        "AFS 10, 100 trees (reference)",
+        {
+            "target_year": "2001",
+            "scheme": "AFS",
+            "number_predictor": 10,
+            "manual_predictors": None,
+            "estimators": 100,
+            "history": False,
+        },
+    ),
+    (
+        "PCA 5, etr 200, bootstrap",
+        {
+            "target_year": "2010",
+            "scheme": "PCA",
+            "number_predictor": 5,
+            "manual_predictors": None,
+            "model": "etr",
+            "estimators": 200,
+            "interval": "bootstrap",
+        },
+    ),
+    (
+        "MANUAL 2, gbr 100, Simple",
+        {
+            "target_year": "2005",
+            "interpolator": "SimpleImputer",
+            "model": "gbr",
+            "manual_predictors": ["wdi-AG.LND.AGRI.ZS", "wdi-SP.DYN.LE00.IN"],
+            "estimators": 100,
+        },
+    ),
+    (
+        "AFS 5, all, 50 trees",
+        {
+            "target_year": "2012",
+            "scheme": "AFS",
+            "number_predictor": 5,
+            "manual_predictors": None,
+            "model": "all",
+            "estimators": 50,
+        },
+    ),
     ("MANUAL 1, rfr 300", {"target_year": "2015", "estimators": 300}),
     ("simple again, 2001, 50 trees", {"target_year": "2001", "estimators": 50}),
-    ("PCA 8, rfr 100, 2010", {"target_year": "2010", "scheme": "PCA", "number_predictor": 8,
-                              "manual_predictors": None, "estimators": 100}),
-    ("AFS 10, gbr 50, 2005", {"target_year": "2005", "interpolator": "SimpleImputer", "scheme": "AFS",
-                              "number_predictor": 10, "manual_predictors": None, "model": "gbr", "estimators": 50}),
+    (
+        "PCA 8, rfr 100, 2010",
+        {
+            "target_year": "2010",
+            "scheme": "PCA",
+            "number_predictor": 8,
+            "manual_predictors": None,
+            "estimators": 100,
+        },
+    ),
+    (
+        "AFS 10, gbr 50, 2005",
+        {
+            "target_year": "2005",
+            "interpolator": "SimpleImputer",
+            "scheme": "AFS",
+            "number_predictor": 10,
+            "manual_predictors": None,
+            "model": "gbr",
+            "estimators": 50,
+        },
+    ),
 ]
 
 
@@ -49,8 +108,9 @@ def free_port() -> int:
 
 
 def calibrate() -> float:
-    return float(subprocess.run([sys.executable, str(CALIBRATE)], capture_output=True, text=True,
-                                check=True).stdout)
+    return float(
+        subprocess.run([sys.executable, str(CALIBRATE)], capture_output=True, text=True, check=True).stdout
+    )
 
 
 def wait_for_unit(client: httpx.Client, body: dict, timeout: float = 300) -> float:
@@ -65,10 +125,30 @@ def wait_for_unit(client: httpx.Client, body: dict, timeout: float = 300) -> flo
 
 def main() -> None:
     port = free_port()
-    env = {**os.environ, "MODEL_SERVICE": "twolvlImp", "CACHE_MAX_ENTRIES": "0", "MACHINE_SPEED_PROBE": "true",
-           "LOG_LEVEL": "WARNING", "COMPUTE_TIMEOUT_SECONDS": "3600"}
-    server = subprocess.Popen([sys.executable, "-m", "uvicorn", "api_app:app", "--host", "127.0.0.1", "--port",
-                               str(port), "--log-level", "warning"], cwd=REPO, env=env)
+    env = {
+        **os.environ,
+        "MODEL_SERVICE": "twolvlImp",
+        "CACHE_MAX_ENTRIES": "0",
+        "MACHINE_SPEED_PROBE": "true",
+        "LOG_LEVEL": "WARNING",
+        "COMPUTE_TIMEOUT_SECONDS": "3600",
+    }
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "api_app:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        cwd=REPO,
+        env=env,
+    )
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=3600) as client:
             while True:
@@ -78,11 +158,15 @@ def main() -> None:
                 except httpx.HTTPError:
                     pass
                 time.sleep(0.2)
-            bodies = [(name, {k: v for k, v in {**BASE, **changes}.items() if v is not None})
-                      for name, changes in REQUESTS]
+            bodies = [
+                (name, {k: v for k, v in {**BASE, **changes}.items() if v is not None})
+                for name, changes in REQUESTS
+            ]
             unit = wait_for_unit(client, bodies[0][1])
             before = calibrate()
-            print(f"server's machine unit (background probe): {unit:.3f} s; bench/calibrate.py: {before:.3f} s")
+            print(
+                f"server's machine unit (background probe): {unit:.3f} s; bench/calibrate.py: {before:.3f} s"
+            )
             print(f"{'request':32s} {'predicted':>9s} {'actual':>8s} {'ratio':>6s}  basis")
             ratios = []
             for name, body in bodies:
@@ -95,10 +179,14 @@ def main() -> None:
                     continue
                 ratio = estimate["seconds"] / actual
                 ratios.append(ratio)
-                print(f"{name:32s} {estimate['seconds']:8.2f}s {actual:7.2f}s {ratio:6.2f}  "
-                      f"{estimate['method']} ({estimate['runs']} runs)")
+                print(
+                    f"{name:32s} {estimate['seconds']:8.2f}s {actual:7.2f}s {ratio:6.2f}  "
+                    f"{estimate['method']} ({estimate['runs']} runs)"
+                )
             inside = sum(1 / 1.5 <= r <= 1.5 for r in ratios)
-            print(f"within a factor 1.5: {inside} of {len(ratios)}; bench/calibrate.py after: {calibrate():.3f} s")
+            print(
+                f"within a factor 1.5: {inside} of {len(ratios)}; bench/calibrate.py after: {calibrate():.3f} s"
+            )
     finally:
         server.terminate()
         server.wait(timeout=30)

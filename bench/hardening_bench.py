@@ -18,18 +18,19 @@ import threading
 import time
 from pathlib import Path
 
-from platform_startup import free_port, rss_mib  # bench/ is on sys.path when run as a script
-
 import httpx
+from platform_startup import free_port, rss_mib  # bench/ is on sys.path when run as a script
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HUGE_METADATA = json.dumps({"data": {"q": [1]}, "metadata": [0.5] * 1_000_000, "factor": "x", "max_k": 2})
-LARGE_VALID = json.dumps({
-    "data": {f"q{j}": [1.5, 2.5, None, 4.0] * 500 for j in range(450)},
-    "metadata": [{"Question Name": f"q{j}", "Type": "continuous", "Factor": "F"} for j in range(450)],
-    "factor": "not a factor", "max_k": 2})
-
-
+LARGE_VALID = json.dumps(
+    {
+        "data": {f"q{j}": [1.5, 2.5, None, 4.0] * 500 for j in range(450)},
+        "metadata": [{"Question Name": f"q{j}", "Type": "continuous", "Factor": "F"} for j in range(450)],
+        "factor": "not a factor",
+        "max_k": 2,
+    }
+)
 
 
 def body_while_polling(url: str, content: str) -> None:
@@ -37,8 +38,12 @@ def body_while_polling(url: str, content: str) -> None:
 
     def send():
         started = time.perf_counter()
-        outcome["response"] = httpx.post(f"{url}/survey/clustering", content=content, timeout=300,
-                                         headers={"content-type": "application/json"})
+        outcome["response"] = httpx.post(
+            f"{url}/survey/clustering",
+            content=content,
+            timeout=300,
+            headers={"content-type": "application/json"},
+        )
         outcome["seconds"] = time.perf_counter() - started
 
     sender = threading.Thread(target=send)
@@ -50,8 +55,10 @@ def body_while_polling(url: str, content: str) -> None:
         time.sleep(0.02)
     sender.join()
     response = outcome["response"]
-    print(f"  {len(content) / 1e6:.1f} MB body: {response.status_code}, answer {len(response.content)} bytes "
-          f"in {outcome['seconds']:.2f} s; slowest of {len(waits)} liveness answers {max(waits) * 1000:.0f} ms")
+    print(
+        f"  {len(content) / 1e6:.1f} MB body: {response.status_code}, answer {len(response.content)} bytes "
+        f"in {outcome['seconds']:.2f} s; slowest of {len(waits)} liveness answers {max(waits) * 1000:.0f} ms"
+    )
 
 
 def header_bytes_read(port: int) -> int:
@@ -72,9 +79,21 @@ def main() -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "api_app:app", "--port", str(port), "--log-level", "warning",
-         "--http", "api_app.server:GuardedHttpToolsProtocol"],
-        cwd=REPO_ROOT, env={**os.environ, "MODEL_SERVICE": "SurveyCluster,sentiment"})
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "api_app:app",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--http",
+            "api_app.server:GuardedHttpToolsProtocol",
+        ],
+        cwd=REPO_ROOT,
+        env={**os.environ, "MODEL_SERVICE": "SurveyCluster,sentiment"},
+    )
     try:
         while True:
             try:

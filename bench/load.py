@@ -24,9 +24,17 @@ import httpx
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CALIBRATE = REPO_ROOT / "bench" / "calibrate.py"
-SIMPLE = {"target_year": "2001", "dataset": "wdi", "target": "wdi-EG.ELC.ACCS.ZS",
-          "interpolator": "KNNImputer", "scheme": "MANUAL", "manual_predictors": ["wdi-AG.LND.AGRI.ZS"],
-          "estimators": 10, "model": "rfr", "interval": "quantile"}
+SIMPLE = {
+    "target_year": "2001",
+    "dataset": "wdi",
+    "target": "wdi-EG.ELC.ACCS.ZS",
+    "interpolator": "KNNImputer",
+    "scheme": "MANUAL",
+    "manual_predictors": ["wdi-AG.LND.AGRI.ZS"],
+    "estimators": 10,
+    "model": "rfr",
+    "interval": "quantile",
+}
 REPLACED = {"throughput": 1.23, "median": 15.8}
 YEARS = [str(year) for year in range(2000, 2020)]
 
@@ -53,20 +61,42 @@ def free_port() -> int:
 @contextlib.contextmanager
 def services(args):
     """uvicorn (and queue workers with their Redis db in redis mode), stopped on exit."""
-    env = {**os.environ, "MODEL_SERVICE": "twolvlImp", "LOG_LEVEL": "WARNING", "JOB_BACKEND": args.backend,
-           "COMPUTE_WORKERS": str(args.compute_workers)}
+    env = {
+        **os.environ,
+        "MODEL_SERVICE": "twolvlImp",
+        "LOG_LEVEL": "WARNING",
+        "JOB_BACKEND": args.backend,
+        "COMPUTE_WORKERS": str(args.compute_workers),
+    }
     if args.backend == "redis":
         env["REDIS_URL"] = args.redis_url
         import redis
 
         redis.Redis.from_url(args.redis_url).flushdb()
     port = free_port()
-    processes = [subprocess.Popen([sys.executable, "-m", "uvicorn", "api_app:app", "--port", str(port),
-                                   "--workers", str(args.api_workers), "--log-level", "warning"],
-                                  cwd=REPO_ROOT, env=env)]
+    processes = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "api_app:app",
+                "--port",
+                str(port),
+                "--workers",
+                str(args.api_workers),
+                "--log-level",
+                "warning",
+            ],
+            cwd=REPO_ROOT,
+            env=env,
+        )
+    ]
     if args.backend == "redis":
-        processes += [subprocess.Popen([sys.executable, "-m", "api_app.worker"], cwd=REPO_ROOT, env=env)
-                      for _ in range(args.job_workers)]
+        processes += [
+            subprocess.Popen([sys.executable, "-m", "api_app.worker"], cwd=REPO_ROOT, env=env)
+            for _ in range(args.job_workers)
+        ]
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
@@ -92,8 +122,9 @@ async def user(url: str, number: int, args, latencies: list, errors: list) -> No
         for index in range(args.requests):
             started = time.perf_counter()
             try:
-                response = await client.post("/twolvlImp/predict",
-                                             json=request_for(args.scenario, number, index))
+                response = await client.post(
+                    "/twolvlImp/predict", json=request_for(args.scenario, number, index)
+                )
                 if response.status_code != 200:
                     errors.append(f"{response.status_code}: {response.text[:200]}")
             except httpx.HTTPError as exc:
@@ -110,7 +141,7 @@ async def run(url: str, args) -> tuple[float, list, list]:
 
 def percentile(values: list, share: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
 def main() -> None:
@@ -127,22 +158,31 @@ def main() -> None:
 
     unit = None
     if CALIBRATE.is_file():
-        unit = float(subprocess.run([sys.executable, str(CALIBRATE)], capture_output=True, text=True,
-                                    check=True).stdout)
+        unit = float(
+            subprocess.run(
+                [sys.executable, str(CALIBRATE)], capture_output=True, text=True, check=True
+            ).stdout
+        )
     with services(args) as url:
         wall, latencies, errors = asyncio.run(run(url, args))
     total = len(latencies)
     throughput = total / wall
     median, p99 = statistics.median(latencies), percentile(latencies, 0.99)
     units = (lambda s: f"{s / unit:.3f} u") if unit else (lambda s: "n/a")
-    print(f"scenario={args.scenario} backend={args.backend} users={args.users} requests/user={args.requests} "
-          f"api_workers={args.api_workers} job_workers={args.job_workers if args.backend == 'redis' else 0}")
+    print(
+        f"scenario={args.scenario} backend={args.backend} users={args.users} requests/user={args.requests} "
+        f"api_workers={args.api_workers} job_workers={args.job_workers if args.backend == 'redis' else 0}"
+    )
     print(f"calibrate: {unit:.3f} s" if unit else "calibrate: not found")
     print(f"requests {total}  errors {len(errors)}  wall {wall:.1f} s")
-    print(f"throughput {throughput:.2f} req/s  ({throughput / REPLACED['throughput']:.1f}x the replaced "
-          f"system's {REPLACED['throughput']} req/s)")
-    print(f"latency  median {median:.3f} s ({units(median)})  p90 {percentile(latencies, 0.9):.3f} s  "
-          f"p99 {p99:.3f} s ({units(p99)})  max {max(latencies):.3f} s  (replaced: median {REPLACED['median']} s)")
+    print(
+        f"throughput {throughput:.2f} req/s  ({throughput / REPLACED['throughput']:.1f}x the replaced "
+        f"system's {REPLACED['throughput']} req/s)"
+    )
+    print(
+        f"latency  median {median:.3f} s ({units(median)})  p90 {percentile(latencies, 0.9):.3f} s  "
+        f"p99 {p99:.3f} s ({units(p99)})  max {max(latencies):.3f} s  (replaced: median {REPLACED['median']} s)"
+    )
     for error in errors[:5]:
         print("error:", error)
 

@@ -38,7 +38,9 @@ def one_run(model_service: str) -> tuple[float, float, list[str]]:
     started = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "api_app:app", "--port", str(port), "--log-level", "warning"],
-        cwd=REPO_ROOT, env={**os.environ, "MODEL_SERVICE": model_service})
+        cwd=REPO_ROOT,
+        env={**os.environ, "MODEL_SERVICE": model_service},
+    )
     try:
         while True:
             try:
@@ -62,15 +64,20 @@ def one_run(model_service: str) -> tuple[float, float, list[str]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--model-service", default="",
-                        help="MODEL_SERVICE of the server (default: every model)")
+    parser.add_argument(
+        "--model-service", default="", help="MODEL_SERVICE of the server (default: every model)"
+    )
     args = parser.parse_args()
     runs = [one_run(args.model_service) for _ in range(args.runs)]
     print(f"models: {', '.join(runs[0][2])}")
-    print(f"startup to ready: median {statistics.median(r[0] for r in runs):.2f} s "
-          f"(runs: {', '.join(f'{r[0]:.2f}' for r in runs)}; replaced system: 3.7 s)")
-    print(f"idle resident memory: median {statistics.median(r[1] for r in runs):.0f} MiB "
-          f"(replaced system: 247 MB)")
+    print(
+        f"startup to ready: median {statistics.median(r[0] for r in runs):.2f} s "
+        f"(runs: {', '.join(f'{r[0]:.2f}' for r in runs)}; replaced system: 3.7 s)"
+    )
+    print(
+        f"idle resident memory: median {statistics.median(r[1] for r in runs):.0f} MiB "
+        f"(replaced system: 247 MB)"
+    )
 
 
 if __name__ == "__main__":

@@ -16,20 +16,42 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common.settings import DEFAULT_DATASET_PATH  # noqa: E402
-from models.Statimpute import service as statimpute  # noqa: E402
-from models.Statimpute.schemas import ImputeRequest  # noqa: E402
-from models.twolvlImp import service as twolvlimp  # noqa: E402
-from models.twolvlImp.schemas import TrainRequest  # noqa: E402
-from shared_dataloader import load_indicator_dataset  # noqa: E402
+from common.settings import DEFAULT_DATASET_PATH
+from models.Statimpute import service as statimpute
+from models.Statimpute.schemas import ImputeRequest
+from models.twolvlImp import service as twolvlimp
+from models.twolvlImp.schemas import TrainRequest
+from shared_dataloader import load_indicator_dataset
 
-SERIES_TARGETS = ["wdi-EG.ELC.ACCS.ZS", "wdi-SE.XPD.TOTL.GD.ZS", "gapminder-gdp_total_yearly_growth",
-                  "wdi-NY.GDP.MKTP.KD.ZG", "wdi-IT.NET.BBND.P2"]
-YEAR_TARGETS = {"wdi-EG.ELC.ACCS.ZS": "2001", "wdi-SE.XPD.TOTL.GD.ZS": "2010", "wdi-SH.DYN.MORT": "2005",
-                "wdi-NY.GDP.MKTP.KD.ZG": "2010", "wdi-IT.NET.BBND.P2": "2012"}
+SERIES_TARGETS = [
+    "wdi-EG.ELC.ACCS.ZS",
+    "wdi-SE.XPD.TOTL.GD.ZS",
+    "gapminder-gdp_total_yearly_growth",
+    "wdi-NY.GDP.MKTP.KD.ZG",
+    "wdi-IT.NET.BBND.P2",
+]
+YEAR_TARGETS = {
+    "wdi-EG.ELC.ACCS.ZS": "2001",
+    "wdi-SE.XPD.TOTL.GD.ZS": "2010",
+    "wdi-SH.DYN.MORT": "2005",
+    "wdi-NY.GDP.MKTP.KD.ZG": "2010",
+    "wdi-IT.NET.BBND.P2": "2012",
+}
 PREDICTORS = ["wdi-AG.LND.AGRI.ZS", "wdi-SP.DYN.LE00.IN"]
-METHODS = ["linear", "nearest", "zero", "slinear", "quadratic", "cubic", "spline", "polynomial",
-           "piecewise_polynomial", "pchip", "akima", "cubicspline"]
+METHODS = [
+    "linear",
+    "nearest",
+    "zero",
+    "slinear",
+    "quadratic",
+    "cubic",
+    "spline",
+    "polynomial",
+    "piecewise_polynomial",
+    "pchip",
+    "akima",
+    "cubicspline",
+]
 DIRECTIONS = ["forward", "backward", "both"]
 
 
@@ -53,8 +75,13 @@ def statimpute_counts(dataset, target: str) -> tuple[int, int, float]:
     for country in countries:
         for method in METHODS:
             for direction in DIRECTIONS:
-                body = ImputeRequest(target=target, country=country, method=method, direction=direction,
-                                     d=3 if method in ("spline", "polynomial") else None)
+                body = ImputeRequest(
+                    target=target,
+                    country=country,
+                    method=method,
+                    direction=direction,
+                    d=3 if method in ("spline", "polynomial") else None,
+                )
                 try:
                     result = statimpute.impute(body, dataset)
                 except Exception:  # too few points for the method: a 422, nothing returned
@@ -76,9 +103,18 @@ def year_fields(indicator_json: dict, year: str) -> dict:
 
 def twolvlimp_counts(dataset, target: str, year: str, interval: str, history: bool) -> tuple[int, int, int]:
     points, bounds = ranges(dataset, target)
-    body = TrainRequest(target_year=year, dataset="wdi", target=target, interpolator="KNNImputer",
-                        scheme="MANUAL", manual_predictors=PREDICTORS, estimators=50, model="rfr", interval=interval,
-                        history=history)
+    body = TrainRequest(
+        target_year=year,
+        dataset="wdi",
+        target=target,
+        interpolator="KNNImputer",
+        scheme="MANUAL",
+        manual_predictors=PREDICTORS,
+        estimators=50,
+        model="rfr",
+        interval=interval,
+        history=history,
+    )
     fields = year_fields(twolvlimp.predict(body, dataset).model_dump()["indicatorJson"], year)
     imputed = list(fields["lowerIntervals"])
     bad_points = outside([fields["data"][c] for c in imputed], points)
@@ -94,16 +130,20 @@ def main() -> None:
     for target in SERIES_TARGETS:
         checked, bad, worst = statimpute_counts(dataset, target)
         total += bad
-        print(f"  {target:24s} filled values {checked:6d}, implausible {bad:5d}"
-              + (f" (largest |value| {worst:,.0f})" if bad else ""))
+        print(
+            f"  {target:24s} filled values {checked:6d}, implausible {bad:5d}"
+            + (f" (largest |value| {worst:,.0f})" if bad else "")
+        )
     print(f"twolvlImp (MANUAL {', '.join(PREDICTORS)}, rfr, 50 trees):")
     for target, year in YEAR_TARGETS.items():
         for interval in ("quantile", "bootstrap"):
             for history in (False, True):
                 imputed, points, bounds = twolvlimp_counts(dataset, target, year, interval, history)
                 total += points + bounds
-                print(f"  {target:24s} {year} {interval:9s} history={str(history):5s} imputed {imputed:3d}, "
-                      f"implausible points {points}, bounds {bounds}")
+                print(
+                    f"  {target:24s} {year} {interval:9s} history={history!s:5s} imputed {imputed:3d}, "
+                    f"implausible points {points}, bounds {bounds}"
+                )
     print(f"implausible values in total: {total} ({time.perf_counter() - started:.0f} s)")
 
 

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import httpx
 import yaml
-
 from load import percentile, services
 
 SCENARIO = Path(__file__).resolve().parent / "slo_scenario.yaml"
@@ -71,8 +70,9 @@ async def run(url: str, scenario: dict, seconds: float) -> list[dict]:
     results = [{"spec": spec, "latencies": [], "statuses": [], "jobs": []} for spec in scenario["classes"]]
     async with httpx.AsyncClient(base_url=url, timeout=120) as client:
         until = time.monotonic() + seconds
-        await asyncio.gather(*(user(client, r["spec"], until, n, r) for r in results
-                               for n in range(r["spec"]["users"])))
+        await asyncio.gather(
+            *(user(client, r["spec"], until, n, r) for r in results for n in range(r["spec"]["users"]))
+        )
         for result in results:
             if result["jobs"]:
                 result["finished"] = await finish_times(client, result["jobs"], timeout=600)
@@ -80,7 +80,9 @@ async def run(url: str, scenario: dict, seconds: float) -> list[dict]:
 
 
 def report(results: list[dict], scenario: dict, seconds: float) -> bool:
-    print(f"{'class':<16} {'requests':>8} {'5xx':>4} {'p50 s':>7} {'p95 s':>7} {'max s':>7} {'SLO p95':>8}  verdict")
+    print(
+        f"{'class':<16} {'requests':>8} {'5xx':>4} {'p50 s':>7} {'p95 s':>7} {'max s':>7} {'SLO p95':>8}  verdict"
+    )
     passed = True
     for result in results:
         spec, latencies = result["spec"], result["latencies"]
@@ -92,19 +94,29 @@ def report(results: list[dict], scenario: dict, seconds: float) -> bool:
         errors = sum(1 for s in result["statuses"] if s >= 500)
         verdict = p95 < spec["p95_seconds"]
         passed &= verdict
-        print(f"{spec['name']:<16} {len(latencies):>8} {errors:>4} {percentile(latencies, 0.5):>7.3f} {p95:>7.3f} "
-              f"{max(latencies):>7.3f} {'< ' + format(spec['p95_seconds'], 'g') + ' s':>8}  "
-              f"{'PASS' if verdict else 'FAIL'}")
+        print(
+            f"{spec['name']:<16} {len(latencies):>8} {errors:>4} {percentile(latencies, 0.5):>7.3f} {p95:>7.3f} "
+            f"{max(latencies):>7.3f} {'< ' + format(spec['p95_seconds'], 'g') + ' s':>8}  "
+            f"{'PASS' if verdict else 'FAIL'}"
+        )
         if "finished" in result:
             finished = result["finished"]
-            print(f"{'':<16} jobs submitted {len(result['jobs'])}, finished {len(finished)}"
-                  + (f", run time p50 {percentile(finished, 0.5):.1f} s, max {max(finished):.1f} s" if finished else ""))
+            print(
+                f"{'':<16} jobs submitted {len(result['jobs'])}, finished {len(finished)}"
+                + (
+                    f", run time p50 {percentile(finished, 0.5):.1f} s, max {max(finished):.1f} s"
+                    if finished
+                    else ""
+                )
+            )
     statuses = [s for r in results for s in r["statuses"]]
     availability = sum(1 for s in statuses if s < 500) / len(statuses) if statuses else 0.0
     target = scenario["slo"]["availability"]
     verdict = availability >= target
-    print(f"availability {availability:.4f} over {len(statuses)} requests in {seconds:g} s "
-          f"(SLO >= {target})  {'PASS' if verdict else 'FAIL'}")
+    print(
+        f"availability {availability:.4f} over {len(statuses)} requests in {seconds:g} s "
+        f"(SLO >= {target})  {'PASS' if verdict else 'FAIL'}"
+    )
     return passed and verdict
 
 
@@ -116,15 +128,22 @@ def main() -> None:
     parser.add_argument("--job-workers", type=int, default=1, help="worker processes (redis backend)")
     parser.add_argument("--compute-workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/13")
-    parser.add_argument("--without", action="append", default=[], metavar="CLASS",
-                        help="leave a class out (e.g. 'async AFS jobs', to see what they cost the others)")
+    parser.add_argument(
+        "--without",
+        action="append",
+        default=[],
+        metavar="CLASS",
+        help="leave a class out (e.g. 'async AFS jobs', to see what they cost the others)",
+    )
     args = parser.parse_args()
     scenario = yaml.safe_load(SCENARIO.read_text())
     scenario["classes"] = [c for c in scenario["classes"] if c["name"] not in args.without]
     with services(args) as url:
         results = asyncio.run(run(url, scenario, args.seconds))
-    print(f"backend={args.backend} api_workers={args.api_workers} "
-          f"job_workers={args.job_workers if args.backend == 'redis' else 0} scenario={SCENARIO.name}")
+    print(
+        f"backend={args.backend} api_workers={args.api_workers} "
+        f"job_workers={args.job_workers if args.backend == 'redis' else 0} scenario={SCENARIO.name}"
+    )
     all_passed = report(results, scenario, args.seconds)
     print("all SLOs met" if all_passed else "SLOs missed (see FAIL above)")
 

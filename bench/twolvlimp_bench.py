@@ -37,14 +37,20 @@ print(json.dumps({"runs": runs, "rmse": result.rmse[body.target_year]}))
 def calibrate() -> float:
     if not CALIBRATE.is_file():
         sys.exit(f"calibrate.py not found at {CALIBRATE}")
-    return float(subprocess.run([sys.executable, str(CALIBRATE)], capture_output=True, text=True,
-                                check=True).stdout)
+    return float(
+        subprocess.run([sys.executable, str(CALIBRATE)], capture_output=True, text=True, check=True).stdout
+    )
 
 
 def measure(name: str, repeats: int) -> dict:
     """Runs in a fresh process: the first run is cold (only the warm-up done), the others warm."""
-    out = subprocess.run([sys.executable, "-c", CHILD, name, str(repeats)], cwd=REPO, capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, name, str(repeats)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -53,13 +59,17 @@ def main() -> None:
     results = {name: measure(name, 3) for name in REFERENCE}
     after = calibrate()
     unit = (before + after) / 2
-    print(f"calibrate.py: {before:.3f} s before, {after:.3f} s after; machine unit = their mean, {unit:.3f} s")
+    print(
+        f"calibrate.py: {before:.3f} s before, {after:.3f} s after; machine unit = their mean, {unit:.3f} s"
+    )
     for name, result in results.items():
         cold, warm = result["runs"][0], min(result["runs"][1:])
         ref_units, ref_rmse = REFERENCE[name]
-        print(f"{name:15s} cold {cold:7.3f} s = {cold / unit:6.3f} units | warm {warm:7.3f} s = "
-              f"{warm / unit:6.3f} units | reference {ref_units or '—'} units | CV RMSE {result['rmse']:.3f}"
-              + (f" (reference {ref_rmse})" if ref_rmse else ""))
+        print(
+            f"{name:15s} cold {cold:7.3f} s = {cold / unit:6.3f} units | warm {warm:7.3f} s = "
+            f"{warm / unit:6.3f} units | reference {ref_units or '—'} units | CV RMSE {result['rmse']:.3f}"
+            + (f" (reference {ref_rmse})" if ref_rmse else "")
+        )
 
 
 if __name__ == "__main__":

@@ -12,20 +12,29 @@ class Scores(BaseModel):
 
     mae: float | None = Field(description="Mean absolute error over the hidden values scored.")
     rmse: float | None = Field(description="Root mean squared error over the hidden values scored.")
-    coverage: float | None = Field(description="Share of the hidden values inside the 90 % interval "
-                                               "(null: no interval).")
+    coverage: float | None = Field(
+        description="Share of the hidden values inside the 90 % interval (null: no interval)."
+    )
     count: int = Field(description="Hidden values scored.")
 
 
-def scores(truth: np.ndarray, prediction: np.ndarray, lower: np.ndarray | None = None,
-           upper: np.ndarray | None = None) -> dict:
+def scores(
+    truth: np.ndarray,
+    prediction: np.ndarray,
+    lower: np.ndarray | None = None,
+    upper: np.ndarray | None = None,
+) -> dict:
     """MAE, RMSE and interval coverage of predictions against hidden truths."""
     if len(truth) == 0:
         return {"mae": None, "rmse": None, "coverage": None, "count": 0}
     error = prediction - truth
     coverage = None if lower is None else float(np.mean((lower <= truth) & (truth <= upper)))
-    return {"mae": float(np.mean(np.abs(error))), "rmse": float(np.sqrt(np.mean(error ** 2))),
-            "coverage": coverage, "count": len(truth)}
+    return {
+        "mae": float(np.mean(np.abs(error))),
+        "rmse": float(np.sqrt(np.mean(error**2))),
+        "coverage": coverage,
+        "count": len(truth),
+    }
 
 
 def conformal_quantile(values, coverage: float = COVERAGE) -> float:

@@ -10,7 +10,8 @@ as it is. Small bodies keep FastAPI's inline path (a thread hop costs more than 
 
 import asyncio
 import json
-from typing import Any, Callable, Coroutine
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
@@ -27,13 +28,23 @@ Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 def _is_json(request: Request) -> bool:
     content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     return content_type == "application/json" or (
-        content_type.startswith("application/") and content_type.endswith("+json"))
+        content_type.startswith("application/") and content_type.endswith("+json")
+    )
 
 
 def _json_invalid(position: int, reason: str) -> RequestValidationError:
     """The error FastAPI itself raises for a body that is not JSON."""
-    return RequestValidationError([{"type": "json_invalid", "loc": ("body", position),
-                                    "msg": "JSON decode error", "input": {}, "ctx": {"error": reason}}])
+    return RequestValidationError(
+        [
+            {
+                "type": "json_invalid",
+                "loc": ("body", position),
+                "msg": "JSON decode error",
+                "input": {},
+                "ctx": {"error": reason},
+            }
+        ]
+    )
 
 
 def parse_and_validate(body: bytes, body_field: Any) -> Any:

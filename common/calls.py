@@ -13,8 +13,10 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Callable, ContextManager
+from typing import Any
 
 from common.jobs.model import dotted, error_payload, import_dotted, invoke, to_json
 
@@ -41,10 +43,10 @@ class Call:
         return cls(dotted(fn), body, data, capture_context())
 
 
-_context_hooks: list[tuple[Callable[[], dict], Callable[[dict], ContextManager]]] = []
+_context_hooks: list[tuple[Callable[[], dict], Callable[[dict], AbstractContextManager]]] = []
 
 
-def register_context(capture: Callable[[], dict], restore: Callable[[dict], ContextManager]) -> None:
+def register_context(capture: Callable[[], dict], restore: Callable[[dict], AbstractContextManager]) -> None:
     """`capture()` runs in the parent when a call is made and its dict travels in `Call.context`;
     `restore(context)` is entered in the compute process around the call. Registering the same
     pair again changes nothing."""
@@ -91,7 +93,9 @@ class _ChildProgress:
         self._stage: str | None = None
         self._sent = 0.0
 
-    def __call__(self, stage: str, fraction: float, done: int | None = None, total: int | None = None) -> None:
+    def __call__(
+        self, stage: str, fraction: float, done: int | None = None, total: int | None = None
+    ) -> None:
         now = time.monotonic()
         if stage == self._stage and fraction < 1 and now - self._sent < PROGRESS_INTERVAL:
             return
@@ -143,7 +147,7 @@ def serve(conn: Any, resolve: Resolver) -> None:
         _child.outbox = []
         try:
             answer = ("ok", execute(call, resolve, _ChildProgress(conn)))
-        except BaseException as exc:  # noqa: BLE001 (every failure goes back to the parent as data)
+        except BaseException as exc:
             answer = ("error", error_payload(exc))
         conn.send((*answer, _child.outbox))
         _child.outbox = None

@@ -11,8 +11,9 @@ Two lanes:
 import asyncio
 import functools
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from common.errors import ComputeTimeout, Overloaded
 from common.metrics import COMPUTE_IN_FLIGHT
@@ -54,14 +55,16 @@ class ComputePool:
             self._in_flight += 1
         COMPUTE_IN_FLIGHT.inc()
         try:
-            future = self._executor.submit(carried(functools.partial(fn, *args, **kwargs), "compute.queue_wait"))
+            future = self._executor.submit(
+                carried(functools.partial(fn, *args, **kwargs), "compute.queue_wait")
+            )
         except BaseException:
             self._release()
             raise
         future.add_done_callback(lambda _: self._release())
         try:
             return await asyncio.wait_for(asyncio.wrap_future(future), timeout=self.timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             future.cancel()
             raise ComputeTimeout(
                 f"The computation took longer than {self.timeout:g} s and was abandoned; "
@@ -93,8 +96,9 @@ def get_pool() -> ComputePool:
         from common.settings import get_settings
 
         settings = get_settings()
-        _pool = ComputePool(settings.compute_workers, settings.compute_queue_size,
-                            settings.compute_timeout_seconds)
+        _pool = ComputePool(
+            settings.compute_workers, settings.compute_queue_size, settings.compute_timeout_seconds
+        )
     return _pool
 
 
@@ -119,7 +123,10 @@ def get_processes() -> "ProcessPool":
         from common.settings import get_settings
 
         settings = get_settings()
-        _processes = ProcessPool(settings.compute_workers, settings.compute_queue_size, DataLoader(settings),
-                                 settings.effective_compute_isolation)
+        _processes = ProcessPool(
+            settings.compute_workers,
+            settings.compute_queue_size,
+            DataLoader(settings),
+            settings.effective_compute_isolation,
+        )
     return _processes
-

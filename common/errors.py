@@ -24,10 +24,16 @@ class ErrorResponse(BaseModel):
 
     code: str = Field(description="Stable machine-readable error code.")
     detail: str = Field(description="Human-readable message, safe to show to a dashboard user.")
-    errors: list[FieldProblem] = Field(default_factory=list, max_length=MAX_LISTED_ERRORS,
-                                       description=f"The first {MAX_LISTED_ERRORS} field-level problems.")
-    error_count: int = Field(0, ge=0, description="How many problems there were in all (`errors` lists "
-                                                   f"at most {MAX_LISTED_ERRORS}).")
+    errors: list[FieldProblem] = Field(
+        default_factory=list,
+        max_length=MAX_LISTED_ERRORS,
+        description=f"The first {MAX_LISTED_ERRORS} field-level problems.",
+    )
+    error_count: int = Field(
+        0,
+        ge=0,
+        description=f"How many problems there were in all (`errors` lists at most {MAX_LISTED_ERRORS}).",
+    )
 
 
 class ApiError(Exception):
@@ -36,8 +42,14 @@ class ApiError(Exception):
     status_code = 500
     code = "internal_error"
 
-    def __init__(self, message: str, *, errors: list[FieldProblem] | None = None,
-                 headers: dict[str, str] | None = None, error_count: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        errors: list[FieldProblem] | None = None,
+        headers: dict[str, str] | None = None,
+        error_count: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.errors = errors or []
@@ -51,7 +63,8 @@ class InvalidInput(ApiError):
 
     def __init__(self, message: str, *, field: str | None = None, **kwargs: Any) -> None:
         errors = kwargs.pop("errors", None) or (
-            [FieldProblem(field=field, message=message)] if field else None)
+            [FieldProblem(field=field, message=message)] if field else None
+        )
         super().__init__(message, errors=errors, **kwargs)
 
 
@@ -129,11 +142,13 @@ class NotCached(ApiError):
     code = "not_cached"
 
 
-def error_body(code: str, detail: str, errors: list[FieldProblem] | None = None,
-               error_count: int | None = None) -> dict:
+def error_body(
+    code: str, detail: str, errors: list[FieldProblem] | None = None, error_count: int | None = None
+) -> dict:
     """The error shape; `errors` is cut to its first MAX_LISTED_ERRORS (`error_count`: the total,
     by default the length of `errors`)."""
     errors = errors or []
     total = len(errors) if error_count is None else max(error_count, len(errors))
-    return ErrorResponse(code=code, detail=detail, errors=errors[:MAX_LISTED_ERRORS],
-                         error_count=total).model_dump()
+    return ErrorResponse(
+        code=code, detail=detail, errors=errors[:MAX_LISTED_ERRORS], error_count=total
+    ).model_dump()

@@ -61,8 +61,12 @@ class HostSpeed:
     def _measure(self) -> None:
         try:
             self.unit_seconds = machine_unit(PROBE_TREES, PROBE_RUNS)
-            log.info("machine unit of this host: %.3f s (fixed forest, %d trees scaled to %d)",
-                     self.unit_seconds, PROBE_TREES, TREES)
+            log.info(
+                "machine unit of this host: %.3f s (fixed forest, %d trees scaled to %d)",
+                self.unit_seconds,
+                PROBE_TREES,
+                TREES,
+            )
         except Exception:
             log.exception("could not measure this host's speed; estimates use the default unit")
 

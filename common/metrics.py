@@ -26,32 +26,50 @@ from prometheus_client import Counter, Gauge, Histogram  # noqa: E402  (after ch
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
 HTTP_REQUESTS = Counter(
-    "sids_http_requests_total", "HTTP requests by route template, method, status and model (empty for "
-    "platform routes).", ["route", "method", "status", "model"])
+    "sids_http_requests_total",
+    "HTTP requests by route template, method, status and model (empty for platform routes).",
+    ["route", "method", "status", "model"],
+)
 MODEL_LATENCY = Histogram(
-    "sids_model_request_duration_seconds", "Latency of model endpoints by kind: listing (GET), predict "
+    "sids_model_request_duration_seconds",
+    "Latency of model endpoints by kind: listing (GET), predict "
     "(POST answered in the request), job_accepted (POST answered 202 with a job).",
-    ["model", "route", "kind"], buckets=LATENCY_BUCKETS)
+    ["model", "route", "kind"],
+    buckets=LATENCY_BUCKETS,
+)
 COMPUTE_IN_FLIGHT = Gauge(
-    "sids_compute_in_flight", "Computations running or waiting in this process's compute pool.",
-    multiprocess_mode="livesum")
+    "sids_compute_in_flight",
+    "Computations running or waiting in this process's compute pool.",
+    multiprocess_mode="livesum",
+)
 COMPUTE_PROCESSES_REPLACED = Counter(
-    "sids_compute_processes_replaced_total", "Compute processes killed and replaced, by reason "
-    "(timeout, cancelled, crashed).", ["reason"])
+    "sids_compute_processes_replaced_total",
+    "Compute processes killed and replaced, by reason (timeout, cancelled, crashed).",
+    ["reason"],
+)
 REDIS_UP = Gauge(
-    "sids_redis_up", "1 while this process reaches Redis (JOB_BACKEND=redis), 0 while it does not.",
-    multiprocess_mode="liveall")
+    "sids_redis_up",
+    "1 while this process reaches Redis (JOB_BACKEND=redis), 0 while it does not.",
+    multiprocess_mode="liveall",
+)
 ARTIFACT_PREDICTIONS = Counter(
-    "sids_artifact_predictions_total", "Instances scored by trained-artifact models.",
-    ["model", "version"])
+    "sids_artifact_predictions_total", "Instances scored by trained-artifact models.", ["model", "version"]
+)
 ARTIFACT_LATENCY = Histogram(
-    "sids_artifact_prediction_duration_seconds", "Latency of one trained-artifact prediction call.",
-    ["model", "version"], buckets=LATENCY_BUCKETS)
+    "sids_artifact_prediction_duration_seconds",
+    "Latency of one trained-artifact prediction call.",
+    ["model", "version"],
+    buckets=LATENCY_BUCKETS,
+)
 CACHE_REQUESTS = Counter(
-    "sids_cache_requests_total", "Result-cache look-ups by outcome (hit, miss).", ["result"])
+    "sids_cache_requests_total", "Result-cache look-ups by outcome (hit, miss).", ["result"]
+)
 JOB_SUBMISSIONS = Counter(
-    "sids_job_submissions_total", "Model computations submitted as jobs, by model and mode "
-    "(async: Prefer respond-async/wait; sync: queued and awaited in redis mode).", ["model", "mode"])
+    "sids_job_submissions_total",
+    "Model computations submitted as jobs, by model and mode "
+    "(async: Prefer respond-async/wait; sync: queued and awaited in redis mode).",
+    ["model", "mode"],
+)
 
 
 def request_kind(method: str, status: int) -> str:

@@ -54,16 +54,22 @@ def _describe(name: str, schema: dict, required: bool) -> dict:
         item["values"] = {str(v): descriptions.get(str(v), str(v)) for v in schema["enum"]}
     else:
         item["type"] = schema.get("type") or next(
-            (option["type"] for option in schema.get("anyOf") or schema.get("oneOf") or []
-             if "type" in option), "string")
+            (
+                option["type"]
+                for option in schema.get("anyOf") or schema.get("oneOf") or []
+                if "type" in option
+            ),
+            "string",
+        )
     if "default" in schema and schema["default"] is not None:
         item["default"] = schema["default"]
     required_if = schema.get(REQUIRED_IF_KEY)
     if required:
         item["conditions"] = [{"required": True}]
     elif required_if:
-        item["conditions"] = [{"required": [{field: value} for field, values in required_if.items()
-                                            for value in values]}]
+        item["conditions"] = [
+            {"required": [{field: value} for field, values in required_if.items() for value in values]}
+        ]
     return item
 
 
@@ -85,8 +91,11 @@ class ParamsBuilder:
         for param in route.dependant.query_params:
             schema = TypeAdapter(param.field_info.annotation).json_schema()
             schema = _resolve(schema, schema.get("$defs", {}))
-            schema = {**schema, "title": param.field_info.title or param.name,
-                      "description": param.field_info.description}
+            schema = {
+                **schema,
+                "title": param.field_info.title or param.name,
+                "description": param.field_info.description,
+            }
             inputs.append(_describe(param.alias, schema, param.field_info.is_required()))
         model = _body_model(route)
         if model is not None:

@@ -50,8 +50,9 @@ def indicator_support(values: np.ndarray, name: str) -> Support:
     return Support(low, high, smallest, largest)
 
 
-def clip_estimates(support: Support, points: dict[str, float], lower: dict[str, float],
-                   upper: dict[str, float]) -> tuple[dict, dict, dict, dict[str, list[dict]]]:
+def clip_estimates(
+    support: Support, points: dict[str, float], lower: dict[str, float], upper: dict[str, float]
+) -> tuple[dict, dict, dict, dict[str, list[dict]]]:
     """Points, lower and upper bounds (keyed alike, bounds only for some keys) clipped to `support`.
 
     Returns the clipped three and `{key: [{"field": "data" | "lowerIntervals" | "upperIntervals",

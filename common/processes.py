@@ -20,9 +20,10 @@ import logging
 import multiprocessing
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import wait as wait_for_any
-from typing import Any, Callable
+from typing import Any
 
 from common.calls import Call, DataLoader, Progress, Resolver, execute, run_outbox, serve
 from common.errors import ComputeTimeout, Overloaded, Unavailable
@@ -81,8 +82,14 @@ class ProcessPool:
     only stop at its next progress report.
     """
 
-    def __init__(self, workers: int, queue_size: int, resolve: Resolver, isolation: str = "process",
-                 start_method: str | None = None) -> None:
+    def __init__(
+        self,
+        workers: int,
+        queue_size: int,
+        resolve: Resolver,
+        isolation: str = "process",
+        start_method: str | None = None,
+    ) -> None:
         self.workers = workers
         self.isolation = isolation
         self.resolve = resolve
@@ -135,14 +142,22 @@ class ProcessPool:
         with self._fork_lock:
             return ComputeProcess(self._context, self.resolve, self._generation)
 
-    async def run(self, call: Call, timeout: float, progress: Progress | None = None,
-                  cancelled: threading.Event | None = None, started: Callable[[], None] | None = None) -> bytes:
+    async def run(
+        self,
+        call: Call,
+        timeout: float,
+        progress: Progress | None = None,
+        cancelled: threading.Event | None = None,
+        started: Callable[[], None] | None = None,
+    ) -> bytes:
         """The call's result (JSON bytes). `ComputeTimeout` past `timeout` seconds from now (waiting
         included), `Cancelled` once `cancelled` is set; either way the computation is stopped.
         `started()` is called when the call gets its process."""
         if not self._admission.acquire(blocking=False):
-            raise Overloaded("The server is busy with other computations; retry in a few seconds.",
-                             headers={"Retry-After": "5"})
+            raise Overloaded(
+                "The server is busy with other computations; retry in a few seconds.",
+                headers={"Retry-After": "5"},
+            )
         with self._lock:
             self._in_flight += 1
         COMPUTE_IN_FLIGHT.inc()
@@ -150,7 +165,8 @@ class ProcessPool:
         deadline = time.monotonic() + timeout
         try:
             future = asyncio.get_running_loop().run_in_executor(
-                self._threads, self._call, call, progress, cancelled, deadline, timeout, started)
+                self._threads, self._call, call, progress, cancelled, deadline, timeout, started
+            )
         except BaseException:
             self._leave()
             raise
@@ -158,7 +174,7 @@ class ProcessPool:
             if self.isolation == "process":
                 return await asyncio.shield(future)
             return await asyncio.wait_for(asyncio.shield(future), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             cancelled.set()
             future.add_done_callback(_ignore_outcome)
             raise _timeout(timeout, started=True) from None
@@ -173,8 +189,15 @@ class ProcessPool:
         COMPUTE_IN_FLIGHT.dec()
         self._admission.release()
 
-    def _call(self, call: Call, progress: Progress | None, cancelled: threading.Event, deadline: float,
-              timeout: float, started: Callable[[], None] | None) -> bytes:
+    def _call(
+        self,
+        call: Call,
+        progress: Progress | None,
+        cancelled: threading.Event,
+        deadline: float,
+        timeout: float,
+        started: Callable[[], None] | None,
+    ) -> bytes:
         try:
             self._wait_for_slot(cancelled, deadline, timeout)
             try:
@@ -240,15 +263,22 @@ class ProcessPool:
         with self._lock:
             self._idle.append(successor)
 
-    def _call_process(self, call: Call, progress: Progress | None, cancelled: threading.Event,
-                      deadline: float, timeout: float) -> bytes:
+    def _call_process(
+        self,
+        call: Call,
+        progress: Progress | None,
+        cancelled: threading.Event,
+        deadline: float,
+        timeout: float,
+    ) -> bytes:
         process = self._take()
         try:
             process.conn.send(call)
         except (OSError, ValueError):
             self._replace(process, "crashed")
-            raise Unavailable("A compute process could not take the computation; retry.",
-                              headers={"Retry-After": "1"}) from None
+            raise Unavailable(
+                "A compute process could not take the computation; retry.", headers={"Retry-After": "1"}
+            ) from None
         while True:
             # (not the process sentinel: the child closes the descriptors it inherited, that one too)
             ready = wait_for_any([process.conn], timeout=POLL_SECONDS)
@@ -259,8 +289,10 @@ class ProcessPool:
                     message = None
                 if message is None:
                     self._replace(process, "crashed")
-                    raise Unavailable("The compute process running this computation stopped "
-                                      "unexpectedly (out of memory?); retry, or send a lighter request.")
+                    raise Unavailable(
+                        "The compute process running this computation stopped "
+                        "unexpectedly (out of memory?); retry, or send a lighter request."
+                    )
                 if message[0] == "progress":
                     if progress is not None:
                         try:
@@ -303,9 +335,13 @@ def _ignore_outcome(future: asyncio.Future) -> None:
 
 def _timeout(limit: float, started: bool) -> ComputeTimeout:
     if not started:
-        return ComputeTimeout(f"No compute process came free within the {limit:g} s limit (the server is "
-                              "busy); retry later or send the request as a job (`Prefer: respond-async`).",
-                              headers={"Retry-After": "10"})
-    return ComputeTimeout(f"The computation took longer than {limit:g} s and was stopped; try a lighter "
-                          "request (fewer estimators or predictors), or send it as a job "
-                          "(`Prefer: respond-async`), which has a longer limit.")
+        return ComputeTimeout(
+            f"No compute process came free within the {limit:g} s limit (the server is "
+            "busy); retry later or send the request as a job (`Prefer: respond-async`).",
+            headers={"Retry-After": "10"},
+        )
+    return ComputeTimeout(
+        f"The computation took longer than {limit:g} s and was stopped; try a lighter "
+        "request (fewer estimators or predictors), or send it as a job "
+        "(`Prefer: respond-async`), which has a longer limit."
+    )

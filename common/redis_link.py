@@ -10,8 +10,9 @@ readiness's `redis` field report the state.
 
 import asyncio
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from redis import Redis
 from redis.exceptions import RedisError
@@ -30,14 +31,17 @@ class RedisDown(Unavailable):
     """Redis cannot be reached: the answer is a 503 the caller can retry."""
 
     def __init__(self, what: str) -> None:
-        super().__init__(f"The job queue (Redis) cannot be reached, so {what} cannot be done now; "
-                         f"retry in a few seconds.", headers={"Retry-After": RETRY_AFTER})
+        super().__init__(
+            f"The job queue (Redis) cannot be reached, so {what} cannot be done now; retry in a few seconds.",
+            headers={"Retry-After": RETRY_AFTER},
+        )
 
 
 def connect(url: str, timeout: float | None = None) -> Redis:
     """A Redis client; `timeout` bounds every command (None: rq's workers set their own)."""
-    return Redis.from_url(url, socket_connect_timeout=timeout or 5, socket_timeout=timeout,
-                          health_check_interval=30)
+    return Redis.from_url(
+        url, socket_connect_timeout=timeout or 5, socket_timeout=timeout, health_check_interval=30
+    )
 
 
 class RedisLink:

@@ -30,7 +30,8 @@ class NamedEnum(Enum):
         if isinstance(value, str) and value in cls.__members__:
             return cls[value]
         raise PydanticCustomError(
-            "enum_name", "Unknown {kind} {value}; supported: {supported}",
+            "enum_name",
+            "Unknown {kind} {value}; supported: {supported}",
             {"kind": cls.__name__, "value": repr(value), "supported": ", ".join(cls.names())},
         )
 
@@ -123,7 +124,8 @@ class ModelRequest(BaseModel):
                 current = _condition_name(getattr(self, other, None))
                 if current in values:
                     raise PydanticCustomError(
-                        "required_if", "{field} is required when {other} is {value}",
+                        "required_if",
+                        "{field} is required when {other} is {value}",
                         {"field": name, "other": other, "value": current},
                     )
         return self

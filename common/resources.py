@@ -3,8 +3,9 @@
 import asyncio
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from fastapi import Request
 
@@ -49,8 +50,9 @@ class ResourceStore:
         if item.state == READY:
             return item.value
         if item.state == LOADING:
-            raise Unavailable(f"The {name} data is still loading; retry in a few seconds.",
-                              headers={"Retry-After": "2"})
+            raise Unavailable(
+                f"The {name} data is still loading; retry in a few seconds.", headers={"Retry-After": "2"}
+            )
         raise Unavailable(f"The {name} data could not be loaded: {item.error}")
 
     async def wait_loaded(self, name: str, timeout: float) -> None:
@@ -60,8 +62,10 @@ class ResourceStore:
             await asyncio.sleep(0.05)
 
     def snapshot(self) -> dict[str, dict]:
-        return {name: {"state": item.state, **({"error": item.error} if item.error else {})}
-                for name, item in sorted(self._items.items())}
+        return {
+            name: {"state": item.state, **({"error": item.error} if item.error else {})}
+            for name, item in sorted(self._items.items())
+        }
 
 
 def use_resource(name: str) -> Callable[[Request], Any]:

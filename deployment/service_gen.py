@@ -18,6 +18,7 @@ asks for each value that no flag gave; ``--no-interactive`` takes defaults inste
 It refuses an invalid or duplicate name, an unknown model and inconsistent resources,
 and exits non-zero with the reason.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,23 +37,41 @@ DEFAULT_OUTPUT_DIR = REPO_ROOT / "deployment" / "overlays" / "production" / "ser
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from service_manifests import (  # noqa: E402  (sibling module of this script)
-    HEADER, MAX_TIMEOUT, RESERVED_NAMES, VOLUME_CLAIMS, GenError, Spec, build_manifests, dump,
+    HEADER,
+    MAX_TIMEOUT,
+    RESERVED_NAMES,
+    VOLUME_CLAIMS,
+    GenError,
+    Spec,
+    build_manifests,
+    dump,
 )
 
 DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 CPU_RE = re.compile(r"^(\d+(\.\d+)?|\.\d+)(m)?$")
 MEM_RE = re.compile(r"^(\d+(\.\d+)?)(Ki|Mi|Gi|Ti|K|M|G|T)?$")
-MEM_UNITS = {None: 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
-             "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+MEM_UNITS = {
+    None: 1,
+    "K": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+}
 
 
 # --------------------------------------------------------------------------- checks
+
 
 def check_name(name: str) -> str:
     if not name or len(name) > 63 or not DNS_LABEL.match(name):
         raise GenError(
             f"invalid name {name!r}: a Kubernetes name must be 1-63 lowercase letters, digits "
-            "or '-', start with a letter and end with a letter or digit (e.g. 'twolvlimp')")
+            "or '-', start with a letter and end with a letter or digit (e.g. 'twolvlimp')"
+        )
     if name in RESERVED_NAMES:
         raise GenError(f"name {name!r} is taken by the main API deployment")
     return name
@@ -76,16 +95,20 @@ def memory_bytes(value: str) -> float:
 def available_models(models_dir: Path) -> list[str]:
     if not models_dir.is_dir():
         return []
-    return sorted(p.name for p in models_dir.iterdir()
-                  if (p / "__init__.py").is_file() and not p.name.startswith(("_", ".")))
+    return sorted(
+        p.name
+        for p in models_dir.iterdir()
+        if (p / "__init__.py").is_file() and not p.name.startswith(("_", "."))
+    )
 
 
 def model_prefix(models_dir: Path, model: str) -> str:
     """Import models/<model> (import does no work) and return its router's prefix."""
     known = available_models(models_dir)
     if not model.isidentifier() or model not in known:
-        raise GenError(f"model {model!r} does not exist in {models_dir}; "
-                       f"available: {', '.join(known) or 'none'}")
+        raise GenError(
+            f"model {model!r} does not exist in {models_dir}; available: {', '.join(known) or 'none'}"
+        )
     if str(REPO_ROOT) not in sys.path:
         sys.path.insert(0, str(REPO_ROOT))  # model packages import common/, shared_dataloader/
     if models_dir == DEFAULT_MODELS_DIR.resolve():
@@ -96,7 +119,8 @@ def model_prefix(models_dir: Path, model: str) -> str:
         package = "_service_gen_models"
         if package not in sys.modules:
             holder = importlib.util.module_from_spec(
-                importlib.machinery.ModuleSpec(package, None, is_package=True))
+                importlib.machinery.ModuleSpec(package, None, is_package=True)
+            )
             holder.__path__ = [str(models_dir)]
             sys.modules[package] = holder
         module_name = f"{package}.{model}"
@@ -106,8 +130,10 @@ def model_prefix(models_dir: Path, model: str) -> str:
         raise GenError(f"model {model!r} cannot be imported ({type(exc).__name__}: {exc})") from exc
     prefix = getattr(getattr(module, "router", None), "prefix", None)
     if not isinstance(prefix, str) or not prefix.startswith("/") or prefix == "/":
-        raise GenError(f"model {model!r} has no router with a path prefix "
-                       "(its __init__.py must define router = APIRouter(prefix='/...'))")
+        raise GenError(
+            f"model {model!r} has no router with a path prefix "
+            "(its __init__.py must define router = APIRouter(prefix='/...'))"
+        )
     return prefix
 
 
@@ -143,8 +169,10 @@ def check_spec(spec: Spec, output_dir: Path) -> None:
     check_name(spec.name)
     existing = existing_services(output_dir)
     if spec.name in existing:
-        raise GenError(f"a service named {spec.name!r} already exists in {output_dir}; "
-                       "choose another --name or delete that folder first")
+        raise GenError(
+            f"a service named {spec.name!r} already exists in {output_dir}; "
+            "choose another --name or delete that folder first"
+        )
     for other, info in existing.items():
         if info["model"] == spec.model:
             raise GenError(f"model {spec.model!r} is already split out as service {other!r}")
@@ -163,10 +191,11 @@ def check_spec(spec: Spec, output_dir: Path) -> None:
     if spec.shared_volume != "none" and spec.volume_name is not None:
         check_name(spec.volume_name)
     if spec.node_pool is not None and not re.match(r"^[a-z][a-z0-9]{0,11}$", spec.node_pool):
-        raise GenError(f"invalid node pool {spec.node_pool!r}: AKS pool names are 1-12 lowercase letters/digits")
+        raise GenError(
+            f"invalid node pool {spec.node_pool!r}: AKS pool names are 1-12 lowercase letters/digits"
+        )
     if not 1 <= spec.timeout <= MAX_TIMEOUT:
         raise GenError(f"timeout must be 1-{MAX_TIMEOUT} seconds (the app's COMPUTE_TIMEOUT_SECONDS range)")
-
 
 
 def write_service(spec: Spec, output_dir: Path) -> Path:
@@ -175,30 +204,46 @@ def write_service(spec: Spec, output_dir: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=False)
     for filename, doc in manifests.items():
         (folder / filename).write_text(HEADER + dump(doc))
-    (folder / "kustomization.yaml").write_text(HEADER + dump({
-        "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
-        "resources": list(manifests)}))
+    (folder / "kustomization.yaml").write_text(
+        HEADER
+        + dump(
+            {
+                "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                "kind": "Kustomization",
+                "resources": list(manifests),
+            }
+        )
+    )
     listing = output_dir / "kustomization.yaml"
     current = (yaml.safe_load(listing.read_text()) or {}) if listing.is_file() else {}
     resources = sorted({*(current.get("resources") or []), spec.name})
     listing.write_text(
         "# Owned by deployment/service_gen.py: one folder per split-out model service.\n"
-        + dump({"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
-                "resources": resources}))
+        + dump(
+            {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "resources": resources}
+        )
+    )
     return folder
 
 
 # --------------------------------------------------------------------------- CLI
 
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--name", help="Kubernetes name of the new service (default: the model name in lowercase)")
     p.add_argument("--model", help="model package folder under the models directory, e.g. twolvlImp")
-    p.add_argument("--shared-volume", choices=["none", "file", "blob"],
-                   help="dataset volume: Azure Files share, Blob container, or none (embedded dataset); default file")
-    p.add_argument("--volume-name", help="PersistentVolumeClaim to mount (default: sids-dataset for file, "
-                   "sids-dataset-blob for blob)")
+    p.add_argument(
+        "--shared-volume",
+        choices=["none", "file", "blob"],
+        help="dataset volume: Azure Files share, Blob container, or none (embedded dataset); default file",
+    )
+    p.add_argument(
+        "--volume-name",
+        help="PersistentVolumeClaim to mount (default: sids-dataset for file, sids-dataset-blob for blob)",
+    )
     p.add_argument("--cpu-request", help="default 500m")
     p.add_argument("--cpu-limit", help="default 2")
     p.add_argument("--memory-request", help="default 1Gi")
@@ -207,22 +252,44 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--max-replicas", type=int, help="default 5")
     p.add_argument("--cpu-utilization", type=int, help="HPA CPU target in percent, default 50")
     p.add_argument("--node-pool", help="schedule on this AKS node pool (e.g. the Terraform 'heavy' pool)")
-    p.add_argument("--timeout", type=int, help="time limit of one computation (COMPUTE_TIMEOUT_SECONDS) "
-                   "in seconds, at most 3600, default 1800; the Gateway waits 30 s longer")
+    p.add_argument(
+        "--timeout",
+        type=int,
+        help="time limit of one computation (COMPUTE_TIMEOUT_SECONDS) "
+        "in seconds, at most 3600, default 1800; the Gateway waits 30 s longer",
+    )
     p.add_argument("--models-dir", type=Path, default=DEFAULT_MODELS_DIR, help=argparse.SUPPRESS)
-    p.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR,
-                   help="folder of generated services (default: the production overlay's services/)")
-    p.add_argument("--interactive", action="store_true",
-                   help="ask for every value not given by a flag (the default in a terminal when flags are missing)")
-    p.add_argument("--no-interactive", action="store_true",
-                   help="never ask: missing values take their defaults (--model is then required)")
+    p.add_argument(
+        "--output-dir",
+        type=Path,
+        default=DEFAULT_OUTPUT_DIR,
+        help="folder of generated services (default: the production overlay's services/)",
+    )
+    p.add_argument(
+        "--interactive",
+        action="store_true",
+        help="ask for every value not given by a flag (the default in a terminal when flags are missing)",
+    )
+    p.add_argument(
+        "--no-interactive",
+        action="store_true",
+        help="never ask: missing values take their defaults (--model is then required)",
+    )
     p.add_argument("--stdout", action="store_true", help="print the manifests instead of writing files")
     return p.parse_args(argv)
 
 
-DEFAULTS = {"shared_volume": "file", "cpu_request": "500m", "cpu_limit": "2", "memory_request": "1Gi",
-            "memory_limit": "4Gi", "min_replicas": 1, "max_replicas": 5, "cpu_utilization": 50,
-            "timeout": 1800}
+DEFAULTS = {
+    "shared_volume": "file",
+    "cpu_request": "500m",
+    "cpu_limit": "2",
+    "memory_request": "1Gi",
+    "memory_limit": "4Gi",
+    "min_replicas": 1,
+    "max_replicas": 5,
+    "cpu_utilization": 50,
+    "timeout": 1800,
+}
 
 
 def default_name(model: str) -> str:
@@ -256,9 +323,24 @@ def _int(value) -> int:
 
 def collect(args: argparse.Namespace, interactive: bool) -> Spec:
     models_dir = args.models_dir.resolve()
-    values = {k: getattr(args, k) for k in ("name", "model", "shared_volume", "volume_name", "cpu_request",
-                                            "cpu_limit", "memory_request", "memory_limit", "min_replicas",
-                                            "max_replicas", "cpu_utilization", "node_pool", "timeout")}
+    values = {
+        k: getattr(args, k)
+        for k in (
+            "name",
+            "model",
+            "shared_volume",
+            "volume_name",
+            "cpu_request",
+            "cpu_limit",
+            "memory_request",
+            "memory_limit",
+            "min_replicas",
+            "max_replicas",
+            "cpu_utilization",
+            "node_pool",
+            "timeout",
+        )
+    }
     prefix = None
     if interactive:
         if values["model"] is None:
@@ -268,6 +350,7 @@ def collect(args: argparse.Namespace, interactive: bool) -> Spec:
                 nonlocal prefix
                 prefix = model_prefix(models_dir, model)
                 return model
+
             values["model"] = ask("Model", None, pick)
         existing = existing_services(args.output_dir)
 
@@ -276,17 +359,27 @@ def collect(args: argparse.Namespace, interactive: bool) -> Spec:
             if name in existing:
                 raise GenError(f"a service named {name!r} already exists")
             return name
+
         plan = [
             ("name", "Service name", default_name(values["model"]), pick_name),
-            ("shared_volume", "Shared dataset volume (none/file/blob)", DEFAULTS["shared_volume"],
-             lambda v: v if v in ("none", "file", "blob") else (_ for _ in ()).throw(
-                 GenError("answer none, file or blob"))),
+            (
+                "shared_volume",
+                "Shared dataset volume (none/file/blob)",
+                DEFAULTS["shared_volume"],
+                lambda v: (
+                    v
+                    if v in ("none", "file", "blob")
+                    else (_ for _ in ()).throw(GenError("answer none, file or blob"))
+                ),
+            ),
         ]
         for key, question, default, check in plan:
             if values[key] is None:
                 values[key] = ask(question, default, check)
         if values["shared_volume"] != "none" and values["volume_name"] is None:
-            values["volume_name"] = ask("Volume claim name", VOLUME_CLAIMS[values["shared_volume"]], check_name)
+            values["volume_name"] = ask(
+                "Volume claim name", VOLUME_CLAIMS[values["shared_volume"]], check_name
+            )
         for key, question, check in [
             ("cpu_request", "CPU request", lambda v: (cpu_cores(v), v)[1]),
             ("cpu_limit", "CPU limit", lambda v: (cpu_cores(v), v)[1]),
@@ -315,7 +408,15 @@ def collect(args: argparse.Namespace, interactive: bool) -> Spec:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    prompted = ("name", "model", "shared_volume", "cpu_request", "cpu_limit", "memory_request", "memory_limit")
+    prompted = (
+        "name",
+        "model",
+        "shared_volume",
+        "cpu_request",
+        "cpu_limit",
+        "memory_request",
+        "memory_limit",
+    )
     missing = any(getattr(args, key) is None for key in prompted)
     interactive = args.interactive or (missing and not args.no_interactive and sys.stdin.isatty())
     try:

@@ -4,6 +4,7 @@ Pure functions: a Spec in, plain dicts out. Names shared with deployment/base li
 here, so the generated objects plug into the same kustomize overlay (which rewrites
 the image, host and config map name for every service).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -53,9 +54,13 @@ class Spec:
 
 
 def build_manifests(spec: Spec) -> dict[str, dict]:
-    labels = {"app.kubernetes.io/name": "sids-ml-backend", "app.kubernetes.io/instance": spec.name,
-              "app.kubernetes.io/component": "model", "app.kubernetes.io/part-of": "sids-ml",
-              "sids-ml/model": spec.model}
+    labels = {
+        "app.kubernetes.io/name": "sids-ml-backend",
+        "app.kubernetes.io/instance": spec.name,
+        "app.kubernetes.io/component": "model",
+        "app.kubernetes.io/part-of": "sids-ml",
+        "sids-ml/model": spec.model,
+    }
     selector = {"app.kubernetes.io/name": "sids-ml-backend", "app.kubernetes.io/instance": spec.name}
 
     def meta(**extra) -> dict:
@@ -64,89 +69,156 @@ def build_manifests(spec: Spec) -> dict[str, dict]:
     mounts = [{"name": "tmp", "mountPath": "/tmp"}]
     volumes: list[dict] = [{"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}]
     graceful = spec.timeout + GRACEFUL_MARGIN
-    env = [{"name": "MODEL_SERVICE", "value": spec.model}, {"name": "PORT", "value": "8000"},
-           # the app's own time limit for one computation; the Gateway waits a little longer, and
-           # on SIGTERM uvicorn lets such a request finish
-           {"name": "COMPUTE_TIMEOUT_SECONDS", "value": str(spec.timeout)},
-           {"name": "GRACEFUL_SHUTDOWN_SECONDS", "value": str(graceful)}]
+    env = [
+        {"name": "MODEL_SERVICE", "value": spec.model},
+        {"name": "PORT", "value": "8000"},
+        # the app's own time limit for one computation; the Gateway waits a little longer, and
+        # on SIGTERM uvicorn lets such a request finish
+        {"name": "COMPUTE_TIMEOUT_SECONDS", "value": str(spec.timeout)},
+        {"name": "GRACEFUL_SHUTDOWN_SECONDS", "value": str(graceful)},
+    ]
     # With no shared volume DATASET_PATH stays unset: the image's embedded dataset is used.
     if spec.shared_volume != "none":
         claim = spec.volume_name or VOLUME_CLAIMS[spec.shared_volume]
         mounts.insert(0, {"name": "dataset", "mountPath": DATASET_MOUNT, "readOnly": True})
-        volumes.insert(0, {"name": "dataset", "persistentVolumeClaim": {"claimName": claim, "readOnly": True}})
+        volumes.insert(
+            0, {"name": "dataset", "persistentVolumeClaim": {"claimName": claim, "readOnly": True}}
+        )
         env.append({"name": "DATASET_PATH", "value": DATASET_MOUNT})
 
     probe = lambda path, period, failures: {  # noqa: E731
-        "httpGet": {"path": path, "port": "http"}, "periodSeconds": period,
-        "timeoutSeconds": 5, "failureThreshold": failures}
-    security = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
-                "runAsNonRoot": True, "runAsUser": APP_UID, "runAsGroup": APP_UID,
-                "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}
+        "httpGet": {"path": path, "port": "http"},
+        "periodSeconds": period,
+        "timeoutSeconds": 5,
+        "failureThreshold": failures,
+    }
+    security = {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "runAsUser": APP_UID,
+        "runAsGroup": APP_UID,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
     pod_spec: dict = {
         "automountServiceAccountToken": False,
         # A request in flight when the pod stops may run to the compute time limit and still answer.
         "terminationGracePeriodSeconds": PRE_STOP_SECONDS + graceful + TERMINATION_MARGIN,
-        "securityContext": {"runAsNonRoot": True, "runAsUser": APP_UID, "runAsGroup": APP_UID,
-                            "fsGroup": APP_UID, "seccompProfile": {"type": "RuntimeDefault"}},
-        "containers": [{
-            "name": "api", "image": IMAGE, "imagePullPolicy": "Always",
-            "ports": [{"name": "http", "containerPort": 8000, "protocol": "TCP"}],
-            "envFrom": [{"configMapRef": {"name": CONFIG_MAP}}],
-            "env": env,
-            "resources": {"requests": {"cpu": spec.cpu_request, "memory": spec.memory_request},
-                          "limits": {"cpu": spec.cpu_limit, "memory": spec.memory_limit}},
-            "startupProbe": probe("/health/live", 5, 36),
-            "readinessProbe": probe("/health/ready", 10, 3),
-            "livenessProbe": probe("/health/live", 20, 3),
-            "lifecycle": {"preStop": {"exec": {"command": ["sleep", str(PRE_STOP_SECONDS)]}}},
-            "securityContext": security,
-            "volumeMounts": mounts,
-        }],
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": APP_UID,
+            "runAsGroup": APP_UID,
+            "fsGroup": APP_UID,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [
+            {
+                "name": "api",
+                "image": IMAGE,
+                "imagePullPolicy": "Always",
+                "ports": [{"name": "http", "containerPort": 8000, "protocol": "TCP"}],
+                "envFrom": [{"configMapRef": {"name": CONFIG_MAP}}],
+                "env": env,
+                "resources": {
+                    "requests": {"cpu": spec.cpu_request, "memory": spec.memory_request},
+                    "limits": {"cpu": spec.cpu_limit, "memory": spec.memory_limit},
+                },
+                "startupProbe": probe("/health/live", 5, 36),
+                "readinessProbe": probe("/health/ready", 10, 3),
+                "livenessProbe": probe("/health/live", 20, 3),
+                "lifecycle": {"preStop": {"exec": {"command": ["sleep", str(PRE_STOP_SECONDS)]}}},
+                "securityContext": security,
+                "volumeMounts": mounts,
+            }
+        ],
         "volumes": volumes,
     }
     if spec.node_pool:
         pod_spec["nodeSelector"] = {"kubernetes.azure.com/agentpool": spec.node_pool}
-        pod_spec["tolerations"] = [{"key": "workload", "operator": "Equal", "value": "heavy",
-                                    "effect": "NoSchedule"}]
+        pod_spec["tolerations"] = [
+            {"key": "workload", "operator": "Equal", "value": "heavy", "effect": "NoSchedule"}
+        ]
     deployment = {
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": meta(annotations={
-            "checkov.io/skip1": "CKV_K8S_43=The image is tagged with the commit SHA by CD on every release, so "
-                                "a digest cannot be committed.",
-            "checkov.io/skip2": "CKV_K8S_35=REDIS_URL (components/jobs-redis) comes from the environment like "
-                                "every setting (common/settings.py); the Secret is namespaced, pods mount no "
-                                "service-account token and the URL is never logged."}),
-        "spec": {"revisionHistoryLimit": 5, "selector": {"matchLabels": selector},
-                 "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
-                 "template": {"metadata": {"labels": dict(labels)}, "spec": pod_spec}},
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": meta(
+            annotations={
+                "checkov.io/skip1": "CKV_K8S_43=The image is tagged with the commit SHA by CD on every release, so "
+                "a digest cannot be committed.",
+                "checkov.io/skip2": "CKV_K8S_35=REDIS_URL (components/jobs-redis) comes from the environment like "
+                "every setting (common/settings.py); the Secret is namespaced, pods mount no "
+                "service-account token and the URL is never logged.",
+            }
+        ),
+        "spec": {
+            "revisionHistoryLimit": 5,
+            "selector": {"matchLabels": selector},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+            "template": {"metadata": {"labels": dict(labels)}, "spec": pod_spec},
+        },
     }
     service = {
-        "apiVersion": "v1", "kind": "Service", "metadata": meta(),
-        "spec": {"type": "ClusterIP", "selector": selector,
-                 "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]},
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": meta(),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector,
+            "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+        },
     }
     hpa = {
-        "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": meta(),
-        "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": spec.name},
-                 "minReplicas": spec.min_replicas, "maxReplicas": spec.max_replicas,
-                 "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {
-                     "type": "Utilization", "averageUtilization": spec.cpu_utilization}}}],
-                 "behavior": {"scaleDown": {"stabilizationWindowSeconds": 300}}},
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": meta(),
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": spec.name},
+            "minReplicas": spec.min_replicas,
+            "maxReplicas": spec.max_replicas,
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {
+                        "name": "cpu",
+                        "target": {"type": "Utilization", "averageUtilization": spec.cpu_utilization},
+                    },
+                }
+            ],
+            "behavior": {"scaleDown": {"stabilizationWindowSeconds": 300}},
+        },
     }
-    pdb = {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": meta(),
-           "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector}}}
+    pdb = {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": meta(),
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector}},
+    }
     route = {
-        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute", "metadata": meta(),
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": meta(),
         # Attached to the main Gateway's https listener (its certificate covers the host); the
         # longest matching prefix wins over the main API's "/" route.
-        "spec": {"parentRefs": [{"name": GATEWAY, "sectionName": GATEWAY_LISTENER}],
-                 "hostnames": [HOST],
-                 "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": spec.prefix}}],
-                            "backendRefs": [{"name": spec.name, "port": 80}],
-                            "timeouts": {"request": f"{spec.timeout + ROUTE_TIMEOUT_MARGIN}s"}}]},
+        "spec": {
+            "parentRefs": [{"name": GATEWAY, "sectionName": GATEWAY_LISTENER}],
+            "hostnames": [HOST],
+            "rules": [
+                {
+                    "matches": [{"path": {"type": "PathPrefix", "value": spec.prefix}}],
+                    "backendRefs": [{"name": spec.name, "port": 80}],
+                    "timeouts": {"request": f"{spec.timeout + ROUTE_TIMEOUT_MARGIN}s"},
+                }
+            ],
+        },
     }
-    return {"deployment.yaml": deployment, "service.yaml": service, "hpa.yaml": hpa,
-            "pdb.yaml": pdb, "httproute.yaml": route}
+    return {
+        "deployment.yaml": deployment,
+        "service.yaml": service,
+        "hpa.yaml": hpa,
+        "pdb.yaml": pdb,
+        "httproute.yaml": route,
+    }
 
 
 def dump(doc: dict) -> str:

@@ -4,7 +4,8 @@ A model package names what it needs in `REQUIRED_DATA` (keys of `LOADERS`); the 
 needed resource once at startup and hands it to endpoints through `common.resources.use_resource`.
 """
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from common.settings import Settings
 from shared_dataloader.errors import DatasetError
@@ -18,5 +19,11 @@ LOADERS: dict[str, Callable[[Settings], Any]] = {
     "model_store": lambda settings: load_model_store(settings.model_store_path),
 }
 
-__all__ = ["LOADERS", "DatasetError", "IndicatorDataset", "SurveySample",
-           "load_indicator_dataset", "load_survey_sample"]
+__all__ = [
+    "LOADERS",
+    "DatasetError",
+    "IndicatorDataset",
+    "SurveySample",
+    "load_indicator_dataset",
+    "load_survey_sample",
+]

@@ -15,7 +15,11 @@ from shared_dataloader.errors import DatasetError
 
 log = logging.getLogger(__name__)
 
-DATA_FILE, INDICATOR_META_FILE, DATASET_META_FILE = "indicatorData.csv", "indicatorMeta.csv", "datasetMeta.csv"
+DATA_FILE, INDICATOR_META_FILE, DATASET_META_FILE = (
+    "indicatorData.csv",
+    "indicatorMeta.csv",
+    "datasetMeta.csv",
+)
 DATA_COLUMNS = ["Country Code", "Indicator Code"]
 META_COLUMNS = ["Indicator Code", "Indicator", "Dimension", "Category", "Dataset"]
 DATASET_COLUMNS = ["Dataset Code", "Dataset Name"]
@@ -59,20 +63,27 @@ class IndicatorDataset:
         year = str(year)
         if year not in self.values.columns:
             raise KeyError(year)
-        return self._cached(("year", year), lambda: (
-            self.values[year].unstack("Indicator Code").sort_index().sort_index(axis=1)))
+        return self._cached(
+            ("year", year),
+            lambda: self.values[year].unstack("Indicator Code").sort_index().sort_index(axis=1),
+        )
 
     def indicator_table(self, indicator: str) -> pd.DataFrame:
         """Country × year table of one indicator (only countries that have a row for it)."""
         if indicator not in self.meta.index:
             raise KeyError(indicator)
-        return self._cached(("indicator", indicator), lambda: (
-            self.values.xs(indicator, level="Indicator Code").sort_index()))
+        return self._cached(
+            ("indicator", indicator), lambda: self.values.xs(indicator, level="Indicator Code").sort_index()
+        )
 
     def support(self, indicator: str) -> Support:
         """Plausible values of one indicator (SPEC §5.7), from all its observations and its name."""
-        return self._cached(("support", indicator), lambda: indicator_support(
-            self.indicator_table(indicator).to_numpy(), str(self.meta.at[indicator, "name"])))
+        return self._cached(
+            ("support", indicator),
+            lambda: indicator_support(
+                self.indicator_table(indicator).to_numpy(), str(self.meta.at[indicator, "name"])
+            ),
+        )
 
     def indicators_of(self, dataset: str) -> pd.DataFrame:
         """Meta rows of one dataset's indicators."""
@@ -93,8 +104,9 @@ def _read_csv(path: Path, required: list[str], dtype: dict | None = None) -> pd.
         raise DatasetError(f"{path.name}: cannot be read as CSV ({exc})") from exc
     missing = [c for c in required if c not in frame.columns]
     if missing:
-        raise DatasetError(f"{path.name}: missing column(s) {', '.join(missing)}; "
-                           f"expected {', '.join(required)}")
+        raise DatasetError(
+            f"{path.name}: missing column(s) {', '.join(missing)}; expected {', '.join(required)}"
+        )
     return frame
 
 
@@ -102,15 +114,17 @@ def _numeric_years(frame: pd.DataFrame, path: Path) -> list[str]:
     """The year columns, in chronological order whatever the file's order (series are interpolated)."""
     years = [c for c in frame.columns if YEAR_PATTERN.match(str(c))]
     if not years:
-        raise DatasetError(f"{path.name}: no year columns (expected columns like \"2000\", \"2001\")")
+        raise DatasetError(f'{path.name}: no year columns (expected columns like "2000", "2001")')
     for year in years:
         if pd.api.types.is_numeric_dtype(frame[year]):
             continue
         converted = pd.to_numeric(frame[year], errors="coerce")
         bad = frame[year][converted.isna() & frame[year].notna()]
         if len(bad):
-            raise DatasetError(f"{path.name}: column {year} has a value that is not a number "
-                               f"({bad.iloc[0]!r} in row {bad.index[0] + 2})")
+            raise DatasetError(
+                f"{path.name}: column {year} has a value that is not a number "
+                f"({bad.iloc[0]!r} in row {bad.index[0] + 2})"
+            )
         frame[year] = converted
     return sorted(years, key=int)
 
@@ -130,7 +144,9 @@ def read_indicator_dataset(folder: Path) -> IndicatorDataset:
     if not folder.is_dir():
         raise DatasetError(f"dataset folder {folder.name!r} does not exist")
     paths = [_find(folder, name) for name in (DATA_FILE, INDICATOR_META_FILE, DATASET_META_FILE)]
-    from shared_dataloader.manifest import verify  # here, so `python -m shared_dataloader.manifest` runs clean
+    from shared_dataloader.manifest import (
+        verify,  # here, so `python -m shared_dataloader.manifest` runs clean
+    )
 
     verify(folder, paths)
     data = _read_csv(paths[0], DATA_COLUMNS, dtype={c: "string" for c in DATA_COLUMNS})
@@ -141,8 +157,9 @@ def read_indicator_dataset(folder: Path) -> IndicatorDataset:
     data = data.dropna(subset=DATA_COLUMNS)
     duplicated = data.duplicated(DATA_COLUMNS)
     if duplicated.any():
-        log.warning("%s: %d duplicate country/indicator rows; keeping the first",
-                    paths[0].name, int(duplicated.sum()))
+        log.warning(
+            "%s: %d duplicate country/indicator rows; keeping the first", paths[0].name, int(duplicated.sum())
+        )
         data = data[~duplicated]
     meta = meta.dropna(subset=["Indicator Code", "Dataset"]).drop_duplicates("Indicator Code")
     meta = meta[meta["Indicator Code"].isin(set(data["Indicator Code"]))]
@@ -153,12 +170,22 @@ def read_indicator_dataset(folder: Path) -> IndicatorDataset:
     if data.empty or meta.empty:
         raise DatasetError(f"{paths[0].name}: no indicator rows left after validation")
 
-    values = (data.set_index(DATA_COLUMNS)[years].astype("float64").sort_index())
-    meta_table = (meta.rename(columns={"Indicator Code": "code", "Indicator": "name",
-                                       "Dimension": "dimension", "Category": "category",
-                                       "Dataset": "dataset"})
-                  .set_index("code")[["name", "dimension", "category", "dataset"]]
-                  .fillna("").astype(str).sort_index())
+    values = data.set_index(DATA_COLUMNS)[years].astype("float64").sort_index()
+    meta_table = (
+        meta.rename(
+            columns={
+                "Indicator Code": "code",
+                "Indicator": "name",
+                "Dimension": "dimension",
+                "Category": "category",
+                "Dataset": "dataset",
+            }
+        )
+        .set_index("code")[["name", "dimension", "category", "dataset"]]
+        .fillna("")
+        .astype(str)
+        .sort_index()
+    )
     return IndicatorDataset(
         values=values,
         meta=meta_table,

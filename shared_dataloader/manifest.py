@@ -54,7 +54,8 @@ def count_rows(path: Path) -> int:
                 if len(row) != len(header):
                     raise DatasetError(
                         f"{path.name}: line {reader.line_num} has {len(row)} fields but the header has "
-                        f"{len(header)}; the file is damaged or cut short")
+                        f"{len(header)}; the file is damaged or cut short"
+                    )
             return rows
     except (OSError, EOFError, UnicodeDecodeError, csv.Error) as exc:
         raise DatasetError(f"{path.name}: cannot be read to its end ({exc})") from exc
@@ -67,12 +68,16 @@ def read_manifest(folder: Path) -> dict[str, dict] | None:
         return None
     try:
         files = json.loads(path.read_text(encoding="utf-8"))["files"]
-        if not all(isinstance(e, dict) and isinstance(e.get("sha256"), str) and isinstance(e.get("rows"), int)
-                   for e in files.values()):
+        if not all(
+            isinstance(e, dict) and isinstance(e.get("sha256"), str) and isinstance(e.get("rows"), int)
+            for e in files.values()
+        ):
             raise ValueError("every file needs rows and sha256")
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise DatasetError(f"{MANIFEST_FILE}: not a valid manifest ({exc}); write it again with "
-                           "`python -m shared_dataloader.manifest DIR`") from exc
+        raise DatasetError(
+            f"{MANIFEST_FILE}: not a valid manifest ({exc}); write it again with "
+            "`python -m shared_dataloader.manifest DIR`"
+        ) from exc
     return files
 
 
@@ -86,16 +91,20 @@ def verify(folder: Path, paths: list[Path]) -> None:
             continue
         entry = manifest.get(path.name)
         if entry is None:
-            raise DatasetError(f"{path.name}: not listed in {MANIFEST_FILE} (it lists "
-                               f"{', '.join(sorted(manifest)) or 'nothing'}); write the manifest again "
-                               "with `python -m shared_dataloader.manifest DIR`")
+            raise DatasetError(
+                f"{path.name}: not listed in {MANIFEST_FILE} (it lists "
+                f"{', '.join(sorted(manifest)) or 'nothing'}); write the manifest again "
+                "with `python -m shared_dataloader.manifest DIR`"
+            )
         if sha256_of(path) != entry["sha256"]:
             try:
                 found = f"it has {count_rows(path)} rows"
             except DatasetError as exc:
                 found = str(exc).removeprefix(f"{path.name}: ")
-            raise DatasetError(f"{path.name}: does not match {MANIFEST_FILE} (sha256 differs; the manifest "
-                               f"records {entry['rows']} rows, {found})")
+            raise DatasetError(
+                f"{path.name}: does not match {MANIFEST_FILE} (sha256 differs; the manifest "
+                f"records {entry['rows']} rows, {found})"
+            )
 
 
 def build(folder: Path) -> dict:
@@ -105,8 +114,10 @@ def build(folder: Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m shared_dataloader.manifest",
-                                     description="Check a dataset folder's CSV files and write its manifest.")
+    parser = argparse.ArgumentParser(
+        prog="python -m shared_dataloader.manifest",
+        description="Check a dataset folder's CSV files and write its manifest.",
+    )
     parser.add_argument("folder", type=Path)
     args = parser.parse_args(argv)
     try:

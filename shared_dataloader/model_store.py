@@ -28,12 +28,24 @@ FORMATS = {"skops": "model.skops", "onnx": "model.onnx"}
 METADATA_FILE = "metadata.json"
 ROUTING_FILE = "routing.json"
 DRIFT_FILE = "drift_reference.json"
-REQUIRED_METADATA = ("name", "version", "format", "artifact_sha256", "input_schema", "labels",
-                     "frameworks", "created", "metrics", "training_data")
-SKOPS_ALLOWED_TYPES = frozenset({
-    # Beyond skops' own trusted scikit-learn/NumPy/SciPy types, only these may be loaded.
-    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
-})
+REQUIRED_METADATA = (
+    "name",
+    "version",
+    "format",
+    "artifact_sha256",
+    "input_schema",
+    "labels",
+    "frameworks",
+    "created",
+    "metrics",
+    "training_data",
+)
+SKOPS_ALLOWED_TYPES = frozenset(
+    {
+        # Beyond skops' own trusted scikit-learn/NumPy/SciPy types, only these may be loaded.
+        "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    }
+)
 RECHECK_SECONDS = 2.0
 
 
@@ -112,8 +124,9 @@ def check_frameworks(metadata: dict) -> None:
         wanted = recorded.get("scikit-learn")
         have = installed_version("scikit-learn")
         if wanted is None or _major_minor(wanted) != _major_minor(have):
-            raise ArtifactError(f"trained with scikit-learn {wanted}, but {have} is installed; "
-                                "retrain or re-export the model")
+            raise ArtifactError(
+                f"trained with scikit-learn {wanted}, but {have} is installed; retrain or re-export the model"
+            )
 
 
 def load_skops(path: Path) -> Any:
@@ -123,8 +136,9 @@ def load_skops(path: Path) -> Any:
     try:
         untrusted = skops.io.get_untrusted_types(file=path)
     except Exception as exc:
-        raise ArtifactError(f"{path.name} is not a readable skops file ({type(exc).__name__}: {exc})") \
-            from None
+        raise ArtifactError(
+            f"{path.name} is not a readable skops file ({type(exc).__name__}: {exc})"
+        ) from None
     refused = sorted(set(untrusted) - SKOPS_ALLOWED_TYPES)
     if refused:
         raise ArtifactError(f"{path.name} contains types that are not allowed: {', '.join(refused)}")
@@ -142,8 +156,7 @@ def load_onnx(path: Path) -> bytes:
     try:
         onnx.checker.check_model(onnx.load_from_string(data))
     except Exception as exc:
-        raise ArtifactError(f"{path.name} is not a valid ONNX model ({type(exc).__name__}: {exc})") \
-            from None
+        raise ArtifactError(f"{path.name} is not a valid ONNX model ({type(exc).__name__}: {exc})") from None
     return data
 
 
@@ -155,21 +168,28 @@ def load_version(folder: Path) -> StoredVersion:
     if missing:
         raise ArtifactError(f"{METADATA_FILE} lacks {', '.join(missing)}")
     if str(metadata["version"]) != folder.name or metadata["name"] != folder.parent.name:
-        raise ArtifactError(f"{METADATA_FILE} names {metadata['name']}/{metadata['version']}, "
-                            f"but the folder is {folder.parent.name}/{folder.name}")
+        raise ArtifactError(
+            f"{METADATA_FILE} names {metadata['name']}/{metadata['version']}, "
+            f"but the folder is {folder.parent.name}/{folder.name}"
+        )
     if metadata["format"] not in FORMATS:
         raise ArtifactError(f"unknown format {metadata['format']!r}; supported: {', '.join(FORMATS)}")
     artifact_path = folder / FORMATS[metadata["format"]]
     if not artifact_path.is_file():
         raise ArtifactError(f"{artifact_path.name} is missing")
     if sha256_file(artifact_path) != metadata["artifact_sha256"]:
-        raise ArtifactError(f"{artifact_path.name} does not match its recorded sha256 (corrupt or "
-                            "replaced)")
+        raise ArtifactError(f"{artifact_path.name} does not match its recorded sha256 (corrupt or replaced)")
     check_frameworks(metadata)
     artifact = load_skops(artifact_path) if metadata["format"] == "skops" else load_onnx(artifact_path)
     reference = _read_json(folder / DRIFT_FILE) if (folder / DRIFT_FILE).is_file() else None
-    return StoredVersion(model=folder.parent.name, version=folder.name, path=folder,
-                         metadata=metadata, artifact=artifact, drift_reference=reference)
+    return StoredVersion(
+        model=folder.parent.name,
+        version=folder.name,
+        path=folder,
+        metadata=metadata,
+        artifact=artifact,
+        drift_reference=reference,
+    )
 
 
 def _read_routing(folder: Path, versions: dict) -> Routing:
@@ -183,17 +203,17 @@ def _read_routing(folder: Path, versions: dict) -> Routing:
     split = raw.get("split") or {}
     if default is not None and str(default) not in versions:
         raise ArtifactError(f"{ROUTING_FILE}: default version {default!r} is not loaded")
-    if not isinstance(split, dict) or not all(
-            isinstance(w, (int, float)) and w >= 0 for w in split.values()):
+    if not isinstance(split, dict) or not all(isinstance(w, (int, float)) and w >= 0 for w in split.values()):
         raise ArtifactError(f"{ROUTING_FILE}: split must map versions to non-negative weights")
     unknown = [str(v) for v in split if str(v) not in versions]
     if unknown:
-        raise ArtifactError(f"{ROUTING_FILE}: split names versions that are not loaded: "
-                            f"{', '.join(unknown)}")
+        raise ArtifactError(f"{ROUTING_FILE}: split names versions that are not loaded: {', '.join(unknown)}")
     if split and sum(split.values()) <= 0:
         raise ArtifactError(f"{ROUTING_FILE}: split weights must not all be zero")
-    return Routing(default=None if default is None else str(default),
-                   split={str(v): float(w) for v, w in split.items() if w > 0})
+    return Routing(
+        default=None if default is None else str(default),
+        split={str(v): float(w) for v, w in split.items() if w > 0},
+    )
 
 
 def _files_signature(folder: Path) -> tuple:
@@ -202,20 +222,28 @@ def _files_signature(folder: Path) -> tuple:
 
 
 def _still_valid(routing: Routing | None, versions: dict) -> bool:
-    return routing is not None and (routing.default is None or routing.default in versions) and all(
-        v in versions for v in routing.split)
+    return (
+        routing is not None
+        and (routing.default is None or routing.default in versions)
+        and all(v in versions for v in routing.split)
+    )
 
 
-def load_model(folder: Path, cache: dict[str, tuple[tuple, StoredVersion]] | None = None,
-               last_good: Routing | None = None) -> StoredModel:
+def load_model(
+    folder: Path,
+    cache: dict[str, tuple[tuple, StoredVersion]] | None = None,
+    last_good: Routing | None = None,
+) -> StoredModel:
     """Load every version folder of a model; `cache` (version → (files signature, loaded version))
     lets unchanged versions be reused instead of loaded again, and is updated in place. A routing.json
     that cannot be used is reported in `routing_error`; `last_good` (the routing served so far) is
     kept then, while its versions are still loaded."""
     cache = {} if cache is None else cache
     versions, failures = {}, {}
-    children = sorted((p for p in folder.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))),
-                      key=lambda p: version_key(p.name))
+    children = sorted(
+        (p for p in folder.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))),
+        key=lambda p: version_key(p.name),
+    )
     for stale in set(cache) - {child.name for child in children}:
         del cache[stale]
     for child in children:
@@ -266,8 +294,7 @@ class ModelStore:
         self._lock = threading.Lock()
 
     def model_names(self) -> list[str]:
-        return sorted(p.name for p in self.root.iterdir()
-                      if p.is_dir() and not p.name.startswith((".", "_")))
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
 
     def load_all(self) -> "ModelStore":
         for name in self.model_names():
@@ -288,8 +315,9 @@ class ModelStore:
                 return None
             signature = _signature(folder)
             previous = self._models.get(name)
-            model = load_model(folder, self._loaded.setdefault(name, {}),
-                               previous.routing if previous is not None else None)
+            model = load_model(
+                folder, self._loaded.setdefault(name, {}), previous.routing if previous is not None else None
+            )
             self._models[name], self._signatures[name] = model, signature
             self._checked[name] = time.monotonic()
             return model

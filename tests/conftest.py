@@ -36,13 +36,20 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 def pytest_terminal_summary(terminalreporter):
     for group, figures in MEASURED.items():
         if figures:
-            terminalreporter.write_line(f"{group} figures: " + ", ".join(f"{k} {v}" for k, v in figures.items()))
+            terminalreporter.write_line(
+                f"{group} figures: " + ", ".join(f"{k} {v}" for k, v in figures.items())
+            )
 
 
 def make_settings(**overrides) -> Settings:
     """Settings for tests, independent of the environment the tests run in."""
-    values = {"environment": "test", "dataset_path": DEFAULT_DATASET_PATH, "model_service": (),
-              "machine_speed_probe": False, "state_dir": STATE_DIR}
+    values = {
+        "environment": "test",
+        "dataset_path": DEFAULT_DATASET_PATH,
+        "model_service": (),
+        "machine_speed_probe": False,
+        "state_dir": STATE_DIR,
+    }
     values.update(overrides)
     return Settings(_env_file=None, **values)
 
@@ -99,8 +106,12 @@ def plausible_ranges(dataset, target: str) -> tuple[tuple[float, float], tuple[f
     return (max(low, values.min() - margin), min(high, values.max() + margin)), (low, high)
 
 
-def poll_job(client, location: str, until=lambda job: job["status"] in ("succeeded", "failed", "cancelled"),
-             timeout: float = 30) -> dict:
+def poll_job(
+    client,
+    location: str,
+    until=lambda job: job["status"] in ("succeeded", "failed", "cancelled"),
+    timeout: float = 30,
+) -> dict:
     """GET the job at `location` until `until(job)` holds or `timeout` passes; the last view."""
     deadline = time.monotonic() + timeout
     while True:
@@ -134,12 +145,29 @@ def live_server(env: dict | None = None, workers: int = 1, output=None):
     """A real uvicorn server (subprocess) on a free port; yields its base URL once ready.
     `output`: a file that receives the server's stdout and stderr (its log)."""
     port = free_port()
-    command = [sys.executable, "-m", "uvicorn", "api_app:app", "--host", "127.0.0.1",
-               "--port", str(port), "--workers", str(workers), "--log-level", "warning",
-               "--http", "api_app.server:GuardedHttpToolsProtocol"]
-    process = subprocess.Popen(command, cwd=REPO_ROOT,
-                               env={**os.environ, "MACHINE_SPEED_PROBE": "false", "STATE_DIR": str(STATE_DIR), **(env or {})}, stdout=output,
-                               stderr=subprocess.STDOUT if output is not None else None)
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "api_app:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--log-level",
+        "warning",
+        "--http",
+        "api_app.server:GuardedHttpToolsProtocol",
+    ]
+    process = subprocess.Popen(
+        command,
+        cwd=REPO_ROOT,
+        env={**os.environ, "MACHINE_SPEED_PROBE": "false", "STATE_DIR": str(STATE_DIR), **(env or {})},
+        stdout=output,
+        stderr=subprocess.STDOUT if output is not None else None,
+    )
     base_url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + READY_TIMEOUT
@@ -180,8 +208,10 @@ def under_prefix(app, prefix: str):
     return asgi
 
 
-STRICT_CSP = (b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob:; "
-              b"connect-src 'self'; object-src 'none'; base-uri 'self'; frame-ancestors 'none'")
+STRICT_CSP = (
+    b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob:; "
+    b"connect-src 'self'; object-src 'none'; base-uri 'self'; frame-ancestors 'none'"
+)
 
 
 def with_strict_csp(app):
@@ -190,8 +220,10 @@ def with_strict_csp(app):
     async def asgi(scope, receive, send):
         async def send_with_csp(message):
             if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", []),
-                                                  (b"content-security-policy", STRICT_CSP)]}
+                message = {
+                    **message,
+                    "headers": [*message.get("headers", []), (b"content-security-policy", STRICT_CSP)],
+                }
             await send(message)
 
         await app(scope, receive, send_with_csp)
@@ -202,8 +234,9 @@ def with_strict_csp(app):
 @contextlib.contextmanager
 def threaded_server(app):
     """uvicorn serving `app` from a daemon thread on a free port; yields its base URL once started."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning",
-                                           lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning", lifespan="on")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + READY_TIMEOUT
@@ -234,9 +267,18 @@ def playground_server():
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
     """Playwright drives Debian's Chromium (apt `chromium`); `playwright install` is never needed."""
-    return {**browser_type_launch_args, "executable_path": CHROMIUM,
-            "args": ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                     "--disable-component-update", "--disable-sync", "--no-first-run"]}
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM,
+        "args": [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+        ],
+    }
 
 
 @pytest.fixture
@@ -249,8 +291,10 @@ def redis_url():
     """A redis-server of our own on a free port (or db 13 of the local server); skipped without Redis."""
     if shutil.which("redis-server"):
         port = free_port()
-        server = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                   "--appendonly", "no"], stdout=subprocess.DEVNULL)
+        server = subprocess.Popen(
+            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+        )
         url = f"redis://127.0.0.1:{port}/0"
         try:
             deadline = time.monotonic() + 10
@@ -280,8 +324,20 @@ class PrivateRedis:
         self.start()
 
     def start(self) -> None:
-        self.process = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-                                         "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             with contextlib.suppress(redis.ConnectionError):
@@ -325,11 +381,20 @@ def redis_conn(redis_url):
     conn.close()
 
 
-def start_worker(redis_url: str, *args: str, pythonpath: tuple[str, ...] = (), **env: str) -> subprocess.Popen:
+def start_worker(
+    redis_url: str, *args: str, pythonpath: tuple[str, ...] = (), **env: str
+) -> subprocess.Popen:
     """A real `python -m api_app.worker` on the test Redis (MODEL_SERVICE=sampleapi unless given)."""
-    environment = {**os.environ, "JOB_BACKEND": "redis", "REDIS_URL": redis_url, "MODEL_SERVICE": "sampleapi",
-                   "WORKER_RECOVERY_SECONDS": str(WORKER_RECOVERY_SECONDS), "LOG_LEVEL": "WARNING",
-                   "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), *pythonpath]), **env}
+    environment = {
+        **os.environ,
+        "JOB_BACKEND": "redis",
+        "REDIS_URL": redis_url,
+        "MODEL_SERVICE": "sampleapi",
+        "WORKER_RECOVERY_SECONDS": str(WORKER_RECOVERY_SECONDS),
+        "LOG_LEVEL": "WARNING",
+        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), *pythonpath]),
+        **env,
+    }
     return subprocess.Popen([sys.executable, "-m", "api_app.worker", *args], cwd=REPO_ROOT, env=environment)
 
 

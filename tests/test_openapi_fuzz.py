@@ -8,13 +8,13 @@ behaviour is tested by their model's own tests.
 import time
 
 import schemathesis
-from schemathesis import GenerationMode
+from conftest import READY_TIMEOUT, make_settings
 from hypothesis import HealthCheck, settings
+from schemathesis import GenerationMode
 from schemathesis.python.asgi import get_client
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
 from api_app.factory import create_app
-from conftest import READY_TIMEOUT, make_settings
 
 TRAINING_ENDPOINTS = r"^/twolvlImp/(predict|backtest)$|^/statimpute/backtest$"
 REQUEST_TIMEOUT = 120
@@ -51,13 +51,15 @@ def test_app_is_ready_before_fuzzing():
 def not_a_server_error(ctx, response, case):
     """Our own check, so the message shows the request and the error body."""
     if response.status_code >= 500:
-        raise AssertionError(f"{case.method} {case.formatted_path} -> {response.status_code}: "
-                             f"{response.text[:500]}")
+        raise AssertionError(
+            f"{case.method} {case.formatted_path} -> {response.status_code}: {response.text[:500]}"
+        )
 
 
 CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
-FUZZ_SETTINGS = settings(max_examples=25, deadline=None, derandomize=True,
-                         suppress_health_check=list(HealthCheck))
+FUZZ_SETTINGS = settings(
+    max_examples=25, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck)
+)
 
 
 @schema.parametrize()

@@ -22,7 +22,9 @@ def body_hash(body: bytes) -> str | None:
     if not body:
         return None
     try:
-        canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+        canonical = json.dumps(
+            json.loads(body), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        ).encode()
     except ValueError:
         canonical = body
     return hashlib.sha256(canonical).hexdigest()
@@ -81,13 +83,14 @@ class AuditMiddleware:
         async def capture_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 response["status"] = message["status"]
-                response["headers"] = {k.decode("latin-1").lower(): v.decode("latin-1")
-                                       for k, v in message.get("headers", [])}
+                response["headers"] = {
+                    k.decode("latin-1").lower(): v.decode("latin-1") for k, v in message.get("headers", [])
+                }
             elif message["type"] == "http.response.body":
                 body = message.get("body", b"")
                 response["size"] += len(body)
                 if len(response["head"]) <= SUMMARY_BYTES:
-                    response["head"] += body[:SUMMARY_BYTES + 1]
+                    response["head"] += body[: SUMMARY_BYTES + 1]
             await send(message)
 
         try:
@@ -120,11 +123,23 @@ class AuditMiddleware:
                 version = None
         keep_body = self.store_bodies and scope_used != ADMIN and body
         writer.record(
-            event=event, caller=principal.caller if principal else "anonymous",
-            caller_kind=principal.kind if principal else "anonymous", scope=scope_used, model=model,
-            version=str(version)[:60] if version else None, method=scope["method"], route=route[:300],
-            request_id=state.get("request_id"), client=state.get("client"), body_hash=body_hash(body),
-            body=body.decode("utf-8", "replace") if keep_body else None, status=status,
-            duration_ms=round(seconds * 1000, 3), job_id=job_id,
-            result_summary=summarize(status, headers.get("content-type", ""), response["size"], response["head"]),
-            detail=state.get("denial"))
+            event=event,
+            caller=principal.caller if principal else "anonymous",
+            caller_kind=principal.kind if principal else "anonymous",
+            scope=scope_used,
+            model=model,
+            version=str(version)[:60] if version else None,
+            method=scope["method"],
+            route=route[:300],
+            request_id=state.get("request_id"),
+            client=state.get("client"),
+            body_hash=body_hash(body),
+            body=body.decode("utf-8", "replace") if keep_body else None,
+            status=status,
+            duration_ms=round(seconds * 1000, 3),
+            job_id=job_id,
+            result_summary=summarize(
+                status, headers.get("content-type", ""), response["size"], response["head"]
+            ),
+            detail=state.get("denial"),
+        )

@@ -22,7 +22,9 @@ FIELDS = [c.name for c in audit_events.columns]
 class AuditRecord(BaseModel):
     id: int
     at: datetime
-    event: str = Field(description="model_call, job, admin, denied, rate_limited, key_created, key_revoked, reload…")
+    event: str = Field(
+        description="model_call, job, admin, denied, rate_limited, key_created, key_revoked, reload…"
+    )
     caller: str = Field(description="`key:<id>`, `token:<subject>` or `anonymous`.")
     caller_kind: str
     scope: str | None = None
@@ -43,7 +45,9 @@ class AuditRecord(BaseModel):
 
 class AuditPage(BaseModel):
     items: list[AuditRecord]
-    next_cursor: str | None = Field(None, description="Pass as `cursor` for the next (older) page; null at the end.")
+    next_cursor: str | None = Field(
+        None, description="Pass as `cursor` for the next (older) page; null at the end."
+    )
 
 
 def _cursor_id(cursor: str | None) -> int | None:
@@ -54,7 +58,9 @@ def _cursor_id(cursor: str | None) -> int | None:
     except ValueError:
         record_id = -1
     if not 0 < record_id < 2**62:
-        raise InvalidInput("cursor is not one this endpoint returned; start without it.", field="query.cursor")
+        raise InvalidInput(
+            "cursor is not one this endpoint returned; start without it.", field="query.cursor"
+        )
     return record_id
 
 
@@ -86,12 +92,22 @@ def to_csv(rows: list[dict]) -> str:
     return out.getvalue()
 
 
-@router.get("/audit", response_model=AuditPage, summary="The audit trail (admin), newest first",
-            responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}},
-                             "description": "JSON page, or CSV with `format=csv`."}})
+@router.get(
+    "/audit",
+    response_model=AuditPage,
+    summary="The audit trail (admin), newest first",
+    responses={
+        200: {
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+            "description": "JSON page, or CSV with `format=csv`.",
+        }
+    },
+)
 async def audit_trail(
     request: Request,
-    caller: Annotated[str | None, Query(max_length=200, description="e.g. `key:0123abcd…` or `anonymous`")] = None,
+    caller: Annotated[
+        str | None, Query(max_length=200, description="e.g. `key:0123abcd…` or `anonymous`")
+    ] = None,
     model: Annotated[str | None, Query(max_length=100)] = None,
     status: Annotated[int | None, Query(ge=100, le=599)] = None,
     event: Annotated[str | None, Query(max_length=40)] = None,
@@ -105,8 +121,16 @@ async def audit_trail(
 ) -> Response:
     app = request.app
     await asyncio.to_thread(app.state.audit.flush)
-    filters = {"caller": caller, "model": model, "status": status, "event": event, "job_id": job_id,
-               "request_id": request_id, "since": since, "until": until}
+    filters = {
+        "caller": caller,
+        "model": model,
+        "status": status,
+        "event": event,
+        "job_id": job_id,
+        "request_id": request_id,
+        "since": since,
+        "until": until,
+    }
     rows = await asyncio.to_thread(query_audit, app.state.database, filters, _cursor_id(cursor), limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]

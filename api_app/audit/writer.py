@@ -12,10 +12,10 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Callable
 
 from sqlalchemy import Engine, delete, insert
 
@@ -38,8 +38,14 @@ def _decode(line: str) -> dict:
 
 
 class AuditWriter:
-    def __init__(self, engine: Engine, spool_path: Path, flush_seconds: float, retention_days: int,
-                 prepare: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        spool_path: Path,
+        flush_seconds: float,
+        retention_days: int,
+        prepare: Callable[[], None] | None = None,
+    ) -> None:
         self.engine = engine
         self.spool_path = spool_path
         self.flush_seconds = flush_seconds
@@ -57,7 +63,7 @@ class AuditWriter:
 
     def record(self, **fields) -> None:
         """Queue one record (never raises, never blocks on I/O)."""
-        fields.setdefault("at", datetime.now(timezone.utc))
+        fields.setdefault("at", datetime.now(UTC))
         self._pending.append({k: v for k, v in fields.items() if k in COLUMNS})
         if len(self._pending) >= BATCH_MAX:
             self._wake.set()
@@ -103,8 +109,12 @@ class AuditWriter:
                     del batch[:BATCH_MAX]
                     self.written += len(chunk)
             except Exception as exc:
-                log.warning("audit database unavailable (%s); %d records spooled to %s", type(exc).__name__,
-                            len(batch), self.spool_path)
+                log.warning(
+                    "audit database unavailable (%s); %d records spooled to %s",
+                    type(exc).__name__,
+                    len(batch),
+                    self.spool_path,
+                )
                 self._spool(batch)
 
     def _ready(self) -> bool:
@@ -141,7 +151,9 @@ class AuditWriter:
                 spool.flush()
             self.spooled += len(batch)
         except OSError as exc:
-            log.error("audit spool %s unwritable (%s); %d records kept in memory", self.spool_path, exc, len(batch))
+            log.error(
+                "audit spool %s unwritable (%s); %d records kept in memory", self.spool_path, exc, len(batch)
+            )
             self._pending.extendleft(reversed(batch))
 
     def _replay(self) -> None:
@@ -152,13 +164,13 @@ class AuditWriter:
             rows = [_decode(line) for line in spool if line.strip()]
             with self.engine.begin() as connection:
                 for start in range(0, len(rows), BATCH_MAX):
-                    connection.execute(insert(audit_events), rows[start:start + BATCH_MAX])
+                    connection.execute(insert(audit_events), rows[start : start + BATCH_MAX])
             spool.truncate(0)
         self.written += len(rows)
         log.info("replayed %d spooled audit records", len(rows))
 
     def prune(self) -> int:
-        cutoff = datetime.now(timezone.utc) - timedelta(days=self.retention_days)
+        cutoff = datetime.now(UTC) - timedelta(days=self.retention_days)
         with self.engine.begin() as connection:
             return connection.execute(delete(audit_events).where(audit_events.c.at < cutoff)).rowcount
 

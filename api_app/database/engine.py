@@ -29,8 +29,9 @@ def make_engine(url: str) -> Engine:
             connection.execute("PRAGMA journal_mode=WAL")
 
         return engine
-    return create_engine(parsed, pool_pre_ping=True, pool_size=2, max_overflow=3,
-                         connect_args={"connect_timeout": 5})
+    return create_engine(
+        parsed, pool_pre_ping=True, pool_size=2, max_overflow=3, connect_args={"connect_timeout": 5}
+    )
 
 
 def alembic_config(url: str) -> Config:

@@ -17,7 +17,8 @@ def install(app: FastAPI) -> None:
 
     @app.get(PATH, include_in_schema=False)
     def playground() -> FileResponse:
-        return FileResponse(STATIC / "index.html", media_type="text/html",
-                            headers={"Cache-Control": "no-cache"})
+        return FileResponse(
+            STATIC / "index.html", media_type="text/html", headers={"Cache-Control": "no-cache"}
+        )
 
     app.mount(f"{PATH}/static", StaticFiles(directory=STATIC), name="playground-static")

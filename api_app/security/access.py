@@ -27,9 +27,17 @@ class AccessControl:
         self.settings = settings
         self.keys = keys
         self.enabled = settings.auth_enabled
-        self.verifier = (TokenVerifier(settings.oidc_issuer, settings.oidc_audience, settings.oidc_jwks_url,
-                                       settings.scope_map, settings.oidc_jwks_cooldown_seconds)
-                         if settings.oidc_issuer else None)
+        self.verifier = (
+            TokenVerifier(
+                settings.oidc_issuer,
+                settings.oidc_audience,
+                settings.oidc_jwks_url,
+                settings.scope_map,
+                settings.oidc_jwks_cooldown_seconds,
+            )
+            if settings.oidc_issuer
+            else None
+        )
         redis_url = settings.redis_url
         self.rates = RateLimits(redis_url)
         self.leases = HeavyLeases(redis_url, settings.compute_timeout_seconds)
@@ -41,17 +49,23 @@ class AccessControl:
                 principal = await asyncio.to_thread(self.keys.verify, key)
             except Exception as exc:
                 log.error("API key check failed: %s", exc)
-                raise Unavailable("API keys cannot be checked right now (the key database is unreachable); "
-                                  "retry shortly.", headers={"Retry-After": "5"}) from None
+                raise Unavailable(
+                    "API keys cannot be checked right now (the key database is unreachable); retry shortly.",
+                    headers={"Retry-After": "5"},
+                ) from None
             if principal is None:
-                raise Unauthorized("The API key is not valid (unknown, revoked or expired).", headers=CHALLENGE)
+                raise Unauthorized(
+                    "The API key is not valid (unknown, revoked or expired).", headers=CHALLENGE
+                )
             return principal
         authorization = request.headers.get("authorization", "")
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() == "bearer" and token.strip():
             if self.verifier is None:
-                raise Unauthorized("Bearer tokens are not accepted here (no OIDC issuer is configured); "
-                                   "use an X-API-Key.", headers=CHALLENGE)
+                raise Unauthorized(
+                    "Bearer tokens are not accepted here (no OIDC issuer is configured); use an X-API-Key.",
+                    headers=CHALLENGE,
+                )
             try:
                 return await asyncio.to_thread(self.verifier.verify, token.strip())
             except TokenRefused as exc:
@@ -62,7 +76,11 @@ class AccessControl:
 
     async def _job_finished(self, request: Request, job_id: str) -> bool:
         executor = request.app.state.jobs
-        view = await asyncio.to_thread(executor.get, job_id) if executor.backend == "redis" else executor.get(job_id)
+        view = (
+            await asyncio.to_thread(executor.get, job_id)
+            if executor.backend == "redis"
+            else executor.get(job_id)
+        )
         return view is None or view.status in TERMINAL
 
     async def check(self, request: Request) -> None:
@@ -83,10 +101,14 @@ class AccessControl:
         state.denial = f"missing_scope:{scope}"
         if not principal.has(scope):
             if principal.authenticated:
-                raise Forbidden(f"This route needs the `{scope}` scope; your credentials hold "
-                                f"{', '.join(sorted(principal.scopes)) or 'none'}.")
-            raise Unauthorized(f"This route needs the `{scope}` scope: send an X-API-Key or a bearer token "
-                               "that grants it.", headers=CHALLENGE)
+                raise Forbidden(
+                    f"This route needs the `{scope}` scope; your credentials hold "
+                    f"{', '.join(sorted(principal.scopes)) or 'none'}."
+                )
+            raise Unauthorized(
+                f"This route needs the `{scope}` scope: send an X-API-Key or a bearer token that grants it.",
+                headers=CHALLENGE,
+            )
         state.denial = None
         state.job_owner = principal.caller if principal.authenticated else None
         await self._budget(request, principal, path)
@@ -95,17 +117,20 @@ class AccessControl:
         settings = self.settings
         heavy = is_heavy(request.method, path, await request.body() if request.method == "POST" else b"")
         caller = principal.caller if principal.authenticated else f"ip:{request.state.client}"
-        limit = principal.rate_limit or (settings.rate_limit_authenticated if principal.authenticated
-                                         else settings.rate_limit_anonymous)
+        limit = principal.rate_limit or (
+            settings.rate_limit_authenticated if principal.authenticated else settings.rate_limit_anonymous
+        )
         cost = request_cost(request.method, heavy, settings.rate_cost_compute, settings.rate_cost_heavy)
         verdict = await self.rates.hit(limit, caller, cost)
         if verdict is not None:
             request.state.rate_headers = verdict.headers()
             if not verdict.allowed:
                 request.state.denial = "rate_limited"
-                raise TooManyRequests(f"Rate limit of {limit} (cost units) reached for this caller; this request "
-                                      f"costs {cost}. Retry after {verdict.headers()['Retry-After']} s.",
-                                      headers=verdict.headers())
+                raise TooManyRequests(
+                    f"Rate limit of {limit} (cost units) reached for this caller; this request "
+                    f"costs {cost}. Retry after {verdict.headers()['Retry-After']} s.",
+                    headers=verdict.headers(),
+                )
         if not heavy:
             return
         holders = {caller: principal.heavy_concurrency or settings.heavy_concurrency_per_caller}
@@ -114,10 +139,13 @@ class AccessControl:
         lease = await self.leases.acquire(holders, lambda job_id: self._job_finished(request, job_id))
         if lease is None:
             request.state.denial = "heavy_concurrency"
-            raise TooManyRequests("Too much heavy work (AFS/IterativeImputer, backtests, batches) is already "
-                                  "running for this caller" + ("" if principal.authenticated else
-                                                              " or for anonymous callers together")
-                                  + "; wait for it to finish, or use an API key.", headers={"Retry-After": "5"})
+            raise TooManyRequests(
+                "Too much heavy work (AFS/IterativeImputer, backtests, batches) is already "
+                "running for this caller"
+                + ("" if principal.authenticated else " or for anonymous callers together")
+                + "; wait for it to finish, or use an API key.",
+                headers={"Retry-After": "5"},
+            )
         request.state.heavy_lease = (list(holders), lease)
 
     async def close(self) -> None:

@@ -28,7 +28,9 @@ def client_address(scope: Scope, trusted_proxies: tuple[str, ...]) -> str:
     trusted = networks(trusted_proxies)
     if not trusted or not _trusted(peer, trusted):
         return peer
-    forwarded = [value.decode("latin-1") for name, value in scope.get("headers", []) if name == b"x-forwarded-for"]
+    forwarded = [
+        value.decode("latin-1") for name, value in scope.get("headers", []) if name == b"x-forwarded-for"
+    ]
     hops = [hop.strip() for value in forwarded for hop in value.split(",") if hop.strip()]
     address = peer
     for hop in reversed(hops):

@@ -10,8 +10,8 @@ import logging
 import math
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Awaitable, Callable
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage
@@ -30,8 +30,11 @@ class Verdict:
     reset_seconds: int
 
     def headers(self) -> dict[str, str]:
-        headers = {"RateLimit-Limit": str(self.limit), "RateLimit-Remaining": str(self.remaining),
-                   "RateLimit-Reset": str(self.reset_seconds)}
+        headers = {
+            "RateLimit-Limit": str(self.limit),
+            "RateLimit-Remaining": str(self.remaining),
+            "RateLimit-Reset": str(self.reset_seconds),
+        }
         if not self.allowed:
             headers["Retry-After"] = str(max(self.reset_seconds, 1))
         return headers
@@ -41,8 +44,11 @@ class RateLimits:
     """Cost-weighted limits per caller; a storage failure lets the request through (logged)."""
 
     def __init__(self, redis_url: str | None) -> None:
-        self.storage = (RedisStorage(f"async+{redis_url}", implementation="redispy", key_prefix="sids-limits")
-                        if redis_url else MemoryStorage())
+        self.storage = (
+            RedisStorage(f"async+{redis_url}", implementation="redispy", key_prefix="sids-limits")
+            if redis_url
+            else MemoryStorage()
+        )
         self.limiter = MovingWindowRateLimiter(self.storage)
         self._items: dict[str, RateLimitItem] = {}
 
@@ -100,7 +106,9 @@ class HeavyLeases:
             await self.redis.zadd(key, {lease: expiry})
             await self.redis.expire(key, int(self.ttl) + 60)
 
-    async def acquire(self, holders: dict[str, int], job_finished: Callable[[str], Awaitable[bool]]) -> str | None:
+    async def acquire(
+        self, holders: dict[str, int], job_finished: Callable[[str], Awaitable[bool]]
+    ) -> str | None:
         """A lease counted against every holder (holder → its cap), or None when one is at its cap.
         Leases that belong to jobs that have ended are dropped first."""
         now = time.time()

@@ -24,11 +24,19 @@ JOB_LOCATION = re.compile(r"^/jobs/([A-Za-z0-9]{1,64})$")
 
 
 def html_csp(body: bytes) -> bytes:
-    hashes = " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(s).digest()).decode()}'"
-                      for s in INLINE_SCRIPT.findall(body))
-    return ("default-src 'self'; script-src 'self' " + hashes + "; style-src 'self' 'unsafe-inline'; "
+    hashes = " ".join(
+        f"'sha256-{base64.b64encode(hashlib.sha256(s).digest()).decode()}'"
+        for s in INLINE_SCRIPT.findall(body)
+    )
+    return (
+        (
+            "default-src 'self'; script-src 'self' " + hashes + "; style-src 'self' 'unsafe-inline'; "
             "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; "
-            "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'").replace("  ", " ").encode()
+            "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+        )
+        .replace("  ", " ")
+        .encode()
+    )
 
 
 def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
@@ -48,8 +56,12 @@ class SecurityHeaders:
         job_id: str | None = None
 
         def finish_headers(message: Message, body: bytes | None) -> None:
-            headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"cache-control"
-                       or not getattr(state.get("principal"), "authenticated", False)]
+            headers = [
+                (k, v)
+                for k, v in message.get("headers", [])
+                if k.lower() != b"cache-control"
+                or not getattr(state.get("principal"), "authenticated", False)
+            ]
             present = {k.lower() for k, _ in headers}
             headers += [(k, v) for k, v in BASE_HEADERS if k not in present]
             for name, value in (state.get("rate_headers") or {}).items():

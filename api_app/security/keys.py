@@ -11,7 +11,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import Engine, insert, select, update
 
@@ -44,17 +44,22 @@ class KeyInfo:
     heavy_concurrency: int | None
 
     def as_dict(self) -> dict:
-        return {"id": self.id, "name": self.name, "scopes": list(self.scopes),
-                "created_at": self.created_at.isoformat(),
-                "expires_at": self.expires_at.isoformat() if self.expires_at else None,
-                "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
-                "rate_limit": self.rate_limit, "heavy_concurrency": self.heavy_concurrency}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "scopes": list(self.scopes),
+            "created_at": self.created_at.isoformat(),
+            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
+            "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
+            "rate_limit": self.rate_limit,
+            "heavy_concurrency": self.heavy_concurrency,
+        }
 
 
 def _utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _digest(salt: str, secret: str) -> str:
@@ -66,8 +71,11 @@ def parse_scopes(text: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
     scopes = tuple(dict.fromkeys(s.strip() for s in items if s.strip()))
     unknown = [s for s in scopes if s not in SCOPES]
     if unknown or not scopes:
-        raise InvalidKeyRequest(f"scopes must be a non-empty list among {', '.join(SCOPES)}"
-                                + (f"; unknown: {', '.join(unknown)}" if unknown else ""), "scopes")
+        raise InvalidKeyRequest(
+            f"scopes must be a non-empty list among {', '.join(SCOPES)}"
+            + (f"; unknown: {', '.join(unknown)}" if unknown else ""),
+            "scopes",
+        )
     return scopes
 
 
@@ -79,10 +87,16 @@ def split_key(presented: str) -> tuple[str, str] | None:
 
 
 def _info(row) -> KeyInfo:
-    return KeyInfo(id=row.id, name=row.name, scopes=tuple(row.scopes.split(",")),
-                   created_at=_utc(row.created_at), expires_at=_utc(row.expires_at),
-                   revoked_at=_utc(row.revoked_at), rate_limit=row.rate_limit,
-                   heavy_concurrency=row.heavy_concurrency)
+    return KeyInfo(
+        id=row.id,
+        name=row.name,
+        scopes=tuple(row.scopes.split(",")),
+        created_at=_utc(row.created_at),
+        expires_at=_utc(row.expires_at),
+        revoked_at=_utc(row.revoked_at),
+        rate_limit=row.rate_limit,
+        heavy_concurrency=row.heavy_concurrency,
+    )
 
 
 class KeyStore:
@@ -94,17 +108,35 @@ class KeyStore:
         self._cache: dict[str, tuple[float, str, Principal]] = {}
         self._lock = threading.Lock()
 
-    def create(self, name: str, scopes: str | list[str], expires_at: datetime | None = None,
-               rate_limit: str | None = None, heavy_concurrency: int | None = None) -> tuple[KeyInfo, str]:
+    def create(
+        self,
+        name: str,
+        scopes: str | list[str],
+        expires_at: datetime | None = None,
+        rate_limit: str | None = None,
+        heavy_concurrency: int | None = None,
+    ) -> tuple[KeyInfo, str]:
         """A new key: its record and the key itself (shown once, never stored)."""
         name = name.strip()
         if not name or len(name) > 100:
             raise InvalidKeyRequest("name must be 1 to 100 characters (not only spaces)", "name")
-        key_id, secret, salt = secrets.token_hex(ID_BYTES), secrets.token_urlsafe(SECRET_BYTES), secrets.token_hex(16)
-        row = {"id": key_id, "name": name, "salt": salt, "secret_hash": _digest(salt, secret),
-               "scopes": ",".join(parse_scopes(scopes)), "created_at": datetime.now(timezone.utc),
-               "expires_at": _utc(expires_at), "revoked_at": None, "rate_limit": rate_limit,
-               "heavy_concurrency": heavy_concurrency}
+        key_id, secret, salt = (
+            secrets.token_hex(ID_BYTES),
+            secrets.token_urlsafe(SECRET_BYTES),
+            secrets.token_hex(16),
+        )
+        row = {
+            "id": key_id,
+            "name": name,
+            "salt": salt,
+            "secret_hash": _digest(salt, secret),
+            "scopes": ",".join(parse_scopes(scopes)),
+            "created_at": datetime.now(UTC),
+            "expires_at": _utc(expires_at),
+            "revoked_at": None,
+            "rate_limit": rate_limit,
+            "heavy_concurrency": heavy_concurrency,
+        }
         with self.engine.begin() as connection:
             connection.execute(insert(api_keys).values(**row))
         return self.get(key_id), f"{PREFIX}_{key_id}_{secret}"
@@ -121,8 +153,11 @@ class KeyStore:
 
     def revoke(self, key_id: str) -> KeyInfo | None:
         with self.engine.begin() as connection:
-            connection.execute(update(api_keys).where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
-                               .values(revoked_at=datetime.now(timezone.utc)))
+            connection.execute(
+                update(api_keys)
+                .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+                .values(revoked_at=datetime.now(UTC))
+            )
         with self._lock:
             self._cache.pop(key_id, None)
         return self.get(key_id)
@@ -138,19 +173,29 @@ class KeyStore:
             cached = self._cache.get(key_id)
         if cached is not None and cached[0] > now:
             _, digest, principal = cached
-            return principal if hmac.compare_digest(digest, hashlib.sha256(secret.encode()).hexdigest()) else None
+            return (
+                principal
+                if hmac.compare_digest(digest, hashlib.sha256(secret.encode()).hexdigest())
+                else None
+            )
         with self.engine.connect() as connection:
             row = connection.execute(select(api_keys).where(api_keys.c.id == key_id)).first()
         if row is None or not hmac.compare_digest(row.secret_hash, _digest(row.salt, secret)):
             return None
         expires = _utc(row.expires_at)
-        if row.revoked_at is not None or (expires is not None and expires <= datetime.now(timezone.utc)):
+        if row.revoked_at is not None or (expires is not None and expires <= datetime.now(UTC)):
             return None
-        principal = Principal(kind=KEY, id=row.id, name=row.name, scopes=frozenset(row.scopes.split(",")),
-                              rate_limit=row.rate_limit, heavy_concurrency=row.heavy_concurrency)
+        principal = Principal(
+            kind=KEY,
+            id=row.id,
+            name=row.name,
+            scopes=frozenset(row.scopes.split(",")),
+            rate_limit=row.rate_limit,
+            heavy_concurrency=row.heavy_concurrency,
+        )
         ttl = self.cache_seconds
         if expires is not None:
-            ttl = min(ttl, (expires - datetime.now(timezone.utc)).total_seconds())
+            ttl = min(ttl, (expires - datetime.now(UTC)).total_seconds())
         if ttl > 0:
             with self._lock:
                 self._cache[key_id] = (now + ttl, hashlib.sha256(secret.encode()).hexdigest(), principal)

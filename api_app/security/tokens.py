@@ -16,13 +16,20 @@ class TokenRefused(Exception):
 
 
 class TokenVerifier:
-    def __init__(self, issuer: str, audience: str, jwks_url: str, scope_map: dict[str, str],
-                 refresh_cooldown: float = 30.0) -> None:
+    def __init__(
+        self,
+        issuer: str,
+        audience: str,
+        jwks_url: str,
+        scope_map: dict[str, str],
+        refresh_cooldown: float = 30.0,
+    ) -> None:
         self.issuer = issuer
         self.audience = audience
         self.scope_map = scope_map
-        self.jwks = jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=3600, timeout=5,
-                                    cooldown_duration=refresh_cooldown)
+        self.jwks = jwt.PyJWKClient(
+            jwks_url, cache_keys=True, lifespan=3600, timeout=5, cooldown_duration=refresh_cooldown
+        )
 
     def verify(self, token: str) -> Principal:
         """The token's principal (blocking: may fetch the JWKS); TokenRefused when it is not valid."""
@@ -39,9 +46,15 @@ class TokenVerifier:
         except jwt.PyJWTError:
             raise TokenRefused("the token's signing key (kid) is not among the issuer's keys") from None
         try:
-            claims = jwt.decode(token, signing_key.key, algorithms=[header["alg"]], audience=self.audience,
-                                issuer=self.issuer, leeway=LEEWAY_SECONDS,
-                                options={"require": ["exp", "iss", "aud", "sub"]})
+            claims = jwt.decode(
+                token,
+                signing_key.key,
+                algorithms=[header["alg"]],
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=LEEWAY_SECONDS,
+                options={"require": ["exp", "iss", "aud", "sub"]},
+            )
         except jwt.ExpiredSignatureError:
             raise TokenRefused("the token has expired") from None
         except jwt.ImmatureSignatureError:
@@ -55,5 +68,9 @@ class TokenVerifier:
         granted = [*str(claims.get("scp", "")).split(), *(claims.get("roles") or [])]
         scopes = frozenset(self.scope_map[value] for value in granted if value in self.scope_map)
         subject = str(claims["sub"])[:150]
-        return Principal(kind=TOKEN, id=subject, name=str(claims.get("name") or claims.get("azp") or subject)[:100],
-                         scopes=scopes)
+        return Principal(
+            kind=TOKEN,
+            id=subject,
+            name=str(claims.get("name") or claims.get("azp") or subject)[:100],
+            scopes=scopes,
+        )

@@ -37,24 +37,29 @@ class FileStore:
             return sum(self._sizes.values())
 
     def _full(self, detail: str) -> FilesFull:
-        return FilesFull(f"{detail}; retry later, when older job files have expired.",
-                         headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+        return FilesFull(
+            f"{detail}; retry later, when older job files have expired.",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
 
     def check_room(self, needed_bytes: int) -> None:
         """`FilesFull` (503, Retry-After) unless `needed_bytes` more fit in the budget; a new file job
         asks for its upload's size (its scored file is at least as large)."""
         used = self.used_bytes
         if used + needed_bytes > self.max_bytes:
-            raise self._full(f"The space for job result files is full ({used} of {self.max_bytes} bytes "
-                             "in use)")
+            raise self._full(
+                f"The space for job result files is full ({used} of {self.max_bytes} bytes in use)"
+            )
 
     def put(self, job_id: str, file: FileResult) -> FileResult:
         """Write the file's content to disk; the returned result points at it and holds no content."""
         data = file.content.encode("utf-8")
         with self._lock:
             if sum(self._sizes.values()) + len(data) > self.max_bytes:
-                raise self._full(f"The scored file ({len(data)} bytes) does not fit in the space left for "
-                                 f"job result files (JOB_FILES_MAX_BYTES={self.max_bytes})")
+                raise self._full(
+                    f"The scored file ({len(data)} bytes) does not fit in the space left for "
+                    f"job result files (JOB_FILES_MAX_BYTES={self.max_bytes})"
+                )
             self._sizes[job_id] = len(data)
         path = self.directory / job_id
         try:

@@ -12,15 +12,26 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from common.cache import ResultCache
 from common.compute import get_processes
 from common.errors import Conflict, Overloaded
 from common.jobs.files import FileStore
-from common.jobs.model import DONE, TERMINAL, Cancelled, FileResult, JobProgress, JobSpec, JobView, error_payload, to_json
+from common.jobs.model import (
+    DONE,
+    TERMINAL,
+    Cancelled,
+    FileResult,
+    JobProgress,
+    JobSpec,
+    JobView,
+    error_payload,
+    to_json,
+)
 
 if TYPE_CHECKING:
     from common.processes import ProcessPool
@@ -30,7 +41,7 @@ SWEEP_SECONDS = 60.0
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -50,9 +61,17 @@ class LocalJob:
     task: asyncio.Task | None = None
 
     def view(self) -> JobView:
-        return JobView(id=self.id, model=self.model, status=self.status, created_at=self.created_at,
-                       started_at=self.started_at, finished_at=self.finished_at, progress=self.progress,
-                       result=self.result, owner=self.owner).with_failure(self.failure)
+        return JobView(
+            id=self.id,
+            model=self.model,
+            status=self.status,
+            created_at=self.created_at,
+            started_at=self.started_at,
+            finished_at=self.finished_at,
+            progress=self.progress,
+            result=self.result,
+            owner=self.owner,
+        ).with_failure(self.failure)
 
 
 class LocalExecutor:
@@ -67,7 +86,7 @@ class LocalExecutor:
         self._completed: Counter[str] = Counter()
         self._sweeper: asyncio.Task | None = None
         self.flights: dict[str, asyncio.Future] = {}
-        self.processes: "ProcessPool | None" = None
+        self.processes: ProcessPool | None = None
         """The app's compute processes (set at startup; the process-wide ones otherwise)."""
 
     async def start(self) -> None:
@@ -136,8 +155,9 @@ class LocalExecutor:
 
         processes = self.processes or get_processes()
         try:
-            payload = await processes.run(Call.of(fn, body, spec.data), timeout, self._progress(job),
-                                          job.cancelled, self._started(job))
+            payload = await processes.run(
+                Call.of(fn, body, spec.data), timeout, self._progress(job), job.cancelled, self._started(job)
+            )
             if not job.cancelled.is_set():
                 payload = await asyncio.to_thread(self._keep_file, job, payload)
         except Overloaded:
@@ -161,7 +181,9 @@ class LocalExecutor:
         job.progress = DONE
         self._finish(job, "succeeded", result=json.loads(payload))
 
-    async def submit(self, spec: JobSpec, fn: Callable, body: Any, timeout: float, synchronous: bool = False) -> str:
+    async def submit(
+        self, spec: JobSpec, fn: Callable, body: Any, timeout: float, synchronous: bool = False
+    ) -> str:
         """Start a job with this time limit; `Overloaded` (503) at once when the compute processes
         have no room for it."""
         self._purge()
@@ -192,7 +214,9 @@ class LocalExecutor:
         if job is None:
             return None
         if job.status in TERMINAL:
-            raise Conflict(f"Job {job_id} has already {job.status}; only queued or running jobs can be cancelled.")
+            raise Conflict(
+                f"Job {job_id} has already {job.status}; only queued or running jobs can be cancelled."
+            )
         job.cancelled.set()
         self._finish(job, "cancelled", failure=error_payload(Cancelled()))
         return job.view()
@@ -201,5 +225,9 @@ class LocalExecutor:
         with self._lock:
             states = Counter(job.status for job in self._jobs.values())
             completed = dict(self._completed)
-        return {"queued": states["queued"], "running": states["running"], "queue_depth": states["queued"],
-                "completed": completed}
+        return {
+            "queued": states["queued"],
+            "running": states["running"],
+            "queue_depth": states["queued"],
+            "completed": completed,
+        }

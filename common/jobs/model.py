@@ -4,13 +4,20 @@ how a failure travels between processes as data."""
 import importlib
 import inspect
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import pydantic_core
-from pydantic import (BaseModel, Field, PrivateAttr, SerializerFunctionWrapHandler, field_serializer,
-                      model_serializer)
+from pydantic import (
+    BaseModel,
+    Field,
+    PrivateAttr,
+    SerializerFunctionWrapHandler,
+    field_serializer,
+    model_serializer,
+)
 
 from common.errors import MAX_LISTED_ERRORS, ApiError, ErrorResponse, FieldProblem
 from common.telemetry import span
@@ -38,11 +45,16 @@ class JobProgress(BaseModel):
         return {k: v for k, v in handler(self).items() if v is not None or k not in ("done", "total")}
 
     @classmethod
-    def of(cls, stage: str, fraction: float, done: int | None = None, total: int | None = None) -> "JobProgress":
+    def of(
+        cls, stage: str, fraction: float, done: int | None = None, total: int | None = None
+    ) -> "JobProgress":
         """A progress report as a model function gives it, clipped to valid values."""
-        return cls(stage=str(stage)[:200], fraction=min(max(float(fraction), 0.0), 1.0),
-                   done=None if done is None else max(int(done), 0),
-                   total=None if total is None else max(int(total), 0))
+        return cls(
+            stage=str(stage)[:200],
+            fraction=min(max(float(fraction), 0.0), 1.0),
+            done=None if done is None else max(int(done), 0),
+            total=None if total is None else max(int(total), 0),
+        )
 
 
 DONE = JobProgress(stage="done", fraction=1.0)
@@ -57,8 +69,11 @@ class FileResult(BaseModel):
     content_type: str
     content: str
     summary: dict = Field(default_factory=dict, description="A few facts about the file, e.g. its rows.")
-    path: str | None = Field(None, description="Where the content is on disk when it was moved there "
-                                               "(embedded jobs); `content` is empty then.")
+    path: str | None = Field(
+        None,
+        description="Where the content is on disk when it was moved there "
+        "(embedded jobs); `content` is empty then.",
+    )
     size: int | None = None
 
     @classmethod
@@ -75,8 +90,14 @@ class FileResult(BaseModel):
 
     def described(self, href: str) -> dict:
         size = self.size if self.size is not None else len(self.content.encode())
-        return {"kind": self.kind, "filename": self.filename, "content_type": self.content_type,
-                "size": size, "summary": self.summary, "href": href}
+        return {
+            "kind": self.kind,
+            "filename": self.filename,
+            "content_type": self.content_type,
+            "size": size,
+            "summary": self.summary,
+            "href": href,
+        }
 
 
 class JobView(BaseModel):
@@ -89,11 +110,18 @@ class JobView(BaseModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     progress: JobProgress | None = None
-    result: Any = Field(None, description="The endpoint's response body, once `succeeded`; a file is "
-                                          "described (`kind: file`, `href` to fetch it), not included.")
+    result: Any = Field(
+        None,
+        description="The endpoint's response body, once `succeeded`; a file is "
+        "described (`kind: file`, `href` to fetch it), not included.",
+    )
     error: ErrorResponse | None = Field(None, description="Why the job `failed` (or was cancelled).")
-    owner: str | None = Field(None, exclude=True, description="The authenticated caller that created the job "
-                                                              "(None: anonymous, reachable by its id alone).")
+    owner: str | None = Field(
+        None,
+        exclude=True,
+        description="The authenticated caller that created the job "
+        "(None: anonymous, reachable by its id alone).",
+    )
     _failure: dict | None = PrivateAttr(None)
 
     def with_failure(self, payload: dict | None) -> "JobView":
@@ -178,16 +206,24 @@ def to_json(result: Any) -> bytes:
 def error_payload(exc: BaseException, job_id: str = "") -> dict:
     """A failure as data: HTTP status and the common error body."""
     if isinstance(exc, ApiError):
-        return {"status": exc.status_code, "code": exc.code, "detail": exc.message,
-                "errors": [e.model_dump() for e in exc.errors[:MAX_LISTED_ERRORS]],
-                "error_count": exc.error_count}
+        return {
+            "status": exc.status_code,
+            "code": exc.code,
+            "detail": exc.message,
+            "errors": [e.model_dump() for e in exc.errors[:MAX_LISTED_ERRORS]],
+            "error_count": exc.error_count,
+        }
     if isinstance(exc, Cancelled):
         return {"status": 409, "code": "cancelled", "detail": "The job was cancelled.", "errors": []}
     if isinstance(exc, ValueError):
         return {"status": 422, "code": "invalid_input", "detail": str(exc), "errors": []}
     log.error("job %s failed", job_id, exc_info=exc)
-    return {"status": 500, "code": "internal_error",
-            "detail": f"The computation failed unexpectedly (job {job_id}); it has been logged.", "errors": []}
+    return {
+        "status": 500,
+        "code": "internal_error",
+        "detail": f"The computation failed unexpectedly (job {job_id}); it has been logged.",
+        "errors": [],
+    }
 
 
 class JobFailed(ApiError):
@@ -195,8 +231,12 @@ class JobFailed(ApiError):
 
     def __init__(self, payload: dict, headers: dict[str, str] | None = None) -> None:
         errors = [FieldProblem(**e) for e in payload.get("errors", [])]
-        super().__init__(payload["detail"], errors=errors, headers=headers,
-                         error_count=payload.get("error_count", len(errors)))
+        super().__init__(
+            payload["detail"],
+            errors=errors,
+            headers=headers,
+            error_count=payload.get("error_count", len(errors)),
+        )
         self.status_code = int(payload.get("status", 500))
         self.code = payload.get("code", "internal_error")
 
@@ -205,5 +245,9 @@ def error_model(payload: dict | None) -> ErrorResponse | None:
     if payload is None:
         return None
     errors = payload.get("errors", [])[:MAX_LISTED_ERRORS]
-    return ErrorResponse(code=payload["code"], detail=payload["detail"], errors=errors,
-                         error_count=payload.get("error_count", len(errors)))
+    return ErrorResponse(
+        code=payload["code"],
+        detail=payload["detail"],
+        errors=errors,
+        error_count=payload.get("error_count", len(errors)),
+    )

@@ -7,12 +7,13 @@ WORKER_RECOVERY_SECONDS, rq's registry cleanup finds the abandoned job and, as i
 """
 
 import asyncio
+import contextlib
 import math
 import os
 import time
 import uuid
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from rq import Queue, Retry, Worker, worker_registration
@@ -41,7 +42,7 @@ _CANCELLED = {JobStatus.STOPPED, JobStatus.CANCELED}
 def _utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 class RedisExecutor:
@@ -51,8 +52,14 @@ class RedisExecutor:
 
     backend = "redis"
 
-    def __init__(self, link: RedisLink, queue_name: str, result_ttl: int, max_retries: int,
-                 worker_recovery_seconds: float) -> None:
+    def __init__(
+        self,
+        link: RedisLink,
+        queue_name: str,
+        result_ttl: int,
+        max_retries: int,
+        worker_recovery_seconds: float,
+    ) -> None:
         self.link = link
         self.connection = link.connection
         self.queue = Queue(queue_name, connection=self.connection, serializer=JSONSerializer)
@@ -83,14 +90,26 @@ class RedisExecutor:
         with span("job.enqueue", job_id=job_id, queue=self.queue.name):
             spec = replace(spec, trace=carrier())
             job = self.queue.enqueue(
-                execute, spec.to_dict(), job_id=job_id, meta={"model": spec.model, "sync": synchronous, "owner": spec.owner},
-                description=f"{spec.model} {spec.endpoint}", job_timeout=math.ceil(timeout),
-                result_ttl=self.result_ttl, failure_ttl=self.result_ttl,
-                retry=Retry(max=self.max_retries) if self.max_retries else None)
+                execute,
+                spec.to_dict(),
+                job_id=job_id,
+                meta={"model": spec.model, "sync": synchronous, "owner": spec.owner},
+                description=f"{spec.model} {spec.endpoint}",
+                job_timeout=math.ceil(timeout),
+                result_ttl=self.result_ttl,
+                failure_ttl=self.result_ttl,
+                retry=Retry(max=self.max_retries) if self.max_retries else None,
+            )
         return job.id
 
-    async def submit(self, spec: JobSpec, fn: object = None, body: object = None, timeout: float = 300,
-                     synchronous: bool = False) -> str:
+    async def submit(
+        self,
+        spec: JobSpec,
+        fn: object = None,
+        body: object = None,
+        timeout: float = 300,
+        synchronous: bool = False,
+    ) -> str:
         """Queue the job for a worker (which rebuilds body and data from `spec`) with this time limit."""
         return await self.link.call(carried(self._enqueue), spec, timeout, synchronous, what="running models")
 
@@ -105,10 +124,16 @@ class RedisExecutor:
     def _view(self, job: Job) -> JobView:
         state = job.get_status(refresh=False)
         progress = job.meta.get("progress")
-        view = JobView(id=job.id, model=job.meta.get("model", ""), status="queued", owner=job.meta.get("owner"),
-                       created_at=_utc(job.created_at), started_at=_utc(job.started_at),
-                       finished_at=_utc(job.ended_at),
-                       progress=JobProgress(**progress) if progress else None)
+        view = JobView(
+            id=job.id,
+            model=job.meta.get("model", ""),
+            status="queued",
+            owner=job.meta.get("owner"),
+            created_at=_utc(job.created_at),
+            started_at=_utc(job.started_at),
+            finished_at=_utc(job.ended_at),
+            progress=JobProgress(**progress) if progress else None,
+        )
         if self.connection.exists(CANCEL_KEY + job.id) or state in _CANCELLED:
             view.status = "cancelled"
             return view.with_failure(error_payload(Cancelled()))
@@ -123,9 +148,17 @@ class RedisExecutor:
                 view.with_failure(outcome.get("error"))
         elif state == JobStatus.FAILED:
             view.status = "failed"
-            view.with_failure({"status": 500, "code": "worker_failed", "errors": [], "detail": (
-                f"The workers running job {job.id} stopped unexpectedly "
-                f"{self.max_retries + 1} times; the job was given up.")})
+            view.with_failure(
+                {
+                    "status": 500,
+                    "code": "worker_failed",
+                    "errors": [],
+                    "detail": (
+                        f"The workers running job {job.id} stopped unexpectedly "
+                        f"{self.max_retries + 1} times; the job was given up."
+                    ),
+                }
+            )
         elif state not in _QUEUED:
             view.status = "running"
         return view
@@ -154,9 +187,12 @@ class RedisExecutor:
             view = await self.wait(job_id, min(worker_wait, timeout))
             while view is not None and view.status == "queued" and time.monotonic() < deadline:
                 if not await self.link.call(self.workers_alive, what="running models"):
-                    raise Unavailable(f"No queue worker is running (waited {worker_wait:g} s for one to "
-                                      "start); retry later, or ask the operator to start "
-                                      "`python -m api_app.worker`.", headers={"Retry-After": "30"})
+                    raise Unavailable(
+                        f"No queue worker is running (waited {worker_wait:g} s for one to "
+                        "start); retry later, or ask the operator to start "
+                        "`python -m api_app.worker`.",
+                        headers={"Retry-After": "30"},
+                    )
                 view = await self.wait(job_id, min(worker_wait, deadline - time.monotonic()))
             if view is not None and view.status == "running":
                 view = await self.wait(job_id, max(0.0, deadline - time.monotonic()))
@@ -169,12 +205,15 @@ class RedisExecutor:
 
     def workers_alive(self) -> int:
         """Workers of the queue whose last heartbeat is recent (a killed worker stays registered for minutes)."""
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         alive = 0
         for key in worker_registration.get_keys(queue=self.queue, connection=self.connection):
             beat = self.connection.hget(key, "last_heartbeat")
-            if beat and (now - utcparse(beat.decode()).replace(tzinfo=timezone.utc)).total_seconds() \
-                    < 2 * self.worker_recovery_seconds:
+            if (
+                beat
+                and (now - utcparse(beat.decode()).replace(tzinfo=UTC)).total_seconds()
+                < 2 * self.worker_recovery_seconds
+            ):
                 alive += 1
         return alive
 
@@ -187,7 +226,7 @@ class RedisExecutor:
             job = self._fetch(job_id)
             if job is not None and job.meta.get("sync"):
                 self._stop(job, self._view(job))
-        except Exception:  # noqa: BLE001 (best effort: the job's own time limit stops it anyway)
+        except Exception:
             pass
 
     def cancel(self, job_id: str) -> JobView | None:
@@ -196,7 +235,9 @@ class RedisExecutor:
             return None
         view = self._view(job)
         if view.status in TERMINAL:
-            raise Conflict(f"Job {job_id} has already {view.status}; only queued or running jobs can be cancelled.")
+            raise Conflict(
+                f"Job {job_id} has already {view.status}; only queued or running jobs can be cancelled."
+            )
         self._stop(job, view)
         return self._view(job)
 
@@ -206,23 +247,25 @@ class RedisExecutor:
         self.connection.set(CANCEL_KEY + job.id, 1, ex=self.result_ttl)
         self.connection.hincrby(COMPLETED_KEY, "cancelled")
         if view.status == "queued":
-            try:
+            with contextlib.suppress(InvalidJobOperation):
                 job.cancel()
-            except InvalidJobOperation:
-                pass
         else:
-            try:
+            with contextlib.suppress(InvalidJobOperation):
                 send_stop_job_command(self.connection, job.id, serializer=JSONSerializer)
-            except InvalidJobOperation:
-                pass
         self.connection.expire(job.key, self.result_ttl)
 
     def stats(self) -> dict:
         queued = self.queue.count
         running = StartedJobRegistry(queue=self.queue).count
         completed = {k.decode(): int(v) for k, v in self.connection.hgetall(COMPLETED_KEY).items()}
-        return {"queued": queued, "running": running, "queue_depth": queued, "completed": completed,
-                "workers": self._live_workers(), "oldest_seconds": self._oldest_wait()}
+        return {
+            "queued": queued,
+            "running": running,
+            "queue_depth": queued,
+            "completed": completed,
+            "workers": self._live_workers(),
+            "oldest_seconds": self._oldest_wait(),
+        }
 
     def _live_workers(self) -> int:
         """Workers registered on the queue whose key still exists (it expires without heartbeats, so
@@ -234,7 +277,7 @@ class RedisExecutor:
         oldest = self.queue.get_job_ids(0, 1)
         job = self._fetch(oldest[0]) if oldest else None
         enqueued = _utc(job.enqueued_at) if job is not None else None
-        return max((datetime.now(timezone.utc) - enqueued).total_seconds(), 0.0) if enqueued else 0.0
+        return max((datetime.now(UTC) - enqueued).total_seconds(), 0.0) if enqueued else 0.0
 
 
 class RecoveringWorker(Worker):

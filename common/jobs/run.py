@@ -18,7 +18,8 @@ A function may return a `FileResult`: answers are then the file itself (its cont
 import asyncio
 import os
 import re
-from typing import Any, Awaitable, Callable, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from fastapi import Request
 from fastapi.responses import FileResponse, JSONResponse, Response
@@ -52,11 +53,16 @@ def parse_prefer(values: list[str]) -> tuple[bool, float | None]:
 def refuse_uncached(request: Request) -> None:
     """Raise `NotCached` when the request says `Cache-Control: only-if-cached` (call it once the
     cache missed, or at once for answers that are never cached)."""
-    directives = {d.split("=", 1)[0].strip().lower()
-                  for value in request.headers.getlist("cache-control") for d in value.split(",")}
+    directives = {
+        d.split("=", 1)[0].strip().lower()
+        for value in request.headers.getlist("cache-control")
+        for d in value.split(",")
+    }
     if "only-if-cached" in directives:
-        raise NotCached("No stored answer for this request (Cache-Control: only-if-cached); "
-                        "send it without that header to compute it.")
+        raise NotCached(
+            "No stored answer for this request (Cache-Control: only-if-cached); "
+            "send it without that header to compute it."
+        )
 
 
 async def single_flight(flights: dict[str, asyncio.Future], key: str, start: Callable[[], Awaitable[T]]) -> T:
@@ -76,7 +82,10 @@ def _model_name(request: Request, endpoint: str) -> str:
 
 
 def file_response(file: FileResult, etag: str | None = None) -> Response:
-    headers = {"Content-Disposition": f'attachment; filename="{file.filename}"', **({"ETag": etag} if etag else {})}
+    headers = {
+        "Content-Disposition": f'attachment; filename="{file.filename}"',
+        **({"ETag": etag} if etag else {}),
+    }
     if file.path is not None:  # streamed from disk
         if not os.path.isfile(file.path):
             raise NotFound("The job's file has expired (JOB_RESULT_TTL_SECONDS after it finished).")
@@ -89,14 +98,17 @@ def _json(body: bytes, etag: str | None = None, status: int = 200) -> Response:
     file = FileResult.in_body(body)
     if file is not None:
         return file_response(file, etag)
-    return Response(body, status_code=status, media_type="application/json",
-                    headers={"ETag": etag} if etag else None)
+    return Response(
+        body, status_code=status, media_type="application/json", headers={"ETag": etag} if etag else None
+    )
 
 
 def _accepted(view_id: str, status: str, applied: str) -> JSONResponse:
-    return JSONResponse(JobAccepted(id=view_id, status=status).model_dump(), status_code=202,
-                        headers={"Location": f"/jobs/{view_id}", "Preference-Applied": applied,
-                                 "Retry-After": "1"})
+    return JSONResponse(
+        JobAccepted(id=view_id, status=status).model_dump(),
+        status_code=202,
+        headers={"Location": f"/jobs/{view_id}", "Preference-Applied": applied, "Retry-After": "1"},
+    )
 
 
 def _outcome(view: JobView) -> Response:
@@ -104,16 +116,24 @@ def _outcome(view: JobView) -> Response:
     if view.status == "succeeded":
         body = to_json(view.result)
         return _json(body, etag_of(body))
-    raise JobFailed(view.failure or {"status": 500, "code": "internal_error", "detail": "The job failed."},
-                    headers={"Location": f"/jobs/{view.id}"})
+    raise JobFailed(
+        view.failure or {"status": 500, "code": "internal_error", "detail": "The job failed."},
+        headers={"Location": f"/jobs/{view.id}"},
+    )
 
 
 Estimate = Callable[[Any, Any], float]
 """`estimate(body, data)`: expected seconds of a request, checked before it runs."""
 
 
-async def refuse_too_long(estimate: Estimate | None, body: BaseModel, resource: Any, limit: float,
-                          synchronous: bool, job_limit: float) -> None:
+async def refuse_too_long(
+    estimate: Estimate | None,
+    body: BaseModel,
+    resource: Any,
+    limit: float,
+    synchronous: bool,
+    job_limit: float,
+) -> None:
     """422 at once when the request is expected to take longer than its time limit."""
     if estimate is None:
         return
@@ -122,13 +142,17 @@ async def refuse_too_long(estimate: Estimate | None, body: BaseModel, resource: 
         return
     headers = {"X-Estimated-Seconds": f"{seconds:.0f}"}
     if synchronous and seconds <= job_limit:
-        raise TooLong(f"This request is expected to take about {seconds:.0f} s, longer than the {limit:g} s "
-                      "limit of a synchronous request. Send it as a job with the header "
-                      f"`Prefer: respond-async` (limit {job_limit:g} s) and poll the `Location` it answers.",
-                      headers=headers)
-    raise TooLong(f"This request is expected to take about {seconds:.0f} s, longer than the {job_limit:g} s "
-                  "limit of a job; make it lighter (fewer estimators, predictors, folds or rows).",
-                  headers=headers)
+        raise TooLong(
+            f"This request is expected to take about {seconds:.0f} s, longer than the {limit:g} s "
+            "limit of a synchronous request. Send it as a job with the header "
+            f"`Prefer: respond-async` (limit {job_limit:g} s) and poll the `Location` it answers.",
+            headers=headers,
+        )
+    raise TooLong(
+        f"This request is expected to take about {seconds:.0f} s, longer than the {job_limit:g} s "
+        "limit of a job; make it lighter (fewer estimators, predictors, folds or rows).",
+        headers=headers,
+    )
 
 
 def _request_key(model: str, endpoint: str, body: BaseModel, fingerprint: str | None) -> tuple[dict, str]:
@@ -137,8 +161,14 @@ def _request_key(model: str, endpoint: str, body: BaseModel, fingerprint: str | 
     return body_json, cache_key(model, endpoint, body_json, fingerprint)
 
 
-async def run_model(request: Request, fn: Callable[..., Any], body: BaseModel, data: str | None = None,
-                    cache_results: bool = True, estimate: Estimate | None = None) -> Response:
+async def run_model(
+    request: Request,
+    fn: Callable[..., Any],
+    body: BaseModel,
+    data: str | None = None,
+    cache_results: bool = True,
+    estimate: Estimate | None = None,
+) -> Response:
     """Run `fn(body, data, progress=...)` for a main endpoint, honouring cache, ETag and `Prefer`.
 
     `data` names the loaded resource the function needs (a key of `shared_dataloader.LOADERS`).
@@ -187,11 +217,20 @@ async def run_model(request: Request, fn: Callable[..., Any], body: BaseModel, d
             return Response(status_code=304, headers={"ETag": entry.etag})
         return _json(entry.body, entry.etag)
 
-    spec = JobSpec(model=model, endpoint=endpoint, func=dotted(fn), request_class=dotted(type(body)),
-                   body=body_json, data=data, fingerprint=fingerprint, cache_key=key if cache_results else None,
-                   owner=getattr(request.state, "job_owner", None))
+    spec = JobSpec(
+        model=model,
+        endpoint=endpoint,
+        func=dotted(fn),
+        request_class=dotted(type(body)),
+        body=body_json,
+        data=data,
+        fingerprint=fingerprint,
+        cache_key=key if cache_results else None,
+        owner=getattr(request.state, "job_owner", None),
+    )
     JOB_SUBMISSIONS.labels(model, "sync" if synchronous else "async").inc()
     if synchronous:
+
         async def submit_and_wait():
             job_id = await executor.submit(spec, fn, body, limit, synchronous=True)
             return await executor.wait_synchronous(job_id, limit, settings.worker_wait_seconds)
@@ -210,6 +249,8 @@ async def run_model(request: Request, fn: Callable[..., Any], body: BaseModel, d
     if view.status in ("succeeded", "failed", "cancelled"):
         return _outcome(view)
     if synchronous:
-        raise ComputeTimeout(f"The computation did not finish within {limit:g} s and was stopped; send it "
-                             "as a job (`Prefer: respond-async`), which has a longer limit.")
+        raise ComputeTimeout(
+            f"The computation did not finish within {limit:g} s and was stopped; send it "
+            "as a job (`Prefer: respond-async`), which has a longer limit."
+        )
     return _accepted(job_id, view.status, f"wait={wait:g}")

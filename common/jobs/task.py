@@ -55,7 +55,9 @@ class RedisProgress:
         self._stage: str | None = None
         self._written = 0.0
 
-    def __call__(self, stage: str, fraction: float, done: int | None = None, total: int | None = None) -> None:
+    def __call__(
+        self, stage: str, fraction: float, done: int | None = None, total: int | None = None
+    ) -> None:
         progress = JobProgress.of(stage, fraction, done, total)
         now = time.monotonic()
         if stage == self._stage and progress.fraction < 1 and now - self._written < PROGRESS_INTERVAL:
@@ -69,8 +71,10 @@ class RedisProgress:
 
 def _failure(exc: BaseException, job_id: str) -> dict:
     if isinstance(exc, JobTimeoutException):
-        exc = ComputeTimeout("The computation took longer than its time limit and was stopped; "
-                             "try a lighter request (fewer estimators or predictors).")
+        exc = ComputeTimeout(
+            "The computation took longer than its time limit and was stopped; "
+            "try a lighter request (fewer estimators or predictors)."
+        )
     return error_payload(exc, job_id)
 
 
@@ -85,15 +89,28 @@ def execute(spec_data: dict) -> dict:
     spec = JobSpec.from_dict(spec_data)
     started = time.perf_counter()
     try:
-        with resumed(spec.trace, "queue.wait"), span("job.execute", job_id=job.id, model=spec.model,
-                                                     route=spec.endpoint):
+        with (
+            resumed(spec.trace, "queue.wait"),
+            span("job.execute", job_id=job.id, model=spec.model, route=spec.endpoint),
+        ):
             outcome = _execute(job, spec)
             status = "succeeded" if outcome["ok"] else outcome["error"]["code"]
             set_attributes(outcome=status)
             elapsed_ms = (time.perf_counter() - started) * 1000
-            log.info("job %s %s %s in %.0f ms", job.id, spec.endpoint, status, elapsed_ms, extra={
-                "job_id": job.id, "model": spec.model, "route": spec.endpoint, "status": status,
-                "duration_ms": round(elapsed_ms, 1)})
+            log.info(
+                "job %s %s %s in %.0f ms",
+                job.id,
+                spec.endpoint,
+                status,
+                elapsed_ms,
+                extra={
+                    "job_id": job.id,
+                    "model": spec.model,
+                    "route": spec.endpoint,
+                    "status": status,
+                    "duration_ms": round(elapsed_ms, 1),
+                },
+            )
             return outcome
     finally:
         flush()
@@ -108,8 +125,10 @@ def _execute(job: Any, spec: JobSpec) -> dict:
         data = data_for(spec.data)
         version = getattr(data, "fingerprint", None)
         if spec.fingerprint and version and version != spec.fingerprint:
-            raise Unavailable(f"This worker has another version of the {spec.data} data than the API "
-                              "(a deployment is rolling out); retry in a minute.")
+            raise Unavailable(
+                f"This worker has another version of the {spec.data} data than the API "
+                "(a deployment is rolling out); retry in a minute."
+            )
         payload = to_json(invoke(import_dotted(spec.func), body, data, RedisProgress(job)))
     except Exception as exc:
         failure = _failure(exc, job.id)

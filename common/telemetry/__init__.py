@@ -13,10 +13,39 @@
 
 from common.telemetry.context import bind, bind_for_request, current_model, current_request_id
 from common.telemetry.logs import configure_logging
-from common.telemetry.tracing import (build_tracer_provider, carried, carrier, compute_context, flush, install,
-                                      installed, resumed, resumed_compute, set_attributes, span, tag_process,
-                                      uninstall)
+from common.telemetry.tracing import (
+    build_tracer_provider,
+    carried,
+    carrier,
+    compute_context,
+    flush,
+    install,
+    installed,
+    resumed,
+    resumed_compute,
+    set_attributes,
+    span,
+    tag_process,
+    uninstall,
+)
 
-__all__ = ["bind", "bind_for_request", "build_tracer_provider", "carried", "carrier", "compute_context", "configure_logging",
-           "current_model", "current_request_id", "flush", "install", "installed", "resumed", "resumed_compute",
-           "set_attributes", "span", "tag_process", "uninstall"]
+__all__ = [
+    "bind",
+    "bind_for_request",
+    "build_tracer_provider",
+    "carried",
+    "carrier",
+    "compute_context",
+    "configure_logging",
+    "current_model",
+    "current_request_id",
+    "flush",
+    "install",
+    "installed",
+    "resumed",
+    "resumed_compute",
+    "set_attributes",
+    "span",
+    "tag_process",
+    "uninstall",
+]

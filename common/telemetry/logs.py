@@ -33,8 +33,11 @@ class ContextFilter(logging.Filter):
         for key, value in found.items():
             if value is not None and not hasattr(record, key):
                 setattr(record, key, value)
-        record.context = "".join(f" {key}={getattr(record, key)}" for key in ("request_id", "trace_id")
-                                 if getattr(record, key, None))
+        record.context = "".join(
+            f" {key}={getattr(record, key)}"
+            for key in ("request_id", "trace_id")
+            if getattr(record, key, None)
+        )
         record.context = f" [{record.context.strip()}]" if record.context else ""
         return True
 

@@ -8,7 +8,8 @@ so an app or a test can install its own and remove it again. Without one, `span`
 import contextlib
 import os
 import time
-from typing import Any, Callable, Iterator, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
@@ -28,8 +29,9 @@ _provider: TracerProvider | None = None
 _tracer: trace.Tracer | None = None
 
 
-def build_tracer_provider(settings: Settings, service: str,
-                          exporter: SpanExporter | None = None) -> TracerProvider | None:
+def build_tracer_provider(
+    settings: Settings, service: str, exporter: SpanExporter | None = None
+) -> TracerProvider | None:
     """A provider exporting to `exporter`, or over OTLP/HTTP to OTEL_EXPORTER_OTLP_ENDPOINT; None
     when neither is given (tracing off, nothing installed, no cost)."""
     if exporter is None:
@@ -119,8 +121,9 @@ def resumed(carried_context: dict[str, Any] | None, waited: str | None) -> Itera
         with bind(found.get("request_id"), found.get("model")):
             queued_at = _seconds(found.get("queued_at"))
             if _tracer is not None and queued_at is not None:
-                _tracer.start_span(waited, start_time=int(queued_at * 1e9),
-                                   attributes={PID: os.getpid()}).end()
+                _tracer.start_span(
+                    waited, start_time=int(queued_at * 1e9), attributes={PID: os.getpid()}
+                ).end()
             yield
     finally:
         if token is not None:

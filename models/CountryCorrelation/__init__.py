@@ -10,8 +10,13 @@ from common.constants import MAIN_ENDPOINT_TAG
 from common.jobs import run_model
 from common.resources import use_resource
 from models.CountryCorrelation import service
-from models.CountryCorrelation.schemas import (CountryClusterRequest, CountryClusterResponse, CorrelateRequest,
-                                               CorrelateResponse, Year)
+from models.CountryCorrelation.schemas import (
+    CorrelateRequest,
+    CorrelateResponse,
+    CountryClusterRequest,
+    CountryClusterResponse,
+    Year,
+)
 from shared_dataloader import IndicatorDataset
 
 REQUIRED_DATA = ("indicators",)
@@ -23,8 +28,9 @@ YearQuery = Annotated[Year, Query(title="Year", examples=["2014"], max_length=4)
 router = APIRouter(prefix="/correlation", tags=["Country Correlation Model"], route_class=OffLoopBodyRoute)
 
 
-@router.get("/datasets", response_model=dict[str, str],
-            summary="Datasets with SIDS data to correlate ({code: name})")
+@router.get(
+    "/datasets", response_model=dict[str, str], summary="Datasets with SIDS data to correlate ({code: name})"
+)
 def datasets(dataset: Dataset) -> dict[str, str]:
     return service.datasets(dataset)
 
@@ -39,18 +45,27 @@ def years(dataset: Dataset, dataset_code: DatasetCode, category: Category) -> li
     return service.years(dataset, dataset_code, category)
 
 
-@router.get("/countries", response_model=list[str],
-            summary="SIDS with enough values of the category in that year to be correlated")
+@router.get(
+    "/countries",
+    response_model=list[str],
+    summary="SIDS with enough values of the category in that year to be correlated",
+)
 def countries(dataset: Dataset, dataset_code: DatasetCode, category: Category, year: YearQuery) -> list[str]:
     return service.countries(dataset, dataset_code, category, year)
 
 
-@router.post("/correlate", response_model=CorrelateResponse, openapi_extra={MAIN_ENDPOINT_TAG: True},
-             summary="Correlation of one SIDS with every other SIDS")
+@router.post(
+    "/correlate",
+    response_model=CorrelateResponse,
+    openapi_extra={MAIN_ENDPOINT_TAG: True},
+    summary="Correlation of one SIDS with every other SIDS",
+)
 async def correlate(request: Request, body: CorrelateRequest, dataset: Dataset) -> CorrelateResponse:
     return await run_model(request, service.correlate, body, data="indicators")
 
 
-@router.post("/cluster", response_model=CountryClusterResponse, summary="k-means clusters of SIDS (EM gap filling)")
+@router.post(
+    "/cluster", response_model=CountryClusterResponse, summary="k-means clusters of SIDS (EM gap filling)"
+)
 async def cluster(body: CountryClusterRequest, dataset: Dataset) -> CountryClusterResponse:
     return await run_cpu(service.cluster, body, dataset)

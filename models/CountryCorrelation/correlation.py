@@ -21,8 +21,9 @@ def standardize(table: pd.DataFrame) -> pd.DataFrame:
     return (table.loc[:, keep] - table.loc[:, keep].mean()) / spread[keep]
 
 
-def correlate_country(table: pd.DataFrame, country: str,
-                      min_shared: int = MIN_SHARED_INDICATORS) -> pd.Series:
+def correlate_country(
+    table: pd.DataFrame, country: str, min_shared: int = MIN_SHARED_INDICATORS
+) -> pd.Series:
     """Pearson r of `country`'s row with every other row of `table` (countries × standardized
     indicators, see `standardize`).
 
@@ -64,8 +65,9 @@ def kmeans_em(values: np.ndarray, k: int, max_iter: int = MAX_EM_ITERATIONS, see
     return kmeans_em_filled(values, k, max_iter, seed)[0]
 
 
-def kmeans_em_filled(values: np.ndarray, k: int, max_iter: int = MAX_EM_ITERATIONS,
-                     seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:
+def kmeans_em_filled(
+    values: np.ndarray, k: int, max_iter: int = MAX_EM_ITERATIONS, seed: int = SEED
+) -> tuple[np.ndarray, np.ndarray]:
     """`kmeans_em`'s labels and the table with its gaps filled from the final centroids."""
     values = np.asarray(values, dtype="float64")
     values = values[:, ~np.isnan(values).all(axis=0)]

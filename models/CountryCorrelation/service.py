@@ -1,16 +1,26 @@
 """Catalog (which datasets, categories, years and countries have data) and the computations of
 CountryCorrelation, runnable without the app."""
 
-from typing import Callable
+from collections.abc import Callable
 
 import pandas as pd
 
 from common.constants import SIDS, SIDS_SET
 from common.errors import InvalidInput
-from models.CountryCorrelation.correlation import (MIN_SHARED_INDICATORS, correlate_country, kmeans_em_filled,
-                                                   pca_coords, standardize)
-from models.CountryCorrelation.schemas import (CountryClusterRequest, CountryClusterResponse, CorrelateRequest,
-                                               CorrelateResponse, SelectionRequest)
+from models.CountryCorrelation.correlation import (
+    MIN_SHARED_INDICATORS,
+    correlate_country,
+    kmeans_em_filled,
+    pca_coords,
+    standardize,
+)
+from models.CountryCorrelation.schemas import (
+    CorrelateRequest,
+    CorrelateResponse,
+    CountryClusterRequest,
+    CountryClusterResponse,
+    SelectionRequest,
+)
 from shared_dataloader import IndicatorDataset
 
 Progress = Callable[[str, float], None]
@@ -35,8 +45,10 @@ def _usable_datasets(cov: pd.DataFrame) -> set[str]:
 def _categories(cov: pd.DataFrame, dataset_code: str, field: str) -> list[str]:
     valid = _usable_datasets(cov)
     if dataset_code not in valid:
-        raise InvalidInput(f"Unknown dataset {dataset_code!r} (or no SIDS data in it); valid: "
-                           f"{', '.join(sorted(valid))}", field=field)
+        raise InvalidInput(
+            f"Unknown dataset {dataset_code!r} (or no SIDS data in it); valid: {', '.join(sorted(valid))}",
+            field=field,
+        )
     enough = (cov.loc[dataset_code] >= MIN_SHARED_INDICATORS).groupby(level="category").sum() >= MIN_COUNTRIES
     return sorted(enough.index[enough.any(axis=1)])
 
@@ -44,8 +56,10 @@ def _categories(cov: pd.DataFrame, dataset_code: str, field: str) -> list[str]:
 def _years(cov: pd.DataFrame, dataset_code: str, category: str, prefix: str) -> list[str]:
     valid = _categories(cov, dataset_code, f"{prefix}.dataset")
     if category not in valid:
-        raise InvalidInput(f"Unknown category {category!r} for dataset {dataset_code}; valid: "
-                           f"{', '.join(valid)}", field=f"{prefix}.category")
+        raise InvalidInput(
+            f"Unknown category {category!r} for dataset {dataset_code}; valid: {', '.join(valid)}",
+            field=f"{prefix}.category",
+        )
     enough = (cov.loc[(dataset_code, category)] >= MIN_SHARED_INDICATORS).sum() >= MIN_COUNTRIES
     return list(enough.index[enough])
 
@@ -53,8 +67,10 @@ def _years(cov: pd.DataFrame, dataset_code: str, category: str, prefix: str) -> 
 def _check_year(cov: pd.DataFrame, dataset_code: str, category: str, year: str, prefix: str) -> None:
     valid = _years(cov, dataset_code, category, prefix)
     if year not in valid:
-        raise InvalidInput(f"No data for {dataset_code}/{category} in year {year!r}; valid years: "
-                           f"{', '.join(valid)}", field=f"{prefix}.year")
+        raise InvalidInput(
+            f"No data for {dataset_code}/{category} in year {year!r}; valid years: {', '.join(valid)}",
+            field=f"{prefix}.year",
+        )
 
 
 def _countries(cov: pd.DataFrame, dataset_code: str, category: str, year: str, prefix: str) -> list[str]:
@@ -86,20 +102,27 @@ def countries(dataset: IndicatorDataset, dataset_code: str, category: str, year:
 def _sids_table(dataset: IndicatorDataset, body: SelectionRequest) -> pd.DataFrame:
     """SIDS × indicators of the request's dataset and category in its year (raw values)."""
     table = dataset.year_table(body.year)
-    codes = dataset.meta.index[(dataset.meta["dataset"] == body.dataset) & (dataset.meta["category"] == body.category)]
+    codes = dataset.meta.index[
+        (dataset.meta["dataset"] == body.dataset) & (dataset.meta["category"] == body.category)
+    ]
     return table.loc[table.index.isin(SIDS_SET), table.columns.isin(codes)]
 
 
-def correlate(body: CorrelateRequest, dataset: IndicatorDataset, progress: Progress | None = None) -> CorrelateResponse:
+def correlate(
+    body: CorrelateRequest, dataset: IndicatorDataset, progress: Progress | None = None
+) -> CorrelateResponse:
     """Pearson r of the chosen SIDS against every other SIDS over the category's indicators."""
     valid = _countries(coverage(dataset), body.dataset, body.category, body.year, "body")
     if body.country not in SIDS_SET:
-        raise InvalidInput(f"{body.country!r} is not a SIDS; valid SIDS codes: {', '.join(SIDS)}",
-                           field="body.country")
+        raise InvalidInput(
+            f"{body.country!r} is not a SIDS; valid SIDS codes: {', '.join(SIDS)}", field="body.country"
+        )
     if body.country not in valid:
-        raise InvalidInput(f"{body.country} has fewer than {MIN_SHARED_INDICATORS} values of "
-                           f"{body.dataset}/{body.category} in {body.year}; valid: {', '.join(valid)}",
-                           field="body.country")
+        raise InvalidInput(
+            f"{body.country} has fewer than {MIN_SHARED_INDICATORS} values of "
+            f"{body.dataset}/{body.category} in {body.year}; valid: {', '.join(valid)}",
+            field="body.country",
+        )
     if progress:
         progress("correlating", 0.2)
     result = correlate_country(standardize(_sids_table(dataset, body)), body.country)
@@ -108,7 +131,9 @@ def correlate(body: CorrelateRequest, dataset: IndicatorDataset, progress: Progr
     return CorrelateResponse(country_corr={"index": list(result.index), body.country: result.tolist()})
 
 
-def cluster(body: CountryClusterRequest, dataset: IndicatorDataset, progress: Progress | None = None) -> CountryClusterResponse:
+def cluster(
+    body: CountryClusterRequest, dataset: IndicatorDataset, progress: Progress | None = None
+) -> CountryClusterResponse:
     """k-means with EM gap filling over the SIDS that have data (k capped at their number)."""
     _check_year(coverage(dataset), body.dataset, body.category, body.year, "body")
     if progress:
@@ -119,5 +144,6 @@ def cluster(body: CountryClusterRequest, dataset: IndicatorDataset, progress: Pr
     coords = pca_coords(filled)
     if progress:
         progress("done", 1.0)
-    return CountryClusterResponse(country=list(table.index), label=labels.tolist(),
-                                  coords=coords.round(6).tolist())
+    return CountryClusterResponse(
+        country=list(table.index), label=labels.tolist(), coords=coords.round(6).tolist()
+    )

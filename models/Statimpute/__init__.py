@@ -18,31 +18,45 @@ Dataset = Annotated[IndicatorDataset, Depends(use_resource("indicators"))]
 router = APIRouter(prefix="/statimpute", tags=["Functional Imputation"], route_class=OffLoopBodyRoute)
 
 
-@router.get("/targets", response_model=dict[str, str],
-            summary="Indicators with SIDS data ({code: name}), optionally of one dataset")
-def targets(dataset: Dataset,
-            dataset_code: Annotated[str | None, Query(alias="dataset", title="Dataset code",
-                                                      examples=["wdi"], max_length=50)] = None
-            ) -> dict[str, str]:
+@router.get(
+    "/targets",
+    response_model=dict[str, str],
+    summary="Indicators with SIDS data ({code: name}), optionally of one dataset",
+)
+def targets(
+    dataset: Dataset,
+    dataset_code: Annotated[
+        str | None, Query(alias="dataset", title="Dataset code", examples=["wdi"], max_length=50)
+    ] = None,
+) -> dict[str, str]:
     return service.targets(dataset, dataset_code)
 
 
 @router.get("/countries", response_model=list[str], summary="SIDS that have data for the target")
-def countries(dataset: Dataset,
-              target: Annotated[str, Query(title="Indicator code", examples=["wdi-EG.ELC.ACCS.ZS"],
-                                           max_length=200)]) -> list[str]:
+def countries(
+    dataset: Dataset,
+    target: Annotated[str, Query(title="Indicator code", examples=["wdi-EG.ELC.ACCS.ZS"], max_length=200)],
+) -> list[str]:
     return service.countries(dataset, target)
 
 
-@router.post("/impute", response_model=ImputeResponse, openapi_extra={MAIN_ENDPOINT_TAG: True},
-             summary="Interpolate the missing years of a country's indicator series")
+@router.post(
+    "/impute",
+    response_model=ImputeResponse,
+    openapi_extra={MAIN_ENDPOINT_TAG: True},
+    summary="Interpolate the missing years of a country's indicator series",
+)
 async def impute(request: Request, body: ImputeRequest, dataset: Dataset) -> ImputeResponse:
     return await run_model(request, service.impute, body, data="indicators")
 
 
-@router.post("/backtest", response_model=BacktestResponse,
-             summary="Hide the observed years fold by fold, re-interpolate them, and score the method "
-                     "and two baselines")
+@router.post(
+    "/backtest",
+    response_model=BacktestResponse,
+    summary="Hide the observed years fold by fold, re-interpolate them, and score the method "
+    "and two baselines",
+)
 async def backtest_endpoint(request: Request, body: BacktestRequest, dataset: Dataset) -> BacktestResponse:
-    return await run_model(request, service.backtest, body, data="indicators",
-                           estimate=service.backtest_seconds)
+    return await run_model(
+        request, service.backtest, body, data="indicators", estimate=service.backtest_seconds
+    )

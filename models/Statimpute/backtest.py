@@ -9,7 +9,7 @@ folds: the mean of the remaining years, and their linear interpolation, flat bey
 are listed in `not_predicted` and not scored.
 """
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -28,14 +28,16 @@ def split_years(years: list[int], folds: int, seed: int = 0) -> list[list[int]]:
     return [[ordered[i] for i in test] for _, test in splitter.split(ordered)]
 
 
-def _hidden_predictions(series: pd.Series, hidden: list[int], method: str, direction: str,
-                        order: int | None) -> dict[int, float]:
+def _hidden_predictions(
+    series: pd.Series, hidden: list[int], method: str, direction: str, order: int | None
+) -> dict[int, float]:
     filled = interpolate_series(series.where(~series.index.isin(hidden)), method, direction, order).series
     return {year: float(filled[year]) for year in hidden if year in filled.index}
 
 
-def conformal_half_width(series: pd.Series, method: str, direction: str, order: int | None,
-                         folds: int) -> float | None:
+def conformal_half_width(
+    series: pd.Series, method: str, direction: str, order: int | None, folds: int
+) -> float | None:
     """90 % quantile of |error| over the observed years of `series`, each hidden fold-wise once."""
     years = [int(y) for y in series.index[series.notna()]]
     if len(years) < folds:
@@ -52,8 +54,14 @@ def conformal_half_width(series: pd.Series, method: str, direction: str, order: 
     return conformal_quantile(errors)
 
 
-def run_backtest(series: pd.Series, method: str, direction: str, order: int | None, folds: int,
-                 progress: Progress | None = None) -> dict:
+def run_backtest(
+    series: pd.Series,
+    method: str,
+    direction: str,
+    order: int | None,
+    folds: int,
+    progress: Progress | None = None,
+) -> dict:
     """Per-year truths and estimates, and the scores of the method and both baselines.
 
     `series`: one country's values indexed by int year (NaN where missing). Raises ValueError
@@ -78,10 +86,18 @@ def run_backtest(series: pd.Series, method: str, direction: str, order: int | No
             if value is None:
                 not_predicted.append(year)
             with_interval = value is not None and half is not None
-            rows.append({"year": year, "fold": number + 1, "truth": float(observed[year]), "prediction": value,
-                         "lower": value - half if with_interval else None,
-                         "upper": value + half if with_interval else None,
-                         "series_mean": mean, "linear": float(line)})
+            rows.append(
+                {
+                    "year": year,
+                    "fold": number + 1,
+                    "truth": float(observed[year]),
+                    "prediction": value,
+                    "lower": value - half if with_interval else None,
+                    "upper": value + half if with_interval else None,
+                    "series_mean": mean,
+                    "linear": float(line),
+                }
+            )
     report("scoring", 1.0)
     rows.sort(key=lambda row: row["year"])
     table = pd.DataFrame(rows)
@@ -90,13 +106,18 @@ def run_backtest(series: pd.Series, method: str, direction: str, order: int | No
     bounded = scored[scored["lower"].notna()]
     model = scores(scored["truth"].to_numpy(), scored["prediction"].to_numpy(dtype=float))
     if len(bounded):
-        model["coverage"] = scores(bounded["truth"].to_numpy(), bounded["prediction"].to_numpy(dtype=float),
-                                   bounded["lower"].to_numpy(dtype=float),
-                                   bounded["upper"].to_numpy(dtype=float))["coverage"]
+        model["coverage"] = scores(
+            bounded["truth"].to_numpy(),
+            bounded["prediction"].to_numpy(dtype=float),
+            bounded["lower"].to_numpy(dtype=float),
+            bounded["upper"].to_numpy(dtype=float),
+        )["coverage"]
     return {
-        "scores": {"model": model,
-                   "series_mean": scores(truth, table["series_mean"].to_numpy()),
-                   "linear": scores(truth, table["linear"].to_numpy())},
+        "scores": {
+            "model": model,
+            "series_mean": scores(truth, table["series_mean"].to_numpy()),
+            "linear": scores(truth, table["linear"].to_numpy()),
+        },
         "years": rows,
         "not_predicted": sorted(not_predicted),
     }

@@ -11,16 +11,27 @@ from dataclasses import dataclass
 import pandas as pd
 
 ORDER_METHODS = frozenset({"spline", "polynomial"})
-MIN_POINTS = {"linear": 2, "nearest": 2, "zero": 2, "slinear": 2, "quadratic": 3, "cubic": 4,
-              "piecewise_polynomial": 2, "pchip": 2, "akima": 2, "cubicspline": 2}
+MIN_POINTS = {
+    "linear": 2,
+    "nearest": 2,
+    "zero": 2,
+    "slinear": 2,
+    "quadratic": 3,
+    "cubic": 4,
+    "piecewise_polynomial": 2,
+    "pchip": 2,
+    "akima": 2,
+    "cubicspline": 2,
+}
 
 
 class TooFewPoints(ValueError):
     """The series has fewer observed values than the method needs."""
 
     def __init__(self, method: str, needed: int, observed: int) -> None:
-        super().__init__(f"method {method} needs at least {needed} observed years; "
-                         f"this series has {observed}")
+        super().__init__(
+            f"method {method} needs at least {needed} observed years; this series has {observed}"
+        )
         self.needed = needed
         self.observed = observed
 
@@ -45,8 +56,9 @@ def min_points(method: str, order: int | None = None) -> int:
     return MIN_POINTS[method]
 
 
-def interpolate_series(series: pd.Series, method: str, direction: str,
-                       order: int | None = None) -> Interpolated:
+def interpolate_series(
+    series: pd.Series, method: str, direction: str, order: int | None = None
+) -> Interpolated:
     """Fill the gaps of `series` (index: int years, ascending); observed values stay as they are."""
     observed = int(series.notna().sum())
     needed = min_points(method, order)

@@ -29,23 +29,39 @@ EXAMPLE = {"target": "wdi-EG.ELC.ACCS.ZS", "country": "CUB", "method": "linear",
 
 
 class ImputeRequest(ModelRequest):
-    target: str = Field(title="Indicator whose values will be imputed",
-                        description="Indicator code; GET /statimpute/targets lists them.",
-                        examples=["wdi-EG.ELC.ACCS.ZS"], max_length=200,
-                        json_schema_extra=lists_values("/targets"))
-    country: str = Field(title="ISO3 code of the SIDS country to be imputed",
-                         description="GET /statimpute/countries?target= lists the countries with data.",
-                         examples=["CUB"], max_length=3,
-                         json_schema_extra=lists_values("/countries"))
+    target: str = Field(
+        title="Indicator whose values will be imputed",
+        description="Indicator code; GET /statimpute/targets lists them.",
+        examples=["wdi-EG.ELC.ACCS.ZS"],
+        max_length=200,
+        json_schema_extra=lists_values("/targets"),
+    )
+    country: str = Field(
+        title="ISO3 code of the SIDS country to be imputed",
+        description="GET /statimpute/countries?target= lists the countries with data.",
+        examples=["CUB"],
+        max_length=3,
+        json_schema_extra=lists_values("/countries"),
+    )
     method: Method = Field(title="Method for time-series interpolation", examples=["linear"])
-    direction: Direction = Field(Direction.both, title="Direction of the interpolation in time",
-                                 examples=["both"])
-    d: int | None = Field(None, ge=1, le=3, title="Order of the polynomials (1, 2 or 3)",
-                          description="Required for spline and polynomial; ignored otherwise.",
-                          examples=[2], json_schema_extra=required_if(method=[Method.spline, Method.polynomial]))
+    direction: Direction = Field(
+        Direction.both, title="Direction of the interpolation in time", examples=["both"]
+    )
+    d: int | None = Field(
+        None,
+        ge=1,
+        le=3,
+        title="Order of the polynomials (1, 2 or 3)",
+        description="Required for spline and polynomial; ignored otherwise.",
+        examples=[2],
+        json_schema_extra=required_if(method=[Method.spline, Method.polynomial]),
+    )
 
-    model_config = {"json_schema_extra": {"examples": [
-        EXAMPLE, {**EXAMPLE, "country": "JAM", "method": "spline", "d": 3}]}}
+    model_config = {
+        "json_schema_extra": {
+            "examples": [EXAMPLE, {**EXAMPLE, "country": "JAM", "method": "spline", "d": 3}]
+        }
+    }
 
 
 class SplitSeries(BaseModel):
@@ -56,7 +72,9 @@ class SplitSeries(BaseModel):
 
 class ClippedYear(BaseModel):
     year: str
-    raw: float = Field(description="The method's value before it was clipped to the indicator's plausible range.")
+    raw: float = Field(
+        description="The method's value before it was clipped to the indicator's plausible range."
+    )
 
 
 class ImputeResponse(BaseModel):
@@ -64,16 +82,21 @@ class ImputeResponse(BaseModel):
     imputed_series: SplitSeries = Field(description="Observed and imputed values (pandas split orient).")
     clipped: list[ClippedYear] = Field(
         description="Filled years whose value the method put outside the indicator's plausible range "
-                    "(SPEC §5.7) and that were clipped to it; empty when none.")
+        "(SPEC §5.7) and that were clipped to it; empty when none."
+    )
 
 
 MIN_FOLDS, MAX_FOLDS = 2, 10
 
 
 class BacktestRequest(ImputeRequest):
-    folds: int = Field(5, ge=MIN_FOLDS, le=MAX_FOLDS, title="Folds",
-                       description=f"Folds ({MIN_FOLDS}–{MAX_FOLDS}) the observed years are hidden in, one "
-                                   "fold at a time.")
+    folds: int = Field(
+        5,
+        ge=MIN_FOLDS,
+        le=MAX_FOLDS,
+        title="Folds",
+        description=f"Folds ({MIN_FOLDS}–{MAX_FOLDS}) the observed years are hidden in, one fold at a time.",
+    )
 
     model_config = {"json_schema_extra": {"examples": [{**EXAMPLE, "folds": 5}]}}
 
@@ -94,7 +117,8 @@ class BacktestResponse(BaseModel):
     country: str
     method: str
     folds: int
-    scores: dict[str, Scores] = Field(description="`model` (the requested method), `series_mean` and "
-                                                  "`linear` baselines, on the same folds.")
+    scores: dict[str, Scores] = Field(
+        description="`model` (the requested method), `series_mean` and `linear` baselines, on the same folds."
+    )
     years: list[BacktestYear]
     not_predicted: list[int] = Field(description="Hidden years the method left empty (not scored).")

@@ -1,7 +1,7 @@
 """Catalog checks and the main computation of Statimpute, runnable without the app."""
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import pandas as pd
 
@@ -10,8 +10,14 @@ from common.errors import InvalidInput
 from common.plausibility import Support
 from models.Statimpute.backtest import run_backtest
 from models.Statimpute.interpolation import InterpolationFailed, TooFewPoints, interpolate_series, min_points
-from models.Statimpute.schemas import (BacktestRequest, BacktestResponse, ClippedYear, ImputeRequest,
-                                       ImputeResponse, SplitSeries)
+from models.Statimpute.schemas import (
+    BacktestRequest,
+    BacktestResponse,
+    ClippedYear,
+    ImputeRequest,
+    ImputeResponse,
+    SplitSeries,
+)
 from shared_dataloader import IndicatorDataset
 
 Progress = Callable[[str, float], None]
@@ -22,8 +28,10 @@ def targets(dataset: IndicatorDataset, dataset_code: str | None = None) -> dict[
     meta = dataset.meta
     if dataset_code is not None:
         if dataset_code not in dataset.datasets:
-            raise InvalidInput(f"Unknown dataset {dataset_code!r}; valid: {', '.join(sorted(dataset.datasets))}",
-                               field="query.dataset")
+            raise InvalidInput(
+                f"Unknown dataset {dataset_code!r}; valid: {', '.join(sorted(dataset.datasets))}",
+                field="query.dataset",
+            )
         meta = dataset.indicators_of(dataset_code)
     values = dataset.values
     sids_rows = values[values.index.get_level_values(0).isin(SIDS_SET)]
@@ -34,8 +42,9 @@ def targets(dataset: IndicatorDataset, dataset_code: str | None = None) -> dict[
 def countries(dataset: IndicatorDataset, target: str) -> list[str]:
     """SIDS with at least one value of `target`."""
     if target not in dataset.meta.index:
-        raise InvalidInput(f"Unknown target {target!r}; GET /statimpute/targets lists the indicators",
-                           field="query.target")
+        raise InvalidInput(
+            f"Unknown target {target!r}; GET /statimpute/targets lists the indicators", field="query.target"
+        )
     table = dataset.indicator_table(target)
     table = table[table.index.isin(SIDS_SET)]
     return sorted(table.index[table.notna().any(axis=1)])
@@ -44,13 +53,18 @@ def countries(dataset: IndicatorDataset, target: str) -> list[str]:
 def _series(body: ImputeRequest, dataset: IndicatorDataset) -> pd.Series:
     """The country's series of the target (int years, NaN where missing), after checking both."""
     if body.target not in dataset.meta.index:
-        raise InvalidInput(f"Unknown target {body.target!r}; GET /statimpute/targets lists the indicators",
-                           field="body.target")
+        raise InvalidInput(
+            f"Unknown target {body.target!r}; GET /statimpute/targets lists the indicators",
+            field="body.target",
+        )
     valid = countries(dataset, body.target)
     if body.country not in valid:
-        raise InvalidInput(f"Country {body.country!r} has no data for {body.target}; valid: {', '.join(valid)}"
-                           if valid else f"No SIDS has data for {body.target}; choose another target",
-                           field="body.country")
+        raise InvalidInput(
+            f"Country {body.country!r} has no data for {body.target}; valid: {', '.join(valid)}"
+            if valid
+            else f"No SIDS has data for {body.target}; choose another target",
+            field="body.country",
+        )
     row = dataset.indicator_table(body.target).loc[body.country]
     return pd.Series(row.to_numpy(dtype="float64"), index=[int(year) for year in row.index])
 
@@ -59,7 +73,9 @@ def _order(body: ImputeRequest) -> int | None:
     return body.d if body.method.name in ("spline", "polynomial") else None
 
 
-def impute(body: ImputeRequest, dataset: IndicatorDataset, progress: Progress | None = None) -> ImputeResponse:
+def impute(
+    body: ImputeRequest, dataset: IndicatorDataset, progress: Progress | None = None
+) -> ImputeResponse:
     """Fill the missing years of one SIDS country's series of `body.target`."""
     series = _series(body, dataset)
     if progress:
@@ -68,10 +84,12 @@ def impute(body: ImputeRequest, dataset: IndicatorDataset, progress: Progress | 
     try:
         result = interpolate_series(series, body.method.name, body.direction.name, order)
     except TooFewPoints as exc:
-        raise InvalidInput(f"{body.country} has {exc.observed} observed year(s) of {body.target}; "
-                           f"method {body.method.name} needs at least {exc.needed}. "
-                           "Choose a method that needs fewer points (e.g. linear needs 2).",
-                           field="body.method") from exc
+        raise InvalidInput(
+            f"{body.country} has {exc.observed} observed year(s) of {body.target}; "
+            f"method {body.method.name} needs at least {exc.needed}. "
+            "Choose a method that needs fewer points (e.g. linear needs 2).",
+            field="body.method",
+        ) from exc
     except InterpolationFailed as exc:
         raise InvalidInput(str(exc), field="body.method") from exc
     if progress:
@@ -79,13 +97,18 @@ def impute(body: ImputeRequest, dataset: IndicatorDataset, progress: Progress | 
     values, clipped = clip_filled(result.series, result.filled_years, dataset.support(body.target))
     return ImputeResponse(
         missing_years=[str(year) for year in result.filled_years],
-        imputed_series=SplitSeries(index=[[body.target, body.country]],
-                                   columns=[int(y) for y in values.index], data=[values.tolist()]),
+        imputed_series=SplitSeries(
+            index=[[body.target, body.country]],
+            columns=[int(y) for y in values.index],
+            data=[values.tolist()],
+        ),
         clipped=clipped,
     )
 
 
-def clip_filled(series: pd.Series, filled_years: list[int], support: Support) -> tuple[pd.Series, list[ClippedYear]]:
+def clip_filled(
+    series: pd.Series, filled_years: list[int], support: Support
+) -> tuple[pd.Series, list[ClippedYear]]:
     """The series with its filled years clipped to the indicator's plausible range, and what was clipped."""
     values, clipped = series.copy(), []
     for year in filled_years:
@@ -106,7 +129,9 @@ def backtest_seconds(body: BacktestRequest, dataset: IndicatorDataset) -> float:
     return SECONDS_PER_FOLD * body.folds
 
 
-def backtest(body: BacktestRequest, dataset: IndicatorDataset, progress: Progress | None = None) -> BacktestResponse:
+def backtest(
+    body: BacktestRequest, dataset: IndicatorDataset, progress: Progress | None = None
+) -> BacktestResponse:
     """Hide the observed years of the series in `body.folds` folds, re-interpolate and score them."""
     series = _series(body, dataset)
     order = _order(body)
@@ -118,10 +143,12 @@ def backtest(body: BacktestRequest, dataset: IndicatorDataset, progress: Progres
             f"{body.country} has {observed} observed year(s) of {body.target}; with {body.folds} folds up to "
             f"{largest_fold} are hidden at once and method {body.method.name} needs {needed} left. Use fewer "
             "folds (minimum 2), a method that needs fewer points, or a country with more years.",
-            field="body.folds")
+            field="body.folds",
+        )
     try:
         result = run_backtest(series, body.method.name, body.direction.name, order, body.folds, progress)
     except ValueError as exc:
         raise InvalidInput(f"Cannot backtest this request: {exc}.", field="body.method") from exc
-    return BacktestResponse(target=body.target, country=body.country, method=body.method.name,
-                            folds=body.folds, **result)
+    return BacktestResponse(
+        target=body.target, country=body.country, method=body.method.name, folds=body.folds, **result
+    )

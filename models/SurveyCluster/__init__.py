@@ -11,7 +11,11 @@ from models.SurveyCluster.schemas import SurveyClusterRequest, SurveyClusterResp
 router = APIRouter(prefix="/survey", tags=["Survey Analysis"], route_class=OffLoopBodyRoute)
 
 
-@router.post("/clustering", response_model=SurveyClusterResponse, openapi_extra={MAIN_ENDPOINT_TAG: True},
-             summary="Cluster survey rows on the questions of one factor (elbow choice of k)")
+@router.post(
+    "/clustering",
+    response_model=SurveyClusterResponse,
+    openapi_extra={MAIN_ENDPOINT_TAG: True},
+    summary="Cluster survey rows on the questions of one factor (elbow choice of k)",
+)
 async def clustering(request: Request, body: SurveyClusterRequest) -> SurveyClusterResponse:
     return await run_model(request, service.clustering, body, estimate=service.estimate_seconds)

@@ -1,7 +1,7 @@
 """k-modes / k-means / k-prototypes with the elbow choice of k (plain numpy/scikit-learn/kmodes)."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -49,15 +49,24 @@ def _fitter(categorical: pd.DataFrame, continuous: pd.DataFrame):
     scaled = StandardScaler().fit_transform(continuous.to_numpy()) if continuous.shape[1] else None
     if scaled is None:
         matrix = categorical.to_numpy(dtype=object)
-        return KMODES, matrix, lambda k: _result(
-            KModes(n_clusters=k, init="Cao", n_init=1, random_state=SEED).fit(matrix))
+        return (
+            KMODES,
+            matrix,
+            lambda k: _result(KModes(n_clusters=k, init="Cao", n_init=1, random_state=SEED).fit(matrix)),
+        )
     if categorical.shape[1] == 0:
         return KMEANS, scaled, lambda k: _kmeans(scaled, k)
     matrix = np.concatenate([categorical.to_numpy(dtype=object), scaled.astype(object)], axis=1)
     positions = list(range(categorical.shape[1]))
-    return KPROTOTYPES, matrix, lambda k: _result(
-        KPrototypes(n_clusters=k, init="Cao", n_init=1, random_state=SEED, n_jobs=1)
-        .fit(matrix, categorical=positions))
+    return (
+        KPROTOTYPES,
+        matrix,
+        lambda k: _result(
+            KPrototypes(n_clusters=k, init="Cao", n_init=1, random_state=SEED, n_jobs=1).fit(
+                matrix, categorical=positions
+            )
+        ),
+    )
 
 
 def _result(model) -> tuple[np.ndarray, float]:
@@ -91,8 +100,12 @@ def expected_seconds(rows: int, categorical: int, continuous: int, max_k: int) -
     return rows * (categorical + continuous) * top * (top + 1) / 2 / rate
 
 
-def cluster_rows(categorical: pd.DataFrame, continuous: pd.DataFrame, max_k: int,
-                 progress: Callable[[str, float], None] | None = None) -> Clustering:
+def cluster_rows(
+    categorical: pd.DataFrame,
+    continuous: pd.DataFrame,
+    max_k: int,
+    progress: Callable[[str, float], None] | None = None,
+) -> Clustering:
     """Cluster the rows on their categorical and continuous answers, k chosen by the elbow over
     1..max_k (capped at the number of distinct rows)."""
     algorithm, matrix, fit = _fitter(categorical, continuous)

@@ -12,8 +12,14 @@ MAX_WHOLE_NUMBER = 10**15
 MAX_METADATA_FIELDS = 50
 
 
-ANSWER_SCHEMA = {"anyOf": [{"type": "string", "maxLength": MAX_ANSWER_CHARS}, {"type": "number"},
-                           {"type": "boolean"}, {"type": "null"}]}
+ANSWER_SCHEMA = {
+    "anyOf": [
+        {"type": "string", "maxLength": MAX_ANSWER_CHARS},
+        {"type": "number"},
+        {"type": "boolean"},
+        {"type": "null"},
+    ]
+}
 Answer = Annotated[Any, WithJsonSchema(ANSWER_SCHEMA)]
 """One answer: text, a finite number, true/false or null; checked by `check_answers` in one pass over
 the table (a validator per answer would cost seconds on a large survey)."""
@@ -38,7 +44,8 @@ def _looks_valid(values: list) -> bool:
         if kinds <= {float, int, bool, type(None)}:
             numbers = [v for v in values if v is not None] if type(None) in kinds else values
             return all(map(math.isfinite, numbers)) and (
-                int not in kinds or max(map(abs, numbers), default=0) <= MAX_WHOLE_NUMBER)
+                int not in kinds or max(map(abs, numbers), default=0) <= MAX_WHOLE_NUMBER
+            )
         if kinds <= {str, bool, type(None)}:
             return max((len(v) for v in values if type(v) is str), default=0) <= MAX_ANSWER_CHARS
     except OverflowError:
@@ -68,10 +75,18 @@ def check_answers(table: Any) -> Any:
     if bad:
         question, row, problem = bad[0]
         raise PydanticCustomError(
-            "survey_answer", "the answer to {question} in row {row} is {problem}; an answer must be text "
+            "survey_answer",
+            "the answer to {question} in row {row} is {problem}; an answer must be text "
             "(up to {chars} characters), a finite number (whole numbers up to 10^15), true/false or null"
-            "{more}", {"question": question, "row": row, "problem": problem[:60], "chars": MAX_ANSWER_CHARS,
-                       "more": f" ({len(bad)} answers are invalid)" if len(bad) > 1 else ""})
+            "{more}",
+            {
+                "question": question,
+                "row": row,
+                "problem": problem[:60],
+                "chars": MAX_ANSWER_CHARS,
+                "more": f" ({len(bad)} answers are invalid)" if len(bad) > 1 else "",
+            },
+        )
     return table
 
 
@@ -87,12 +102,17 @@ def table(max_rows: int, max_columns: int) -> Any:
     """Columns ({question: [answers]}, the replaced system's form) or rows ([{question: answer}]),
     both bounded, so validation stops at the first row or column too many."""
     row = Annotated[dict[str, Answer], Field(max_length=max_columns)]
-    column = Annotated[Annotated[list[Answer], Field(max_length=max_rows), Tag("list")]
-                       | Annotated[dict[str, Answer], Field(max_length=max_rows), Tag("keyed")],
-                       Discriminator(_column_shape)]
-    return Annotated[Annotated[dict[str, column], Field(max_length=max_columns), Tag("columns")]
-                     | Annotated[list[row], Field(max_length=max_rows), Tag("rows")],
-                     Discriminator(_shape), AfterValidator(check_answers)]
+    column = Annotated[
+        Annotated[list[Answer], Field(max_length=max_rows), Tag("list")]
+        | Annotated[dict[str, Answer], Field(max_length=max_rows), Tag("keyed")],
+        Discriminator(_column_shape),
+    ]
+    return Annotated[
+        Annotated[dict[str, column], Field(max_length=max_columns), Tag("columns")]
+        | Annotated[list[row], Field(max_length=max_rows), Tag("rows")],
+        Discriminator(_shape),
+        AfterValidator(check_answers),
+    ]
 
 
 Table = table(MAX_ROWS, MAX_COLUMNS)
@@ -103,17 +123,63 @@ EXAMPLE_ROWS = slice(30, 42)
 """The example data are rows 31–42 (IDs 31–42) of the shipped Malawi water survey."""
 EXAMPLE_DATA: dict[str, list[Answer]] = {
     "household_size": [6, 5, 4, 3, 8, 8, 3, 4, 3, 3, 5, 4],
-    "main_water_source": ["Borehole or tubewell", "Borehole or tubewell", "Unprotected dug well",
-                          "Borehole or tubewell", "Borehole or tubewell", "Borehole or tubewell",
-                          "Borehole or tubewell", "Borehole or tubewell", "Unprotected dug well",
-                          "Borehole or tubewell", "Borehole or tubewell", "Borehole or tubewell"],
-    "waterpoint_functional_status": ["Functional", "Functional", None, "Functional", "Functional",
-                                     "Functional", "Functional", "Functional", None, "Functional",
-                                     "Functional", "Functional"],
+    "main_water_source": [
+        "Borehole or tubewell",
+        "Borehole or tubewell",
+        "Unprotected dug well",
+        "Borehole or tubewell",
+        "Borehole or tubewell",
+        "Borehole or tubewell",
+        "Borehole or tubewell",
+        "Borehole or tubewell",
+        "Unprotected dug well",
+        "Borehole or tubewell",
+        "Borehole or tubewell",
+        "Borehole or tubewell",
+    ],
+    "waterpoint_functional_status": [
+        "Functional",
+        "Functional",
+        None,
+        "Functional",
+        "Functional",
+        "Functional",
+        "Functional",
+        "Functional",
+        None,
+        "Functional",
+        "Functional",
+        "Functional",
+    ],
     "water_collection_time_minutes": [20.0, 5.0, None, 30.0, 5.0, 30.0, 5.0, 15.0, None, 7.0, 30.0, 5.0],
-    "longitude": [35.287, 35.288, 35.29, 35.31, 35.287, 35.313, 35.287, 35.288, 35.285, 35.288, 35.287, 35.288],
-    "latitude": [-15.488, -15.486, -15.489, -15.379, -15.486, -15.381, -15.486, -15.486, -15.484, -15.485,
-                 -15.488, -15.486],
+    "longitude": [
+        35.287,
+        35.288,
+        35.29,
+        35.31,
+        35.287,
+        35.313,
+        35.287,
+        35.288,
+        35.285,
+        35.288,
+        35.287,
+        35.288,
+    ],
+    "latitude": [
+        -15.488,
+        -15.486,
+        -15.489,
+        -15.379,
+        -15.486,
+        -15.381,
+        -15.486,
+        -15.486,
+        -15.484,
+        -15.485,
+        -15.488,
+        -15.486,
+    ],
 }
 EXAMPLE_METADATA: list[dict[str, Answer]] = [
     {"Question Name": "household_size", "Type": "continuous", "Factor": "Household size"},
@@ -129,25 +195,42 @@ class SurveyClusterRequest(ModelRequest):
     data: Table = Field(
         title="Survey answers",
         description="An object of columns ({question: [answers]}, all the same length) or a list of "
-                    f"row objects ({{question: answer}}). At most {MAX_ROWS} rows and {MAX_COLUMNS} questions; "
-                    "answers are text, finite numbers, true/false or null.")
+        f"row objects ({{question: answer}}). At most {MAX_ROWS} rows and {MAX_COLUMNS} questions; "
+        "answers are text, finite numbers, true/false or null.",
+    )
     metadata: MetadataTable = Field(
         title="Question metadata",
         description="Rows (or columns) with `Question Name`, `Type` (categorical, continuous, "
-                    f"GPS longitude, GPS latitude) and `Factor`. At most {MAX_COLUMNS} questions.")
-    factor: str = Field(title="Factor to be clustered", description="One of the metadata's Factor values.",
-                        examples=["Water access"], max_length=200)
-    max_k: int = Field(title="Maximum number of clusters expected", ge=1, le=MAX_K, examples=[10],
-                       description=f"k is chosen by the elbow method over 1..max_k (1 to {MAX_K}).")
+        f"GPS longitude, GPS latitude) and `Factor`. At most {MAX_COLUMNS} questions.",
+    )
+    factor: str = Field(
+        title="Factor to be clustered",
+        description="One of the metadata's Factor values.",
+        examples=["Water access"],
+        max_length=200,
+    )
+    max_k: int = Field(
+        title="Maximum number of clusters expected",
+        ge=1,
+        le=MAX_K,
+        examples=[10],
+        description=f"k is chosen by the elbow method over 1..max_k (1 to {MAX_K}).",
+    )
 
-    model_config = {"json_schema_extra": {"examples": [
-        {"data": EXAMPLE_DATA, "metadata": EXAMPLE_METADATA, "factor": "Water access", "max_k": 5}]}}
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {"data": EXAMPLE_DATA, "metadata": EXAMPLE_METADATA, "factor": "Water access", "max_k": 5}
+            ]
+        }
+    }
 
 
 class SurveyClusterResponse(BaseModel):
     cluster_label: list[int] = Field(
         description="Cluster of each kept row (rows with GPS coordinates), in input order; 0-based, "
-                    "numbered in order of first appearance.")
+        "numbered in order of first appearance."
+    )
     rows: list[int] = Field(description="0-based positions in `data` of the kept rows.")
     k: int = Field(description="Number of clusters chosen by the elbow method.")
     algorithm: str = Field(description="k-modes, k-means or k-prototypes, by the factor's question types.")

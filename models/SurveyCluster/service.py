@@ -1,6 +1,6 @@
 """The main computation of SurveyCluster, runnable without the app (the data come in the request)."""
 
-from typing import Callable
+from collections.abc import Callable
 
 from common.errors import InvalidInput
 from models.SurveyCluster.clustering import cluster_rows, expected_seconds
@@ -20,11 +20,14 @@ def _features(body: SurveyClusterRequest):
 def estimate_seconds(body: SurveyClusterRequest, dataset: None = None) -> float:
     """Expected duration of `clustering` (checked before it runs; invalid input is refused here)."""
     features = _features(body)
-    return expected_seconds(len(features.rows), features.categorical.shape[1], features.continuous.shape[1],
-                            body.max_k)
+    return expected_seconds(
+        len(features.rows), features.categorical.shape[1], features.continuous.shape[1], body.max_k
+    )
 
 
-def clustering(body: SurveyClusterRequest, dataset: None = None, progress: Progress | None = None) -> SurveyClusterResponse:
+def clustering(
+    body: SurveyClusterRequest, dataset: None = None, progress: Progress | None = None
+) -> SurveyClusterResponse:
     """Cluster the rows with GPS coordinates on the questions of `body.factor`."""
     if progress:
         progress("validating", 0.0)
@@ -32,5 +35,10 @@ def clustering(body: SurveyClusterRequest, dataset: None = None, progress: Progr
     result = cluster_rows(features.categorical, features.continuous, body.max_k, progress)
     if progress:
         progress("done", 1.0)
-    return SurveyClusterResponse(cluster_label=result.labels, rows=features.rows, k=result.k,
-                           algorithm=result.algorithm, costs=result.costs)
+    return SurveyClusterResponse(
+        cluster_label=result.labels,
+        rows=features.rows,
+        k=result.k,
+        algorithm=result.algorithm,
+        costs=result.costs,
+    )

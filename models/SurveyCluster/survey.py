@@ -47,18 +47,26 @@ def to_frame(table: Any, name: str, max_rows: int = MAX_ROWS) -> pd.DataFrame:
         lengths = {column: len(values) for column, values in table.items()}
         if len(set(lengths.values())) > 1:
             shown = ", ".join(f"{column}: {length}" for column, length in list(lengths.items())[:10])
-            raise SurveyError(f"the columns of {name} have different lengths ({shown}); every column "
-                              "needs one value per row", name)
+            raise SurveyError(
+                f"the columns of {name} have different lengths ({shown}); every column "
+                "needs one value per row",
+                name,
+            )
         if lengths and next(iter(lengths.values())) > max_rows:
-            raise SurveyError(f"{name} has {next(iter(lengths.values()))} rows; at most {max_rows} "
-                              "are accepted", name)
+            raise SurveyError(
+                f"{name} has {next(iter(lengths.values()))} rows; at most {max_rows} are accepted", name
+            )
         keyed = [column for column, values in table.items() if isinstance(values, dict)]
         if keyed:
             keys = list(table[keyed[0]])
             if any(list(table[column]) != keys for column in keyed):
                 raise SurveyError(f"the columns of {name} have different row keys", name)
-        frame = pd.DataFrame({column: list(values.values()) if isinstance(values, dict) else list(values)
-                              for column, values in table.items()})
+        frame = pd.DataFrame(
+            {
+                column: list(values.values()) if isinstance(values, dict) else list(values)
+                for column, values in table.items()
+            }
+        )
     else:
         raise SurveyError(f"{name} must be a list of row objects or an object of columns", name)
     if frame.shape[1] > MAX_COLUMNS:
@@ -71,8 +79,9 @@ def read_metadata(metadata: Any) -> pd.DataFrame:
     frame = to_frame(metadata, "metadata")
     missing = [key for key in METADATA_KEYS if key not in frame.columns]
     if missing:
-        raise SurveyError(f"metadata lacks {', '.join(missing)}; each row needs "
-                          f"{', '.join(METADATA_KEYS)}", "metadata")
+        raise SurveyError(
+            f"metadata lacks {', '.join(missing)}; each row needs {', '.join(METADATA_KEYS)}", "metadata"
+        )
     frame = frame[list(METADATA_KEYS)].copy()
     if frame["Question Name"].isna().any():
         raise SurveyError("every metadata row needs a Question Name", "metadata")
@@ -80,8 +89,9 @@ def read_metadata(metadata: Any) -> pd.DataFrame:
     types = frame["Type"].astype("string").str.strip().str.lower()
     unknown = sorted(set(frame["Type"][~types.isin(canonical)].astype(str)))
     if unknown:
-        raise SurveyError(f"unknown question type(s) {', '.join(unknown)}; valid: "
-                          f"{', '.join(QUESTION_TYPES)}", "metadata")
+        raise SurveyError(
+            f"unknown question type(s) {', '.join(unknown)}; valid: {', '.join(QUESTION_TYPES)}", "metadata"
+        )
     frame["Type"] = types.map(canonical)
     frame["Question Name"] = frame["Question Name"].astype(str)
     return frame
@@ -91,8 +101,11 @@ def _numeric(column: pd.Series, question: str) -> pd.Series:
     values = pd.to_numeric(column, errors="coerce")
     bad = column[values.isna() & column.notna()]
     if len(bad):
-        raise SurveyError(f"question {question} is continuous but has a non-numeric answer "
-                          f"{bad.iloc[0]!r} (row {bad.index[0]})", "data")
+        raise SurveyError(
+            f"question {question} is continuous but has a non-numeric answer "
+            f"{bad.iloc[0]!r} (row {bad.index[0]})",
+            "data",
+        )
     return values.astype("float64")
 
 
@@ -104,8 +117,9 @@ def build_features(data: Any, metadata: Any, factor: str) -> Features:
         raise SurveyError("data has no rows", "data")
     absent = [q for q in meta["Question Name"] if q not in frame.columns]
     if absent:
-        raise SurveyError(f"metadata names question(s) that are not in the data: {', '.join(absent[:20])}",
-                          "metadata")
+        raise SurveyError(
+            f"metadata names question(s) that are not in the data: {', '.join(absent[:20])}", "metadata"
+        )
     factors = sorted(set(meta["Factor"].dropna().astype(str)))
     if factor not in factors:
         raise SurveyError(f"unknown factor {factor!r}; valid: {', '.join(factors)}", "factor")
@@ -113,8 +127,9 @@ def build_features(data: Any, metadata: Any, factor: str) -> Features:
     categorical = list(own.loc[own["Type"] == CATEGORICAL, "Question Name"])
     continuous = list(own.loc[own["Type"] == CONTINUOUS, "Question Name"])
     if not categorical and not continuous:
-        raise SurveyError(f"factor {factor!r} has no categorical or continuous questions to cluster on",
-                          "factor")
+        raise SurveyError(
+            f"factor {factor!r} has no categorical or continuous questions to cluster on", "factor"
+        )
 
     keep = pd.Series(True, index=frame.index)
     for question in meta.loc[meta["Type"].isin([GPS_LONGITUDE, GPS_LATITUDE]), "Question Name"]:
@@ -126,11 +141,14 @@ def build_features(data: Any, metadata: Any, factor: str) -> Features:
     numbers = pd.DataFrame({q: _numeric(kept[q], q) for q in continuous}, index=kept.index)
     numbers = numbers.loc[:, numbers.notna().any()]
     numbers = numbers.fillna(numbers.median())
-    labels = pd.DataFrame({q: kept[q].map(lambda v: MISSING_CATEGORY if _absent(v) else str(v))
-                           for q in categorical}, index=kept.index)
+    labels = pd.DataFrame(
+        {q: kept[q].map(lambda v: MISSING_CATEGORY if _absent(v) else str(v)) for q in categorical},
+        index=kept.index,
+    )
     if labels.empty and numbers.empty:
-        raise SurveyError(f"factor {factor!r} has no answers to cluster on in the rows with GPS coordinates",
-                          "factor")
+        raise SurveyError(
+            f"factor {factor!r} has no answers to cluster on in the rows with GPS coordinates", "factor"
+        )
     return Features(categorical=labels, continuous=numbers, rows=[int(i) for i in np.flatnonzero(keep)])
 
 

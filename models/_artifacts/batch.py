@@ -25,8 +25,7 @@ def input_format(filename: str | None, content_type: str | None) -> str | None:
     name = (filename or "").lower()
     if name.endswith(".csv") or content_type == "text/csv":
         return "csv"
-    if name.endswith((".jsonl", ".ndjson")) or content_type in ("application/x-ndjson",
-                                                                 "application/jsonl"):
+    if name.endswith((".jsonl", ".ndjson")) or content_type in ("application/x-ndjson", "application/jsonl"):
         return "jsonl"
     return None
 
@@ -39,8 +38,9 @@ def _read_csv(spec: ModelSpec, content: bytes) -> pd.DataFrame:
     needed = ["text"] if spec.kind == TEXT else spec.feature_names
     missing = [name for name in needed if name not in frame.columns]
     if missing:
-        raise InstanceError(f"the CSV lacks the columns {', '.join(missing)}; "
-                            f"it needs a header with {', '.join(needed)}")
+        raise InstanceError(
+            f"the CSV lacks the columns {', '.join(missing)}; it needs a header with {', '.join(needed)}"
+        )
     return frame
 
 
@@ -72,8 +72,9 @@ def _read_jsonl(spec: ModelSpec, content: bytes) -> pd.DataFrame:
         try:
             value = json.loads(line)
         except RecursionError:
-            raise InstanceError(f"line {number} is nested too deeply; a line holds one flat object, "
-                                "array or string") from None
+            raise InstanceError(
+                f"line {number} is nested too deeply; a line holds one flat object, array or string"
+            ) from None
         except ValueError:
             raise InstanceError(f"line {number} is not valid JSON") from None
         if problem := _value_problem(value):
@@ -84,8 +85,10 @@ def _read_jsonl(spec: ModelSpec, content: bytes) -> pd.DataFrame:
                 raise InstanceError(f"line {number} must be a string or an object with a text field")
         elif isinstance(value, list):
             if len(value) != len(spec.features):
-                raise InstanceError(f"line {number} has {len(value)} values; expected "
-                                    f"{len(spec.features)}: {', '.join(spec.feature_names)}")
+                raise InstanceError(
+                    f"line {number} has {len(value)} values; expected "
+                    f"{len(spec.features)}: {', '.join(spec.feature_names)}"
+                )
             value = dict(zip(spec.feature_names, value))
         elif not isinstance(value, dict):
             raise InstanceError(f"line {number} must be an object of features or an array")
@@ -95,10 +98,12 @@ def _read_jsonl(spec: ModelSpec, content: bytes) -> pd.DataFrame:
 
 def _tabular(spec: ModelSpec, frame: pd.DataFrame, from_csv: bool) -> dict[str, np.ndarray]:
     if not from_csv:
-        records = [{name: row.get(name) for name in spec.feature_names}
-                   for row in frame.to_dict(orient="records")]
-        records = [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
-                   for r in records]
+        records = [
+            {name: row.get(name) for name in spec.feature_names} for row in frame.to_dict(orient="records")
+        ]
+        records = [
+            {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()} for r in records
+        ]
         return tabular_columns(spec, records)
     columns = {}
     for feature in spec.features:
@@ -124,9 +129,15 @@ def scored_filename(spec: ModelSpec, version: str, fmt: str) -> str:
     return f"{spec.name}-v{version}-scored.{fmt}"
 
 
-def score_batch(spec: ModelSpec, served: ServedVersion, content: bytes, fmt: str,
-                output: str | None = None, max_rows: int = MAX_ROWS,
-                progress: ProgressFn | None = None) -> tuple[bytes, str, int]:
+def score_batch(
+    spec: ModelSpec,
+    served: ServedVersion,
+    content: bytes,
+    fmt: str,
+    output: str | None = None,
+    max_rows: int = MAX_ROWS,
+    progress: ProgressFn | None = None,
+) -> tuple[bytes, str, int]:
     """Score every row of a CSV / JSON-lines file; returns (scored file, its format, rows).
     `progress("scoring", fraction, done=rows, total=rows)` is called after each chunk."""
     try:
@@ -139,11 +150,13 @@ def score_batch(spec: ModelSpec, served: ServedVersion, content: bytes, fmt: str
         raise InstanceError(f"the file has {len(frame)} rows; at most {max_rows} per batch")
     if spec.kind == TEXT:
         batch = text_batch(spec, frame["text"].tolist())
-        chunks = [(batch[i:i + CHUNK], len(batch[i:i + CHUNK])) for i in range(0, len(batch), CHUNK)]
+        chunks = [(batch[i : i + CHUNK], len(batch[i : i + CHUNK])) for i in range(0, len(batch), CHUNK)]
     else:
         batch = _tabular(spec, frame, fmt == "csv")
-        chunks = [({k: v[i:i + CHUNK] for k, v in batch.items()}, min(CHUNK, len(frame) - i))
-                  for i in range(0, len(frame), CHUNK)]
+        chunks = [
+            ({k: v[i : i + CHUNK] for k, v in batch.items()}, min(CHUNK, len(frame) - i))
+            for i in range(0, len(frame), CHUNK)
+        ]
     rows, done, parts = len(frame), 0, []
     for chunk, size in chunks:
         if progress is not None:
@@ -184,13 +197,19 @@ def score_file(body: BatchJobRequest, store: ModelStore, progress: ProgressFn | 
     model = registry_for(store).model(spec.name, spec)
     served = model.versions.get(body.version) if model is not None else None
     if served is None or served.stored.metadata["artifact_sha256"] != body.artifact_sha256:
-        raise UnknownVersion(f"version {body.version} of {spec.name} changed or is no longer served since "
-                             "the file was submitted; submit it again")
+        raise UnknownVersion(
+            f"version {body.version} of {spec.name} changed or is no longer served since "
+            "the file was submitted; submit it again"
+        )
     try:
-        scored, out, rows = score_batch(spec, served, body.content.encode("utf-8"), body.input_format,
-                                        body.output, progress=progress)
+        scored, out, rows = score_batch(
+            spec, served, body.content.encode("utf-8"), body.input_format, body.output, progress=progress
+        )
     except InstanceError as exc:
         raise InstanceError(f"The file cannot be scored: {exc}") from None
-    return FileResult(filename=scored_filename(spec, served.version, out), content_type=FORMATS[out],
-                      content=scored.decode("utf-8"),
-                      summary={"model": spec.name, "version": served.version, "rows": rows})
+    return FileResult(
+        filename=scored_filename(spec, served.version, out),
+        content_type=FORMATS[out],
+        content=scored.decode("utf-8"),
+        summary={"model": spec.name, "version": served.version, "rows": rows},
+    )

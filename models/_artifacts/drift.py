@@ -59,21 +59,29 @@ def numeric_profile(values: np.ndarray) -> dict:
 def category_profile(values) -> dict:
     counts = Counter(v for v in values if v is not None)
     categories = [c for c, _ in counts.most_common(MAX_CATEGORIES)]
-    return {"type": "category", "categories": categories,
-            "expected": _category_shares(values, categories)}
+    return {"type": "category", "categories": categories, "expected": _category_shares(values, categories)}
 
 
 def tabular_reference(columns: dict[str, np.ndarray], kinds: dict[str, str]) -> dict:
-    return {"kind": "tabular", "rows": len(next(iter(columns.values()))), "features": {
-        name: numeric_profile(values) if kinds[name] == "number" else category_profile(values)
-        for name, values in columns.items()}}
+    return {
+        "kind": "tabular",
+        "rows": len(next(iter(columns.values()))),
+        "features": {
+            name: numeric_profile(values) if kinds[name] == "number" else category_profile(values)
+            for name, values in columns.items()
+        },
+    }
 
 
 def text_reference(texts: list[str]) -> dict:
     lengths = np.array([len(tokens(t)) for t in texts], dtype=float)
     vocabulary = sorted({token for text in texts for token in tokens(text)})
-    return {"kind": "text", "rows": len(texts), "vocabulary": vocabulary,
-            "features": {"tokens_per_text": numeric_profile(lengths)}}
+    return {
+        "kind": "text",
+        "rows": len(texts),
+        "vocabulary": vocabulary,
+        "features": {"tokens_per_text": numeric_profile(lengths)},
+    }
 
 
 def _feature_report(profile: dict, values) -> dict:
@@ -86,8 +94,13 @@ def _feature_report(profile: dict, values) -> dict:
 
 
 def tabular_drift(reference: dict, columns: dict[str, list]) -> dict:
-    return {"features": {name: _feature_report(profile, columns[name])
-                         for name, profile in reference["features"].items() if name in columns}}
+    return {
+        "features": {
+            name: _feature_report(profile, columns[name])
+            for name, profile in reference["features"].items()
+            if name in columns
+        }
+    }
 
 
 def text_drift(reference: dict, texts: list[str]) -> dict:
@@ -96,24 +109,33 @@ def text_drift(reference: dict, texts: list[str]) -> dict:
     all_tokens = [token for text_tokens in split for token in text_tokens]
     unknown = sum(token not in vocabulary for token in all_tokens)
     lengths = np.array([len(t) for t in split], dtype=float)
-    return {"unknown_token_share": round(unknown / len(all_tokens), 6) if all_tokens else None,
-            "features": {"tokens_per_text": _feature_report(
-                reference["features"]["tokens_per_text"], lengths)}}
+    return {
+        "unknown_token_share": round(unknown / len(all_tokens), 6) if all_tokens else None,
+        "features": {"tokens_per_text": _feature_report(reference["features"]["tokens_per_text"], lengths)},
+    }
 
 
 def drift_report(reference: dict | None, window: list) -> dict:
     """Compare the recent inputs (`window`: texts, or per-feature value lists) with the reference."""
-    samples = len(window) if reference is None or reference["kind"] == "text" else (
-        len(next(iter(window.values()), [])))
+    samples = (
+        len(window)
+        if reference is None or reference["kind"] == "text"
+        else (len(next(iter(window.values()), [])))
+    )
     report = {"samples": samples, "min_samples": MIN_SAMPLES}
     if reference is None:
-        return {**report, "status": "no_reference",
-                "detail": "This version was registered without a drift reference."}
+        return {
+            **report,
+            "status": "no_reference",
+            "detail": "This version was registered without a drift reference.",
+        }
     if samples < MIN_SAMPLES:
-        return {**report, "status": "insufficient_data",
-                "detail": f"Drift needs at least {MIN_SAMPLES} recent instances; "
-                          f"this process has scored {samples}."}
-    body = text_drift(reference, window) if reference["kind"] == "text" else tabular_drift(
-        reference, window)
+        return {
+            **report,
+            "status": "insufficient_data",
+            "detail": f"Drift needs at least {MIN_SAMPLES} recent instances; "
+            f"this process has scored {samples}.",
+        }
+    body = text_drift(reference, window) if reference["kind"] == "text" else tabular_drift(reference, window)
     worst = max((f["psi"] for f in body["features"].values()), default=0.0)
     return {**report, "status": level(worst), **body}

@@ -9,7 +9,7 @@ import json
 import os
 import platform
 import zipfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib.metadata import version as installed_version
 from pathlib import Path
 
@@ -19,8 +19,11 @@ FRAMEWORKS = ("scikit-learn", "skops", "onnx", "onnxruntime", "skl2onnx", "numpy
 
 
 def next_version(model_dir: Path) -> str:
-    numbers = [int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit()] \
-        if model_dir.is_dir() else []
+    numbers = (
+        [int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit()]
+        if model_dir.is_dir()
+        else []
+    )
     return str(max(numbers, default=0) + 1)
 
 
@@ -54,12 +57,17 @@ def register(store: Path, trained, make_default: bool = False) -> str:
     artifact_path = staging / FORMATS[trained.format]
     _write_artifact(artifact_path, trained.artifact, trained.format)
     metadata = {
-        "name": spec.name, "version": version, "format": trained.format,
-        "description": spec.description, "pipeline": trained.pipeline,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "input_schema": spec.input_schema(), "labels": list(spec.labels),
+        "name": spec.name,
+        "version": version,
+        "format": trained.format,
+        "description": spec.description,
+        "pipeline": trained.pipeline,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "input_schema": spec.input_schema(),
+        "labels": list(spec.labels),
         "training_data": {**data_fingerprint(trained.data_files), "rows": trained.rows},
-        "metrics": trained.metrics, "frameworks": frameworks(),
+        "metrics": trained.metrics,
+        "frameworks": frameworks(),
         "artifact_sha256": sha256_file(artifact_path),
     }
     (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
@@ -78,4 +86,3 @@ def set_default(model_dir: Path, version: str) -> None:
     temporary = path.with_suffix(".tmp")
     temporary.write_text(json.dumps(routing, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     temporary.replace(path)
-

@@ -13,16 +13,29 @@ from common.constants import MAIN_ENDPOINT_TAG
 from common.errors import InvalidInput, NotFound, PayloadTooLarge, Unavailable
 from common.jobs import JobAccepted, parse_prefer, refuse_too_long, refuse_uncached, run_model
 from common.resources import FAILED, LOAD_WAIT_SECONDS, READY
-from models._artifacts.batch import (FORMATS, expected_seconds, input_format, job_seconds, score_batch, score_file,
-                                    scored_filename)
-from models._artifacts.schemas import (BatchJobRequest, DriftResponse, PredictResponse, VersionsResponse,
-                                       predict_request)
+from models._artifacts.batch import (
+    FORMATS,
+    expected_seconds,
+    input_format,
+    job_seconds,
+    score_batch,
+    score_file,
+    scored_filename,
+)
+from models._artifacts.schemas import (
+    BatchJobRequest,
+    DriftResponse,
+    PredictResponse,
+    VersionsResponse,
+    predict_request,
+)
 from models._artifacts.serving import ArtifactModel, Registry, UnknownVersion, registry_for
 from models._artifacts.spec import TEXT, InstanceError, ModelSpec, prepare
 
 RESOURCE = "model_store"
-VersionQuery = Annotated[str | None, Query(title="Model version", max_length=50,
-                                           description="Omit for the default version.")]
+VersionQuery = Annotated[
+    str | None, Query(title="Model version", max_length=50, description="Omit for the default version.")
+]
 
 
 def registry_of(app) -> Registry:
@@ -45,8 +58,9 @@ async def serving_model(app, name: str, spec: ModelSpec | None = None) -> Artifa
     model = registry.model(name, spec)
     if model is None or not model.versions:
         reasons = "; ".join(f"{v}: {r}" for v, r in (model.skipped if model else {}).items())
-        raise Unavailable(f"No servable version of {name} in the model store"
-                          + (f" ({reasons})" if reasons else "") + ".")
+        raise Unavailable(
+            f"No servable version of {name} in the model store" + (f" ({reasons})" if reasons else "") + "."
+        )
     return model
 
 
@@ -56,9 +70,13 @@ def json_response(payload: dict) -> Response:
 
 def predictions(model: ArtifactModel, version: str, probabilities) -> dict:
     labels = model.spec.labels
-    return {"model": model.spec.name, "version": version, "labels": list(labels),
-            "predictions": [labels[i] for i in probabilities.argmax(axis=1)],
-            "probabilities": probabilities.tolist()}
+    return {
+        "model": model.spec.name,
+        "version": version,
+        "labels": list(labels),
+        "predictions": [labels[i] for i in probabilities.argmax(axis=1)],
+        "probabilities": probabilities.tolist(),
+    }
 
 
 def prepare_and_score(served, spec: ModelSpec, instances: list):
@@ -104,23 +122,37 @@ def artifact_router(spec: ModelSpec) -> APIRouter:
     Body = predict_request(spec)
     field = "body.instances"
 
-    @router.post("/predict", response_model=PredictResponse, openapi_extra={MAIN_ENDPOINT_TAG: True},
-                 summary=f"Classify one or many instances ({spec.description})")
+    @router.post(
+        "/predict",
+        response_model=PredictResponse,
+        openapi_extra={MAIN_ENDPOINT_TAG: True},
+        summary=f"Classify one or many instances ({spec.description})",
+    )
     async def predict(body: Body, request: Request) -> Response:
         refuse_uncached(request)
         model = await serving_model(request.app, spec.name, spec)
-        instances = body.instances if spec.kind == TEXT else [
-            i if isinstance(i, list) else i.model_dump() for i in body.instances]
+        instances = (
+            body.instances
+            if spec.kind == TEXT
+            else [i if isinstance(i, list) else i.model_dump() for i in body.instances]
+        )
         served, probabilities = await score(model, body.version, instances, field)
         return json_response(predictions(model, served.version, probabilities))
 
-    @router.get("/versions", response_model=VersionsResponse, response_model_exclude_none=True,
-                summary="Served versions, the default, the A/B split and skipped versions")
+    @router.get(
+        "/versions",
+        response_model=VersionsResponse,
+        response_model_exclude_none=True,
+        summary="Served versions, the default, the A/B split and skipped versions",
+    )
     async def versions(request: Request) -> dict:
         return (await serving_model(request.app, spec.name, spec)).describe()
 
-    @router.get("/metadata", summary="Metadata of a version: input schema, labels, training data "
-                                     "fingerprint, held-out metrics, framework versions")
+    @router.get(
+        "/metadata",
+        summary="Metadata of a version: input schema, labels, training data "
+        "fingerprint, held-out metrics, framework versions",
+    )
     async def metadata(request: Request, version: VersionQuery = None) -> dict:
         model = await serving_model(request.app, spec.name, spec)
         try:
@@ -128,8 +160,11 @@ def artifact_router(spec: ModelSpec) -> APIRouter:
         except UnknownVersion as exc:
             raise InvalidInput(str(exc), field="query.version") from None
 
-    @router.get("/drift", response_model=DriftResponse,
-                summary="Input drift of recent requests against the training data (PSI per feature)")
+    @router.get(
+        "/drift",
+        response_model=DriftResponse,
+        summary="Input drift of recent requests against the training data (PSI per feature)",
+    )
     async def drift(request: Request, version: VersionQuery = None) -> dict:
         model = await serving_model(request.app, spec.name, spec)
         try:
@@ -137,28 +172,48 @@ def artifact_router(spec: ModelSpec) -> APIRouter:
         except UnknownVersion as exc:
             raise InvalidInput(str(exc), field="query.version") from None
 
-    @router.post("/batch", summary="Score a CSV or JSON-lines file; returns the scored file",
-                 response_class=Response,
-                 responses={200: {"content": {m: {} for m in FORMATS.values()},
-                                  "description": "The input rows with prediction and probabilities."},
-                            202: {"model": JobAccepted, "description": (
-                                "With `Prefer: respond-async` (or `wait=N` and not done in N s): a job; "
-                                "poll `Location` (`/jobs/{id}`), then GET `/jobs/{id}/result` for the file.")}})
-    async def batch(request: Request,
-                    file: Annotated[UploadFile, File(description=(
-                        "CSV with a header (`text`, or the feature names) or JSON lines (one "
-                        "instance per line)"))],
-                    version: Annotated[str | None, Form(max_length=50)] = None,
-                    output: Annotated[str | None, Form(pattern="^(csv|jsonl)$",
-                                                       description="csv or jsonl; default: as input")] = None,
-                    ) -> Response:
+    @router.post(
+        "/batch",
+        summary="Score a CSV or JSON-lines file; returns the scored file",
+        response_class=Response,
+        responses={
+            200: {
+                "content": {m: {} for m in FORMATS.values()},
+                "description": "The input rows with prediction and probabilities.",
+            },
+            202: {
+                "model": JobAccepted,
+                "description": (
+                    "With `Prefer: respond-async` (or `wait=N` and not done in N s): a job; "
+                    "poll `Location` (`/jobs/{id}`), then GET `/jobs/{id}/result` for the file."
+                ),
+            },
+        },
+    )
+    async def batch(
+        request: Request,
+        file: Annotated[
+            UploadFile,
+            File(
+                description=(
+                    "CSV with a header (`text`, or the feature names) or JSON lines (one instance per line)"
+                )
+            ),
+        ],
+        version: Annotated[str | None, Form(max_length=50)] = None,
+        output: Annotated[
+            str | None, Form(pattern="^(csv|jsonl)$", description="csv or jsonl; default: as input")
+        ] = None,
+    ) -> Response:
         """Without `Prefer`, answers the scored file. `Prefer: respond-async` makes it a job (202,
         `Location: /jobs/{id}`, progress in rows); `wait=N` answers the file if done within N s."""
         model = await serving_model(request.app, spec.name, spec)
         fmt = input_format(file.filename, file.content_type)
         if fmt is None:
-            raise InvalidInput("Upload a .csv or .jsonl file (or set its content type to text/csv or "
-                               "application/x-ndjson).", field="body.file")
+            raise InvalidInput(
+                "Upload a .csv or .jsonl file (or set its content type to text/csv or application/x-ndjson).",
+                field="body.file",
+            )
         limit = request.app.state.settings.max_body_bytes
         content = await file.read(limit + 1)
         if len(content) > limit:
@@ -172,29 +227,51 @@ def artifact_router(spec: ModelSpec) -> APIRouter:
             try:
                 text = content.decode("utf-8")
             except UnicodeDecodeError:
-                raise InvalidInput("The file cannot be scored: the file must be UTF-8 text",
-                                   field="body.file") from None
+                raise InvalidInput(
+                    "The file cannot be scored: the file must be UTF-8 text", field="body.file"
+                ) from None
             check_file_room = getattr(request.app.state.jobs, "check_file_room", None)
             if check_file_room is not None:  # embedded jobs keep their files on disk, within a budget
                 check_file_room(len(content))
-            job = BatchJobRequest(spec=spec.to_json(), version=served.version, content=text,
-                                  artifact_sha256=served.stored.metadata["artifact_sha256"],
-                                  input_format=fmt, output=output or fmt)
-            return await run_model(request, score_file, job, data=RESOURCE, cache_results=False,
-                                   estimate=job_seconds)
+            job = BatchJobRequest(
+                spec=spec.to_json(),
+                version=served.version,
+                content=text,
+                artifact_sha256=served.stored.metadata["artifact_sha256"],
+                input_format=fmt,
+                output=output or fmt,
+            )
+            return await run_model(
+                request, score_file, job, data=RESOURCE, cache_results=False, estimate=job_seconds
+            )
         settings = request.app.state.settings
-        await refuse_too_long(lambda *_: expected_seconds(content), None, None, settings.compute_timeout_seconds,
-                              True, settings.job_timeout_seconds)
+        await refuse_too_long(
+            lambda *_: expected_seconds(content),
+            None,
+            None,
+            settings.compute_timeout_seconds,
+            True,
+            settings.job_timeout_seconds,
+        )
         try:
             scored, out, _ = await run_cpu(score_batch, spec, served, content, fmt, output)
         except InstanceError as exc:
             raise InvalidInput(f"The file cannot be scored: {exc}", field="body.file") from None
-        return Response(scored, media_type=FORMATS[out], headers={
-            "Content-Disposition": f'attachment; filename="{scored_filename(spec, served.version, out)}"',
-            "X-Model-Version": served.version})
+        return Response(
+            scored,
+            media_type=FORMATS[out],
+            headers={
+                "Content-Disposition": f'attachment; filename="{scored_filename(spec, served.version, out)}"',
+                "X-Model-Version": served.version,
+            },
+        )
 
-    @router.post("/reload", response_model=VersionsResponse, response_model_exclude_none=True,
-                 summary="Reload this model's versions and routing from the store now")
+    @router.post(
+        "/reload",
+        response_model=VersionsResponse,
+        response_model_exclude_none=True,
+        summary="Reload this model's versions and routing from the store now",
+    )
     async def reload(request: Request) -> dict:
         registry = await loaded_registry(request.app)
         if await run_cpu(registry.store.reload, spec.name) is None:

@@ -97,11 +97,14 @@ def fast_text_path(pipeline: Any) -> LinearTextPredictor | None:
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
 
-    if not (isinstance(pipeline, Pipeline) and len(pipeline.steps) == 2
-            and type(pipeline.steps[0][1]) is TfidfVectorizer
-            and type(pipeline.steps[1][1]) is LogisticRegression
-            and len(pipeline.steps[1][1].classes_) == 2
-            and pipeline.steps[0][1].norm in ("l1", "l2", None)):
+    if not (
+        isinstance(pipeline, Pipeline)
+        and len(pipeline.steps) == 2
+        and type(pipeline.steps[0][1]) is TfidfVectorizer
+        and type(pipeline.steps[1][1]) is LogisticRegression
+        and len(pipeline.steps[1][1].classes_) == 2
+        and pipeline.steps[0][1].norm in ("l1", "l2", None)
+    ):
         return None
     fast = LinearTextPredictor(pipeline)
     probes = list(PROBE_TEXTS)
@@ -121,8 +124,7 @@ class OnnxPredictor:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
-        self.session = onnxruntime.InferenceSession(model_bytes, options,
-                                                    providers=["CPUExecutionProvider"])
+        self.session = onnxruntime.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
         self.spec = spec
         names = [o.name for o in self.session.get_outputs()]
         self.output = "probabilities" if "probabilities" in names else names[-1]

@@ -82,11 +82,19 @@ class ServedVersion:
 def spec_from_metadata(metadata: dict) -> ModelSpec:
     """A spec for a stored model that has no package of its own (served by the V2 protocol only)."""
     schema = metadata["input_schema"]
-    features = tuple(Feature(f["name"], f["type"], "", f.get("minimum"), f.get("maximum"), f.get("integer", False))
-                     for f in schema.get("features", ()))
-    return ModelSpec(name=metadata["name"], label=metadata["name"], kind=schema["kind"],
-                     description=metadata.get("description", ""), labels=tuple(metadata["labels"]),
-                     examples=(), features=features)
+    features = tuple(
+        Feature(f["name"], f["type"], "", f.get("minimum"), f.get("maximum"), f.get("integer", False))
+        for f in schema.get("features", ())
+    )
+    return ModelSpec(
+        name=metadata["name"],
+        label=metadata["name"],
+        kind=schema["kind"],
+        description=metadata.get("description", ""),
+        labels=tuple(metadata["labels"]),
+        examples=(),
+        features=features,
+    )
 
 
 class ArtifactModel:
@@ -109,12 +117,19 @@ class ArtifactModel:
                 continue
             window = windows.setdefault(name, Window(spec))
             self.versions[name] = ServedVersion(
-                version, inline, bulk, window,
+                version,
+                inline,
+                bulk,
+                window,
                 ARTIFACT_PREDICTIONS.labels(model=spec.name, version=name),
-                ARTIFACT_LATENCY.labels(model=spec.name, version=name))
+                ARTIFACT_LATENCY.labels(model=spec.name, version=name),
+            )
         routing = stored.routing
-        self.default = routing.default if routing.default in self.versions else (
-            max(self.versions, key=version_key) if self.versions else None)
+        self.default = (
+            routing.default
+            if routing.default in self.versions
+            else (max(self.versions, key=version_key) if self.versions else None)
+        )
         split = {v: w for v, w in routing.split.items() if v in self.versions}
         self.split = split
         self._split_names = list(split)
@@ -126,8 +141,10 @@ class ArtifactModel:
         if requested is not None:
             served = self.versions.get(requested)
             if served is None:
-                raise UnknownVersion(f"version {requested!r} of {self.spec.name} is not served; "
-                                     f"served versions: {', '.join(self.versions) or 'none'}")
+                raise UnknownVersion(
+                    f"version {requested!r} of {self.spec.name} is not served; "
+                    f"served versions: {', '.join(self.versions) or 'none'}"
+                )
             return served
         if self._split_names:
             draw = self._random.random() * self._split_edges[-1]
@@ -139,21 +156,30 @@ class ArtifactModel:
     def describe(self) -> dict:
         total = sum(self.split.values())
         return {
-            "model": self.spec.name, "default_version": self.default,
+            "model": self.spec.name,
+            "default_version": self.default,
             "traffic_split": {v: round(w / total, 6) for v, w in self.split.items()},
-            "versions": [{"version": v.version, "format": v.stored.format,
-                          "created": v.stored.metadata["created"],
-                          "pipeline": v.stored.metadata.get("pipeline"),
-                          "held_out": v.stored.metadata["metrics"].get("held_out")}
-                         for v in self.versions.values()],
+            "versions": [
+                {
+                    "version": v.version,
+                    "format": v.stored.format,
+                    "created": v.stored.metadata["created"],
+                    "pipeline": v.stored.metadata.get("pipeline"),
+                    "held_out": v.stored.metadata["metrics"].get("held_out"),
+                }
+                for v in self.versions.values()
+            ],
             "skipped": self.skipped,
             **({"routing_error": self.stored.routing_error} if self.stored.routing_error else {}),
         }
 
     def drift(self, version: str | None) -> dict:
         served = self.choose(version or self.default)
-        return {"model": self.spec.name, "version": served.version,
-                **drift.drift_report(served.stored.drift_reference, served.window.snapshot())}
+        return {
+            "model": self.spec.name,
+            "version": served.version,
+            **drift.drift_report(served.stored.drift_reference, served.window.snapshot()),
+        }
 
 
 class Registry:

@@ -60,8 +60,12 @@ class Feature:
 
     def problem(self, value: float) -> str | None:
         """Why `value` is not valid for this feature, or None."""
-        if not math.isfinite(value) or (self.minimum is not None and value < self.minimum) or (
-                self.maximum is not None and value > self.maximum) or (self.whole and not value.is_integer()):
+        if (
+            not math.isfinite(value)
+            or (self.minimum is not None and value < self.minimum)
+            or (self.maximum is not None and value > self.maximum)
+            or (self.whole and not value.is_integer())
+        ):
             return f"must be {self.valid_values()} or null, not {value!r}"
         return None
 
@@ -88,8 +92,14 @@ class ModelSpec:
 
     @classmethod
     def from_json(cls, value: dict) -> "ModelSpec":
-        return cls(**{**value, "examples": (), "labels": tuple(value["labels"]),
-                      "features": tuple(Feature(**f) for f in value.get("features", ()))})
+        return cls(
+            **{
+                **value,
+                "examples": (),
+                "labels": tuple(value["labels"]),
+                "features": tuple(Feature(**f) for f in value.get("features", ())),
+            }
+        )
 
     def input_schema(self) -> dict:
         if self.kind == TEXT:
@@ -122,8 +132,10 @@ def _number(value: Any, where: str, feature: Feature) -> float:
     try:
         number = float(value)
     except OverflowError:
-        raise InstanceError(f"{where} must be {feature.valid_values()} or null; "
-                            f"a number of {len(str(value))} digits is too large") from None
+        raise InstanceError(
+            f"{where} must be {feature.valid_values()} or null; "
+            f"a number of {len(str(value))} digits is too large"
+        ) from None
     if problem := feature.problem(number):
         raise InstanceError(f"{where} {problem}")
     return number
@@ -146,28 +158,36 @@ def tabular_columns(spec: ModelSpec, instances: list) -> dict[str, np.ndarray]:
         if isinstance(instance, dict):
             unknown = sorted(set(instance) - set(names))
             if unknown:
-                raise InstanceError(f"instance {i} has unknown features {', '.join(unknown)}; "
-                                    f"features: {', '.join(names)}")
+                raise InstanceError(
+                    f"instance {i} has unknown features {', '.join(unknown)}; features: {', '.join(names)}"
+                )
             rows.append([instance.get(name) for name in names])
         elif isinstance(instance, (list, tuple)):
             if len(instance) != len(names):
-                raise InstanceError(f"instance {i} has {len(instance)} values; expected {len(names)} "
-                                    f"in this order: {', '.join(names)}")
+                raise InstanceError(
+                    f"instance {i} has {len(instance)} values; expected {len(names)} "
+                    f"in this order: {', '.join(names)}"
+                )
             rows.append(list(instance))
         else:
-            raise InstanceError(f"instance {i} must be an object of features or an array of "
-                                f"{len(names)} values")
+            raise InstanceError(
+                f"instance {i} must be an object of features or an array of {len(names)} values"
+            )
     columns = {}
     for j, feature in enumerate(spec.features):
         if feature.kind == "number":
             columns[feature.name] = np.array(
-                [_number(row[j], f"instance {i} feature {feature.name}", feature)
-                 for i, row in enumerate(rows)],
-                dtype=np.float64)
+                [
+                    _number(row[j], f"instance {i} feature {feature.name}", feature)
+                    for i, row in enumerate(rows)
+                ],
+                dtype=np.float64,
+            )
         else:
             columns[feature.name] = np.array(
                 [_category(row[j], f"instance {i} feature {feature.name}") for i, row in enumerate(rows)],
-                dtype=object)
+                dtype=object,
+            )
     return columns
 
 
@@ -176,6 +196,7 @@ def prepare(spec: ModelSpec, instances: list) -> Any:
     if not instances:
         raise InstanceError("send at least one instance")
     if len(instances) > spec.max_instances:
-        raise InstanceError(f"at most {spec.max_instances} instances per request; "
-                            f"use POST /{spec.name}/batch for more")
+        raise InstanceError(
+            f"at most {spec.max_instances} instances per request; use POST /{spec.name}/batch for more"
+        )
     return text_batch(spec, instances) if spec.kind == TEXT else tabular_columns(spec, instances)

@@ -13,8 +13,20 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from models._artifacts.spec import TEXT, ModelSpec
 
-NUMERIC = {"BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64",
-           "FP16", "FP32", "FP64"}
+NUMERIC = {
+    "BOOL",
+    "UINT8",
+    "UINT16",
+    "UINT32",
+    "UINT64",
+    "INT8",
+    "INT16",
+    "INT32",
+    "INT64",
+    "FP16",
+    "FP32",
+    "FP64",
+}
 OUTPUTS = ("label", "probabilities")
 PLATFORMS = {"skops": "sklearn", "onnx": "onnxruntime"}
 MAX_TENSOR_ROWS = 10_000
@@ -33,8 +45,10 @@ class RequestInput(BaseModel):
     datatype: str = Field(max_length=10)
     parameters: dict[str, Any] | None = Field(None, max_length=50)
     data: list[Scalar | Annotated[list[Scalar], Field(max_length=1)]] = Field(
-        max_length=MAX_TENSOR_ROWS, description=f"Values in row-major order (at most {MAX_TENSOR_ROWS} rows); "
-                                                "[N] or [N, 1] nested as [[v], …].")
+        max_length=MAX_TENSOR_ROWS,
+        description=f"Values in row-major order (at most {MAX_TENSOR_ROWS} rows); "
+        "[N] or [N, 1] nested as [[v], …].",
+    )
 
 
 class RequestOutput(BaseModel):
@@ -48,10 +62,27 @@ class InferenceRequest(BaseModel):
     """A V2 inference request; the example is for the text model `sentiment` (tabular models take
     one tensor per feature: GET /v2/models/{name} lists them)."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"id": "example-1", "inputs": [{"name": "text", "shape": [2], "datatype": "BYTES",
-                                        "data": ["Great food and very friendly staff.",
-                                                 "The battery died after one day."]}]}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "example-1",
+                    "inputs": [
+                        {
+                            "name": "text",
+                            "shape": [2],
+                            "datatype": "BYTES",
+                            "data": [
+                                "Great food and very friendly staff.",
+                                "The battery died after one day.",
+                            ],
+                        }
+                    ],
+                }
+            ]
+        },
+    )
 
     id: str | None = Field(None, max_length=200)
     parameters: dict[str, Any] | None = Field(None, max_length=50)
@@ -125,18 +156,22 @@ def decode(spec: ModelSpec, request: InferenceRequest) -> list:
     unknown = sorted(set(tensors) - set(names))
     missing = [n for n in names if n not in tensors]
     if unknown or missing:
-        raise V2Error("send one input tensor per feature: "
-                      + (f"missing {', '.join(missing)}; " if missing else "")
-                      + (f"unknown {', '.join(unknown)}; " if unknown else "")
-                      + f"features: {', '.join(names)}")
+        raise V2Error(
+            "send one input tensor per feature: "
+            + (f"missing {', '.join(missing)}; " if missing else "")
+            + (f"unknown {', '.join(unknown)}; " if unknown else "")
+            + f"features: {', '.join(names)}"
+        )
     columns = {}
     for feature in spec.features:
         tensor = tensors[feature.name]
         wanted = NUMERIC if feature.kind == "number" else {"BYTES"}
         if tensor.datatype not in wanted:
-            raise V2Error(f"input {feature.name!r} must have datatype "
-                          f"{'a numeric type (FP32, FP64, INT64…)' if feature.kind == 'number' else 'BYTES'}"
-                          f"; got {tensor.datatype}")
+            raise V2Error(
+                f"input {feature.name!r} must have datatype "
+                f"{'a numeric type (FP32, FP64, INT64…)' if feature.kind == 'number' else 'BYTES'}"
+                f"; got {tensor.datatype}"
+            )
         columns[feature.name] = _rows(tensor)
     sizes = {len(v) for v in columns.values()}
     if len(sizes) != 1:
@@ -150,11 +185,23 @@ def encode(spec: ModelSpec, version: str, probabilities, request: InferenceReque
     outputs = []
     for name in wanted:
         if name == "label":
-            outputs.append({"name": "label", "datatype": "BYTES", "shape": [rows],
-                            "data": [spec.labels[i] for i in probabilities.argmax(axis=1)]})
+            outputs.append(
+                {
+                    "name": "label",
+                    "datatype": "BYTES",
+                    "shape": [rows],
+                    "data": [spec.labels[i] for i in probabilities.argmax(axis=1)],
+                }
+            )
         else:
-            outputs.append({"name": "probabilities", "datatype": "FP64", "shape": [rows, width],
-                            "data": probabilities.ravel().tolist()})
+            outputs.append(
+                {
+                    "name": "probabilities",
+                    "datatype": "FP64",
+                    "shape": [rows, width],
+                    "data": probabilities.ravel().tolist(),
+                }
+            )
     response = {"model_name": spec.name, "model_version": version, "outputs": outputs}
     if request.id is not None:
         response["id"] = request.id
@@ -165,9 +212,17 @@ def metadata(spec: ModelSpec, versions: list[str], fmt: str) -> dict:
     if spec.kind == TEXT:
         inputs = [{"name": "text", "datatype": "BYTES", "shape": [-1]}]
     else:
-        inputs = [{"name": f.name, "datatype": "FP64" if f.kind == "number" else "BYTES", "shape": [-1]}
-                  for f in spec.features]
-    return {"name": spec.name, "versions": versions, "platform": PLATFORMS.get(fmt, fmt),
-            "inputs": inputs,
-            "outputs": [{"name": "label", "datatype": "BYTES", "shape": [-1]},
-                        {"name": "probabilities", "datatype": "FP64", "shape": [-1, len(spec.labels)]}]}
+        inputs = [
+            {"name": f.name, "datatype": "FP64" if f.kind == "number" else "BYTES", "shape": [-1]}
+            for f in spec.features
+        ]
+    return {
+        "name": spec.name,
+        "versions": versions,
+        "platform": PLATFORMS.get(fmt, fmt),
+        "inputs": inputs,
+        "outputs": [
+            {"name": "label", "datatype": "BYTES", "shape": [-1]},
+            {"name": "probabilities", "datatype": "FP64", "shape": [-1, len(spec.labels)]},
+        ],
+    }

@@ -23,10 +23,17 @@ INLINE_VALUES = 1_000
 """Requests with more tensor values are decoded on the compute pool, not on the event loop."""
 SERVER_NAME = "sids-ml-backend"
 STORE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
-ModelName = Annotated[str, Path(max_length=100, description="A model of the store, e.g. sentiment.",
-                                examples=["sentiment"])]
-VersionName = Annotated[str, Path(max_length=50, description="A served version of the model (GET /v2/models/{name} "
-                                                             "lists them).", examples=["2"])]
+ModelName = Annotated[
+    str, Path(max_length=100, description="A model of the store, e.g. sentiment.", examples=["sentiment"])
+]
+VersionName = Annotated[
+    str,
+    Path(
+        max_length=50,
+        description="A served version of the model (GET /v2/models/{name} lists them).",
+        examples=["2"],
+    ),
+]
 
 
 class ServerReady(BaseModel):
@@ -39,10 +46,17 @@ class ModelReady(BaseModel):
     ready: bool
 
 
-def _v2_error(status: int, code: str, message: str, problems: list[FieldProblem] | None = None,
-              headers: dict | None = None, error_count: int | None = None) -> JSONResponse:
-    return JSONResponse({"error": message, **error_body(code, message, problems, error_count)}, status,
-                        headers=headers)
+def _v2_error(
+    status: int,
+    code: str,
+    message: str,
+    problems: list[FieldProblem] | None = None,
+    headers: dict | None = None,
+    error_count: int | None = None,
+) -> JSONResponse:
+    return JSONResponse(
+        {"error": message, **error_body(code, message, problems, error_count)}, status, headers=headers
+    )
 
 
 class V2Route(OffLoopBodyRoute):
@@ -56,15 +70,24 @@ class V2Route(OffLoopBodyRoute):
                 return await handler(request)
             except RequestValidationError as exc:
                 errors = exc.errors()
-                problems = [FieldProblem(field=".".join(str(p) for p in e.get("loc", ())),
-                                         message=str(e.get("msg", "invalid value")))
-                            for e in errors[:MAX_LISTED_ERRORS]]
-                return _v2_error(422, "invalid_input",
-                                 "; ".join(f"{p.field}: {p.message}" for p in problems), problems,
-                                 error_count=len(errors))
+                problems = [
+                    FieldProblem(
+                        field=".".join(str(p) for p in e.get("loc", ())),
+                        message=str(e.get("msg", "invalid value")),
+                    )
+                    for e in errors[:MAX_LISTED_ERRORS]
+                ]
+                return _v2_error(
+                    422,
+                    "invalid_input",
+                    "; ".join(f"{p.field}: {p.message}" for p in problems),
+                    problems,
+                    error_count=len(errors),
+                )
             except ApiError as exc:
-                return _v2_error(exc.status_code, exc.code, exc.message, exc.errors, exc.headers,
-                                 exc.error_count)
+                return _v2_error(
+                    exc.status_code, exc.code, exc.message, exc.errors, exc.headers, exc.error_count
+                )
 
         return route
 
@@ -90,14 +113,17 @@ def _version(model, version: str | None):
 # Inference first: routes are matched in order, and it is the hot path.
 @router.post("/models/{name}/infer", summary="Inference (default version or the A/B split)")
 @router.post("/models/{name}/versions/{version}/infer", summary="Inference with one version")
-async def infer(request: Request, body: InferenceRequest, name: ModelName,
-                version: VersionName | None = None):
+async def infer(
+    request: Request, body: InferenceRequest, name: ModelName, version: VersionName | None = None
+):
     model = await _model(request, name)
     if version is not None:
         _version(model, version)
     try:
         values = sum(len(tensor.data) for tensor in body.inputs)
-        instances = decode(model.spec, body) if values <= INLINE_VALUES else await run_cpu(decode, model.spec, body)
+        instances = (
+            decode(model.spec, body) if values <= INLINE_VALUES else await run_cpu(decode, model.spec, body)
+        )
         served, probabilities = await score(model, version, instances, "body.inputs")
         return json_response(encode(model.spec, served.version, probabilities, body))
     except V2Error as exc:
@@ -114,10 +140,13 @@ async def server_live() -> dict:
     return {"live": True}
 
 
-@router.get("/health/ready", response_model=ServerReady,
-            responses={400: {"model": ServerReady, "description": "Not ready"}},
-            summary="Server readiness: 200 when the store is loaded and every model has a servable "
-                    "version, 400 otherwise")
+@router.get(
+    "/health/ready",
+    response_model=ServerReady,
+    responses={400: {"model": ServerReady, "description": "Not ready"}},
+    summary="Server readiness: 200 when the store is loaded and every model has a servable "
+    "version, 400 otherwise",
+)
 def server_ready(request: Request) -> JSONResponse:
     ready = request.app.state.resources.state("model_store").state == READY
     if ready:
@@ -135,12 +164,22 @@ async def model_metadata(request: Request, name: ModelName, version: VersionName
     return metadata(model.spec, versions, served.stored.format)
 
 
-@router.get("/models/{name}/ready", summary="Model readiness", response_model=ModelReady,
-            responses={400: {"model": ModelReady, "description": "Not ready"}})
-@router.get("/models/{name}/versions/{version}/ready", summary="Readiness of one version",
-            response_model=ModelReady, responses={400: {"model": ModelReady, "description": "Not ready"}})
+@router.get(
+    "/models/{name}/ready",
+    summary="Model readiness",
+    response_model=ModelReady,
+    responses={400: {"model": ModelReady, "description": "Not ready"}},
+)
+@router.get(
+    "/models/{name}/versions/{version}/ready",
+    summary="Readiness of one version",
+    response_model=ModelReady,
+    responses={400: {"model": ModelReady, "description": "Not ready"}},
+)
 async def model_ready(request: Request, name: ModelName, version: VersionName | None = None) -> JSONResponse:
     model = await _model(request, name)
     ready = version is None or version in model.versions
-    return JSONResponse({"name": name, **({"version": version} if version else {}), "ready": ready},
-                        status_code=200 if ready else 400)
+    return JSONResponse(
+        {"name": name, **({"version": version} if version else {}), "ready": ready},
+        status_code=200 if ready else 400,
+    )

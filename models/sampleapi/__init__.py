@@ -19,19 +19,27 @@ Dataset = Annotated[IndicatorDataset, Depends(use_resource("indicators"))]
 router = APIRouter(prefix="/sampleapi", tags=["Sample Model"], route_class=OffLoopBodyRoute)
 
 
-@router.post("/indicators", response_model=dict[str, str],
-             summary="Indicators of one dataset ({code: name})")
-def indicators(dataset: Dataset,
-               dataset_code: Annotated[str, Query(alias="dataset", title="Dataset code",
-                                                  examples=["wdi"], max_length=50)]) -> dict[str, str]:
+@router.post("/indicators", response_model=dict[str, str], summary="Indicators of one dataset ({code: name})")
+def indicators(
+    dataset: Dataset,
+    dataset_code: Annotated[
+        str, Query(alias="dataset", title="Dataset code", examples=["wdi"], max_length=50)
+    ],
+) -> dict[str, str]:
     if dataset_code not in dataset.datasets:
-        raise InvalidInput(f"Unknown dataset {dataset_code!r}; valid: {', '.join(sorted(dataset.datasets))}",
-                           field="query.dataset")
+        raise InvalidInput(
+            f"Unknown dataset {dataset_code!r}; valid: {', '.join(sorted(dataset.datasets))}",
+            field="query.dataset",
+        )
     return dataset.indicators_of(dataset_code)["name"].to_dict()
 
 
-@router.post("/predict", response_model=SummaryResponse, openapi_extra={MAIN_ENDPOINT_TAG: True},
-             summary="Compare SIDS with other countries on one indicator")
+@router.post(
+    "/predict",
+    response_model=SummaryResponse,
+    openapi_extra={MAIN_ENDPOINT_TAG: True},
+    summary="Compare SIDS with other countries on one indicator",
+)
 async def predict(request: Request, body: SummaryRequest, dataset: Dataset) -> SummaryResponse:
     """Accepts `Prefer: respond-async` / `wait=N` (202 + `Location: /jobs/{id}`) and `If-None-Match`."""
     return await run_model(request, service.summarize, body, data="indicators")

@@ -1,7 +1,7 @@
 """The sample model's main computation as one importable function, runnable without the app (and by a
 queue worker): `summarize(body, dataset, progress=None)`."""
 
-from typing import Callable
+from collections.abc import Callable
 
 from common.errors import InvalidInput
 from models.sampleapi.schemas import SummaryRequest, SummaryResponse
@@ -9,17 +9,25 @@ from models.sampleapi.summary import compare_sids, latest_year_with_sids_data
 from shared_dataloader import IndicatorDataset
 
 
-def summarize(body: SummaryRequest, dataset: IndicatorDataset,
-              progress: Callable[[str, float], None] | None = None) -> SummaryResponse:
+def summarize(
+    body: SummaryRequest, dataset: IndicatorDataset, progress: Callable[[str, float], None] | None = None
+) -> SummaryResponse:
     if body.indicator not in dataset.meta.index:
-        raise InvalidInput(f"Unknown indicator {body.indicator!r}; list them with "
-                           "POST /sampleapi/indicators?dataset=<code>", field="body.indicator")
+        raise InvalidInput(
+            f"Unknown indicator {body.indicator!r}; list them with POST /sampleapi/indicators?dataset=<code>",
+            field="body.indicator",
+        )
     if progress:
         progress("comparing", 0.0)
     table = dataset.indicator_table(body.indicator)
     year = body.year or latest_year_with_sids_data(table)
     if year not in table.columns:
-        raise InvalidInput(f"Unknown year {body.year!r}; valid: {table.columns[0]}–{table.columns[-1]}",
-                           field="body.year")
-    return SummaryResponse(indicator=body.indicator, name=dataset.meta.at[body.indicator, "name"],
-                           year=year, **compare_sids(table, year))
+        raise InvalidInput(
+            f"Unknown year {body.year!r}; valid: {table.columns[0]}–{table.columns[-1]}", field="body.year"
+        )
+    return SummaryResponse(
+        indicator=body.indicator,
+        name=dataset.meta.at[body.indicator, "name"],
+        year=year,
+        **compare_sids(table, year),
+    )

@@ -7,9 +7,11 @@ from common.constants import SIDS_SET
 
 def group_stats(values: pd.Series) -> dict:
     values = values.dropna()
-    return {"countries": int(values.size),
-            "mean": float(values.mean()) if values.size else None,
-            "median": float(values.median()) if values.size else None}
+    return {
+        "countries": int(values.size),
+        "mean": float(values.mean()) if values.size else None,
+        "median": float(values.median()) if values.size else None,
+    }
 
 
 def latest_year_with_sids_data(indicator_table: pd.DataFrame) -> str | None:
@@ -24,6 +26,5 @@ def compare_sids(indicator_table: pd.DataFrame, year: str) -> dict:
     column = indicator_table[year]
     is_sids = column.index.isin(SIDS_SET)
     sids, others = group_stats(column[is_sids]), group_stats(column[~is_sids])
-    gap = (sids["mean"] - others["mean"]
-           if sids["mean"] is not None and others["mean"] is not None else None)
+    gap = sids["mean"] - others["mean"] if sids["mean"] is not None and others["mean"] is not None else None
     return {"sids": sids, "others": others, "mean_difference": gap}

@@ -10,14 +10,22 @@ from common.jobs import run_model
 from common.resources import use_resource
 from models.twolvlImp import catalog, service
 from models.twolvlImp.preprocess import PREDICTOR_MISSING_MAX, TARGET_MISSING_MAX
-from models.twolvlImp.schemas import (BacktestRequest, BacktestResponse, Dimension, Estimate,
-                                      PredictorsRequest, PredictResponse, Scheme, TrainRequest)
+from models.twolvlImp.schemas import (
+    BacktestRequest,
+    BacktestResponse,
+    Dimension,
+    Estimate,
+    PredictorsRequest,
+    PredictResponse,
+    Scheme,
+    TrainRequest,
+)
 from shared_dataloader import IndicatorDataset
 
 REQUIRED_DATA = ("indicators",)
 
 
-def WARMUP(data: dict) -> None:  # noqa: N802 (the platform's hook name)
+def WARMUP(data: dict) -> None:
     """Build the catalogue of supported years before the model reports ready, so the first
     request of a freshly started server does not pay for it."""
     catalog.supported_years(data["indicators"])
@@ -36,26 +44,38 @@ def target_years(dataset: Dataset) -> list[str]:
     return list(catalog.supported_years(dataset))
 
 
-@router.get("/target_sample_size", response_model=int,
-            summary=f"Fewest countries with data a target needs (missing < {TARGET_MISSING_MAX:g} %)")
+@router.get(
+    "/target_sample_size",
+    response_model=int,
+    summary=f"Fewest countries with data a target needs (missing < {TARGET_MISSING_MAX:g} %)",
+)
 def target_sample_size(dataset: Dataset) -> int:
     return catalog.sample_size(dataset, TARGET_MISSING_MAX)
 
 
-@router.get("/predictor_sample_size", response_model=int,
-            summary=f"Fewest countries with data a predictor needs (missing < {PREDICTOR_MISSING_MAX:g} %)")
+@router.get(
+    "/predictor_sample_size",
+    response_model=int,
+    summary=f"Fewest countries with data a predictor needs (missing < {PREDICTOR_MISSING_MAX:g} %)",
+)
 def predictor_sample_size(dataset: Dataset) -> int:
     return catalog.sample_size(dataset, PREDICTOR_MISSING_MAX)
 
 
-@router.get("/datasets", response_model=dict[str, str],
-            summary="Datasets with at least one valid target in the year ({code: name})")
+@router.get(
+    "/datasets",
+    response_model=dict[str, str],
+    summary="Datasets with at least one valid target in the year ({code: name})",
+)
 def datasets(dataset: Dataset, target_year: Year) -> dict[str, str]:
     return catalog.check_year(dataset, target_year, "query.target_year").datasets
 
 
-@router.get("/targets", response_model=dict[str, str],
-            summary="Valid targets of a dataset in the year ({indicator code: name})")
+@router.get(
+    "/targets",
+    response_model=dict[str, str],
+    summary="Valid targets of a dataset in the year ({indicator code: name})",
+)
 def targets(dataset: Dataset, target_year: Year, dataset_code: DatasetCode) -> dict[str, str]:
     year = catalog.check_year(dataset, target_year, "query.target_year")
     catalog.check_dataset(year, dataset_code, "query.dataset")
@@ -63,21 +83,31 @@ def targets(dataset: Dataset, target_year: Year, dataset_code: DatasetCode) -> d
     return dataset.meta.loc[codes, "name"].to_dict()
 
 
-@router.get("/dimensions", response_model=list[Dimension],
-            summary="Dimension of the target and of its same-name variants in the dataset")
-def dimensions(dataset: Dataset, target: Target, target_year: Year,
-               dataset_code: DatasetCode) -> list[Dimension]:
+@router.get(
+    "/dimensions",
+    response_model=list[Dimension],
+    summary="Dimension of the target and of its same-name variants in the dataset",
+)
+def dimensions(
+    dataset: Dataset, target: Target, target_year: Year, dataset_code: DatasetCode
+) -> list[Dimension]:
     catalog.check_target_request(dataset, target_year, dataset_code, target, prefix="query")
     year = catalog.year_catalog(dataset, target_year)
     meta = dataset.meta
     name = meta.at[target, "name"]
-    variants = sorted(code for code, owner in year.targets.items()
-                      if owner == dataset_code and meta.at[code, "name"] == name)
+    variants = sorted(
+        code
+        for code, owner in year.targets.items()
+        if owner == dataset_code and meta.at[code, "name"] == name
+    )
     return [Dimension(label=meta.at[code, "dimension"], value=code) for code in variants]
 
 
-@router.post("/predictors", response_model=dict[str, str] | list[int],
-             summary="MANUAL: valid predictors {code: 'name-dimension'}; AFS/PCA: allowed counts")
+@router.post(
+    "/predictors",
+    response_model=dict[str, str] | list[int],
+    summary="MANUAL: valid predictors {code: 'name-dimension'}; AFS/PCA: allowed counts",
+)
 def predictors(body: PredictorsRequest, dataset: Dataset) -> dict[str, str] | list[int]:
     valid = catalog.check_target_request(dataset, body.target_year, body.dataset, body.target)
     if body.scheme is not Scheme.MANUAL:
@@ -86,22 +116,34 @@ def predictors(body: PredictorsRequest, dataset: Dataset) -> dict[str, str] | li
     return {code: f"{row.name}-{row.dimension}" for code, row in zip(meta.index, meta.itertuples())}
 
 
-@router.post("/estimate", response_model=Estimate,
-             summary="Expected duration of a predict request, from this deployment's measured runs")
+@router.post(
+    "/estimate",
+    response_model=Estimate,
+    summary="Expected duration of a predict request, from this deployment's measured runs",
+)
 def estimate(body: TrainRequest, dataset: Dataset) -> Estimate:
     return service.estimate(body, dataset)
 
 
-@router.post("/predict", response_model=PredictResponse, openapi_extra={MAIN_ENDPOINT_TAG: True},
-             summary="Impute the target's missing SIDS values of one year")
+@router.post(
+    "/predict",
+    response_model=PredictResponse,
+    openapi_extra={MAIN_ENDPOINT_TAG: True},
+    summary="Impute the target's missing SIDS values of one year",
+)
 async def predict(request: Request, body: TrainRequest, dataset: Dataset) -> PredictResponse:
-    return await run_model(request, service.predict, body, data="indicators",
-                           estimate=service.predict_seconds)
+    return await run_model(
+        request, service.predict, body, data="indicators", estimate=service.predict_seconds
+    )
 
 
-@router.post("/backtest", response_model=BacktestResponse,
-             summary="Hide the observed SIDS values fold by fold, re-impute them, and score the "
-                     "model and two baselines (long: use `Prefer: respond-async`)")
+@router.post(
+    "/backtest",
+    response_model=BacktestResponse,
+    summary="Hide the observed SIDS values fold by fold, re-impute them, and score the "
+    "model and two baselines (long: use `Prefer: respond-async`)",
+)
 async def backtest_endpoint(request: Request, body: BacktestRequest, dataset: Dataset) -> BacktestResponse:
-    return await run_model(request, service.backtest, body, data="indicators",
-                           estimate=service.backtest_seconds)
+    return await run_model(
+        request, service.backtest, body, data="indicators", estimate=service.backtest_seconds
+    )

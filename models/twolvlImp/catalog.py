@@ -45,8 +45,9 @@ def year_catalog(dataset: IndicatorDataset, year: str) -> YearCatalog:
     valid = valid_in_year[valid_in_year].index
     targets = dataset.meta.loc[dataset.meta.index.isin(valid), "dataset"].to_dict()
     used = set(targets.values())
-    return YearCatalog(year, targets, {code: name for code, name in sorted(dataset.datasets.items())
-                                       if code in used})
+    return YearCatalog(
+        year, targets, {code: name for code, name in sorted(dataset.datasets.items()) if code in used}
+    )
 
 
 @lru_cache(maxsize=8)
@@ -66,16 +67,21 @@ def predictors(dataset: IndicatorDataset, year: str, target: str) -> tuple[str, 
 def check_year(dataset: IndicatorDataset, year: str, field: str) -> YearCatalog:
     years = supported_years(dataset)
     if year not in years:
-        raise InvalidInput(f"Unsupported target_year {year!r}; supported years are {years[0]}–{years[-1]} "
-                           f"(GET {PREFIX}/target_years).", field=field)
+        raise InvalidInput(
+            f"Unsupported target_year {year!r}; supported years are {years[0]}–{years[-1]} "
+            f"(GET {PREFIX}/target_years).",
+            field=field,
+        )
     return year_catalog(dataset, year)
 
 
 def check_dataset(catalog: YearCatalog, code: str, field: str) -> None:
     if code not in catalog.datasets:
-        raise InvalidInput(f"Dataset {code!r} has no valid target in {catalog.year}; valid: "
-                           f"{', '.join(catalog.datasets)} (GET {PREFIX}/datasets?target_year={catalog.year}).",
-                           field=field)
+        raise InvalidInput(
+            f"Dataset {code!r} has no valid target in {catalog.year}; valid: "
+            f"{', '.join(catalog.datasets)} (GET {PREFIX}/datasets?target_year={catalog.year}).",
+            field=field,
+        )
 
 
 def check_target(catalog: YearCatalog, dataset_code: str, target: str, field: str) -> None:
@@ -84,11 +90,14 @@ def check_target(catalog: YearCatalog, dataset_code: str, target: str, field: st
             f"{target!r} is not a valid target of dataset {dataset_code!r} in {catalog.year} (a target "
             f"must belong to the dataset and be missing for some but less than {TARGET_MISSING_MAX:g} % "
             f"of countries); list them with GET {PREFIX}/targets?target_year={catalog.year}"
-            f"&dataset={dataset_code}.", field=field)
+            f"&dataset={dataset_code}.",
+            field=field,
+        )
 
 
-def check_target_request(dataset: IndicatorDataset, year: str, dataset_code: str, target: str,
-                         prefix: str = "body") -> tuple[str, ...]:
+def check_target_request(
+    dataset: IndicatorDataset, year: str, dataset_code: str, target: str, prefix: str = "body"
+) -> tuple[str, ...]:
     """Validate year, dataset and target together; return the target's valid predictors."""
     catalog = check_year(dataset, year, f"{prefix}.target_year")
     check_dataset(catalog, dataset_code, f"{prefix}.dataset")
@@ -103,8 +112,10 @@ def allowed_counts(valid: tuple[str, ...]) -> list[int]:
 def check_manual(valid: tuple[str, ...], target: str, chosen: list[str], year: str) -> None:
     field = "body.manual_predictors"
     if target in chosen:
-        raise InvalidInput(f"The target {target!r} cannot be one of its own predictors; remove it "
-                           "from manual_predictors.", field=field)
+        raise InvalidInput(
+            f"The target {target!r} cannot be one of its own predictors; remove it from manual_predictors.",
+            field=field,
+        )
     duplicates = sorted({name for name in chosen if chosen.count(name) > 1})
     if duplicates:
         raise InvalidInput(f"manual_predictors lists {', '.join(duplicates)} more than once.", field=field)
@@ -114,11 +125,15 @@ def check_manual(valid: tuple[str, ...], target: str, chosen: list[str], year: s
         raise InvalidInput(
             f"Not valid predictors of {target!r} in {year}: {', '.join(unknown)}. A predictor must be "
             f"missing in less than {PREDICTOR_MISSING_MAX:g} % of the countries that report the target; "
-            f"list them with POST {PREFIX}/predictors (scheme MANUAL).", field=field)
+            f"list them with POST {PREFIX}/predictors (scheme MANUAL).",
+            field=field,
+        )
 
 
 def check_count(valid: tuple[str, ...], count: int) -> None:
     top = min(len(valid), MAX_PREDICTORS)
     if not 1 <= count <= top:
-        raise InvalidInput(f"number_predictor must be between 1 and {top} for this target and year.",
-                           field="body.number_predictor")
+        raise InvalidInput(
+            f"number_predictor must be between 1 and {top} for this target and year.",
+            field="body.number_predictor",
+        )

@@ -22,8 +22,9 @@ serves it, and each stage learns its own rate (AFS selection does not scale like
 import threading
 import time
 from collections import deque
-from typing import Callable
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -57,12 +58,22 @@ class CostFeatures:
     history_cold: bool = False
 
 
-def cost_features(body, candidates: int, training_rows: int, cached: bool,
-                  history_cold: bool = False) -> CostFeatures:
+def cost_features(
+    body, candidates: int, training_rows: int, cached: bool, history_cold: bool = False
+) -> CostFeatures:
     selected = len(body.manual_predictors or []) if body.scheme.name == "MANUAL" else body.number_predictor
-    return CostFeatures(body.scheme.name, body.model.name, body.interpolator.name, body.estimators,
-                        candidates, int(selected or 1), training_rows, cached, bool(getattr(body, "history", False)),
-                        history_cold)
+    return CostFeatures(
+        body.scheme.name,
+        body.model.name,
+        body.interpolator.name,
+        body.estimators,
+        candidates,
+        int(selected or 1),
+        training_rows,
+        cached,
+        bool(getattr(body, "history", False)),
+        history_cold,
+    )
 
 
 def unit_seconds() -> float:
@@ -81,7 +92,9 @@ def stage_units(f: CostFeatures) -> dict[str, float]:
     fits = sum(FIT_COUNTS.values()) if f.model == "all" else FIT_COUNTS[f.model]
     rows = f.training_rows / 200
     return {
-        "prepare": 0.0 if f.cached else PREPARE_UNITS.get(f.interpolator, ITERATIVE_UNITS_PER_COLUMN * f.candidates),
+        "prepare": 0.0
+        if f.cached
+        else PREPARE_UNITS.get(f.interpolator, ITERATIVE_UNITS_PER_COLUMN * f.candidates),
         "select": {"AFS": AFS_UNITS_PER_COLUMN * f.candidates, "PCA": PCA_UNITS}.get(f.scheme, 0.0),
         "train": fits * (FIT_UNITS + f.estimators * TREE_UNITS * (1 + f.selected / 20) * max(rows, 0.1)),
         "history": (HISTORY_UNITS + (HISTORY_CURVE_UNITS if f.history_cold else 0.0)) if f.history else 0.0,
@@ -97,8 +110,12 @@ class StageClock:
     """A progress callback (stage, fraction) that forwards each report and times the stages: a
     report whose name is in `STARTS` begins that stage; any other report ends the running one."""
 
-    STARTS = {"imputing predictors": "prepare", "selecting predictors": "select", "training": "train",
-              "blending history": "history"}
+    STARTS: ClassVar[dict[str, str]] = {
+        "imputing predictors": "prepare",
+        "selecting predictors": "select",
+        "training": "train",
+        "blending history": "history",
+    }
 
     def __init__(self, forward: Callable[[str, float], None]) -> None:
         self.forward = forward
@@ -153,16 +170,25 @@ class RunHistory:
             runs = list(self._runs)
         units = stage_units(features)
         if not runs:
-            return Estimate(seconds=round(sum(units.values()) * unit_seconds(), 3), method="formula", runs=0,
-                            machine_unit=HOST.unit_seconds)
+            return Estimate(
+                seconds=round(sum(units.values()) * unit_seconds(), 3),
+                method="formula",
+                runs=0,
+                machine_unit=HOST.unit_seconds,
+            )
         seconds = 0.0
         for stage, stage_cost in units.items():
             if stage_cost > 0:
                 kind = STAGE_KIND.get(stage)
-                same_kind = (lambda run: getattr(run.features, kind) == getattr(features, kind)) if kind else None
+                same_kind = (
+                    (lambda run, kind=kind: getattr(run.features, kind) == getattr(features, kind))
+                    if kind
+                    else None
+                )
                 rate = (same_kind and self._rate(runs, stage, same_kind)) or self._rate(runs, stage)
                 seconds += stage_cost * (rate or unit_seconds())
         recent = runs[-RECENT_RUNS:]
         seconds += float(np.median([max(run.seconds - sum(run.stages.values()), 0.0) for run in recent]))
-        return Estimate(seconds=round(seconds, 3), method="formula-scaled", runs=len(runs),
-                        machine_unit=HOST.unit_seconds)
+        return Estimate(
+            seconds=round(seconds, 3), method="formula-scaled", runs=len(runs), machine_unit=HOST.unit_seconds
+        )

@@ -242,8 +242,11 @@ def _curve_differences(years: np.ndarray, values: np.ndarray, around: float) -> 
 
 
 def _choose(frame: pd.DataFrame, year: str) -> str:
-    differences = [d for _, years, values in _rows(frame) if len(values) >= 3
-                   and (d := _curve_differences(years, values, float(year))) is not None]
+    differences = [
+        d
+        for _, years, values in _rows(frame)
+        if len(values) >= 3 and (d := _curve_differences(years, values, float(year))) is not None
+    ]
     if len(differences) < MIN_INNER:
         return CURVES[0]
     differences = np.array(differences)
@@ -262,8 +265,10 @@ def choose_curve(table: pd.DataFrame, year: str, sids: list[str]) -> str:
     choice is the same whichever SIDS are being imputed), if it beats it by more than GATE_Z
     standard errors over countries; linear otherwise. Remembered by the table's content."""
     frame = table.reindex(sids).drop(columns=[year], errors="ignore")
-    key = (pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes()
-           + "|".join(frame.columns).encode(), year)
+    key = (
+        pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes() + "|".join(frame.columns).encode(),
+        year,
+    )
     return _CHOSEN.get(key, lambda: _choose(frame, year))
 
 
@@ -290,7 +295,7 @@ def _select(truth, t, sd_t, cross, mse, balance, focus, z) -> tuple[float, float
         shifted = t + share * shock * sd_t
         for k in FACTORS:
             v_c = max(k * mse, TINY)
-            error = np.sum(balance * np.abs(combine(shifted, sd_t ** 2, cross, v_c)[1] - truth))
+            error = np.sum(balance * np.abs(combine(shifted, sd_t**2, cross, v_c)[1] - truth))
             if error < best:
                 best, chosen = error, (share, v_c)
     return chosen
@@ -308,8 +313,9 @@ def _honest_errors(truth, t, sd_t, cross, mse, balance, focus, z) -> np.ndarray:
     """|error| of each point under the blend selected on the other `GATE_FOLDS` − 1 folds."""
     errors = np.empty(len(truth))
     for train, test in _gate_folds(len(truth)):
-        share, v_c = _select(truth[train], t[train], sd_t[train], cross[train], mse, balance[train],
-                             focus[train], z[train])
+        share, v_c = _select(
+            truth[train], t[train], sd_t[train], cross[train], mse, balance[train], focus[train], z[train]
+        )
         shifted = t[test] + share * _shock(z[train], focus[train]) * sd_t[test]
         errors[test] = np.abs(combine(shifted, sd_t[test] ** 2, cross[test], v_c)[1] - truth[test])
     return errors
@@ -319,12 +325,13 @@ def _mean_and_se(values: np.ndarray, weights: np.ndarray) -> tuple[float, float]
     """Weighted mean and its standard error (with the weights' effective sample size)."""
     w = weights / np.sum(weights)
     mean = float(np.sum(w * values))
-    squares = float(np.sum(w ** 2))
+    squares = float(np.sum(w**2))
     return mean, float(np.sqrt(np.sum(w * (values - mean) ** 2) * squares / max(1 - squares, TINY)))
 
 
-def fit_blend(truth: np.ndarray, t: np.ndarray, v_t: np.ndarray, cross: np.ndarray, mse: float,
-              is_sids: np.ndarray) -> Blend:
+def fit_blend(
+    truth: np.ndarray, t: np.ndarray, v_t: np.ndarray, cross: np.ndarray, mse: float, is_sids: np.ndarray
+) -> Blend:
     """Shock, blend and interval multiplier fitted on pseudo-missing training countries.
 
     Arrays: one entry per training country with history (truth, temporal estimate and variance,
@@ -337,11 +344,13 @@ def fit_blend(truth: np.ndarray, t: np.ndarray, v_t: np.ndarray, cross: np.ndarr
     z = (truth - t) / sd_t
     honest = _honest_errors(truth, t, sd_t, cross, mse, balance, focus, z)
     gain, gain_se = _mean_and_se(honest - np.abs(truth - t), focus)
-    share, cross_variance = (_select(truth, t, sd_t, cross, mse, balance, focus, z)
-                             if gain + GATE_Z * gain_se < 0 else (0.0, None))
+    share, cross_variance = (
+        _select(truth, t, sd_t, cross, mse, balance, focus, z) if gain + GATE_Z * gain_se < 0 else (0.0, None)
+    )
     calibration = is_sids if enough_sids else np.ones_like(is_sids)
-    uncalibrated = Blend(_shock(z, focus), share, cross_variance, 1.0, gain, gain_se,
-                         len(truth), int(calibration.sum()))
+    uncalibrated = Blend(
+        _shock(z, focus), share, cross_variance, 1.0, gain, gain_se, len(truth), int(calibration.sum())
+    )
     _, point, sd = uncalibrated.point(t, v_t, cross)
     return replace(uncalibrated, q=conformal_quantile(np.abs(truth - point)[calibration] / sd[calibration]))
 
@@ -365,13 +374,24 @@ def blend(result: dict, table: pd.DataFrame, year: str) -> dict:
     inner = [c for c in training if np.isfinite(found.half_width[c])]
     weights = dict.fromkeys(imputed, 0.0)
     if len(inner) < MIN_INNER:
-        method = {"used": False, "curve": curve, "shock": None, "shockShare": 0.0, "crossSection": False,
-                  "trainingCountries": len(inner)}
+        method = {
+            "used": False,
+            "curve": curve,
+            "shock": None,
+            "shockShare": 0.0,
+            "crossSection": False,
+            "trainingCountries": len(inner),
+        }
         return result | {"temporalWeights": weights, "historyMethod": method}
     sids = set(result["data"]) - set(imputed)
-    fitted = fit_blend(truths[inner].to_numpy(), found.estimate[inner].to_numpy(),
-                       _variance(found.half_width[inner]), np.array([result["oof"][c] for c in inner]),
-                       float(result["sids_rmse"]) ** 2, np.array([c in sids for c in inner]))
+    fitted = fit_blend(
+        truths[inner].to_numpy(),
+        found.estimate[inner].to_numpy(),
+        _variance(found.half_width[inner]),
+        np.array([result["oof"][c] for c in inner]),
+        float(result["sids_rmse"]) ** 2,
+        np.array([c in sids for c in inner]),
+    )
     data, lower, upper = dict(result["data"]), dict(result["lowerIntervals"]), dict(result["upperIntervals"])
     for country in imputed:
         t, h = found.estimate[country], found.half_width[country]
@@ -381,7 +401,18 @@ def blend(result: dict, table: pd.DataFrame, year: str) -> dict:
         point, width = float(point), fitted.q * float(sd)
         data[country], lower[country], upper[country] = point, point - width, point + width
         weights[country] = float(weight)
-    method = {"used": True, "curve": curve, "shock": fitted.shock, "shockShare": fitted.share,
-              "crossSection": fitted.cross_variance is not None, "trainingCountries": fitted.samples}
-    return result | {"data": data, "lowerIntervals": lower, "upperIntervals": upper,
-                     "temporalWeights": weights, "historyMethod": method}
+    method = {
+        "used": True,
+        "curve": curve,
+        "shock": fitted.shock,
+        "shockShare": fitted.share,
+        "crossSection": fitted.cross_variance is not None,
+        "trainingCountries": fitted.samples,
+    }
+    return result | {
+        "data": data,
+        "lowerIntervals": lower,
+        "upperIntervals": upper,
+        "temporalWeights": weights,
+        "historyMethod": method,
+    }

@@ -1,7 +1,7 @@
 """Steps 3–6 on prepared matrices: select, train, predict, and assemble the year's result."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -56,12 +56,16 @@ def correlation(X: np.ndarray, names: list[str]) -> dict:
     """Pearson correlation of the selected predictors in split orient (null where undefined)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         matrix = np.atleast_2d(np.corrcoef(X, rowvar=False)) if X.shape[1] > 1 else np.ones((1, 1))
-    return {"index": names, "columns": names,
-            "data": [[_finite(v) for v in row] for row in matrix]}
+    return {"index": names, "columns": names, "data": [[_finite(v) for v in row] for row in matrix]}
 
 
-def run(prepared: Prepared, observed_sids: pd.Series, categories: pd.Series, options: Options,
-        progress: Progress | None = None) -> dict:
+def run(
+    prepared: Prepared,
+    observed_sids: pd.Series,
+    categories: pd.Series,
+    options: Options,
+    progress: Progress | None = None,
+) -> dict:
     """The year's result: SIDS values (observed kept, missing imputed), intervals, importances.
 
     `observed_sids` holds the target's observed SIDS values; `categories` maps indicator code to
@@ -73,14 +77,29 @@ def run(prepared: Prepared, observed_sids: pd.Series, categories: pd.Series, opt
     weights = balanced_weights(prepared.is_sids_train)
     progress("selecting predictors", 0.3)
     with span("select_predictors", scheme=options.scheme, number_predictor=options.number_predictor):
-        chosen = select_columns(prepared.X_train, prepared.y_train, weights, prepared.columns, options.scheme,
-                                options.number_predictor, list(options.manual_predictors), options.seed)
+        chosen = select_columns(
+            prepared.X_train,
+            prepared.y_train,
+            weights,
+            prepared.columns,
+            options.scheme,
+            options.number_predictor,
+            list(options.manual_predictors),
+            options.seed,
+        )
     names = [prepared.columns[i] for i in chosen]
     progress("training", 0.55)
     with span("train", model=options.model, estimators=options.estimators, rows=len(prepared.y_train)):
-        fitted = train_and_predict(prepared.X_train[:, chosen], prepared.y_train, weights,
-                                   prepared.X_predict[:, chosen], options.model, options.estimators,
-                                   options.interval, options.seed)
+        fitted = train_and_predict(
+            prepared.X_train[:, chosen],
+            prepared.y_train,
+            weights,
+            prepared.X_predict[:, chosen],
+            options.model,
+            options.estimators,
+            options.interval,
+            options.seed,
+        )
     progress("assembling", 0.95)
     imputed = dict(zip(prepared.predict_countries, fitted.prediction.tolist()))
     data = {country: float(value) for country, value in observed_sids.dropna().items()} | imputed
@@ -108,6 +127,7 @@ def run(prepared: Prepared, observed_sids: pd.Series, categories: pd.Series, opt
 def clip_to_support(result: dict, support: Support) -> dict:
     """`result` (run, or history.blend) with points and bounds clipped to the target's plausible
     range (SPEC §5.7), and `clipped` {country: [{field, raw}]} saying what changed."""
-    data, lower, upper, clipped = clip_estimates(support, result["data"], result["lowerIntervals"],
-                                                 result["upperIntervals"])
+    data, lower, upper, clipped = clip_estimates(
+        support, result["data"], result["lowerIntervals"], result["upperIntervals"]
+    )
     return result | {"data": data, "lowerIntervals": lower, "upperIntervals": upper, "clipped": clipped}

@@ -38,25 +38,39 @@ class Prepared:
     def to_bytes(self) -> bytes:
         """An .npz archive (no pickled objects) of the matrices, with the names as JSON."""
         buffer = io.BytesIO()
-        names = {"columns": self.columns, "train_countries": self.train_countries,
-                 "predict_countries": self.predict_countries}
-        np.savez(buffer, names=np.frombuffer(json.dumps(names).encode(), dtype=np.uint8),
-                 X_train=self.X_train, y_train=self.y_train, X_predict=self.X_predict,
-                 is_sids_train=self.is_sids_train)
+        names = {
+            "columns": self.columns,
+            "train_countries": self.train_countries,
+            "predict_countries": self.predict_countries,
+        }
+        np.savez(
+            buffer,
+            names=np.frombuffer(json.dumps(names).encode(), dtype=np.uint8),
+            X_train=self.X_train,
+            y_train=self.y_train,
+            X_predict=self.X_predict,
+            is_sids_train=self.is_sids_train,
+        )
         return buffer.getvalue()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "Prepared":
         with np.load(io.BytesIO(data), allow_pickle=False) as archive:
             names = json.loads(archive["names"].tobytes())
-            return cls(columns=tuple(names["columns"]), train_countries=tuple(names["train_countries"]),
-                       predict_countries=tuple(names["predict_countries"]),
-                       **{field: _read_only(archive[field])
-                          for field in ("X_train", "y_train", "X_predict", "is_sids_train")})
+            return cls(
+                columns=tuple(names["columns"]),
+                train_countries=tuple(names["train_countries"]),
+                predict_countries=tuple(names["predict_countries"]),
+                **{
+                    field: _read_only(archive[field])
+                    for field in ("X_train", "y_train", "X_predict", "is_sids_train")
+                },
+            )
 
 
-def candidate_predictors(table: pd.DataFrame, target: str,
-                         missing_max: float = PREDICTOR_MISSING_MAX) -> list[str]:
+def candidate_predictors(
+    table: pd.DataFrame, target: str, missing_max: float = PREDICTOR_MISSING_MAX
+) -> list[str]:
     """Columns other than the target missing in less than `missing_max` % of the target's rows."""
     train = table.loc[table[target].notna()]
     if train.empty:
@@ -107,9 +121,13 @@ def make_imputer(kind: str, seed: int):
     """The scikit-learn imputer named `kind` (IterativeImputer or SimpleImputer)."""
     if kind == "IterativeImputer":
         estimator = ExtraTreesRegressor(n_estimators=ITERATIVE_TREES, random_state=seed, n_jobs=1)
-        return IterativeImputer(estimator=estimator, max_iter=ITERATIVE_MAX_ITER,
-                                n_nearest_features=ITERATIVE_NEAREST, skip_complete=True,
-                                random_state=seed)
+        return IterativeImputer(
+            estimator=estimator,
+            max_iter=ITERATIVE_MAX_ITER,
+            n_nearest_features=ITERATIVE_NEAREST,
+            skip_complete=True,
+            random_state=seed,
+        )
     if kind == "SimpleImputer":
         return SimpleImputer(strategy="mean")
     raise ValueError(f"unknown interpolator {kind!r}")
@@ -136,13 +154,16 @@ def prepare(table: pd.DataFrame, target: str, sids: frozenset[str], kind: str, s
     """Training rows (countries with a target value), SIDS rows to predict, imputed predictors."""
     columns = candidate_predictors(table, target)
     if not columns:
-        raise ValueError(f"no predictor has less than {PREDICTOR_MISSING_MAX:g} % missing values "
-                         f"among the countries that report {target}")
+        raise ValueError(
+            f"no predictor has less than {PREDICTOR_MISSING_MAX:g} % missing values "
+            f"among the countries that report {target}"
+        )
     has_target = table[target].notna()
     train = table.loc[has_target]
     predict = table.loc[~has_target & table.index.isin(sids)]
-    X_train, X_predict = impute(train[columns].to_numpy(dtype=np.float64),
-                                predict[columns].to_numpy(dtype=np.float64), kind, seed)
+    X_train, X_predict = impute(
+        train[columns].to_numpy(dtype=np.float64), predict[columns].to_numpy(dtype=np.float64), kind, seed
+    )
     return Prepared(
         columns=tuple(columns),
         train_countries=tuple(train.index),

@@ -11,8 +11,9 @@ RANKING_MAX_FEATURES = 0.3
 DROP_FRACTION = 0.25
 
 
-def recursive_elimination(X: np.ndarray, y: np.ndarray, weights: np.ndarray, n_select: int,
-                          seed: int, n_jobs: int = 2) -> list[int]:
+def recursive_elimination(
+    X: np.ndarray, y: np.ndarray, weights: np.ndarray, n_select: int, seed: int, n_jobs: int = 2
+) -> list[int]:
     """Column indices kept by recursive feature elimination down to `n_select` columns.
 
     Each round fits a random forest on the remaining columns and drops the least important
@@ -23,8 +24,9 @@ def recursive_elimination(X: np.ndarray, y: np.ndarray, weights: np.ndarray, n_s
     remaining = np.arange(X.shape[1])
     while len(remaining) > n_select:
         threads = forest_threads(RANKING_TREES, len(y), len(remaining) * RANKING_MAX_FEATURES, n_jobs)
-        forest = RandomForestRegressor(n_estimators=RANKING_TREES, max_features=RANKING_MAX_FEATURES,
-                                       random_state=seed, n_jobs=threads)
+        forest = RandomForestRegressor(
+            n_estimators=RANKING_TREES, max_features=RANKING_MAX_FEATURES, random_state=seed, n_jobs=threads
+        )
         forest.fit(X[:, remaining], y, sample_weight=weights)
         drop = min(len(remaining) - n_select, max(1, int(len(remaining) * DROP_FRACTION)))
         least_first = np.argsort(forest.feature_importances_, kind="stable")
@@ -59,8 +61,16 @@ def pca_selection(X: np.ndarray, n_select: int, seed: int) -> list[int]:
     return sorted(chosen)
 
 
-def select_columns(X: np.ndarray, y: np.ndarray, weights: np.ndarray, columns: tuple[str, ...],
-                   scheme: str, n_select: int | None, manual: list[str] | None, seed: int) -> list[int]:
+def select_columns(
+    X: np.ndarray,
+    y: np.ndarray,
+    weights: np.ndarray,
+    columns: tuple[str, ...],
+    scheme: str,
+    n_select: int | None,
+    manual: list[str] | None,
+    seed: int,
+) -> list[int]:
     """Indices (into `columns`) of the predictors chosen by `scheme` (MANUAL, AFS or PCA)."""
     if scheme == "MANUAL":
         position = {name: i for i, name in enumerate(columns)}

@@ -9,12 +9,12 @@ for `estimate`.
 import logging
 import time
 import zipfile
-from typing import Callable
+from collections.abc import Callable
 
 from common.cache import Memo
+from common.calls import in_parent
 from common.constants import SIDS_SET
 from common.errors import InvalidInput
-from common.calls import in_parent
 from common.shared_store import shared_store
 from common.telemetry import set_attributes, span
 from models.twolvlImp import catalog
@@ -23,9 +23,18 @@ from models.twolvlImp.estimate import CostFeatures, RunHistory, StageClock, cost
 from models.twolvlImp.history import blend
 from models.twolvlImp.imputation import Options, clip_to_support, run
 from models.twolvlImp.preprocess import Prepared, prepare
-from models.twolvlImp.schemas import (BacktestRequest, BacktestResponse, Estimate, HistoryIndicatorJson,
-                                      HistoryYearResult, IndicatorJson, PredictResponse, Scheme, TrainRequest,
-                                      YearResult)
+from models.twolvlImp.schemas import (
+    BacktestRequest,
+    BacktestResponse,
+    Estimate,
+    HistoryIndicatorJson,
+    HistoryYearResult,
+    IndicatorJson,
+    PredictResponse,
+    Scheme,
+    TrainRequest,
+    YearResult,
+)
 from shared_dataloader import IndicatorDataset
 
 log = logging.getLogger(__name__)
@@ -109,12 +118,20 @@ def validate(body: TrainRequest, dataset: IndicatorDataset) -> tuple[str, ...]:
 
 
 def _options(body: TrainRequest) -> Options:
-    return Options(scheme=body.scheme.name, model=body.model.name, estimators=body.estimators,
-                   interval=body.interval.name, number_predictor=body.number_predictor,
-                   manual_predictors=tuple(body.manual_predictors or ()), seed=SEED)
+    return Options(
+        scheme=body.scheme.name,
+        model=body.model.name,
+        estimators=body.estimators,
+        interval=body.interval.name,
+        number_predictor=body.number_predictor,
+        manual_predictors=tuple(body.manual_predictors or ()),
+        seed=SEED,
+    )
 
 
-def predict(body: TrainRequest, dataset: IndicatorDataset, progress: Progress | None = None) -> PredictResponse:
+def predict(
+    body: TrainRequest, dataset: IndicatorDataset, progress: Progress | None = None
+) -> PredictResponse:
     report = StageClock(progress or (lambda stage, fraction: None))
     started = time.perf_counter()
     report("validating", 0.0)
@@ -124,7 +141,9 @@ def predict(body: TrainRequest, dataset: IndicatorDataset, progress: Progress | 
     report("imputing predictors", 0.05)
     table = dataset.year_table(body.target_year)
     try:
-        prepared = PREPARED.get(key, lambda: prepare(table, body.target, SIDS_SET, body.interpolator.name, SEED))
+        prepared = PREPARED.get(
+            key, lambda: prepare(table, body.target, SIDS_SET, body.interpolator.name, SEED)
+        )
         observed = table.loc[table.index.isin(SIDS_SET), body.target]
         result = run(prepared, observed, dataset.meta["category"], _options(body), report)
     except ValueError as exc:
@@ -134,37 +153,63 @@ def predict(body: TrainRequest, dataset: IndicatorDataset, progress: Progress | 
     if body.history:
         report("blending history", 0.96)
         blended = blend(result, dataset.indicator_table(body.target), body.target_year)
-        nested = HistoryIndicatorJson.of_year(body.target_year, HistoryYearResult(**clip_to_support(blended, support)))
+        nested = HistoryIndicatorJson.of_year(
+            body.target_year, HistoryYearResult(**clip_to_support(blended, support))
+        )
         BLENDED.add(_history_key(dataset, body))
     else:
         nested = IndicatorJson.of_year(body.target_year, YearResult(**clip_to_support(result, support)))
     report("done", 1.0)
-    in_parent(record_run, cost_features(body, len(valid), len(prepared.y_train), cached, history_cold),
-              time.perf_counter() - started, report.durations)
+    in_parent(
+        record_run,
+        cost_features(body, len(valid), len(prepared.y_train), cached, history_cold),
+        time.perf_counter() - started,
+        report.durations,
+    )
     return PredictResponse(indicatorJson=nested)
 
 
-def backtest(body: BacktestRequest, dataset: IndicatorDataset, progress: Progress | None = None) -> BacktestResponse:
+def backtest(
+    body: BacktestRequest, dataset: IndicatorDataset, progress: Progress | None = None
+) -> BacktestResponse:
     """Hide the target's observed SIDS values of the year in `body.folds` folds and score the model."""
     validate(body, dataset)
     table = dataset.year_table(body.target_year)
     reporting = int(table.loc[table.index.isin(SIDS_SET), body.target].notna().sum())
     if reporting < 2:
-        raise InvalidInput(f"Only {reporting} SIDS reports {body.target} in {body.target_year}; a backtest "
-                           "needs at least 2. Choose another target or year.", field="body.target")
+        raise InvalidInput(
+            f"Only {reporting} SIDS reports {body.target} in {body.target_year}; a backtest "
+            "needs at least 2. Choose another target or year.",
+            field="body.target",
+        )
     if reporting < body.folds:
-        raise InvalidInput(f"Only {reporting} SIDS report {body.target} in {body.target_year}; folds must "
-                           f"be between 2 and {reporting} for this target and year.", field="body.folds")
+        raise InvalidInput(
+            f"Only {reporting} SIDS report {body.target} in {body.target_year}; folds must "
+            f"be between 2 and {reporting} for this target and year.",
+            field="body.folds",
+        )
     key = _key(dataset, body)
 
     def prepare_fold(masked, hidden):
-        return FOLD_PREPARED.get(key + (hidden,), lambda: prepare(
-            masked, body.target, SIDS_SET, body.interpolator.name, SEED))
+        return FOLD_PREPARED.get(
+            (*key, hidden), lambda: prepare(masked, body.target, SIDS_SET, body.interpolator.name, SEED)
+        )
 
     try:
-        result = run_backtest(table, dataset.indicator_table(body.target), body.target, body.target_year,
-                              SIDS_SET, dataset.meta["category"], _options(body), body.folds,
-                              body.history, prepare_fold, dataset.support(body.target), progress)
+        result = run_backtest(
+            table,
+            dataset.indicator_table(body.target),
+            body.target,
+            body.target_year,
+            SIDS_SET,
+            dataset.meta["category"],
+            _options(body),
+            body.folds,
+            body.history,
+            prepare_fold,
+            dataset.support(body.target),
+            progress,
+        )
     except ValueError as exc:
         raise InvalidInput(f"Cannot backtest this request: {exc}.") from exc
     return BacktestResponse(**result)
@@ -184,6 +229,11 @@ def estimate(body: TrainRequest, dataset: IndicatorDataset) -> Estimate:
     valid = validate(body, dataset)
     rows = catalog.year_catalog(dataset, body.target_year)
     training_rows = int(dataset.year_table(rows.year)[body.target].notna().sum())
-    features = cost_features(body, len(valid), training_rows, _key(dataset, body) in PREPARED,
-                             body.history and _history_key(dataset, body) not in BLENDED)
+    features = cost_features(
+        body,
+        len(valid),
+        training_rows,
+        _key(dataset, body) in PREPARED,
+        body.history and _history_key(dataset, body) not in BLENDED,
+    )
     return HISTORY.estimate(features)

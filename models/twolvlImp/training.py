@@ -61,23 +61,26 @@ def forest_threads(n_estimators: int, rows: int, split_features: float, n_jobs: 
     return n_jobs if n_estimators * rows * split_features >= PARALLEL_WORK else 1
 
 
-def make_model(kind: str, n_estimators: int, depth: int | None, seed: int, n_jobs: int = 1,
-               **extra):
+def make_model(kind: str, n_estimators: int, depth: int | None, seed: int, n_jobs: int = 1, **extra):
     if kind == "rfr":
-        return RandomForestRegressor(n_estimators=n_estimators, max_depth=depth, random_state=seed,
-                                     n_jobs=n_jobs)
+        return RandomForestRegressor(
+            n_estimators=n_estimators, max_depth=depth, random_state=seed, n_jobs=n_jobs
+        )
     if kind == "etr":
-        return ExtraTreesRegressor(n_estimators=n_estimators, max_depth=depth, random_state=seed,
-                                   n_jobs=n_jobs)
+        return ExtraTreesRegressor(
+            n_estimators=n_estimators, max_depth=depth, random_state=seed, n_jobs=n_jobs
+        )
     if kind == "gbr":
-        return GradientBoostingRegressor(n_estimators=n_estimators, max_depth=depth,
-                                         random_state=seed, **extra)
+        return GradientBoostingRegressor(
+            n_estimators=n_estimators, max_depth=depth, random_state=seed, **extra
+        )
     raise ValueError(f"unknown model {kind!r}")
 
 
 def cv_folds(n_rows: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    return list(KFold(n_splits=min(CV_FOLDS, n_rows), shuffle=True, random_state=seed)
-                .split(np.zeros(n_rows)))
+    return list(
+        KFold(n_splits=min(CV_FOLDS, n_rows), shuffle=True, random_state=seed).split(np.zeros(n_rows))
+    )
 
 
 def truncated_tree_predictions(forest, X: np.ndarray, depths) -> np.ndarray:
@@ -94,14 +97,17 @@ def truncated_tree_predictions(forest, X: np.ndarray, depths) -> np.ndarray:
     return out
 
 
-def search_forest(kind: str, X: np.ndarray, y: np.ndarray, w: np.ndarray, n_estimators: int,
-                  seed: int, n_jobs: int) -> Search:
+def search_forest(
+    kind: str, X: np.ndarray, y: np.ndarray, w: np.ndarray, n_estimators: int, seed: int, n_jobs: int
+) -> Search:
     folds = cv_folds(len(y), seed)
     n_jobs = forest_threads(n_estimators, *X.shape, n_jobs)
     oof = np.empty((len(FOREST_DEPTHS), len(y)))
     fold_mse = np.empty((len(FOREST_DEPTHS), len(folds)))
     for f, (train, test) in enumerate(folds):
-        forest = make_model(kind, n_estimators, None, seed, n_jobs).fit(X[train], y[train], sample_weight=w[train])
+        forest = make_model(kind, n_estimators, None, seed, n_jobs).fit(
+            X[train], y[train], sample_weight=w[train]
+        )
         predictions = truncated_tree_predictions(forest, X[test], FOREST_DEPTHS).mean(axis=1)
         oof[:, test] = predictions
         fold_mse[:, f] = ((predictions - y[test]) ** 2).mean(axis=1)
@@ -115,16 +121,17 @@ def _gbr_fold(X, y, w, train, test, depth, n_estimators, seed) -> np.ndarray:
     return model.predict(X[test])
 
 
-def search_gbr(X: np.ndarray, y: np.ndarray, w: np.ndarray, n_estimators: int, seed: int,
-               n_jobs: int) -> Search:
+def search_gbr(
+    X: np.ndarray, y: np.ndarray, w: np.ndarray, n_estimators: int, seed: int, n_jobs: int
+) -> Search:
     folds = cv_folds(len(y), seed)
     tasks = [(depth, train, test) for depth in GBR_DEPTHS for train, test in folds]
     results = Parallel(n_jobs=n_jobs, prefer="threads")(
-        delayed(_gbr_fold)(X, y, w, train, test, depth, n_estimators, seed)
-        for depth, train, test in tasks)
+        delayed(_gbr_fold)(X, y, w, train, test, depth, n_estimators, seed) for depth, train, test in tasks
+    )
     oof = np.empty((len(GBR_DEPTHS), len(y)))
     fold_mse = np.empty((len(GBR_DEPTHS), len(folds)))
-    for i, ((depth, _, test), predictions) in enumerate(zip(tasks, results)):
+    for i, ((_depth, _, test), predictions) in enumerate(zip(tasks, results)):
         d, f = divmod(i, len(folds))
         oof[d, test] = predictions
         fold_mse[d, f] = float(np.mean((predictions - y[test]) ** 2))
@@ -143,7 +150,9 @@ def search(kind: str, X, y, w, n_estimators: int, seed: int, n_jobs: int) -> Sea
     return search_gbr(X, y, w, n_estimators, seed, n_jobs)
 
 
-def bootstrap_offsets(residuals: np.ndarray, seed: int, rounds: int = BOOTSTRAP_ROUNDS) -> tuple[float, float]:
+def bootstrap_offsets(
+    residuals: np.ndarray, seed: int, rounds: int = BOOTSTRAP_ROUNDS
+) -> tuple[float, float]:
     """5th/95th percentiles of the CV residuals, each averaged over bootstrap resamples."""
     rng = np.random.default_rng(seed)
     samples = rng.choice(residuals, size=(rounds, len(residuals)), replace=True)
@@ -163,8 +172,17 @@ def quantile_bounds(chosen: Search, model, X, y, w, X_predict, n_estimators: int
     return np.array(bounds)
 
 
-def train_and_predict(X: np.ndarray, y: np.ndarray, w: np.ndarray, X_predict: np.ndarray, kind: str,
-                      n_estimators: int, interval: str, seed: int, n_jobs: int = 2) -> Fitted:
+def train_and_predict(
+    X: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    X_predict: np.ndarray,
+    kind: str,
+    n_estimators: int,
+    interval: str,
+    seed: int,
+    n_jobs: int = 2,
+) -> Fitted:
     """Search, refit on all training rows, predict the missing rows with their 90 % interval.
 
     Bounds are widened to contain the point prediction when a quantile model crosses it.
@@ -183,6 +201,13 @@ def train_and_predict(X: np.ndarray, y: np.ndarray, w: np.ndarray, X_predict: np
         lower, upper = np.minimum(lower, prediction), np.maximum(upper, prediction)
     else:
         prediction = lower = upper = np.empty(0)
-    return Fitted(kind=chosen.kind, depth=chosen.depth, rmse=float(np.sqrt(chosen.mse)),
-                  prediction=prediction, lower=lower, upper=upper,
-                  importances=np.asarray(model.feature_importances_, dtype=float), oof=chosen.oof)
+    return Fitted(
+        kind=chosen.kind,
+        depth=chosen.depth,
+        rmse=float(np.sqrt(chosen.mse)),
+        prediction=prediction,
+        lower=lower,
+        upper=upper,
+        importances=np.asarray(model.feature_importances_, dtype=float),
+        oof=chosen.oof,
+    )

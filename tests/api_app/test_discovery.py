@@ -4,9 +4,9 @@ import os
 import textwrap
 
 import pytest
+from conftest import models_package, running_app
 
 from api_app.discovery import discover
-from conftest import models_package, running_app
 
 MODELS_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "models")
 
@@ -15,10 +15,15 @@ MODELS_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "models")
 def fake_models(tmp_path, monkeypatch):
     """A models package with the real sample model, a package that fails to import and one
     without a router."""
-    name = models_package(tmp_path, monkeypatch, "fake_models", {
-        "broken": "raise RuntimeError('model weights are corrupt')\n",
-        "norouter": "ROUTER = None\n",
-    })
+    name = models_package(
+        tmp_path,
+        monkeypatch,
+        "fake_models",
+        {
+            "broken": "raise RuntimeError('model weights are corrupt')\n",
+            "norouter": "ROUTER = None\n",
+        },
+    )
     (tmp_path / name / "sampleapi").symlink_to(os.path.abspath(os.path.join(MODELS_DIR, "sampleapi")))
     return name
 
@@ -26,9 +31,13 @@ def fake_models(tmp_path, monkeypatch):
 def test_every_real_model_package_is_discovered():
     found = discover()
     names = {p.name for p in found.packages}
-    expected = {entry.name for entry in os.scandir(MODELS_DIR)
-                if entry.is_dir() and not entry.name.startswith("_")
-                and os.path.exists(os.path.join(entry.path, "__init__.py"))}
+    expected = {
+        entry.name
+        for entry in os.scandir(MODELS_DIR)
+        if entry.is_dir()
+        and not entry.name.startswith("_")
+        and os.path.exists(os.path.join(entry.path, "__init__.py"))
+    }
     assert names == expected
     assert all(p.router is not None for p in found.packages), [p.error for p in found.packages]
 
@@ -94,14 +103,20 @@ WARMED_MODEL = textwrap.dedent("""
 
 
 def test_warm_up_runs_once_with_the_loaded_data_before_ready(tmp_path, monkeypatch):
-    package = models_package(tmp_path, monkeypatch, "warm_models", {
-        "warmed": WARMED_MODEL,
-        "failing": "from fastapi import APIRouter\nrouter = APIRouter(prefix='/failing')\n"
-                   "def WARMUP(data):\n    raise RuntimeError('cache build failed')\n",
-    })
+    package = models_package(
+        tmp_path,
+        monkeypatch,
+        "warm_models",
+        {
+            "warmed": WARMED_MODEL,
+            "failing": "from fastapi import APIRouter\nrouter = APIRouter(prefix='/failing')\n"
+            "def WARMUP(data):\n    raise RuntimeError('cache build failed')\n",
+        },
+    )
     with running_app(models_package=package) as client:
         report = client.get("/health/ready")
         assert report.status_code == 200
         assert report.json()["models"] == {"failing": {"state": "ready"}, "warmed": {"state": "ready"}}
     import warm_models.warmed
+
     assert warm_models.warmed.calls == [["indicators"]]

@@ -43,7 +43,9 @@ def test_the_hint_walks_into_nested_models():
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
 def test_a_json_endpoint_refuses_other_content_types_with_415(client, content_type):
     headers = {"content-type": content_type} if content_type else {}
-    response = client.post("/sampleapi/predict", content=b'{"indicator": "wdi-EG.ELC.ACCS.ZS"}', headers=headers)
+    response = client.post(
+        "/sampleapi/predict", content=b'{"indicator": "wdi-EG.ELC.ACCS.ZS"}', headers=headers
+    )
     assert response.status_code == 415
     body = response.json()
     assert body["code"] == "unsupported_media_type" and "application/json" in body["detail"]
@@ -51,14 +53,19 @@ def test_a_json_endpoint_refuses_other_content_types_with_415(client, content_ty
 
 def test_json_with_a_charset_or_a_json_suffix_is_accepted(client):
     for content_type in ("application/json; charset=utf-8", "application/merge-patch+json"):
-        response = client.post("/sampleapi/predict", content=b'{"indicator": "wdi-EG.ELC.ACCS.ZS"}',
-                               headers={"content-type": content_type})
+        response = client.post(
+            "/sampleapi/predict",
+            content=b'{"indicator": "wdi-EG.ELC.ACCS.ZS"}',
+            headers={"content-type": content_type},
+        )
         assert response.status_code == 200, content_type
 
 
 def test_unparsable_json_says_where(client):
     document = b'{\n  "indicator": "wdi-EG.ELC.ACCS.ZS"\n  "year": "2010"\n}'
-    response = client.post("/sampleapi/predict", content=document, headers={"content-type": "application/json"})
+    response = client.post(
+        "/sampleapi/predict", content=document, headers={"content-type": "application/json"}
+    )
     assert response.status_code == 422
     error = response.json()["errors"][0]
     assert error["field"] == "body"
@@ -68,8 +75,9 @@ def test_unparsable_json_says_where(client):
 def test_get_on_a_post_only_path_says_which_method_to_use(client):
     response = client.get("/twolvlImp/predict")
     assert response.status_code == 405 and response.headers["allow"] == "POST"
-    assert response.json()["detail"] == ("GET is not allowed on /twolvlImp/predict; use POST with a JSON "
-                                         "body (see /docs).")
+    assert response.json()["detail"] == (
+        "GET is not allowed on /twolvlImp/predict; use POST with a JSON body (see /docs)."
+    )
 
 
 def test_upload_endpoints_keep_their_multipart_type(client):

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import READY_TIMEOUT, free_port
 
 from common.settings import REPO_ROOT
-from conftest import READY_TIMEOUT, free_port
 
 SUMMARY = {"indicator": "wdi-EG.ELC.ACCS.ZS", "year": "2015"}
 
@@ -29,10 +29,17 @@ def image_command() -> str:
 
 def start_server(graceful: float, **env: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    environment = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": "1",
-                   "GRACEFUL_SHUTDOWN_SECONDS": str(graceful), "MODEL_SERVICE": "sampleapi",
-                   "LOG_LEVEL": "WARNING", "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-                   **env}
+    environment = {
+        **os.environ,
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "WEB_CONCURRENCY": "1",
+        "GRACEFUL_SHUTDOWN_SECONDS": str(graceful),
+        "MODEL_SERVICE": "sampleapi",
+        "LOG_LEVEL": "WARNING",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        **env,
+    }
     process = subprocess.Popen(["sh", "-c", image_command()], cwd=REPO_ROOT, env=environment)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + READY_TIMEOUT
@@ -57,8 +64,12 @@ def post_slowly(url: str, upload_seconds: float, outcome: dict) -> threading.Thr
 
     def run():
         try:
-            outcome["response"] = httpx.post(url + "/sampleapi/predict", content=chunks(), timeout=60,
-                                             headers={"Content-Type": "application/json"})
+            outcome["response"] = httpx.post(
+                url + "/sampleapi/predict",
+                content=chunks(),
+                timeout=60,
+                headers={"Content-Type": "application/json"},
+            )
         except httpx.HTTPError as exc:
             outcome["error"] = exc
 

@@ -1,9 +1,9 @@
 """Methods, body limits, malformed JSON and CORS."""
 
 import pytest
+from conftest import running_app
 
 from common.constants import DEFAULT_CORS_ORIGINS
-from conftest import running_app
 
 
 @pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE", "HEAD", "TRACE"])
@@ -18,18 +18,24 @@ def test_methods_other_than_get_post_options_are_405(client, method):
 def test_a_body_over_the_limit_is_413_before_parsing():
     with running_app(model_service=("sampleapi",), max_body_bytes=2048) as client:
         big = b'{"indicator": "' + b"x" * 4096 + b'"}'
-        response = client.post("/sampleapi/predict", content=big,
-                               headers={"content-type": "application/json"})
+        response = client.post(
+            "/sampleapi/predict", content=big, headers={"content-type": "application/json"}
+        )
         assert response.status_code == 413
-        assert response.json() == {"code": "payload_too_large", "errors": [], "error_count": 0,
-                                   "detail": "The request body is larger than the limit of 2048 bytes."}
+        assert response.json() == {
+            "code": "payload_too_large",
+            "errors": [],
+            "error_count": 0,
+            "detail": "The request body is larger than the limit of 2048 bytes.",
+        }
 
         def chunks():
             for _ in range(8):
                 yield b"x" * 512
 
-        streamed = client.post("/sampleapi/predict", content=chunks(),
-                               headers={"content-type": "application/json"})
+        streamed = client.post(
+            "/sampleapi/predict", content=chunks(), headers={"content-type": "application/json"}
+        )
         assert streamed.status_code == 413
         small = client.post("/sampleapi/predict", json={"indicator": "wdi-EG.ELC.ACCS.ZS"})
         assert small.status_code == 200
@@ -40,15 +46,17 @@ def test_a_chunked_body_under_the_limit_is_passed_through(client):
         yield b'{"indicator": "wdi-EG.ELC'
         yield b'.ACCS.ZS", "year": "2010"}'
 
-    response = client.post("/sampleapi/predict", content=chunks(),
-                           headers={"content-type": "application/json"})
+    response = client.post(
+        "/sampleapi/predict", content=chunks(), headers={"content-type": "application/json"}
+    )
     assert response.status_code == 200
     assert response.json()["year"] == "2010"
 
 
 def test_malformed_json_is_422_in_the_common_shape(client):
-    response = client.post("/sampleapi/predict", content=b'{"indicator": ',
-                           headers={"content-type": "application/json"})
+    response = client.post(
+        "/sampleapi/predict", content=b'{"indicator": ', headers={"content-type": "application/json"}
+    )
     assert response.status_code == 422
     body = response.json()
     assert body["code"] == "invalid_input"
@@ -76,9 +84,14 @@ def test_every_response_carries_a_request_id(client):
 def test_dashboard_origins_are_allowed_by_default(client, origin):
     simple = client.get("/params", headers={"origin": origin})
     assert simple.headers["access-control-allow-origin"] == origin
-    preflight = client.options("/twolvlImp/predict", headers={
-        "origin": origin, "access-control-request-method": "POST",
-        "access-control-request-headers": "content-type"})
+    preflight = client.options(
+        "/twolvlImp/predict",
+        headers={
+            "origin": origin,
+            "access-control-request-method": "POST",
+            "access-control-request-headers": "content-type",
+        },
+    )
     assert preflight.status_code == 200
     assert preflight.headers["access-control-allow-origin"] == origin
     assert "POST" in preflight.headers["access-control-allow-methods"]
@@ -88,8 +101,10 @@ def test_unknown_origins_get_no_cors_headers(client):
     simple = client.get("/params", headers={"origin": "https://evil.example"})
     assert simple.status_code == 200
     assert "access-control-allow-origin" not in simple.headers
-    preflight = client.options("/sampleapi/predict", headers={
-        "origin": "https://evil.example", "access-control-request-method": "POST"})
+    preflight = client.options(
+        "/sampleapi/predict",
+        headers={"origin": "https://evil.example", "access-control-request-method": "POST"},
+    )
     assert "access-control-allow-origin" not in preflight.headers
 
 

@@ -31,8 +31,14 @@ class Playground:
         self.problems: list[str] = []
         page.on("request", lambda request: self.requests.append(request.url))
         page.on("pageerror", lambda error: self.problems.append(str(error)))
-        page.on("console", lambda message: self.problems.append(message.text)
-                if message.type == "error" and "Content Security Policy" in message.text else None)
+        page.on(
+            "console",
+            lambda message: (
+                self.problems.append(message.text)
+                if message.type == "error" and "Content Security Policy" in message.text
+                else None
+            ),
+        )
         page.set_default_timeout(TIMEOUT_MS)
 
     def open(self, fragment: str = "", prefix: str = "") -> "Playground":
@@ -76,7 +82,9 @@ class Playground:
 
     def run(self, endpoint_path: str) -> dict:
         """Press Run; the JSON body sent to `endpoint_path`."""
-        with self.page.expect_request(lambda r: r.method == "POST" and urlsplit(r.url).path.endswith(endpoint_path)) as sent:
+        with self.page.expect_request(
+            lambda r: r.method == "POST" and urlsplit(r.url).path.endswith(endpoint_path)
+        ) as sent:
             self.page.get_by_test_id("run").click()
         return sent.value.post_data_json
 
@@ -103,7 +111,11 @@ class Playground:
 
     def assert_same_origin(self) -> None:
         origin = "{0.scheme}://{0.netloc}".format(urlsplit(self.server))
-        strays = [u for u in self.requests if not (u.startswith(origin + "/") or u.startswith(("blob:" + origin, "data:")))]
+        strays = [
+            u
+            for u in self.requests
+            if not (u.startswith(origin + "/") or u.startswith(("blob:" + origin, "data:")))
+        ]
         assert not strays, f"requests left the page's origin: {strays}"
 
 
@@ -152,7 +164,9 @@ def check_twolvlimp(rows, answer, body):
         assert close(row["value"], data[row["country"]])
         assert (row["status"] == "imputed") == (row["country"] in lower)
         if row["status"] == "imputed":
-            assert close(row["lower"], lower[row["country"]]) and close(row["upper"], ij["upperIntervals"][year][row["country"]])
+            assert close(row["lower"], lower[row["country"]]) and close(
+                row["upper"], ij["upperIntervals"][year][row["country"]]
+            )
 
 
 def check_statimpute(rows, answer, body):
@@ -193,22 +207,41 @@ def check_generic(rows, answer, body):
         assert close(row["value"], value) if isinstance(value, int | float) else row["value"] == str(value)
 
 
-CHECKS = {"twolvlImp": check_twolvlimp, "Statimpute": check_statimpute, "CountryCorrelation": check_correlate,
-          "SurveyCluster": check_survey, "sentiment": check_classifier, "flight_delay": check_classifier}
+CHECKS = {
+    "twolvlImp": check_twolvlimp,
+    "Statimpute": check_statimpute,
+    "CountryCorrelation": check_correlate,
+    "SurveyCluster": check_survey,
+    "sentiment": check_classifier,
+    "flight_delay": check_classifier,
+}
 
 
 def main_endpoints(server: str) -> dict[str, str]:
     """model → path of its main endpoint, from the service itself (a new model is tested too)."""
     spec = httpx.get(f"{server}/openapi.json").json()
-    labels = {entry["label"]: entry["model"] for entry in httpx.get(f"{server}/params").json() if "inputs" in entry}
-    return {labels[op["tags"][0]]: path for path, ops in spec["paths"].items() for op in ops.values()
-            if op.get("x-main-endpoint") and op["tags"][0] in labels}
+    labels = {
+        entry["label"]: entry["model"] for entry in httpx.get(f"{server}/params").json() if "inputs" in entry
+    }
+    return {
+        labels[op["tags"][0]]: path
+        for path, ops in spec["paths"].items()
+        for op in ops.values()
+        if op.get("x-main-endpoint") and op["tags"][0] in labels
+    }
 
 
 def test_every_model_runs_draws_and_downloads_what_the_api_answers(playground, playground_server):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     endpoints = main_endpoints(playground_server)
-    assert {"twolvlImp", "Statimpute", "CountryCorrelation", "SurveyCluster", "sentiment", "flight_delay"} <= set(endpoints)
+    assert {
+        "twolvlImp",
+        "Statimpute",
+        "CountryCorrelation",
+        "SurveyCluster",
+        "sentiment",
+        "flight_delay",
+    } <= set(endpoints)
     playground.open()
     for model, path in endpoints.items():
         playground.pick(model)
@@ -226,7 +259,9 @@ def test_every_model_runs_draws_and_downloads_what_the_api_answers(playground, p
             body = {**body, "version": shown["version"]}
         answer = httpx.post(f"{playground_server}{path}", json=body, timeout=60).json()
         CHECKS.get(model, check_generic)(rows, answer, body)
-        expect(playground.page.get_by_test_id("result-table").locator("tbody tr")).to_have_count(min(len(rows), 300))
+        expect(playground.page.get_by_test_id("result-table").locator("tbody tr")).to_have_count(
+            min(len(rows), 300)
+        )
     assert any("/jobs/" in url for url in playground.requests), "no job was polled"
 
 
@@ -237,15 +272,24 @@ def test_cascading_lists_and_required_if_follow_the_api(playground, playground_s
     assert playground.field("dataset").evaluate("e => [...e.options].map(o => o.value)") == list(datasets)
     playground.choose("dataset", "wdi")
     playground.choose("target", "wdi-SP.DYN.LE00.IN")
-    predictors = httpx.post(f"{playground_server}/twolvlImp/predictors", json={
-        "target_year": "2005", "dataset": "wdi", "target": "wdi-SP.DYN.LE00.IN", "scheme": "MANUAL"}).json()
-    assert playground.field("manual_predictors").evaluate("e => [...e.options].map(o => o.value)") == list(predictors)
+    predictors = httpx.post(
+        f"{playground_server}/twolvlImp/predictors",
+        json={"target_year": "2005", "dataset": "wdi", "target": "wdi-SP.DYN.LE00.IN", "scheme": "MANUAL"},
+    ).json()
+    assert playground.field("manual_predictors").evaluate("e => [...e.options].map(o => o.value)") == list(
+        predictors
+    )
     expect(playground.field("number_predictor")).to_be_hidden()
     playground.choose("scheme", "AFS")
     expect(playground.field("manual_predictors")).to_be_hidden()
-    counts = httpx.post(f"{playground_server}/twolvlImp/predictors", json={
-        "target_year": "2005", "dataset": "wdi", "target": "wdi-SP.DYN.LE00.IN", "scheme": "AFS"}).json()
-    assert playground.field("number_predictor").evaluate("e => [...e.options].map(o => Number(o.value))") == counts
+    counts = httpx.post(
+        f"{playground_server}/twolvlImp/predictors",
+        json={"target_year": "2005", "dataset": "wdi", "target": "wdi-SP.DYN.LE00.IN", "scheme": "AFS"},
+    ).json()
+    assert (
+        playground.field("number_predictor").evaluate("e => [...e.options].map(o => Number(o.value))")
+        == counts
+    )
 
 
 def test_an_invalid_value_shows_the_service_error_next_to_its_field(playground):
@@ -274,7 +318,12 @@ def test_a_backtest_form_comes_from_the_openapi_and_charts_the_baselines(playgro
 
 def test_cancel_stops_a_heavy_job(playground, playground_server):
     playground.open().pick("twolvlImp", "/twolvlImp/backtest")
-    for name, value in (("model", "all"), ("estimators", "300"), ("folds", "10"), ("interpolator", "IterativeImputer")):
+    for name, value in (
+        ("model", "all"),
+        ("estimators", "300"),
+        ("folds", "10"),
+        ("interpolator", "IterativeImputer"),
+    ):
         playground.choose(name, value)
     with playground.page.expect_response(lambda r: r.url.endswith("/twolvlImp/backtest")) as accepted:
         playground.page.get_by_test_id("run").click()
@@ -310,7 +359,9 @@ def test_a_shared_link_restores_the_form_and_runs_only_when_cached(playground, b
     fresh.page.reload()
     fresh.wait_result()
     expect(fresh.page.get_by_test_id("result-table")).to_contain_text("filled")
-    assert all(u.startswith(playground_server + PLAYGROUND_PREFIX + "/") for u in fresh.requests), fresh.requests
+    assert all(u.startswith(playground_server + PLAYGROUND_PREFIX + "/") for u in fresh.requests), (
+        fresh.requests
+    )
     fresh.assert_clean()
     fresh.page.close()
 
@@ -328,7 +379,9 @@ def test_usable_at_375_px_with_labels_keyboard_focus_and_contrast(playground):
     playground.page.get_by_test_id("run").focus()
     playground.page.keyboard.press("Enter")
     playground.wait_result()
-    playground.page.locator("#charts figure").first.screenshot(path=SCREENSHOTS / "CountryCorrelation-cluster-375px.png")
+    playground.page.locator("#charts figure").first.screenshot(
+        path=SCREENSHOTS / "CountryCorrelation-cluster-375px.png"
+    )
     assert playground.page.evaluate("document.documentElement.scrollWidth") <= 375
     unlabelled = playground.page.evaluate("""[...document.querySelectorAll('input, select, textarea')]
         .filter(e => e.offsetParent !== null && !e.labels.length && !e.getAttribute('aria-label')).map(e => e.id)""")
@@ -357,7 +410,10 @@ def test_other_methods_overlay_the_statimpute_series(playground, playground_serv
     playground.page.get_by_test_id("overlay-run").click()
     expect(playground.page.get_by_label("spline", exact=True)).to_be_disabled()
     lines = playground.page.get_by_test_id("chart").first.evaluate(
-        "c => Object.fromEntries(Chart.getChart(c).data.datasets.map(d => [d.label, d.data]))")
+        "c => Object.fromEntries(Chart.getChart(c).data.datasets.map(d => [d.label, d.data]))"
+    )
     for method, extra in (("pchip", {}), ("spline", {"d": 3})):
-        expected = httpx.post(f"{playground_server}/statimpute/impute", json={**body, "method": method, **extra}).json()
+        expected = httpx.post(
+            f"{playground_server}/statimpute/impute", json={**body, "method": method, **extra}
+        ).json()
         assert lines[method] == expected["imputed_series"]["data"][0]

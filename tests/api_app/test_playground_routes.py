@@ -27,8 +27,14 @@ def test_only_if_cached_answers_504_without_computing_then_the_cached_answer():
     with running_app() as client:
         miss = client.post("/correlation/correlate", json=CORRELATE, headers=ONLY_IF_CACHED)
         assert miss.status_code == 504 and miss.json()["code"] == "not_cached"
-        assert client.post("/correlation/correlate", json=CORRELATE,
-                           headers={**ONLY_IF_CACHED, "Prefer": "respond-async"}).status_code == 504
+        assert (
+            client.post(
+                "/correlation/correlate",
+                json=CORRELATE,
+                headers={**ONLY_IF_CACHED, "Prefer": "respond-async"},
+            ).status_code
+            == 504
+        )
         computed = client.post("/correlation/correlate", json=CORRELATE)
         hit = client.post("/correlation/correlate", json=CORRELATE, headers=ONLY_IF_CACHED)
         assert hit.status_code == 200 and hit.json() == computed.json()

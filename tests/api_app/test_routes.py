@@ -2,8 +2,9 @@
 
 import gzip
 
-from common.settings import DEFAULT_DATASET_PATH
 from conftest import running_app
+
+from common.settings import DEFAULT_DATASET_PATH
 
 
 def test_root_names_the_service_and_its_models(client):
@@ -16,8 +17,14 @@ def test_root_names_the_service_and_its_models(client):
 
 def test_datasets_lists_the_bundled_files_with_sizes(client):
     files = {f["name"]: f["bytes"] for f in client.get("/datasets").json()["files"]}
-    assert {"indicatorData.csv.gz", "indicatorMeta.csv", "datasetMeta.csv", "SOURCES.md",
-            "survey/data.json", "survey/metadata.json"} <= set(files)
+    assert {
+        "indicatorData.csv.gz",
+        "indicatorMeta.csv",
+        "datasetMeta.csv",
+        "SOURCES.md",
+        "survey/data.json",
+        "survey/metadata.json",
+    } <= set(files)
     assert files["indicatorMeta.csv"] == (DEFAULT_DATASET_PATH / "indicatorMeta.csv").stat().st_size
 
 
@@ -78,4 +85,5 @@ def test_swagger_and_openapi_are_served(client):
     assert set(error_schema["required"]) == {"code", "detail"}
     predict = schema["paths"]["/sampleapi/predict"]["post"]
     assert predict["responses"]["422"]["content"]["application/json"]["schema"]["$ref"].endswith(
-        "/ErrorResponse")
+        "/ErrorResponse"
+    )

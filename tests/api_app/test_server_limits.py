@@ -7,12 +7,17 @@ import time
 
 import httpx
 import pytest
-
 from conftest import live_server
+
 from common.settings import REPO_ROOT
 
-LIMITS = {"MODEL_SERVICE": "sampleapi", "SERVER_MAX_HEADER_BYTES": "16384", "SERVER_HEADER_TIMEOUT_SECONDS": "1",
-          "SERVER_BODY_TIMEOUT_SECONDS": "1", "SERVER_KEEPALIVE_SECONDS": "1"}
+LIMITS = {
+    "MODEL_SERVICE": "sampleapi",
+    "SERVER_MAX_HEADER_BYTES": "16384",
+    "SERVER_HEADER_TIMEOUT_SECONDS": "1",
+    "SERVER_BODY_TIMEOUT_SECONDS": "1",
+    "SERVER_KEEPALIVE_SECONDS": "1",
+}
 PATIENCE = 15
 """Seconds a test waits for the server to act on a 1-second limit (a loaded CI machine is slow)."""
 
@@ -37,7 +42,7 @@ def read_until_closed(sock: socket.socket) -> bytes:
             chunk = sock.recv(65536)
         except ConnectionResetError:  # closed while our unread bytes were still queued: the kernel resets
             return received
-        except socket.timeout:
+        except TimeoutError:
             break
         if not chunk:
             return received
@@ -98,8 +103,10 @@ def test_a_connection_that_sends_nothing_is_closed(server):
 
 def test_a_body_slower_than_its_time_limit_is_dropped(server):
     sock = connect(server)
-    sock.sendall(b"POST /sampleapi/predict HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
-                 b"Content-Length: 1000\r\n\r\n{\"indicator\": ")
+    sock.sendall(
+        b"POST /sampleapi/predict HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+        b'Content-Length: 1000\r\n\r\n{"indicator": '
+    )
     answer = read_until_closed(sock)
     sock.close()
     assert answer.startswith(b"HTTP/1.1 408 "), answer[:100]

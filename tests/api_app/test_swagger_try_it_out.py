@@ -11,8 +11,10 @@ SKIPPED_PATHS = ("/jobs/", "/keys/")
 
 def resolve(schema: dict, components: dict) -> dict:
     while "$ref" in schema:
-        schema = {**components[schema["$ref"].rsplit("/", 1)[-1]],
-                  **{k: v for k, v in schema.items() if k != "$ref"}}
+        schema = {
+            **components[schema["$ref"].rsplit("/", 1)[-1]],
+            **{k: v for k, v in schema.items() if k != "$ref"},
+        }
     return schema
 
 

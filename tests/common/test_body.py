@@ -6,14 +6,15 @@ import time
 
 import httpx
 import pytest
-
 from conftest import live_server, running_app
-from common.body import INLINE_BODY_BYTES, OffLoopBodyRoute
-from common.errors import MAX_LISTED_ERRORS
 from fastapi.routing import APIRoute
 
-HUGE_METADATA = json.dumps({"data": {"q": [1]}, "metadata": [0.5] * 1_000_000, "factor": "x",
-                            "max_k": 2}).encode()
+from common.body import INLINE_BODY_BYTES, OffLoopBodyRoute
+from common.errors import MAX_LISTED_ERRORS
+
+HUGE_METADATA = json.dumps(
+    {"data": {"q": [1]}, "metadata": [0.5] * 1_000_000, "factor": "x", "max_k": 2}
+).encode()
 """The 4.8 MB /survey/clustering body whose metadata holds 10^6 non-objects."""
 
 
@@ -50,9 +51,11 @@ def test_an_error_answer_lists_50_problems_and_counts_them_all(survey_client):
 
 def test_a_large_valid_body_takes_the_off_loop_path_and_answers_as_inline(survey_client):
     rows = [{"q": i % 3, "lat": -15.0 - i / 1000, "lon": 35.0, "note": "not clustered"} for i in range(1500)]
-    metadata = [{"Question Name": "q", "Type": "categorical", "Factor": "F"},
-                {"Question Name": "lat", "Type": "GPS latitude", "Factor": None},
-                {"Question Name": "lon", "Type": "GPS longitude", "Factor": None}]
+    metadata = [
+        {"Question Name": "q", "Type": "categorical", "Factor": "F"},
+        {"Question Name": "lat", "Type": "GPS latitude", "Factor": None},
+        {"Question Name": "lon", "Type": "GPS longitude", "Factor": None},
+    ]
     payload = {"data": rows, "metadata": metadata, "factor": "F", "max_k": 3}
     content = json.dumps(payload).encode()
     assert len(content) > INLINE_BODY_BYTES
@@ -61,11 +64,13 @@ def test_a_large_valid_body_takes_the_off_loop_path_and_answers_as_inline(survey
     small = survey_client.post("/survey/clustering", json={**payload, "data": rows[:30]})
     labels = large.json()["cluster_label"]
     assert labels[:30] == small.json()["cluster_label"]
-    assert len(labels) == 1500 and all(labels[i] == labels[i % 3] for i in range(1500)), "same answer, same cluster"
+    assert len(labels) == 1500 and all(labels[i] == labels[i % 3] for i in range(1500)), (
+        "same answer, same cluster"
+    )
 
 
 def test_a_large_body_that_is_not_json_is_a_422_with_its_position(survey_client):
-    content = b'{"data": [' + b'{"q": 1}, ' * 10_000 + b'oops]}'
+    content = b'{"data": [' + b'{"q": 1}, ' * 10_000 + b"oops]}"
     response = post_json(survey_client, "/survey/clustering", content)
     assert response.status_code == 422
     assert response.json()["code"] == "invalid_input"
@@ -81,17 +86,27 @@ def test_a_large_body_nested_100000_deep_is_a_422(survey_client):
 
 def test_every_model_route_with_a_json_body_validates_large_bodies_off_the_loop(client):
     routes = [r for package in client.app.state.discovery.mounted for r in package.router.routes]
-    json_body_routes = [r for r in routes if isinstance(r, APIRoute) and r.body_field is not None
-                        and "POST" in r.methods and not r.path.endswith("/batch")]
+    json_body_routes = [
+        r
+        for r in routes
+        if isinstance(r, APIRoute)
+        and r.body_field is not None
+        and "POST" in r.methods
+        and not r.path.endswith("/batch")
+    ]
     assert json_body_routes
     plain = [r.path for r in json_body_routes if not isinstance(r, OffLoopBodyRoute)]
     assert plain == [], "create the model's APIRouter with route_class=OffLoopBodyRoute"
 
 
-LARGE_VALID = json.dumps({
-    "data": {f"q{j}": [1.5, 2.5, None, 4.0] * 500 for j in range(450)},
-    "metadata": [{"Question Name": f"q{j}", "Type": "continuous", "Factor": "F"} for j in range(450)],
-    "factor": "not a factor", "max_k": 2}).encode()
+LARGE_VALID = json.dumps(
+    {
+        "data": {f"q{j}": [1.5, 2.5, None, 4.0] * 500 for j in range(450)},
+        "metadata": [{"Question Name": f"q{j}", "Type": "continuous", "Factor": "F"} for j in range(450)],
+        "factor": "not a factor",
+        "max_k": 2,
+    }
+).encode()
 """A 6 MB survey of 2,000 rows x 450 questions that validates, then fails in the model (unknown factor)."""
 
 
@@ -100,9 +115,13 @@ def test_liveness_answers_while_huge_bodies_are_processed():
         for content, fragment in [(HUGE_METADATA, b"at most 500"), (LARGE_VALID, b"unknown factor")]:
             outcome = {}
 
-            def send(content=content):
-                outcome["response"] = httpx.post(f"{url}/survey/clustering", content=content, timeout=120,
-                                                 headers={"content-type": "application/json"})
+            def send(content=content, outcome=outcome):
+                outcome["response"] = httpx.post(
+                    f"{url}/survey/clustering",
+                    content=content,
+                    timeout=120,
+                    headers={"content-type": "application/json"},
+                )
 
             sender = threading.Thread(target=send)
             sender.start()
@@ -124,7 +143,9 @@ def test_liveness_answers_while_huge_bodies_are_processed():
 def unbounded_collections(schema, components: dict, where: str, seen: set) -> list[str]:
     """Paths of arrays without maxItems and free-form objects without maxProperties in a JSON schema."""
     if isinstance(schema, list):
-        return [p for i, item in enumerate(schema) for p in unbounded_collections(item, components, where, seen)]
+        return [
+            p for i, item in enumerate(schema) for p in unbounded_collections(item, components, where, seen)
+        ]
     if not isinstance(schema, dict):
         return []
     if "$ref" in schema:
@@ -135,8 +156,11 @@ def unbounded_collections(schema, components: dict, where: str, seen: set) -> li
     found = []
     if schema.get("type") == "array" and "maxItems" not in schema:
         found.append(where)
-    if schema.get("type") == "object" and schema.get("additionalProperties", False) is not False \
-            and "maxProperties" not in schema:
+    if (
+        schema.get("type") == "object"
+        and schema.get("additionalProperties", False) is not False
+        and "maxProperties" not in schema
+    ):
         found.append(where)
     for key, value in schema.items():
         if key in ("examples", "example", "default"):

@@ -68,7 +68,7 @@ def test_context_travels_to_the_child_and_in_parent_calls_come_back(pool):
     CURRENT["trace"] = "none"
     assert b'"trace":"trace-1"' in answer and b'"data":42' in answer and b'"text":"hello"' in answer
     child = pool.pids()[0]
-    assert child != os.getpid() and RECORDED == [("hello", child)], "record ran here, with the child's pid"
+    assert child != os.getpid() and [("hello", child)] == RECORDED, "record ran here, with the child's pid"
 
 
 def test_errors_come_back_as_their_http_errors_and_a_crash_is_replaced(pool):

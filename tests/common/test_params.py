@@ -4,10 +4,9 @@ required_if conditions."""
 import textwrap
 
 import pytest
-
 from conftest import models_package, running_app
 
-FORM_MODEL = textwrap.dedent('''
+FORM_MODEL = textwrap.dedent("""
     from typing import Annotated
     from fastapi import APIRouter, Query
     from pydantic import Field
@@ -53,15 +52,20 @@ FORM_MODEL = textwrap.dedent('''
     @router.post("/predict", openapi_extra={MAIN_ENDPOINT_TAG: True})
     def predict(body: FormRequest) -> dict:
         return body.model_dump(mode="json")
-''')
+""")
 
 
 @pytest.fixture
 def form_models(tmp_path, monkeypatch):
-    return models_package(tmp_path, monkeypatch, "form_models", {
-        "form": FORM_MODEL,
-        "nomain": "from fastapi import APIRouter\nrouter = APIRouter(prefix='/nomain', tags=['Helper'])\n",
-    })
+    return models_package(
+        tmp_path,
+        monkeypatch,
+        "form_models",
+        {
+            "form": FORM_MODEL,
+            "nomain": "from fastapi import APIRouter\nrouter = APIRouter(prefix='/nomain', tags=['Helper'])\n",
+        },
+    )
 
 
 def test_sample_model_params(client):
@@ -69,11 +73,22 @@ def test_sample_model_params(client):
     assert entry["label"] == "Sample Model"
     indicator, year = entry["inputs"]
     assert indicator == {
-        "parameter": "indicator", "label": "Indicator",
-        "description": "Indicator code, e.g. wdi-EG.ELC.ACCS.ZS.", "type": "string",
-        "req_endpoint": {"endpoint": "/indicators", "method": "POST", "inputs": [
-            {"parameter": "dataset", "label": "Dataset code", "type": "string",
-             "conditions": [{"required": True}]}]},
+        "parameter": "indicator",
+        "label": "Indicator",
+        "description": "Indicator code, e.g. wdi-EG.ELC.ACCS.ZS.",
+        "type": "string",
+        "req_endpoint": {
+            "endpoint": "/indicators",
+            "method": "POST",
+            "inputs": [
+                {
+                    "parameter": "dataset",
+                    "label": "Dataset code",
+                    "type": "string",
+                    "conditions": [{"required": True}],
+                }
+            ],
+        },
         "conditions": [{"required": True}],
     }
     assert year["parameter"] == "year" and "conditions" not in year
@@ -91,17 +106,32 @@ def test_params_of_a_form_with_enums_and_required_if(form_models):
         form = entries["form"]
         assert form["label"] == "Form Model"
         inputs = {i["parameter"]: i for i in form["inputs"]}
-        assert list(inputs) == ["target_year", "scheme", "manual_predictors", "number_predictor",
-                                "estimators"]
+        assert list(inputs) == [
+            "target_year",
+            "scheme",
+            "manual_predictors",
+            "number_predictor",
+            "estimators",
+        ]
         assert inputs["target_year"] == {
-            "parameter": "target_year", "label": "The year under consideration", "type": "string",
+            "parameter": "target_year",
+            "label": "The year under consideration",
+            "type": "string",
             "req_endpoint": {"endpoint": "/target_years", "method": "GET", "inputs": []},
-            "conditions": [{"required": True}]}
+            "conditions": [{"required": True}],
+        }
         assert inputs["scheme"] == {
-            "parameter": "scheme", "label": "Selection scheme", "description": "How predictors are chosen",
-            "type": "enum", "values": {"AFS": "Automatic Feature Selection",
-                                       "PCA": "Principal Component Analysis", "MANUAL": "Manual Selection"},
-            "conditions": [{"required": True}]}
+            "parameter": "scheme",
+            "label": "Selection scheme",
+            "description": "How predictors are chosen",
+            "type": "enum",
+            "values": {
+                "AFS": "Automatic Feature Selection",
+                "PCA": "Principal Component Analysis",
+                "MANUAL": "Manual Selection",
+            },
+            "conditions": [{"required": True}],
+        }
         manual = inputs["manual_predictors"]
         assert manual["type"] == "array"
         assert manual["conditions"] == [{"required": [{"scheme": "MANUAL"}]}]
@@ -110,8 +140,9 @@ def test_params_of_a_form_with_enums_and_required_if(form_models):
         nested = {i["parameter"]: i for i in manual["req_endpoint"]["inputs"]}
         assert nested["target_year"]["req_endpoint"]["endpoint"] == "/target_years"
         assert nested["scheme"]["type"] == "enum"
-        assert inputs["number_predictor"]["conditions"] == [{"required": [{"scheme": "AFS"},
-                                                                          {"scheme": "PCA"}]}]
+        assert inputs["number_predictor"]["conditions"] == [
+            {"required": [{"scheme": "AFS"}, {"scheme": "PCA"}]}
+        ]
         assert inputs["estimators"]["type"] == "integer"
         assert inputs["estimators"]["default"] == 10
         assert "conditions" not in inputs["estimators"]

@@ -33,9 +33,10 @@ def test_waiting_is_bounded_then_the_answer_is_503_with_retry_after():
 def test_failed_and_unknown_data_name_the_reason():
     store = ResourceStore()
     store.set_failed("indicators", "indicatorMeta.csv: file not found")
-    with pytest.raises(Unavailable, match="could not be loaded: indicatorMeta.csv: file not found"):
+    with pytest.raises(Unavailable, match=r"could not be loaded: indicatorMeta\.csv: file not found"):
         store.get("indicators")
     with pytest.raises(Unavailable, match="'survey' is not configured"):
         store.get("survey")
-    assert store.snapshot() == {"indicators": {"state": "failed",
-                                               "error": "indicatorMeta.csv: file not found"}}
+    assert store.snapshot() == {
+        "indicators": {"state": "failed", "error": "indicatorMeta.csv: file not found"}
+    }

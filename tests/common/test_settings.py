@@ -9,9 +9,20 @@ from common.settings import REPO_ROOT, Settings
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch):
-    for name in ("ENVIRONMENT", "MODEL_SERVICE", "CORS_ORIGINS", "MAX_BODY_BYTES", "DATASET_PATH",
-                 "COMPUTE_WORKERS", "LOG_LEVEL", "JOB_BACKEND", "REDIS_URL", "REDIS_ALLOW_PLAINTEXT",
-                 "COMPUTE_ISOLATION", "JOB_TIMEOUT_SECONDS"):
+    for name in (
+        "ENVIRONMENT",
+        "MODEL_SERVICE",
+        "CORS_ORIGINS",
+        "MAX_BODY_BYTES",
+        "DATASET_PATH",
+        "COMPUTE_WORKERS",
+        "LOG_LEVEL",
+        "JOB_BACKEND",
+        "REDIS_URL",
+        "REDIS_ALLOW_PLAINTEXT",
+        "COMPUTE_ISOLATION",
+        "JOB_TIMEOUT_SECONDS",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -42,9 +53,17 @@ def test_compute_isolation_is_processes_where_the_platform_can_fork(monkeypatch)
     assert Settings().effective_compute_isolation == "process"
 
 
-@pytest.mark.parametrize("name,value", [("MAX_BODY_BYTES", "12"), ("COMPUTE_WORKERS", "0"),
-                                        ("ENVIRONMENT", "staging"), ("MAX_BODY_BYTES", "lots"),
-                                        ("COMPUTE_ISOLATION", "fiber"), ("JOB_TIMEOUT_SECONDS", "0")])
+@pytest.mark.parametrize(
+    "name,value",
+    [
+        ("MAX_BODY_BYTES", "12"),
+        ("COMPUTE_WORKERS", "0"),
+        ("ENVIRONMENT", "staging"),
+        ("MAX_BODY_BYTES", "lots"),
+        ("COMPUTE_ISOLATION", "fiber"),
+        ("JOB_TIMEOUT_SECONDS", "0"),
+    ],
+)
 def test_invalid_values_are_refused_at_startup(monkeypatch, name, value):
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError) as error:
@@ -52,14 +71,17 @@ def test_invalid_values_are_refused_at_startup(monkeypatch, name, value):
     assert name.lower() in str(error.value)
 
 
-@pytest.mark.parametrize("origins,problem", [
-    ("*", "not '*'"),
-    ("http://dashboard.example", "plain http is allowed only for localhost"),
-    ("http://localhost.evil.example", "plain http is allowed only for localhost"),
-    ("http://127.0.0.1.nip.io", "plain http is allowed only for localhost"),
-    ("null", "an origin is https://host"),
-    ("https://dashboard.example/path", "no path"),
-])
+@pytest.mark.parametrize(
+    "origins,problem",
+    [
+        ("*", "not '*'"),
+        ("http://dashboard.example", "plain http is allowed only for localhost"),
+        ("http://localhost.evil.example", "plain http is allowed only for localhost"),
+        ("http://127.0.0.1.nip.io", "plain http is allowed only for localhost"),
+        ("null", "an origin is https://host"),
+        ("https://dashboard.example/path", "no path"),
+    ],
+)
 def test_production_refuses_unsafe_cors(monkeypatch, origins, problem):
     monkeypatch.setenv("ENVIRONMENT", "production")
     monkeypatch.setenv("CORS_ORIGINS", origins)
@@ -69,19 +91,26 @@ def test_production_refuses_unsafe_cors(monkeypatch, origins, problem):
 
 def test_production_accepts_https_origins_and_http_only_on_this_machine(monkeypatch):
     monkeypatch.setenv("ENVIRONMENT", "production")
-    monkeypatch.setenv("CORS_ORIGINS", "https://data.undp.org,http://localhost:8080,http://127.0.0.1,http://[::1]:3000")
+    monkeypatch.setenv(
+        "CORS_ORIGINS", "https://data.undp.org,http://localhost:8080,http://127.0.0.1,http://[::1]:3000"
+    )
     assert len(Settings().cors_origins) == 4
 
 
-@pytest.mark.parametrize("url,override,accepted", [
-    ("redis://cache.example.net:6379/0", None, False),
-    ("redis://10.0.0.5:6379/0", None, False),
-    ("redis://cache.example.net:6379/0", "true", True),
-    ("rediss://:key@cache.example.net:6380/0", None, True),
-    ("redis://127.0.0.1:6379/0", None, True),
-    ("redis://localhost:6379/0", None, True),
-])
-def test_production_refuses_plain_redis_to_a_remote_host_unless_overridden(monkeypatch, url, override, accepted):
+@pytest.mark.parametrize(
+    "url,override,accepted",
+    [
+        ("redis://cache.example.net:6379/0", None, False),
+        ("redis://10.0.0.5:6379/0", None, False),
+        ("redis://cache.example.net:6379/0", "true", True),
+        ("rediss://:key@cache.example.net:6380/0", None, True),
+        ("redis://127.0.0.1:6379/0", None, True),
+        ("redis://localhost:6379/0", None, True),
+    ],
+)
+def test_production_refuses_plain_redis_to_a_remote_host_unless_overridden(
+    monkeypatch, url, override, accepted
+):
     monkeypatch.setenv("ENVIRONMENT", "production")
     monkeypatch.setenv("JOB_BACKEND", "redis")
     monkeypatch.setenv("REDIS_URL", url)
@@ -104,6 +133,9 @@ def test_production_accepts_the_defaults_and_development_accepts_a_wildcard(monk
 
 def test_every_setting_is_in_the_readme_table():
     table = [line for line in (REPO_ROOT / "README.md").read_text().splitlines() if line.startswith("| `")]
-    missing = [name.upper() for name in Settings.model_fields
-               if not any(f"`{name.upper()}`" in line.split(" | ")[0] for line in table)]
+    missing = [
+        name.upper()
+        for name in Settings.model_fields
+        if not any(f"`{name.upper()}`" in line.split(" | ")[0] for line in table)
+    ]
     assert missing == []

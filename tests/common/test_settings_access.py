@@ -21,16 +21,21 @@ def test_auth_is_off_in_development_and_on_in_production():
 def test_production_refuses_auth_off_unless_explicitly_overridden():
     with pytest.raises(ValidationError, match="ALLOW_AUTH_OFF_IN_PRODUCTION"):
         settings(environment="production", auth_mode="off")
-    assert not settings(environment="production", auth_mode="off", allow_auth_off_in_production=True).auth_enabled
+    assert not settings(
+        environment="production", auth_mode="off", allow_auth_off_in_production=True
+    ).auth_enabled
 
 
-@pytest.mark.parametrize("values, message", [
-    ({"anonymous_scopes": "read,root"}, "unknown scopes root"),
-    ({"oidc_scope_map": "Models.Read=superuser"}, "OIDC_SCOPE_MAP"),
-    ({"trusted_proxies": "10.0.0.0/8,gateway"}, "TRUSTED_PROXIES"),
-    ({"rate_limit_anonymous": "lots"}, "rate_limit_anonymous"),
-    ({"api_key_cache_seconds": 3600}, "api_key_cache_seconds"),
-])
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"anonymous_scopes": "read,root"}, "unknown scopes root"),
+        ({"oidc_scope_map": "Models.Read=superuser"}, "OIDC_SCOPE_MAP"),
+        ({"trusted_proxies": "10.0.0.0/8,gateway"}, "TRUSTED_PROXIES"),
+        ({"rate_limit_anonymous": "lots"}, "rate_limit_anonymous"),
+        ({"api_key_cache_seconds": 3600}, "api_key_cache_seconds"),
+    ],
+)
 def test_invalid_values_are_refused(values, message):
     with pytest.raises(ValidationError, match=message):
         settings(**values)
@@ -50,13 +55,18 @@ def test_environment_variables_reach_the_settings(monkeypatch):
     monkeypatch.setenv("OIDC_SCOPE_MAP", "Sids.Admin=admin")
     loaded = Settings(_env_file=None)
     assert loaded.auth_enabled and loaded.anonymous_scopes == ("read",)
-    assert loaded.trusted_proxies == ("10.0.0.0/8", "fd00::/8") and loaded.scope_map == {"Sids.Admin": "admin"}
+    assert loaded.trusted_proxies == ("10.0.0.0/8", "fd00::/8") and loaded.scope_map == {
+        "Sids.Admin": "admin"
+    }
 
 
 def test_the_database_url_can_come_from_a_mounted_secret_file(tmp_path):
     secret = tmp_path / "database-url"
     secret.write_text("postgresql+psycopg://app:pw@db.internal:5432/sids?sslmode=require\n")
     assert settings(database_url_file=secret).effective_database_url.endswith("/sids?sslmode=require")
-    assert settings(database_url_file=secret, database_url="sqlite:///x.db").effective_database_url == "sqlite:///x.db"
+    assert (
+        settings(database_url_file=secret, database_url="sqlite:///x.db").effective_database_url
+        == "sqlite:///x.db"
+    )
     with pytest.raises(ValidationError, match="DATABASE_URL_FILE"):
         settings(environment="production", database_url_file=tmp_path / "missing")

@@ -6,12 +6,12 @@ import json
 import logging
 
 import pytest
+from conftest import make_settings, wait_ready
 from fastapi.testclient import TestClient
 
 from api_app.factory import create_app
 from common.settings import Settings
 from common.telemetry import bind, configure_logging
-from conftest import make_settings, wait_ready
 
 
 @pytest.fixture
@@ -32,7 +32,9 @@ def restore_logging():
 def test_format_defaults_to_text_in_development_and_json_elsewhere():
     assert Settings(_env_file=None).effective_log_format == "text"
     assert Settings(_env_file=None, environment="test").effective_log_format == "json"
-    assert Settings(_env_file=None, environment="development", log_format="JSON").effective_log_format == "json"
+    assert (
+        Settings(_env_file=None, environment="development", log_format="JSON").effective_log_format == "json"
+    )
     with pytest.raises(ValueError):
         Settings(_env_file=None, log_format="xml")
 
@@ -48,10 +50,23 @@ def test_json_lines_carry_the_bound_context_and_exceptions(restore_logging):
     except RuntimeError:
         log.exception("failed")
     first, second = [json.loads(line) for line in stream.getvalue().splitlines()]
-    assert first == {**first, "level": "INFO", "logger": "sids.test", "message": "done here", "request_id": "req-1",
-                     "model": "twolvlImp", "route": "/twolvlImp/predict", "status": 200, "duration_ms": 1.5}
+    assert first == {
+        **first,
+        "level": "INFO",
+        "logger": "sids.test",
+        "message": "done here",
+        "request_id": "req-1",
+        "model": "twolvlImp",
+        "route": "/twolvlImp/predict",
+        "status": 200,
+        "duration_ms": 1.5,
+    }
     assert first["time"].endswith("+00:00") and "context" not in first
-    assert second["level"] == "ERROR" and "RuntimeError: boom" in second["exc_info"] and "request_id" not in second
+    assert (
+        second["level"] == "ERROR"
+        and "RuntimeError: boom" in second["exc_info"]
+        and "request_id" not in second
+    )
     assert logging.getLogger("uvicorn.access").disabled, "the app's access line replaces uvicorn's"
 
 
@@ -70,13 +85,20 @@ def test_every_request_is_logged_once_with_its_kept_or_new_request_id(restore_lo
     with TestClient(app) as client:
         wait_ready(client)
         configure_logging(app.state.settings, stream)
-        kept = client.post("/sampleapi/predict", json={"indicator": "wdi-EG.ELC.ACCS.ZS", "year": "2013"},
-                           headers={"X-Request-ID": "dashboard-42"})
+        kept = client.post(
+            "/sampleapi/predict",
+            json={"indicator": "wdi-EG.ELC.ACCS.ZS", "year": "2013"},
+            headers={"X-Request-ID": "dashboard-42"},
+        )
         made = client.get("/sampleapi/predict")
     assert kept.headers["x-request-id"] == "dashboard-42"
     assert len(made.headers["x-request-id"]) == 32 and made.status_code == 405
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     access = [line for line in lines if line["logger"] == "sids.access"]
     assert [(a["request_id"], a["route"], a["status"]) for a in access] == [
-        ("dashboard-42", "/sampleapi/predict", 200), (made.headers["x-request-id"], "/sampleapi/predict", 405)]
-    assert access[0]["model"] == "sampleapi" and access[0]["method"] == "POST" and access[0]["duration_ms"] > 0
+        ("dashboard-42", "/sampleapi/predict", 200),
+        (made.headers["x-request-id"], "/sampleapi/predict", 405),
+    ]
+    assert (
+        access[0]["model"] == "sampleapi" and access[0]["method"] == "POST" and access[0]["duration_ms"] > 0
+    )

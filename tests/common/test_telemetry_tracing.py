@@ -1,24 +1,34 @@
 """Tracing in the API process: the span tree of a predict request, recorded by an in-memory exporter;
 untraced health and metrics paths; no tracing at all without an exporter or endpoint."""
 
+from conftest import make_settings, wait_ready
 from fastapi.testclient import TestClient
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from api_app.factory import create_app
 from common import telemetry
-from conftest import make_settings, wait_ready
 
-SIMPLE = {"target_year": "2001", "dataset": "wdi", "target": "wdi-EG.ELC.ACCS.ZS", "interpolator": "KNNImputer",
-          "scheme": "MANUAL", "manual_predictors": ["wdi-AG.LND.AGRI.ZS"], "estimators": 10, "model": "rfr",
-          "interval": "quantile"}
+SIMPLE = {
+    "target_year": "2001",
+    "dataset": "wdi",
+    "target": "wdi-EG.ELC.ACCS.ZS",
+    "interpolator": "KNNImputer",
+    "scheme": "MANUAL",
+    "manual_predictors": ["wdi-AG.LND.AGRI.ZS"],
+    "estimators": 10,
+    "model": "rfr",
+    "interval": "quantile",
+}
 STAGES = ("compute.queue_wait", "prepare_data", "select_predictors", "train", "intervals", "serialise")
 
 
 def traced_client(exporter: InMemorySpanExporter, **overrides) -> TestClient:
     """An app whose model work runs on compute threads of this process, where the exporter sees it
     (compute processes export their own spans: tests/common/test_telemetry_processes.py)."""
-    app = create_app(make_settings(model_service=("twolvlImp",), compute_isolation="thread", **overrides),
-                     span_exporter=exporter)
+    app = create_app(
+        make_settings(model_service=("twolvlImp",), compute_isolation="thread", **overrides),
+        span_exporter=exporter,
+    )
     return TestClient(app)
 
 
@@ -43,8 +53,11 @@ def test_predict_request_is_one_trace_with_a_span_per_costly_stage():
         wait_ready(client)
         telemetry.flush()
         exporter.clear()
-        response = client.post("/twolvlImp/predict", json={**SIMPLE, "target_year": "2003"},
-                               headers={"X-Request-ID": "trace-me-1"})
+        response = client.post(
+            "/twolvlImp/predict",
+            json={**SIMPLE, "target_year": "2003"},
+            headers={"X-Request-ID": "trace-me-1"},
+        )
         assert response.status_code == 200 and response.headers["x-request-id"] == "trace-me-1"
         telemetry.flush()
         spans = exporter.get_finished_spans()
@@ -91,9 +104,14 @@ def test_a_repeated_request_shows_the_cache_and_health_and_metrics_are_not_trace
     assert [s.name for s in roots] == ["POST /twolvlImp/predict"] * 2, [s.name for s in roots]
     cached, recomputed = roots
     assert cached.attributes["sids.result_cache"] == "hit"
-    assert not [s for s in spans if s.context.trace_id == cached.context.trace_id and s is not cached
-                and s.name in STAGES[1:5]], "a cached answer trains nothing"
-    prepared = [s for s in spans if s.name == "prepare_data" and s.context.trace_id == recomputed.context.trace_id]
+    assert not [
+        s
+        for s in spans
+        if s.context.trace_id == cached.context.trace_id and s is not cached and s.name in STAGES[1:5]
+    ], "a cached answer trains nothing"
+    prepared = [
+        s for s in spans if s.name == "prepare_data" and s.context.trace_id == recomputed.context.trace_id
+    ]
     assert [s.attributes["sids.cache"] for s in prepared] == ["memory"], "the imputed matrices were reused"
 
 
@@ -102,7 +120,13 @@ def test_without_an_endpoint_nothing_is_traced_or_installed():
     with TestClient(app) as client:
         wait_ready(client)
         assert telemetry.installed() is None
-        assert client.post("/sampleapi/predict", json={"indicator": "wdi-EG.ELC.ACCS.ZS", "year": "2012"}
-                           ).status_code == 200
-    assert not any("opentelemetry" in type(m.cls).__module__ + getattr(m.cls, "__module__", "")
-                   for m in app.user_middleware)
+        assert (
+            client.post(
+                "/sampleapi/predict", json={"indicator": "wdi-EG.ELC.ACCS.ZS", "year": "2012"}
+            ).status_code
+            == 200
+        )
+    assert not any(
+        "opentelemetry" in type(m.cls).__module__ + getattr(m.cls, "__module__", "")
+        for m in app.user_middleware
+    )

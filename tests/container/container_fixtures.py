@@ -2,6 +2,7 @@
 image built from its Dockerfile, offline (see docker_engine.py). They skip, saying why, only where
 Docker cannot run; the figures measured (build time, image size, cold start) close the test report.
 (No conftest.py here: tests import the shared tests/conftest.py as `conftest`.)"""
+
 from __future__ import annotations
 
 import contextlib
@@ -10,12 +11,12 @@ import threading
 import time
 import uuid
 
+import docker_engine
 import httpx
 import pytest
-
-import docker_engine
-from common.settings import REPO_ROOT
 from conftest import MEASURED
+
+from common.settings import REPO_ROOT
 
 IMAGE = "sids-ml-backend:container-test"
 FIGURES: dict[str, object] = MEASURED.setdefault("container", {})
@@ -42,7 +43,9 @@ def image(docker) -> str:
 class Container:
     """One `docker run -d` of the image, removed afterwards."""
 
-    def __init__(self, docker, image: str, *options: str, command: tuple[str, ...] = (), port: int | None = None):
+    def __init__(
+        self, docker, image: str, *options: str, command: tuple[str, ...] = (), port: int | None = None
+    ):
         self.docker = docker
         self.name = f"sids-test-{uuid.uuid4().hex[:8]}"
         self.port = port

@@ -6,6 +6,7 @@ base image and the build cache survive between runs. No registry is reachable, s
 made here: Debian bookworm (its python3 is 3.11) by debootstrap, turned into an image by
 `docker import`. Containers use the host's network (`--network host`) or none.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -42,8 +43,12 @@ def docker_cli() -> str:
 
 def ca_bundle() -> str | None:
     """The CA bundle pip on this host trusts, handed to the build as a secret."""
-    for candidate in (os.environ.get("PIP_CERT"), os.environ.get("SSL_CERT_FILE"),
-                      ssl.get_default_verify_paths().cafile, "/etc/ssl/certs/ca-certificates.crt"):
+    for candidate in (
+        os.environ.get("PIP_CERT"),
+        os.environ.get("SSL_CERT_FILE"),
+        ssl.get_default_verify_paths().cafile,
+        "/etc/ssl/certs/ca-certificates.crt",
+    ):
         if candidate and Path(candidate).is_file():
             return candidate
     return None
@@ -59,12 +64,17 @@ class Engine:
     def env(self) -> dict:
         return {**os.environ, "DOCKER_HOST": f"unix://{self.socket}", "DOCKER_BUILDKIT": "1"}
 
-    def run(self, *args: str, timeout: float = 120, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
-        result = subprocess.run([self.cli, *args], env=self.env, capture_output=True, text=True,
-                                timeout=timeout, **kwargs)
+    def run(
+        self, *args: str, timeout: float = 120, check: bool = True, **kwargs
+    ) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            [self.cli, *args], env=self.env, capture_output=True, text=True, timeout=timeout, **kwargs
+        )
         if check and result.returncode != 0:
-            raise AssertionError(f"docker {' '.join(args[:3])} ... failed ({result.returncode}):\n"
-                                 f"{result.stdout[-3000:]}{result.stderr[-3000:]}")
+            raise AssertionError(
+                f"docker {' '.join(args[:3])} ... failed ({result.returncode}):\n"
+                f"{result.stdout[-3000:]}{result.stderr[-3000:]}"
+            )
         return result
 
     def has_image(self, name: str) -> bool:
@@ -85,7 +95,9 @@ def engine():
     """Start a private dockerd (one at a time per cache folder) and stop it by its PID afterwards."""
     if os.name != "posix" or not Path("/proc").is_dir():
         raise DockerUnavailable("Docker containers need a Linux host")
-    dockerd = shutil.which("dockerd") or ("/usr/sbin/dockerd" if Path("/usr/sbin/dockerd").is_file() else None)
+    dockerd = shutil.which("dockerd") or (
+        "/usr/sbin/dockerd" if Path("/usr/sbin/dockerd").is_file() else None
+    )
     if not dockerd:
         raise DockerUnavailable("dockerd is not installed (apt-get install docker.io)")
     if os.geteuid() != 0:
@@ -98,10 +110,22 @@ def engine():
         log_path = CACHE / "dockerd.log"
         with open(log_path, "w") as log:
             process = subprocess.Popen(
-                [dockerd, *DOCKERD_NETWORK_FLAGS, "--host", f"unix://{run_dir / 'docker.sock'}",
-                 "--data-root", str(CACHE / "data"), "--exec-root", str(run_dir / "exec"),
-                 "--pidfile", str(run_dir / "dockerd.pid")],
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                [
+                    dockerd,
+                    *DOCKERD_NETWORK_FLAGS,
+                    "--host",
+                    f"unix://{run_dir / 'docker.sock'}",
+                    "--data-root",
+                    str(CACHE / "data"),
+                    "--exec-root",
+                    str(run_dir / "exec"),
+                    "--pidfile",
+                    str(run_dir / "dockerd.pid"),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         docker = Engine(cli, run_dir / "docker.sock")
         try:
             deadline = time.monotonic() + 60
@@ -128,8 +152,14 @@ def engine():
 
 def import_rootfs(docker: Engine, rootfs: Path, name: str = BASE_IMAGE) -> None:
     """Trim a debootstrapped tree, give it `python`, and import it as an image."""
-    for junk in ("var/cache/apt/archives", "var/lib/apt/lists", "usr/share/doc", "usr/share/man",
-                 "usr/share/info", "usr/share/locale"):
+    for junk in (
+        "var/cache/apt/archives",
+        "var/lib/apt/lists",
+        "usr/share/doc",
+        "usr/share/man",
+        "usr/share/info",
+        "usr/share/locale",
+    ):
         for path in (rootfs / junk).glob("*"):
             if path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path)
@@ -158,8 +188,19 @@ def base_image(docker: Engine) -> str:
     rootfs = CACHE / "rootfs-build"
     shutil.rmtree(rootfs, ignore_errors=True)
     started = time.monotonic()
-    result = subprocess.run([debootstrap, "--variant=minbase", "--include=python3,python3-venv", "bookworm",
-                             str(rootfs), DEBIAN_MIRROR], capture_output=True, text=True, timeout=1500)
+    result = subprocess.run(
+        [
+            debootstrap,
+            "--variant=minbase",
+            "--include=python3,python3-venv",
+            "bookworm",
+            str(rootfs),
+            DEBIAN_MIRROR,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
     assert result.returncode == 0, f"debootstrap failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}"
     import_rootfs(docker, rootfs)
     shutil.rmtree(rootfs, ignore_errors=True)

@@ -1,5 +1,6 @@
 """The image built from the project's Dockerfile, run as production runs it: non-root, read-only root
 filesystem, the dataset mounted read-only, a graceful SIGTERM, and the queue worker mode on Redis."""
+
 from __future__ import annotations
 
 import json
@@ -7,18 +8,28 @@ import time
 
 import httpx
 import pytest
-
-from common.settings import DEFAULT_DATASET_PATH, Settings
 from conftest import free_port as free_port_of_host
 from container_fixtures import FIGURES, containers, docker, image, in_background  # noqa: F401 (fixtures)
 
+from common.settings import DEFAULT_DATASET_PATH, Settings
+
 pytestmark = pytest.mark.container
 
-IMAGE_LIMIT_MB = 500  # 450 before access control and audit added SQLAlchemy, psycopg (+libpq), cryptography (~30 MB)
+IMAGE_LIMIT_MB = (
+    500  # 450 before access control and audit added SQLAlchemy, psycopg (+libpq), cryptography (~30 MB)
+)
 SUMMARY = {"indicator": "wdi-EG.ELC.ACCS.ZS", "year": "2015"}
 PRODUCTION = ("-e", "ENVIRONMENT=production", "-e", "CORS_ORIGINS=https://sids-dashboard.example.org")
 # As the Kubernetes manifests run it: read-only root, a small writable /tmp, no capabilities.
-HARDENED = ("--read-only", "--tmpfs", "/tmp:size=64m", "--cap-drop", "ALL", "--security-opt", "no-new-privileges")
+HARDENED = (
+    "--read-only",
+    "--tmpfs",
+    "/tmp:size=64m",
+    "--cap-drop",
+    "ALL",
+    "--security-opt",
+    "no-new-privileges",
+)
 
 
 def served(port: int, *options: str) -> tuple[str, ...]:
@@ -42,9 +53,11 @@ def check_summary(answer: dict) -> None:
 def test_the_image_is_small_and_holds_only_what_the_runtime_needs(docker, image):
     size_mb = docker.image_size(image) / 1e6
     assert size_mb <= IMAGE_LIMIT_MB, f"image is {size_mb:.0f} MB"
-    probe = ("test ! -e /app/tests && test ! -e /app/.git && test ! -e /app/deployment && "
-             "! python -m pip --version 2>/dev/null && ! command -v gcc && ! command -v strip && "
-             "find /opt/venv -type d -name tests | wc -l && id -u")
+    probe = (
+        "test ! -e /app/tests && test ! -e /app/.git && test ! -e /app/deployment && "
+        "! python -m pip --version 2>/dev/null && ! command -v gcc && ! command -v strip && "
+        "find /opt/venv -type d -name tests | wc -l && id -u"
+    )
     result = docker.run("run", "--rm", "--network", "none", "--entrypoint", "sh", image, "-c", probe)
     assert result.stdout.split() == ["0", "10001"], result.stdout + result.stderr
     config = docker.inspect_image(image)["Config"]
@@ -58,8 +71,10 @@ def test_the_readme_docker_run_serves_with_nothing_else(containers, image):
     for options in (("--read-only", "--tmpfs", "/tmp"), ("--read-only", "-e", "MODEL_SERVICE=sampleapi")):
         container = containers(image, "--network", "none", *options)
         deadline = time.monotonic() + 180
-        check = ("import urllib.request as u; r = u.urlopen('http://127.0.0.1:8000/health/ready', timeout=5); "
-                 "print(r.status)")
+        check = (
+            "import urllib.request as u; r = u.urlopen('http://127.0.0.1:8000/health/ready', timeout=5); "
+            "print(r.status)"
+        )
         while time.monotonic() < deadline:
             result = container.exec("python", "-c", check)
             if result.stdout.strip() == "200":
@@ -107,8 +122,12 @@ def test_sigterm_lets_a_request_in_flight_finish(containers, image):
         yield body[10:]
 
     def post():
-        return httpx.post(container.url + "/sampleapi/predict", content=slow_upload(),
-                          headers={"Content-Type": "application/json"}, timeout=60)
+        return httpx.post(
+            container.url + "/sampleapi/predict",
+            content=slow_upload(),
+            headers={"Content-Type": "application/json"},
+            timeout=60,
+        )
 
     answer = in_background(post)
     time.sleep(1)
@@ -132,8 +151,16 @@ def test_scale_mode_api_and_worker_run_a_job_against_redis(containers, image, re
     """The image in scale mode: two uvicorn processes queue to Redis (a private redis-server), the
     worker image mode runs the job; the worker's own health check reads its heartbeat, and SIGTERM
     stops it cleanly."""
-    scale = ("-e", "JOB_BACKEND=redis", "-e", f"REDIS_URL={redis_url}", "-e", "MODEL_SERVICE=sampleapi",
-             *dataset_mount(), *HARDENED)
+    scale = (
+        "-e",
+        "JOB_BACKEND=redis",
+        "-e",
+        f"REDIS_URL={redis_url}",
+        "-e",
+        "MODEL_SERVICE=sampleapi",
+        *dataset_mount(),
+        *HARDENED,
+    )
     worker = containers(image, "--network", "host", *scale, command=("python", "-m", "api_app.worker"))
     port = free_port_of_host()
     api = containers(image, *served(port, *scale, "-e", "WEB_CONCURRENCY=2"), port=port)
@@ -142,7 +169,10 @@ def test_scale_mode_api_and_worker_run_a_job_against_redis(containers, image, re
     assert accepted.status_code == 202, accepted.text
     location = api.url + accepted.headers["location"]
     deadline = time.monotonic() + 120
-    while (job := httpx.get(location).json())["status"] in ("queued", "running") and time.monotonic() < deadline:
+    while (job := httpx.get(location).json())["status"] in (
+        "queued",
+        "running",
+    ) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert job["status"] == "succeeded", job
     check_summary(job["result"])

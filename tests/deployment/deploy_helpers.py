@@ -8,6 +8,7 @@ Gateway API objects are checked by node against the schemas published in the npm
 @kubernetes-models/gateway-api (generated from the Gateway API CRDs; .ci/run installs it
 into .ci-tools/gateway-api, GATEWAY_API_MODELS may point elsewhere).
 """
+
 from __future__ import annotations
 
 import json
@@ -42,8 +43,10 @@ NOT_KUBERNETES = "observability"
 """Prometheus rule files, rule tests and config, and Operator objects: tests/deployment/test_observability.py."""
 GATEWAY_API_GROUP = "gateway.networking.k8s.io/"
 GATEWAY_API_VERSION = "2.0.0"
-GATEWAY_API_MODELS = Path(os.environ.get("GATEWAY_API_MODELS") or REPO / ".ci-tools" / "gateway-api" / "node_modules"
-                          / "@kubernetes-models" / "gateway-api")
+GATEWAY_API_MODELS = Path(
+    os.environ.get("GATEWAY_API_MODELS")
+    or REPO / ".ci-tools" / "gateway-api" / "node_modules" / "@kubernetes-models" / "gateway-api"
+)
 GATEWAY_API_SCRIPT = Path(__file__).resolve().parent / "gateway_api_validate.mjs"
 _gateway_api_results: dict[str, str | None] = {}
 
@@ -52,15 +55,24 @@ def gateway_api_problems(docs: list[dict]) -> list[str | None]:
     """Each object's validation message from the published Gateway API schemas (None when valid)."""
     node = shutil.which("node")
     if not node:
-        pytest.skip("node is not installed: Gateway API objects cannot be validated (.ci/run installs nodejs)")
+        pytest.skip(
+            "node is not installed: Gateway API objects cannot be validated (.ci/run installs nodejs)"
+        )
     if not (GATEWAY_API_MODELS / "package.json").is_file():
-        pytest.skip(f"@kubernetes-models/gateway-api is not installed in {GATEWAY_API_MODELS} (.ci/run: npm install "
-                    f"--prefix .ci-tools/gateway-api @kubernetes-models/gateway-api@{GATEWAY_API_VERSION})")
+        pytest.skip(
+            f"@kubernetes-models/gateway-api is not installed in {GATEWAY_API_MODELS} (.ci/run: npm install "
+            f"--prefix .ci-tools/gateway-api @kubernetes-models/gateway-api@{GATEWAY_API_VERSION})"
+        )
     keys = [json.dumps(doc, sort_keys=True) for doc in docs]
     todo = sorted({key for key in keys if key not in _gateway_api_results})
     if todo:
-        result = subprocess.run([node, str(GATEWAY_API_SCRIPT), str(GATEWAY_API_MODELS)],
-                                input="[" + ",".join(todo) + "]", capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            [node, str(GATEWAY_API_SCRIPT), str(GATEWAY_API_MODELS)],
+            input="[" + ",".join(todo) + "]",
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert result.returncode == 0, f"Gateway API validator failed:\n{result.stderr}"
         _gateway_api_results.update(zip(todo, json.loads(result.stdout)))
     return [_gateway_api_results[key] for key in keys]
@@ -86,11 +98,13 @@ def validate(doc: dict) -> None:
     if schema is not None:
         errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(doc), key=lambda e: list(e.path))
         assert not errors, f"{label}: " + "; ".join(
-            f"{'/'.join(map(str, e.path))}: {e.message}" for e in errors[:5])
+            f"{'/'.join(map(str, e.path))}: {e.message}" for e in errors[:5]
+        )
         if kind == "ScaledObject":
             spec = doc["spec"]
-            assert spec.get("minReplicaCount", 0) <= spec.get("maxReplicaCount", 100), \
+            assert spec.get("minReplicaCount", 0) <= spec.get("maxReplicaCount", 100), (
                 f"{label}: minReplicaCount is above maxReplicaCount"
+            )
         return
     try:
         kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
@@ -108,9 +122,13 @@ def load_docs(text: str) -> list[dict]:
 
 def manifest_files(root: Path = DEPLOYMENT) -> list[Path]:
     """Every Kubernetes manifest file under root (kustomizations excluded)."""
-    files = [p for p in sorted(root.rglob("*.y*ml"))
-             if p.suffix in (".yaml", ".yml") and p.name not in KUBERNETES_YAML_SKIP
-             and NOT_KUBERNETES not in p.relative_to(root).parts]
+    files = [
+        p
+        for p in sorted(root.rglob("*.y*ml"))
+        if p.suffix in (".yaml", ".yml")
+        and p.name not in KUBERNETES_YAML_SKIP
+        and NOT_KUBERNETES not in p.relative_to(root).parts
+    ]
     return files
 
 
@@ -122,8 +140,9 @@ def kubectl() -> str:
 
 
 def kustomize(directory: Path) -> list[dict]:
-    result = subprocess.run([kubectl(), "kustomize", str(directory)], capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        [kubectl(), "kustomize", str(directory)], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, f"kubectl kustomize {directory} failed:\n{result.stderr}"
     return load_docs(result.stdout)
 
@@ -131,17 +150,26 @@ def kustomize(directory: Path) -> list[dict]:
 def production_with(component: str, folder: Path) -> list[dict]:
     """The production overlay with one optional component switched on, rendered from `folder`."""
     rel = os.path.relpath(DEPLOYMENT, folder)
-    (folder / "kustomization.yaml").write_text(yaml.safe_dump({
-        "resources": [f"{rel}/overlays/production"], "components": [f"{rel}/components/{component}"]}))
+    (folder / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {"resources": [f"{rel}/overlays/production"], "components": [f"{rel}/components/{component}"]}
+        )
+    )
     return kustomize(folder)
 
 
 def run_generator(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
     """Run deployment/service_gen.py as an operator would (fresh process)."""
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    return subprocess.run([sys.executable, str(GENERATOR), *args], cwd=REPO, env=env,
-                          input=stdin if stdin is not None else "", capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, str(GENERATOR), *args],
+        cwd=REPO,
+        env=env,
+        input=stdin if stdin is not None else "",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def by_kind(docs: list[dict], kind: str) -> dict[str, dict]:

@@ -1,5 +1,6 @@
 """checkov (static policy checks) on deployment/, the Dockerfile and the workflows: no failed check,
 and every skipped check carries an inline reason."""
+
 from __future__ import annotations
 
 import json
@@ -8,13 +9,14 @@ import shutil
 import subprocess
 
 import pytest
-
 from deploy_helpers import REPO
 
 # Each scan: (arguments, frameworks that must have run with passing checks).
 SCANS = {
-    "deployment": (["-d", "deployment", "--framework", "kubernetes", "kustomize", "terraform", "secrets"],
-                   {"kubernetes", "terraform", "kustomize"}),
+    "deployment": (
+        ["-d", "deployment", "--framework", "kubernetes", "kustomize", "terraform", "secrets"],
+        {"kubernetes", "terraform", "kustomize"},
+    ),
     "dockerfile": (["-f", "Dockerfile", "--framework", "dockerfile", "secrets"], {"dockerfile"}),
     "workflows": (["-d", ".github", "--framework", "github_actions", "secrets"], {"github_actions"}),
 }
@@ -32,8 +34,12 @@ def checkov_bin() -> str:
 @pytest.fixture(scope="module")
 def reports():
     binary = checkov_bin()
-    env = {**os.environ, "BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false",
-           "LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "BC_SKIP_MAPPING": "TRUE",
+        "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false",
+        "LOG_LEVEL": "WARNING",
+    }
     kubectl = shutil.which("kubectl")
     results = {}
     for scan, (args, _) in SCANS.items():
@@ -41,8 +47,9 @@ def reports():
         proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
         assert proc.returncode == 0, f"checkov {scan} crashed:\n{proc.stderr[-3000:]}"
         data = json.loads(proc.stdout)
-        results[scan] = {r["check_type"]: r for r in (data if isinstance(data, list) else [data])
-                         if "check_type" in r}
+        results[scan] = {
+            r["check_type"]: r for r in (data if isinstance(data, list) else [data]) if "check_type" in r
+        }
     results["_kubectl"] = kubectl
     return results
 
@@ -52,8 +59,10 @@ def test_no_failed_checks(reports, scan):
     failures = []
     for framework, report in reports[scan].items():
         for check in report["results"]["failed_checks"]:
-            failures.append(f"{framework} {check['check_id']} {check['check_name']} "
-                            f"at {check['file_path']} ({check.get('resource')})")
+            failures.append(
+                f"{framework} {check['check_id']} {check['check_name']} "
+                f"at {check['file_path']} ({check.get('resource')})"
+            )
     assert not failures, "checkov failures:\n" + "\n".join(failures)
 
 
@@ -72,5 +81,6 @@ def test_every_skip_has_a_reason(reports, scan):
     for framework, report in reports[scan].items():
         for check in report["results"]["skipped_checks"]:
             reason = (check.get("check_result") or {}).get("suppress_comment", "")
-            assert reason and reason != "No comment provided" and len(reason) > 20, \
+            assert reason and reason != "No comment provided" and len(reason) > 20, (
                 f"{framework} {check['check_id']} at {check['file_path']} is skipped without a reason"
+            )

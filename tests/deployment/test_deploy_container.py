@@ -1,12 +1,13 @@
 """Dockerfile and .dockerignore, checked statically (tests/container builds and runs the image)."""
+
 from __future__ import annotations
 
 import re
 
 import pytest
+from deploy_helpers import REPO
 
 from common.settings import Settings
-from deploy_helpers import REPO
 
 
 @pytest.fixture(scope="module")
@@ -33,13 +34,16 @@ def test_the_base_image_is_a_build_argument_defaulting_to_slim_python_311(instru
 
 def test_no_syntax_directive_that_fetches_a_frontend_from_a_registry():
     first = (REPO / "Dockerfile").read_text().splitlines()[0]
-    assert not re.match(r"#\s*syntax\s*=", first, re.I), "BuildKit would pull the frontend image (offline builds fail)"
+    assert not re.match(r"#\s*syntax\s*=", first, re.I), (
+        "BuildKit would pull the frontend image (offline builds fail)"
+    )
 
 
 def test_runtime_needs_no_build_tools_and_keeps_a_writable_tmp(instructions):
-    runtime = instructions[[i for i, (w, _) in enumerate(instructions) if w == "FROM"][1]:]
-    assert not any("apt-get" in a or "pip install" in a for w, a in runtime if w == "RUN"), \
+    runtime = instructions[[i for i, (w, _) in enumerate(instructions) if w == "FROM"][1] :]
+    assert not any("apt-get" in a or "pip install" in a for w, a in runtime if w == "RUN"), (
         "build tools and installs stay in the build stage"
+    )
     assert ("VOLUME", '["/tmp"]') in runtime, "a writable /tmp under --read-only when none is mounted"
 
 
@@ -47,8 +51,9 @@ def test_dependencies_are_installed_before_code_is_copied(instructions):
     words = [(w, a) for w, a in instructions]
     req_copy = next(i for i, (w, a) in enumerate(words) if w == "COPY" and "requirements.txt" in a)
     install = next(i for i, (w, a) in enumerate(words) if w == "RUN" and "pip install" in a)
-    code_copy = next(i for i, (w, a) in enumerate(words)
-                     if w == "COPY" and "--from" not in a and "requirements" not in a)
+    code_copy = next(
+        i for i, (w, a) in enumerate(words) if w == "COPY" and "--from" not in a and "requirements" not in a
+    )
     assert req_copy < install < code_copy
     assert "--no-cache-dir" in words[install][1]
 
@@ -68,8 +73,13 @@ def test_serves_the_asgi_app_with_uvicorn(instructions):
     cmd = [a for w, a in instructions if w == "CMD"][-1]
     assert cmd.startswith("[")
     assert "exec uvicorn api_app:app" in cmd, "exec: uvicorn must be PID 1 to get SIGTERM"
-    for option in ['--host \\"${HOST}\\"', "--loop uvloop", "--http api_app.server:GuardedHttpToolsProtocol", '--workers \\"${WEB_CONCURRENCY}\\"',
-                   '--timeout-graceful-shutdown \\"${GRACEFUL_SHUTDOWN_SECONDS}\\"']:
+    for option in [
+        '--host \\"${HOST}\\"',
+        "--loop uvloop",
+        "--http api_app.server:GuardedHttpToolsProtocol",
+        '--workers \\"${WEB_CONCURRENCY}\\"',
+        '--timeout-graceful-shutdown \\"${GRACEFUL_SHUTDOWN_SECONDS}\\"',
+    ]:
         assert option in cmd, option
     env = " ".join(a for w, a in instructions if w == "ENV")
     # the image's own defaults are safe with nothing else: one process, jobs in process
@@ -89,12 +99,30 @@ def test_requirements_pin_the_server_stack():
 
 
 def test_dockerignore_keeps_tests_git_and_caches_out():
-    entries = {line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()
-               if line.strip() and not line.startswith("#")}
-    for expected in [".git", "tests", ".venv", "**/__pycache__", ".pytest_cache", ".ci-tools",
-                     "**/*.tfstate", "kubeconfig*", ".env", "bench", "docs", "deployment", "compose.yaml"]:
+    entries = {
+        line.strip()
+        for line in (REPO / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    for expected in [
+        ".git",
+        "tests",
+        ".venv",
+        "**/__pycache__",
+        ".pytest_cache",
+        ".ci-tools",
+        "**/*.tfstate",
+        "kubeconfig*",
+        ".env",
+        "bench",
+        "docs",
+        "deployment",
+        "compose.yaml",
+    ]:
         assert expected in entries, expected
     # what the service needs is not ignored
     for needed in ["requirements.txt", "api_app", "common", "models", "shared_dataloader"]:
         assert needed not in entries
-    assert not any(e.startswith("shared_dataloader") for e in entries), "the bundled dataset ships in the image"
+    assert not any(e.startswith("shared_dataloader") for e in entries), (
+        "the bundled dataset ships in the image"
+    )

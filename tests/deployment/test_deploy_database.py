@@ -1,12 +1,12 @@
 """The database component (PostgreSQL URL from Key Vault through the Secrets Store CSI driver, a migration
 Job) and the Terraform behind it: valid, wired into every app Deployment, no secret value committed."""
+
 from __future__ import annotations
 
 import re
 
 import hcl2
 import pytest
-
 from deploy_helpers import DEPLOYMENT, REPO, by_kind, production_with, validate
 
 COMPONENT = DEPLOYMENT / "components" / "database"
@@ -71,7 +71,9 @@ def test_terraform_database_is_private_and_its_url_lives_in_key_vault():
         with (DEPLOYMENT / "terraform" / name).open() as fh:
             parsed[name] = hcl2.load(fh)
     text = "\n".join((DEPLOYMENT / "terraform" / n).read_text() for n in parsed)
-    resources = {rtype.strip('"'): body for block in parsed["database.tf"]["resource"] for rtype, body in block.items()}
+    resources = {
+        rtype.strip('"'): body for block in parsed["database.tf"]["resource"] for rtype, body in block.items()
+    }
     server = next(iter(resources["azurerm_postgresql_flexible_server"].values()))
     assert server["public_network_access_enabled"] is False
     assert "delegated_subnet_id" in server and "private_dns_zone_id" in server

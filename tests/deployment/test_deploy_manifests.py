@@ -1,4 +1,5 @@
 """Kubernetes manifests: schema-valid (k8s 1.31 + CRD schemas) and shaped as SPEC §7 asks."""
+
 from __future__ import annotations
 
 import copy
@@ -9,9 +10,19 @@ import sys
 
 import pytest
 import yaml
-
-from deploy_helpers import (DEPLOYMENT, OVERLAY, REPO, SERVICES, by_kind, crd_schema, kustomize,
-                            load_docs, manifest_files, production_with, validate)
+from deploy_helpers import (
+    DEPLOYMENT,
+    OVERLAY,
+    REPO,
+    SERVICES,
+    by_kind,
+    crd_schema,
+    kustomize,
+    load_docs,
+    manifest_files,
+    production_with,
+    validate,
+)
 
 NAMESPACE = "sids-ml"
 MAIN = "sids-ml-api"
@@ -37,10 +48,18 @@ def blob_overlay(tmp_path_factory) -> list[dict]:
 
 def test_manifest_files_exist():
     names = {p.relative_to(DEPLOYMENT).as_posix() for p in manifest_files()}
-    for expected in ["base/namespace.yaml", "base/deployment.yaml", "base/service.yaml", "base/gateway.yaml",
-                     "base/httproute.yaml", "base/pdb.yaml", "base/cluster-issuer.yaml",
-                     "base/dataset-azurefile.yaml", "components/dataset-blob/dataset-azureblob.yaml",
-                     "components/jobs-redis/api-hpa.yaml"]:
+    for expected in [
+        "base/namespace.yaml",
+        "base/deployment.yaml",
+        "base/service.yaml",
+        "base/gateway.yaml",
+        "base/httproute.yaml",
+        "base/pdb.yaml",
+        "base/cluster-issuer.yaml",
+        "base/dataset-azurefile.yaml",
+        "components/dataset-blob/dataset-azureblob.yaml",
+        "components/jobs-redis/api-hpa.yaml",
+    ]:
         assert expected in names
 
 
@@ -66,8 +85,12 @@ def test_kubernetes_validate_cli_passes_the_overlay(tmp_path):
     docs = kustomize(OVERLAY)
     rendered.write_text(yaml.safe_dump_all(docs, sort_keys=False))
     custom = {"ClusterIssuer", "ScaledObject", "TriggerAuthentication", "Gateway", "HTTPRoute"}
-    result = subprocess.run([sys.executable, "-m", "kubernetes_validate", "--strict", "-k", "1.31.0",
-                             str(rendered)], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "kubernetes_validate", "--strict", "-k", "1.31.0", str(rendered)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert output.count("passed for resource") == len([d for d in docs if d["kind"] not in custom]) >= 14
@@ -87,11 +110,23 @@ def test_crd_schemas_are_not_vacuous():
     with pytest.raises(AssertionError):
         validate(namespaced)
 
-    scaled = {"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject",
-              "metadata": {"name": "worker", "namespace": NAMESPACE},
-              "spec": {"scaleTargetRef": {"name": "worker"}, "minReplicaCount": 0, "maxReplicaCount": 5,
-                       "triggers": [{"type": "redis", "metadata": {"listName": "jobs", "listLength": "5"},
-                                     "authenticationRef": {"name": "redis-auth"}}]}}
+    scaled = {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "ScaledObject",
+        "metadata": {"name": "worker", "namespace": NAMESPACE},
+        "spec": {
+            "scaleTargetRef": {"name": "worker"},
+            "minReplicaCount": 0,
+            "maxReplicaCount": 5,
+            "triggers": [
+                {
+                    "type": "redis",
+                    "metadata": {"listName": "jobs", "listLength": "5"},
+                    "authenticationRef": {"name": "redis-auth"},
+                }
+            ],
+        },
+    }
     validate(scaled)
     for mutate, expected in [
         (lambda s: s["spec"].pop("triggers"), "triggers"),
@@ -105,9 +140,12 @@ def test_crd_schemas_are_not_vacuous():
         mutate(bad)
         with pytest.raises(AssertionError, match=expected):
             validate(bad)
-    auth = {"apiVersion": "keda.sh/v1alpha1", "kind": "TriggerAuthentication",
-            "metadata": {"name": "redis-auth", "namespace": NAMESPACE},
-            "spec": {"secretTargetRef": [{"parameter": "password", "name": "redis", "key": "password"}]}}
+    auth = {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "TriggerAuthentication",
+        "metadata": {"name": "redis-auth", "namespace": NAMESPACE},
+        "spec": {"secretTargetRef": [{"parameter": "password", "name": "redis", "key": "password"}]},
+    }
     validate(auth)
     del auth["spec"]["secretTargetRef"][0]["key"]
     with pytest.raises(AssertionError, match="key"):
@@ -126,8 +164,11 @@ def test_gateway_api_schemas_are_not_vacuous():
         (route, lambda r: r["spec"]["rules"][0]["backendRefs"][0].update(port="http"), "port"),
         (gateway, lambda g: g["spec"].pop("listeners"), "listeners"),
         (gateway, lambda g: g["spec"]["listeners"][1].update(protocol=443), "protocol"),
-        (redirect, lambda r: r["spec"]["rules"][0]["filters"][0]["requestRedirect"].update(statusCode=304),
-         "statusCode"),
+        (
+            redirect,
+            lambda r: r["spec"]["rules"][0]["filters"][0]["requestRedirect"].update(statusCode=304),
+            "statusCode",
+        ),
     ]:
         bad = copy.deepcopy(doc)
         mutate(bad)
@@ -201,7 +242,9 @@ def test_main_deployment_serves_every_model(overlay):
 def test_hpa_defaults(overlay):
     hpas = by_kind(overlay, "HorizontalPodAutoscaler")
     deployments = by_kind(overlay, "Deployment")
-    assert set(hpas) == set(deployments) - {WORKER}, "every API Deployment has an autoscaler (KEDA scales workers)"
+    assert set(hpas) == set(deployments) - {WORKER}, (
+        "every API Deployment has an autoscaler (KEDA scales workers)"
+    )
     main = hpas[MAIN]["spec"]
     assert (main["minReplicas"], main["maxReplicas"]) == (1, 5)
     assert main["metrics"][0]["resource"]["name"] == "cpu"
@@ -246,12 +289,15 @@ def test_gateway_terminates_tls_with_a_cert_manager_certificate(overlay):
     assert listeners["https"]["tls"]["certificateRefs"] == [{"kind": "Secret", "name": "sids-ml-tls"}]
     # HTTP-01 challenges through the Gateway API, on the plain-HTTP listener
     assert solver["gatewayHTTPRoute"]["parentRefs"] == [
-        {"name": GATEWAY, "namespace": NAMESPACE, "kind": "Gateway", "sectionName": "http"}]
+        {"name": GATEWAY, "namespace": NAMESPACE, "kind": "Gateway", "sectionName": "http"}
+    ]
     assert listeners["http"]["protocol"] == "HTTP"
     redirect = by_kind(overlay, "HTTPRoute")["sids-ml-https-redirect"]
     assert redirect["spec"]["parentRefs"] == [{"name": GATEWAY, "sectionName": "http"}]
     assert redirect["spec"]["rules"][0]["filters"][0]["requestRedirect"]["scheme"] == "https"
-    assert not [d for d in overlay if d["kind"] == "Ingress"], "ingress-nginx is retired: routes are HTTPRoutes"
+    assert not [d for d in overlay if d["kind"] == "Ingress"], (
+        "ingress-nginx is retired: routes are HTTPRoutes"
+    )
 
 
 def test_routes_send_each_split_out_model_to_its_service(overlay):
@@ -261,8 +307,11 @@ def test_routes_send_each_split_out_model_to_its_service(overlay):
         assert backend in services, f"route {prefix} points at a missing Service"
         assert route["spec"]["parentRefs"] == [{"name": GATEWAY, "sectionName": "https"}]
     assert routes["/"][0] == MAIN
-    generated = [d for d in by_kind(overlay, "Deployment").values()
-                 if any(e["name"] == "MODEL_SERVICE" for e in _containers(d)[0].get("env", []))]
+    generated = [
+        d
+        for d in by_kind(overlay, "Deployment").values()
+        if any(e["name"] == "MODEL_SERVICE" for e in _containers(d)[0].get("env", []))
+    ]
     assert generated, "at least one model is split out by default"
     for dep in generated:
         name = dep["metadata"]["name"]
@@ -284,8 +333,14 @@ def test_twolvlimp_is_split_out_on_its_router_prefix(overlay):
     if not init.is_file():
         pytest.skip("models/twolvlImp is not written yet; prefix checked against SPEC §5.1 only")
     code = "import models.twolvlImp as m; print(m.router.prefix)"
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120,
-                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == path
 
@@ -297,8 +352,10 @@ def test_committed_services_match_the_generator_listing():
 
 
 def test_dataset_volume_uses_csi_with_secret_by_name(overlay, blob_overlay):
-    for docs, driver, claim in [(overlay, "file.csi.azure.com", "sids-dataset"),
-                                (blob_overlay, "blob.csi.azure.com", "sids-dataset-blob")]:
+    for docs, driver, claim in [
+        (overlay, "file.csi.azure.com", "sids-dataset"),
+        (blob_overlay, "blob.csi.azure.com", "sids-dataset-blob"),
+    ]:
         pvs = [d for d in docs if d["kind"] == "PersistentVolume" and d["spec"]["csi"]["driver"] == driver]
         assert len(pvs) == 1
         csi = pvs[0]["spec"]["csi"]
@@ -307,21 +364,28 @@ def test_dataset_volume_uses_csi_with_secret_by_name(overlay, blob_overlay):
         pvc = by_kind(docs, "PersistentVolumeClaim")[claim]
         assert pvc["spec"]["volumeName"] == pvs[0]["metadata"]["name"]
         main = by_kind(docs, "Deployment")[MAIN]["spec"]["template"]["spec"]
-        claims = [v["persistentVolumeClaim"]["claimName"] for v in main["volumes"] if "persistentVolumeClaim" in v]
+        claims = [
+            v["persistentVolumeClaim"]["claimName"] for v in main["volumes"] if "persistentVolumeClaim" in v
+        ]
         assert claims == [claim]
 
 
 def test_overlay_settings_reach_every_object(overlay):
     settings = yaml.safe_load((OVERLAY / "kustomization.yaml").read_text())
-    literals = dict(item.split("=", 1) for gen in settings["configMapGenerator"]
-                    if gen["name"] == "deployment-settings" for item in gen["literals"])
+    literals = dict(
+        item.split("=", 1)
+        for gen in settings["configMapGenerator"]
+        if gen["name"] == "deployment-settings"
+        for item in gen["literals"]
+    )
     for route in by_kind(overlay, "HTTPRoute").values():
         assert route["spec"]["hostnames"] == [literals["host"]]
     gateway = by_kind(overlay, "Gateway")[GATEWAY]
     assert {item["hostname"] for item in gateway["spec"]["listeners"]} == {literals["host"]}
     assert gateway["metadata"]["annotations"]["alb.networking.azure.io/alb-id"] == literals["albId"]
-    assert gateway["spec"]["addresses"] == [{"type": "alb.networking.azure.io/alb-frontend",
-                                             "value": literals["albFrontend"]}]
+    assert gateway["spec"]["addresses"] == [
+        {"type": "alb.networking.azure.io/alb-frontend", "value": literals["albFrontend"]}
+    ]
     policy = by_kind(overlay, "NetworkPolicy")["sids-ml-allow-gateway"]
     assert policy["spec"]["ingress"][0]["from"][0]["ipBlock"]["cidr"] == literals["gatewaySubnet"]
     assert by_kind(overlay, "ClusterIssuer")["letsencrypt"]["spec"]["acme"]["email"] == literals["acmeEmail"]
@@ -334,7 +398,9 @@ def test_network_policy_admits_the_gateway(overlay):
     assert policies
     for dep in by_kind(overlay, "Deployment").values():
         labels = dep["spec"]["template"]["metadata"]["labels"]
-        assert any(p["spec"]["podSelector"]["matchLabels"].items() <= labels.items() for p in policies.values())
+        assert any(
+            p["spec"]["podSelector"]["matchLabels"].items() <= labels.items() for p in policies.values()
+        )
 
 
 def test_no_secrets_kubeconfig_or_state_committed():
@@ -346,7 +412,9 @@ def test_no_secrets_kubeconfig_or_state_committed():
         assert not base.endswith((".tfstate", ".tfstate.backup", ".tfvars", ".pem", ".key", ".pfx")), name
     for path in manifest_files():
         for doc in load_docs(path.read_text()):
-            assert doc.get("kind") != "Secret", f"{path}: Secret objects are created by the operator, not committed"
+            assert doc.get("kind") != "Secret", (
+                f"{path}: Secret objects are created by the operator, not committed"
+            )
     for path in DEPLOYMENT.rglob("*"):
         if path.is_file() and path.suffix in (".yaml", ".yml", ".env", ".tf", ".py", ".md"):
             text = path.read_text()
@@ -356,7 +424,9 @@ def test_no_secrets_kubeconfig_or_state_committed():
 def _effective_env(docs, deployment):
     config = next(d for d in docs if d["kind"] == "ConfigMap")["data"]
     env = dict(config)
-    env.update({e["name"]: e.get("value", "<from a Secret>") for e in _containers(deployment)[0].get("env", [])})
+    env.update(
+        {e["name"]: e.get("value", "<from a Secret>") for e in _containers(deployment)[0].get("env", [])}
+    )
     return env
 
 
@@ -391,8 +461,11 @@ def test_a_stopping_pod_lets_the_longest_request_finish(overlay):
 def local_jobs_problems(docs: list[dict]) -> list[str]:
     """Why this build would lose jobs: JOB_BACKEND=local (jobs live in the process that started them)
     with several uvicorn processes, several replicas, or an autoscaler on the Deployment."""
-    scaled = {d["spec"]["scaleTargetRef"]["name"] for d in docs
-              if d["kind"] in ("HorizontalPodAutoscaler", "ScaledObject")}
+    scaled = {
+        d["spec"]["scaleTargetRef"]["name"]
+        for d in docs
+        if d["kind"] in ("HorizontalPodAutoscaler", "ScaledObject")
+    }
     problems = []
     for name, dep in by_kind(docs, "Deployment").items():
         env = _effective_env(docs, dep)
@@ -424,8 +497,9 @@ def test_the_production_overlay_runs_scale_mode(overlay):
 def test_local_jobs_with_an_autoscaler_are_refused(tmp_path):
     """The check above fails a build that drops the Redis component but keeps autoscaled services."""
     rel = os.path.relpath(DEPLOYMENT, tmp_path)
-    (tmp_path / "kustomization.yaml").write_text(yaml.safe_dump({
-        "resources": [f"{rel}/base", f"{rel}/overlays/production/services"]}))
+    (tmp_path / "kustomization.yaml").write_text(
+        yaml.safe_dump({"resources": [f"{rel}/base", f"{rel}/overlays/production/services"]})
+    )
     problems = local_jobs_problems(kustomize(tmp_path))
     assert problems == ["twolvlimp: autoscaled"]
 

@@ -1,4 +1,5 @@
 """deployment/terraform: parses (python-hcl2), declares what SPEC §7 asks, documented, fmt-clean."""
+
 from __future__ import annotations
 
 import re
@@ -7,7 +8,6 @@ import subprocess
 
 import hcl2
 import pytest
-
 from deploy_helpers import DEPLOYMENT, REPO
 
 TF_DIR = DEPLOYMENT / "terraform"
@@ -52,9 +52,16 @@ def res(tf, rtype, name=None):
 
 
 def test_core_resources_are_declared(tf):
-    for rtype in ["azurerm_resource_group", "azurerm_kubernetes_cluster", "azurerm_kubernetes_cluster_node_pool",
-                  "azurerm_container_registry", "azurerm_role_assignment", "azurerm_storage_account",
-                  "azurerm_storage_share", "azurerm_log_analytics_workspace"]:
+    for rtype in [
+        "azurerm_resource_group",
+        "azurerm_kubernetes_cluster",
+        "azurerm_kubernetes_cluster_node_pool",
+        "azurerm_container_registry",
+        "azurerm_role_assignment",
+        "azurerm_storage_account",
+        "azurerm_storage_share",
+        "azurerm_log_analytics_workspace",
+    ]:
         assert rtype in tf["resource"], rtype
     assert tf["terraform"]["required_providers"][0]["azurerm"]["source"] == "hashicorp/azurerm"
 
@@ -63,7 +70,10 @@ def test_aks_has_cluster_autoscaler_with_variable_bounds(tf):
     aks = res(tf, "azurerm_kubernetes_cluster")
     pool = aks["default_node_pool"][0]
     assert pool["auto_scaling_enabled"] is True
-    assert pool["min_count"] == "${var.system_node_min_count}" and pool["max_count"] == "${var.system_node_max_count}"
+    assert (
+        pool["min_count"] == "${var.system_node_min_count}"
+        and pool["max_count"] == "${var.system_node_max_count}"
+    )
     apps = res(tf, "azurerm_kubernetes_cluster_node_pool", "apps")
     assert apps["auto_scaling_enabled"] is True
     assert apps["min_count"] == "${var.node_min_count}" and apps["max_count"] == "${var.node_max_count}"
@@ -88,8 +98,11 @@ def test_optional_heavy_node_pool(tf):
 def test_cluster_can_pull_from_the_registry(tf):
     acr = res(tf, "azurerm_container_registry")
     assert acr["admin_enabled"] is False
-    pulls = [r for r in tf["resource"]["azurerm_role_assignment"].values()
-             if r["role_definition_name"] == "AcrPull"]
+    pulls = [
+        r
+        for r in tf["resource"]["azurerm_role_assignment"].values()
+        if r["role_definition_name"] == "AcrPull"
+    ]
     assert len(pulls) == 1
     assert pulls[0]["scope"] == "${azurerm_container_registry.main.id}"
     assert "kubelet_identity" in pulls[0]["principal_id"]
@@ -116,8 +129,14 @@ def test_every_variable_and_output_is_documented(tf):
         assert "type" in body, f"variable {name} lacks a type"
     for name, body in tf["output"].items():
         assert len(body.get("description", "")) > 15, f"output {name} lacks a description"
-    for expected in ["resource_group_name", "aks_cluster_name", "acr_login_server", "acr_name",
-                     "storage_account_name", "dataset_share_name"]:
+    for expected in [
+        "resource_group_name",
+        "aks_cluster_name",
+        "acr_login_server",
+        "acr_name",
+        "storage_account_name",
+        "dataset_share_name",
+    ]:
         assert expected in tf["output"]
 
 
@@ -137,8 +156,9 @@ def test_example_tfvars_sets_only_declared_variables(tf):
 
 
 def test_no_state_or_real_tfvars_committed():
-    tracked = subprocess.run(["git", "ls-files", "deployment/terraform"], cwd=REPO, capture_output=True,
-                             text=True).stdout.split()
+    tracked = subprocess.run(
+        ["git", "ls-files", "deployment/terraform"], cwd=REPO, capture_output=True, text=True
+    ).stdout.split()
     for name in tracked:
         assert not re.search(r"(\.tfstate(\..*)?|\.tfvars|\.terraform(\.lock\.hcl)?/.*)$", name), name
     assert not (TF_DIR / "terraform.tfstate").exists()
@@ -148,8 +168,12 @@ def test_terraform_fmt_is_clean():
     terraform = shutil.which("terraform")
     if not terraform:
         pytest.skip("terraform is not installed")
-    result = subprocess.run([terraform, "fmt", "-check", "-diff", "-recursive", str(TF_DIR)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [terraform, "fmt", "-check", "-diff", "-recursive", str(TF_DIR)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, f"terraform fmt would change:\n{result.stdout}{result.stderr}"
 
 
@@ -167,14 +191,19 @@ def test_scale_mode_redis_is_azure_managed_redis_reached_privately(tf):
     assert redis["public_network_access"] == "Disabled"
     database = redis["default_database"][0]
     assert database["client_protocol"] == "Encrypted" and database["eviction_policy"] == "NoEviction"
-    assert database["clustering_policy"] == "EnterpriseCluster", "rq needs one endpoint for multi-key commands"
+    assert database["clustering_policy"] == "EnterpriseCluster", (
+        "rq needs one endpoint for multi-key commands"
+    )
     endpoint = res(tf, "azurerm_private_endpoint", "redis")
     connection = endpoint["private_service_connection"][0]
     assert connection["subresource_names"] == ["redisEnterprise"]
     assert res(tf, "azurerm_private_dns_zone", "redis")["name"] == "privatelink.redis.azure.net"
     # the outputs give exactly what the Secret sids-ml-redis needs (url for the pods, address/password for KEDA)
     assert {"redis_url", "redis_address", "redis_primary_key"} <= set(tf["output"])
-    assert tf["output"]["redis_url"]["sensitive"] is True and tf["output"]["redis_primary_key"]["sensitive"] is True
+    assert (
+        tf["output"]["redis_url"]["sensitive"] is True
+        and tf["output"]["redis_primary_key"]["sensitive"] is True
+    )
     assert "rediss://" in tf["output"]["redis_url"]["value"]
 
 
@@ -188,10 +217,15 @@ def test_the_gateway_runs_on_application_gateway_for_containers(tf):
     assert res(tf, "azurerm_application_load_balancer_frontend", "main")
     credential = res(tf, "azurerm_federated_identity_credential", "alb_controller")
     assert credential["subject"] == "system:serviceaccount:azure-alb-system:alb-controller-sa"
-    roles = {r["role_definition_name"] for r in tf["resource"]["azurerm_role_assignment"].values()
-             if "alb_controller" in r["principal_id"]}
+    roles = {
+        r["role_definition_name"]
+        for r in tf["resource"]["azurerm_role_assignment"].values()
+        if "alb_controller" in r["principal_id"]
+    }
     assert roles == {"AppGw for Containers Configuration Manager", "Network Contributor"}
     # the overlay's defaults match Terraform's (the NetworkPolicy admits the AGC subnet)
     overlay = (DEPLOYMENT / "overlays/production/kustomization.yaml").read_text()
     assert f"gatewaySubnet={tf['variable']['agc_subnet_prefix']['default']}" in overlay
-    assert {"agc_id", "agc_frontend_name", "agc_subnet_prefix", "alb_controller_client_id"} <= set(tf["output"])
+    assert {"agc_id", "agc_frontend_name", "agc_subnet_prefix", "alb_controller_client_id"} <= set(
+        tf["output"]
+    )

@@ -1,11 +1,11 @@
 """GitHub Actions workflows: CI on every push/PR, CD builds, pushes, applies and waits."""
+
 from __future__ import annotations
 
 import re
 
 import pytest
 import yaml
-
 from deploy_helpers import REPO
 
 WORKFLOWS = REPO / ".github" / "workflows"
@@ -19,8 +19,10 @@ def load(name):
 
 
 def steps_text(job):
-    return "\n".join(str(step.get("run", "")) + str(step.get("uses", "")) + str(step.get("with", ""))
-                     for step in job.get("steps", []))
+    return "\n".join(
+        str(step.get("run", "")) + str(step.get("uses", "")) + str(step.get("with", ""))
+        for step in job.get("steps", [])
+    )
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +53,14 @@ def test_cd_tests_builds_pushes_applies_and_waits(cd):
     assert deploy["permissions"]["id-token"] == "write", "OIDC login, no stored cloud password"
     assert deploy["env"]["IMAGE_TAG"] == "${{ github.sha }}"
     text = steps_text(deploy)
-    order = ["azure/login", "docker build", "docker push", "kustomize edit set image", "kubectl apply",
-             "rollout status"]
+    order = [
+        "azure/login",
+        "docker build",
+        "docker push",
+        "kustomize edit set image",
+        "kubectl apply",
+        "rollout status",
+    ]
     positions = [text.find(word) for word in order]
     assert all(p >= 0 for p in positions), dict(zip(order, positions))
     assert positions == sorted(positions), "steps run in this order"
@@ -63,8 +71,10 @@ def test_secrets_only_through_the_secret_store():
     for path in WORKFLOWS.glob("*.y*ml"):
         text = path.read_text()
         for line in text.splitlines():
-            if re.search(r"(client-id|tenant-id|subscription-id|password|token)\s*:", line, re.I) \
-                    and "id-token: write" not in line:
+            if (
+                re.search(r"(client-id|tenant-id|subscription-id|password|token)\s*:", line, re.I)
+                and "id-token: write" not in line
+            ):
                 assert "${{ secrets." in line, f"{path.name}: {line.strip()}"
         # no inline expansion of untrusted event data into shell scripts
         assert "github.event." not in text

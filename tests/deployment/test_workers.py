@@ -1,13 +1,14 @@
 """The jobs-redis component (included by the production overlay): queue workers scaled by KEDA on the
 rq queue, every app Deployment on the Redis backend; validated like the rest of deployment/ (k8s
 schemas, KEDA CRD schema)."""
+
 from __future__ import annotations
 
 import pytest
 import yaml
+from deploy_helpers import DEPLOYMENT, OVERLAY, by_kind, kustomize, validate
 
 from common.settings import Settings
-from deploy_helpers import DEPLOYMENT, OVERLAY, by_kind, kustomize, validate
 
 COMPONENT = DEPLOYMENT / "components" / "jobs-redis"
 WORKER = "sids-ml-worker"

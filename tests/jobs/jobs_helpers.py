@@ -5,13 +5,13 @@ import contextlib
 import subprocess
 from pathlib import Path
 
-import pytest
-from fastapi.testclient import TestClient
-
 import jobs_slowmodel
-from api_app.factory import create_app
+import pytest
 from conftest import make_settings, stop_worker, wait_ready
 from conftest import start_worker as start_shared_worker
+from fastapi.testclient import TestClient
+
+from api_app.factory import create_app
 
 HERE = Path(__file__).resolve().parent
 

@@ -7,7 +7,6 @@ import time
 
 import pandas as pd
 import pytest
-
 from conftest import poll_job, running_app
 
 ASYNC = {"Prefer": "respond-async"}
@@ -15,7 +14,11 @@ ASYNC = {"Prefer": "respond-async"}
 
 def reviews_csv(rows: int) -> bytes:
     texts = ["Loved it!", "Worst purchase ever.", "meh, ok"]
-    return pd.DataFrame({"id": range(rows), "text": [texts[i % 3] for i in range(rows)]}).to_csv(index=False).encode()
+    return (
+        pd.DataFrame({"id": range(rows), "text": [texts[i % 3] for i in range(rows)]})
+        .to_csv(index=False)
+        .encode()
+    )
 
 
 def upload(client, content: bytes, headers=ASYNC):
@@ -29,7 +32,9 @@ def files_dir(tmp_path):
 
 @pytest.fixture
 def small_budget_client(files_dir):
-    with running_app(model_service=("sentiment",), job_files_dir=files_dir, job_files_max_bytes=6000) as client:
+    with running_app(
+        model_service=("sentiment",), job_files_dir=files_dir, job_files_max_bytes=6000
+    ) as client:
         yield client
 
 

@@ -3,11 +3,11 @@
 import time
 
 import pytest
+from conftest import poll_job as poll
+from jobs_helpers import client_for
 
 from common.cache import LocalCache, cache_key, etag_matches
 from common.jobs import parse_prefer
-from conftest import poll_job as poll
-from jobs_helpers import client_for
 
 INDICATOR = "wdi-EG.ELC.ACCS.ZS"
 
@@ -44,10 +44,12 @@ def test_sync_answer_carries_etag_and_if_none_match_gets_304(client):
 def test_cache_key_is_canonical_and_names_model_endpoint_and_dataset_version():
     key = cache_key("m", "/m/predict", {"a": 1, "b": [1, 2]}, "v1")
     assert key == cache_key("m", "/m/predict", {"b": [1, 2], "a": 1}, "v1")
-    others = {cache_key("n", "/m/predict", {"a": 1, "b": [1, 2]}, "v1"),
-              cache_key("m", "/m/other", {"a": 1, "b": [1, 2]}, "v1"),
-              cache_key("m", "/m/predict", {"a": 2, "b": [1, 2]}, "v1"),
-              cache_key("m", "/m/predict", {"a": 1, "b": [1, 2]}, "v2")}
+    others = {
+        cache_key("n", "/m/predict", {"a": 1, "b": [1, 2]}, "v1"),
+        cache_key("m", "/m/other", {"a": 1, "b": [1, 2]}, "v1"),
+        cache_key("m", "/m/predict", {"a": 2, "b": [1, 2]}, "v1"),
+        cache_key("m", "/m/predict", {"a": 1, "b": [1, 2]}, "v2"),
+    }
     assert key not in others and len(others) == 4
 
 
@@ -80,8 +82,11 @@ def test_respond_async_gives_202_with_location_then_progress_and_result(local):
     assert accepted.json() == {"id": job_id, "status": "queued"}
     assert accepted.headers["location"] == f"/jobs/{job_id}"
     assert accepted.headers["preference-applied"] == "respond-async"
-    running = poll(local, accepted.headers["location"],
-                   until=lambda j: j["status"] == "running" and j["progress"]["fraction"] > 0)
+    running = poll(
+        local,
+        accepted.headers["location"],
+        until=lambda j: j["status"] == "running" and j["progress"]["fraction"] > 0,
+    )
     assert running["status"] == "running" and running["progress"]["stage"] == "step"
     assert 0 < running["progress"]["fraction"] < 1 and running["result"] is None
     done = poll(local, accepted.headers["location"])
@@ -104,7 +109,9 @@ def test_wait_answers_when_done_in_time_else_202(local):
 
 
 def test_failed_job_reports_the_error_and_wait_returns_it_directly(local):
-    accepted = local.post("/sampleapi/predict", json=sample(indicator="nope"), headers={"Prefer": "respond-async"})
+    accepted = local.post(
+        "/sampleapi/predict", json=sample(indicator="nope"), headers={"Prefer": "respond-async"}
+    )
     job = poll(local, accepted.headers["location"])
     assert job["status"] == "failed" and job["result"] is None
     assert job["error"]["code"] == "invalid_input" and "POST /sampleapi/indicators" in job["error"]["detail"]
@@ -113,7 +120,9 @@ def test_failed_job_reports_the_error_and_wait_returns_it_directly(local):
 
 
 def test_cancel_a_running_job_stops_it_at_its_next_progress_report(local):
-    accepted = local.post("/slowtest/run", json=slow(10, 100, "cancel-me"), headers={"Prefer": "respond-async"})
+    accepted = local.post(
+        "/slowtest/run", json=slow(10, 100, "cancel-me"), headers={"Prefer": "respond-async"}
+    )
     location = accepted.headers["location"]
     poll(local, location, until=lambda j: j["status"] == "running")
     cancelled = local.post(f"{location}/cancel")
@@ -143,8 +152,12 @@ def test_cancel_a_queued_job_means_it_never_starts():
 def test_a_full_compute_pool_refuses_new_jobs_with_503():
     with client_for(compute_workers=1, compute_queue_size=1) as client:
         for tag in ("a", "b"):
-            assert client.post("/slowtest/run", json=slow(1.0, 10, tag),
-                               headers={"Prefer": "respond-async"}).status_code == 202
+            assert (
+                client.post(
+                    "/slowtest/run", json=slow(1.0, 10, tag), headers={"Prefer": "respond-async"}
+                ).status_code
+                == 202
+            )
         refused = client.post("/slowtest/run", json=slow(1.0, 10, "c"), headers={"Prefer": "respond-async"})
         assert refused.status_code == 503 and refused.json()["code"] == "overloaded"
         assert client.app.state.jobs.stats()["queued"] + client.app.state.jobs.stats()["running"] == 2
@@ -178,8 +191,9 @@ def test_identical_requests_in_flight_share_one_computation():
     with client_for(compute_workers=1, compute_queue_size=8) as client:
         started = time.monotonic()
         with ThreadPoolExecutor(5) as threads:
-            answers = list(threads.map(lambda _: client.post("/slowtest/run", json=slow(1.0, 10, "herd")),
-                                       range(5)))
+            answers = list(
+                threads.map(lambda _: client.post("/slowtest/run", json=slow(1.0, 10, "herd")), range(5))
+            )
         elapsed = time.monotonic() - started
         assert [a.status_code for a in answers] == [200] * 5
         assert len({a.content for a in answers}) == 1 and len({a.headers["etag"] for a in answers}) == 1

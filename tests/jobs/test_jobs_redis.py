@@ -6,11 +6,10 @@ import signal
 import time
 
 import pytest
-
 from conftest import WORKER_RECOVERY_SECONDS as RECOVERY_SECONDS
 from conftest import children, running_app
-from conftest import stop_worker as stop
 from conftest import poll_job as poll
+from conftest import stop_worker as stop
 from jobs_helpers import client_for, start_worker, worker  # noqa: F401  (worker is a fixture)
 
 INDICATOR = "wdi-EG.ELC.ACCS.ZS"
@@ -37,7 +36,9 @@ def test_worker_answers_like_embedded_mode_and_the_cache_is_shared(client, api, 
     assert queued.status_code == 200 and queued.json() == embedded.json()
     assert queued.headers["etag"] == embedded.headers["etag"]
     stop(worker)
-    cached = api.post("/sampleapi/predict", json=sample("2012"), headers={"If-None-Match": queued.headers["etag"]})
+    cached = api.post(
+        "/sampleapi/predict", json=sample("2012"), headers={"If-None-Match": queued.headers["etag"]}
+    )
     assert cached.status_code == 304, "answered from the Redis cache without a worker"
     with client_for(job_backend="redis", redis_url=api.app.state.settings.redis_url) as other_api:
         assert other_api.post("/sampleapi/predict", json=sample("2012")).json() == embedded.json()
@@ -46,8 +47,11 @@ def test_worker_answers_like_embedded_mode_and_the_cache_is_shared(client, api, 
 def test_async_job_shows_progress_and_result(api, worker):
     accepted = api.post("/slowtest/run", json=slow(2.0, 20, "redis"), headers={"Prefer": "respond-async"})
     assert accepted.status_code == 202 and accepted.headers["location"] == f"/jobs/{accepted.json()['id']}"
-    running = poll(api, accepted.headers["location"],
-                   until=lambda j: j["status"] == "running" and (j["progress"] or {}).get("fraction", 0) > 0)
+    running = poll(
+        api,
+        accepted.headers["location"],
+        until=lambda j: j["status"] == "running" and (j["progress"] or {}).get("fraction", 0) > 0,
+    )
     assert running["status"] == "running" and 0 < running["progress"]["fraction"] < 1
     done = poll(api, accepted.headers["location"])
     assert done["status"] == "succeeded" and done["model"] == "slowtest"
@@ -59,7 +63,9 @@ def test_async_job_shows_progress_and_result(api, worker):
 def test_errors_raised_in_the_worker_keep_their_status_and_message(api, worker):
     direct = api.post("/sampleapi/predict", json=sample(indicator="nope"))
     assert direct.status_code == 422 and direct.json()["errors"][0]["field"] == "body.indicator"
-    accepted = api.post("/sampleapi/predict", json=sample(indicator="nope"), headers={"Prefer": "respond-async"})
+    accepted = api.post(
+        "/sampleapi/predict", json=sample(indicator="nope"), headers={"Prefer": "respond-async"}
+    )
     job = poll(api, accepted.headers["location"])
     assert job["status"] == "failed" and job["error"]["code"] == "invalid_input"
 
@@ -81,7 +87,10 @@ def test_cancel_queued_and_running_jobs(api, worker, redis_conn):
 
 def test_queue_depth_in_metrics_is_the_list_keda_measures(api, redis_conn):
     for tag in "abc":
-        assert api.post("/slowtest/run", json=slow(0, 1, tag), headers={"Prefer": "respond-async"}).status_code == 202
+        assert (
+            api.post("/slowtest/run", json=slow(0, 1, tag), headers={"Prefer": "respond-async"}).status_code
+            == 202
+        )
     text = api.get("/metrics").text
     assert redis_conn.llen(QUEUE_KEY) == 3
     assert 'sids_job_queue_depth{backend="redis"} 3.0' in text
@@ -89,7 +98,11 @@ def test_queue_depth_in_metrics_is_the_list_keda_measures(api, redis_conn):
 
 
 def _horse_running(api, location: str, worker_process) -> tuple[dict, list[int]]:
-    job = poll(api, location, until=lambda j: j["status"] == "running" and (j["progress"] or {}).get("fraction", 0) > 0)
+    job = poll(
+        api,
+        location,
+        until=lambda j: j["status"] == "running" and (j["progress"] or {}).get("fraction", 0) > 0,
+    )
     assert job["status"] == "running", job
     return job, children(worker_process.pid)
 
@@ -97,7 +110,9 @@ def _horse_running(api, location: str, worker_process) -> tuple[dict, list[int]]
 def test_a_job_whose_worker_is_killed_runs_again_on_another_worker(api, redis_url, redis_conn):
     first = start_worker(redis_url)
     try:
-        accepted = api.post("/slowtest/run", json=slow(2.0, 20, "survivor"), headers={"Prefer": "respond-async"})
+        accepted = api.post(
+            "/slowtest/run", json=slow(2.0, 20, "survivor"), headers={"Prefer": "respond-async"}
+        )
         _, horses = _horse_running(api, accepted.headers["location"], first)
         assert horses, "the worker forks a work horse per job"
         for pid in (*horses, first.pid):
@@ -119,7 +134,9 @@ def test_a_job_whose_worker_is_killed_runs_again_on_another_worker(api, redis_ur
 def test_sigterm_lets_the_running_job_finish_then_the_worker_exits(api, redis_url, redis_conn):
     process = start_worker(redis_url)
     try:
-        accepted = api.post("/slowtest/run", json=slow(1.5, 15, "graceful"), headers={"Prefer": "respond-async"})
+        accepted = api.post(
+            "/slowtest/run", json=slow(1.5, 15, "graceful"), headers={"Prefer": "respond-async"}
+        )
         _horse_running(api, accepted.headers["location"], process)
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 0
@@ -133,12 +150,22 @@ def test_imputed_matrices_built_by_one_job_serve_the_next_through_redis(client, 
     """Each job runs in a fresh work horse, so twolvlImp's in-process matrix cache dies with it; the
     matrices go to Redis instead, and a later job on the same year/target/imputer reads them back
     and answers exactly as embedded mode does."""
-    base = {"target_year": "2001", "dataset": "wdi", "target": INDICATOR, "interpolator": "KNNImputer",
-            "scheme": "MANUAL", "manual_predictors": ["wdi-AG.LND.AGRI.ZS"], "estimators": 5,
-            "model": "rfr", "interval": "quantile"}
+    base = {
+        "target_year": "2001",
+        "dataset": "wdi",
+        "target": INDICATOR,
+        "interpolator": "KNNImputer",
+        "scheme": "MANUAL",
+        "manual_predictors": ["wdi-AG.LND.AGRI.ZS"],
+        "estimators": 5,
+        "model": "rfr",
+        "interval": "quantile",
+    }
     process = start_worker(redis_url, MODEL_SERVICE="twolvlImp")
     try:
-        with running_app(model_service=("twolvlImp",), job_backend="redis", redis_url=redis_url) as twolvl_api:
+        with running_app(
+            model_service=("twolvlImp",), job_backend="redis", redis_url=redis_url
+        ) as twolvl_api:
             assert redis_conn.keys("sids:shared:*") == []
             first = twolvl_api.post("/twolvlImp/predict", json=base)
             assert first.status_code == 200, first.text

@@ -5,7 +5,6 @@ import threading
 import time
 
 import pytest
-
 from conftest import children, stop_worker
 from conftest import poll_job as poll
 from jobs_helpers import client_for, start_worker
@@ -26,8 +25,13 @@ def timed(call):
 
 @pytest.fixture
 def redis_api(private_redis):
-    with client_for(job_backend="redis", redis_url=private_redis.url, redis_timeout_seconds=1,
-                    worker_wait_seconds=2, compute_timeout_seconds=3) as client:
+    with client_for(
+        job_backend="redis",
+        redis_url=private_redis.url,
+        redis_timeout_seconds=1,
+        worker_wait_seconds=2,
+        compute_timeout_seconds=3,
+    ) as client:
         yield client
 
 
@@ -66,7 +70,9 @@ def test_redis_killed_gives_503_with_retry_after_and_cached_answers_go_on(redis_
     cached = redis_api.post("/sampleapi/predict", json=SAMPLE)
     assert cached.status_code == 200 and cached.content == computed.content, "in-process cache fallback"
     assert_unavailable(redis_api.post("/slowtest/run", json=slow(0, 1, "sync")))
-    assert_unavailable(redis_api.post("/slowtest/run", json=slow(0, 1, "async"), headers={"Prefer": "respond-async"}))
+    assert_unavailable(
+        redis_api.post("/slowtest/run", json=slow(0, 1, "async"), headers={"Prefer": "respond-async"})
+    )
     assert_unavailable(redis_api.get(accepted.headers["location"]))
     assert_unavailable(redis_api.post(accepted.headers["location"] + "/cancel"))
     ready = redis_api.get("/health/ready")
@@ -78,15 +84,24 @@ def test_redis_killed_gives_503_with_retry_after_and_cached_answers_go_on(redis_
     private_redis.start()
     assert wait_for(lambda: redis_api.get("/health/ready").json()["redis"] == "up")
     assert "sids_redis_up 1.0" in redis_api.get("/metrics").text
-    assert redis_api.post("/slowtest/run", json=slow(0, 1, "again"),
-                          headers={"Prefer": "respond-async"}).status_code == 202
+    assert (
+        redis_api.post(
+            "/slowtest/run", json=slow(0, 1, "again"), headers={"Prefer": "respond-async"}
+        ).status_code
+        == 202
+    )
 
 
 def test_a_stalled_redis_stalls_neither_liveness_nor_metrics(redis_api, private_redis):
     private_redis.pause()
     model = {}
-    request = threading.Thread(target=lambda: model.update(answer=redis_api.post(
-        "/slowtest/run", json=slow(0, 1, "stalled"), headers={"Prefer": "respond-async"})))
+    request = threading.Thread(
+        target=lambda: model.update(
+            answer=redis_api.post(
+                "/slowtest/run", json=slow(0, 1, "stalled"), headers={"Prefer": "respond-async"}
+            )
+        )
+    )
     request.start()
     try:
         time.sleep(0.2)

@@ -5,7 +5,6 @@ import random
 import time
 
 import pytest
-
 from conftest import running_app
 
 TARGET = "wdi-EG.ELC.ACCS.ZS"
@@ -21,10 +20,14 @@ def big_survey(rows: int = 2000, questions: int = 80) -> dict:
     rng = random.Random(0)
     names = [f"q{i}" for i in range(questions)]
     metadata = [{"Question Name": name, "Type": "categorical", "Factor": "Everything"} for name in names]
-    metadata += [{"Question Name": "lon", "Type": "GPS longitude", "Factor": "Location"},
-                 {"Question Name": "lat", "Type": "GPS latitude", "Factor": "Location"}]
-    data = [{**{name: rng.choice("abcde") for name in names}, "lon": 35 + rng.random(), "lat": -15 + rng.random()}
-            for _ in range(rows)]
+    metadata += [
+        {"Question Name": "lon", "Type": "GPS longitude", "Factor": "Location"},
+        {"Question Name": "lat", "Type": "GPS latitude", "Factor": "Location"},
+    ]
+    data = [
+        {**{name: rng.choice("abcde") for name in names}, "lon": 35 + rng.random(), "lat": -15 + rng.random()}
+        for _ in range(rows)
+    ]
     return {"data": data, "metadata": metadata, "factor": "Everything", "max_k": 20}
 
 
@@ -60,16 +63,28 @@ def test_the_big_survey_is_refused_at_once_and_accepted_as_a_job(strict):
     assert time.monotonic() - started < 10, "refused without clustering"
     assert 60 < seconds < JOB_LIMIT, "k = 1..20 on 2,000 x 80 answers took 119 s"
     cancel(strict, strict.post("/survey/clustering", json=body, headers=ASYNC))
-    assert_refused(strict.post("/survey/clustering", json=big_survey(questions=200), headers=ASYNC),
-                   JOB_LIMIT, synchronous=False)
+    assert_refused(
+        strict.post("/survey/clustering", json=big_survey(questions=200), headers=ASYNC),
+        JOB_LIMIT,
+        synchronous=False,
+    )
     small = big_survey(rows=100, questions=5) | {"max_k": 3}
     answer = strict.post("/survey/clustering", json=small, headers=WAIT)
     assert answer.status_code == 200 and len(answer.json()["cluster_label"]) == 100
 
 
 def test_twolvlimp_predict_and_backtest_are_refused_beyond_the_limit(strict):
-    heavy = {"target_year": "2001", "dataset": "wdi", "target": TARGET, "interpolator": "KNNImputer",
-             "scheme": "AFS", "number_predictor": 10, "estimators": 400, "model": "all", "interval": "quantile"}
+    heavy = {
+        "target_year": "2001",
+        "dataset": "wdi",
+        "target": TARGET,
+        "interpolator": "KNNImputer",
+        "scheme": "AFS",
+        "number_predictor": 10,
+        "estimators": 400,
+        "model": "all",
+        "interval": "quantile",
+    }
     predicted = strict.post("/twolvlImp/estimate", json=heavy).json()["seconds"]
     seconds = assert_refused(strict.post("/twolvlImp/predict", json=heavy), 1)
     assert abs(seconds - predicted) <= 0.5, "the model's own estimator (rounded to the second)"

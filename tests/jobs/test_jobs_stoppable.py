@@ -54,7 +54,9 @@ def test_a_timed_out_computation_is_stopped_and_its_slot_serves_again_at_once():
 
 def test_cancelling_a_running_job_frees_its_slot_at_once_even_without_progress_reports():
     with client_for(compute_workers=1) as client:
-        accepted = client.post("/slowtest/run", json=body(20, 1, "stuck"), headers={"Prefer": "respond-async"})
+        accepted = client.post(
+            "/slowtest/run", json=body(20, 1, "stuck"), headers={"Prefer": "respond-async"}
+        )
         location = accepted.headers["location"]
         poll(client, location, until=lambda j: j["status"] == "running")
         victim = client.app.state.processes.pids()[0]
@@ -97,8 +99,11 @@ def test_thread_isolation_still_answers_and_reports_progress():
         answer = client.post("/slowtest/run", json=body(0, 1, "thread"))
         assert answer.status_code == 200 and answer.json()["pid"] == os.getpid()
         accepted = client.post("/slowtest/run", json=body(1, 10, "bar"), headers={"Prefer": "respond-async"})
-        running = poll(client, accepted.headers["location"],
-                       until=lambda j: j["status"] == "running" and (j["progress"] or {}).get("fraction", 0) > 0)
+        running = poll(
+            client,
+            accepted.headers["location"],
+            until=lambda j: j["status"] == "running" and (j["progress"] or {}).get("fraction", 0) > 0,
+        )
         assert 0 < running["progress"]["fraction"] < 1
         assert poll(client, accepted.headers["location"])["status"] == "succeeded"
 

@@ -12,17 +12,23 @@ import time
 
 import pytest
 import redis
+from conftest import free_port, start_worker
+from conftest import stop_worker as stop
 
 from common import heartbeat
 from common.settings import REPO_ROOT
-from conftest import free_port, start_worker
-from conftest import stop_worker as stop
 
 
 def probe(folder) -> subprocess.CompletedProcess:
     env = {**os.environ, "WORKER_HEARTBEAT_DIR": str(folder), "PYTHONPATH": str(REPO_ROOT)}
-    return subprocess.run([sys.executable, "-m", "common.heartbeat"], cwd=REPO_ROOT, env=env,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "common.heartbeat"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def wait_until(condition, timeout: float = 60) -> None:
@@ -39,8 +45,10 @@ def own_redis():
     if not binary:
         pytest.skip("redis-server is not installed")
     port = free_port()
-    server = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-                              stdout=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
     url = f"redis://127.0.0.1:{port}/0"
     wait_until(lambda: _pings(url), timeout=10)
     yield server, url
@@ -57,7 +65,10 @@ def _pings(url: str) -> bool:
 
 
 def test_the_probe_reports_missing_stale_and_dead_workers(tmp_path):
-    assert heartbeat.check(tmp_path / "none", 60) == (False, f"no running worker has a heartbeat in {tmp_path / 'none'}")
+    assert heartbeat.check(tmp_path / "none", 60) == (
+        False,
+        f"no running worker has a heartbeat in {tmp_path / 'none'}",
+    )
     heartbeat.beat(tmp_path, os.getpid())
     healthy, message = heartbeat.check(tmp_path, 60)
     assert healthy and message.startswith("1 worker(s) alive")
@@ -66,7 +77,9 @@ def test_the_probe_reports_missing_stale_and_dead_workers(tmp_path):
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
     heartbeat.beat(tmp_path, gone.pid)
-    assert heartbeat.check(tmp_path, 60)[0] and not (tmp_path / str(gone.pid)).exists(), "a dead process's file goes"
+    assert heartbeat.check(tmp_path, 60)[0] and not (tmp_path / str(gone.pid)).exists(), (
+        "a dead process's file goes"
+    )
 
 
 def test_a_worker_beats_while_idle_and_through_a_redis_outage_and_not_when_hung(tmp_path, own_redis):

@@ -5,10 +5,9 @@ import json
 
 import azure.functions as func
 import pytest
-
-import main
 from sqlalchemy import select
 
+import main
 from api_app.database import audit_events
 
 AUDITED_REQUEST = "azure-function-audit-check"
@@ -31,24 +30,32 @@ def function_responses():
         "params": call("GET", "http://localhost/params"),
         "ready": call("GET", "http://localhost/health/ready"),
         "indicators": call("POST", "http://localhost/sampleapi/indicators?dataset=wdi"),
-        "predict": call("POST", "http://localhost/sampleapi/predict",
-                        json.dumps({"indicator": "wdi-EG.ELC.ACCS.ZS", "year": "2012"}).encode(),
-                        {"content-type": "application/json"}),
+        "predict": call(
+            "POST",
+            "http://localhost/sampleapi/predict",
+            json.dumps({"indicator": "wdi-EG.ELC.ACCS.ZS", "year": "2012"}).encode(),
+            {"content-type": "application/json"},
+        ),
         "put": call("PUT", "http://localhost/params"),
         "ui": call("GET", "http://localhost/ui"),
         "ui_module": call("GET", "http://localhost/ui/static/app.js"),
-        "bad": call("POST", "http://localhost/sampleapi/predict", b"{}",
-                    {"content-type": "application/json"}),
+        "bad": call(
+            "POST", "http://localhost/sampleapi/predict", b"{}", {"content-type": "application/json"}
+        ),
     }
 
     async def drive():
         answers = {name: await main.main(request) for name, request in requests.items()}
         # From here on only the invocation itself writes audit records (as in a frozen Functions host).
         await asyncio.to_thread(main.app.state.audit.stop)
-        answers["audited"] = await main.main(call(
-            "POST", "http://localhost/sampleapi/predict",
-            json.dumps({"indicator": "wdi-EG.ELC.ACCS.ZS", "year": "2013"}).encode(),
-            {"content-type": "application/json", "x-request-id": AUDITED_REQUEST}))
+        answers["audited"] = await main.main(
+            call(
+                "POST",
+                "http://localhost/sampleapi/predict",
+                json.dumps({"indicator": "wdi-EG.ELC.ACCS.ZS", "year": "2013"}).encode(),
+                {"content-type": "application/json", "x-request-id": AUDITED_REQUEST},
+            )
+        )
         answers["audit_rows"] = audit_rows(AUDITED_REQUEST)
         await main._middleware.notify_shutdown()
         return answers
@@ -73,8 +80,10 @@ def test_function_answers_like_the_asgi_app(function_responses, client):
     indicators = json.loads(function_responses["indicators"].get_body())
     assert indicators == client.post("/sampleapi/indicators?dataset=wdi").json()
     predicted = json.loads(function_responses["predict"].get_body())
-    assert predicted == client.post("/sampleapi/predict",
-                                    json={"indicator": "wdi-EG.ELC.ACCS.ZS", "year": "2012"}).json()
+    assert (
+        predicted
+        == client.post("/sampleapi/predict", json={"indicator": "wdi-EG.ELC.ACCS.ZS", "year": "2012"}).json()
+    )
     assert predicted["sids"]["countries"] > 0
 
 
@@ -91,7 +100,11 @@ def test_function_writes_its_audit_records_before_it_answers(function_responses)
     assert len(rows) == 1
     row = rows[0]
     assert (row["event"], row["route"], row["status"], row["model"]) == (
-        "model_call", "/sampleapi/predict", 200, "sampleapi")
+        "model_call",
+        "/sampleapi/predict",
+        200,
+        "sampleapi",
+    )
     assert row["body_hash"] and len(row["body_hash"]) == 64 and row["body"] is None
 
 

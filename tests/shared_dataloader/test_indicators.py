@@ -60,16 +60,35 @@ def test_rows_without_codes_and_unused_meta_are_dropped(tmp_path):
     assert pd.isna(result.values.loc[("JAM", "a-x"), "2000"])
 
 
-@pytest.mark.parametrize("data,meta,datasets,message", [
-    ("Country Code,Indicator Code,2000\nFJI,a-x,abc\n", META + "a-x,X,E,G,a\n",
-     "Dataset Code,Dataset Name\na,A\n", "indicatorData.csv: column 2000 has a value that is not a number ('abc' in row 2)"),
-    ("Country Code,Indicator Code\nFJI,a-x\n", META + "a-x,X,E,G,a\n",
-     "Dataset Code,Dataset Name\na,A\n", "indicatorData.csv: no year columns"),
-    ("Country Code,Indicator Code,2000\nFJI,a-x,1\n", "Indicator Code,Indicator\na-x,X\n",
-     "Dataset Code,Dataset Name\na,A\n", "indicatorMeta.csv: missing column(s) Dimension, Category, Dataset"),
-    ("Country Code,Indicator Code,2000\nFJI,a-x,1\n", META + "a-x,X,E,G,a\n",
-     "Code,Name\na,A\n", "datasetMeta.csv: missing column(s) Dataset Code, Dataset Name"),
-])
+@pytest.mark.parametrize(
+    "data,meta,datasets,message",
+    [
+        (
+            "Country Code,Indicator Code,2000\nFJI,a-x,abc\n",
+            META + "a-x,X,E,G,a\n",
+            "Dataset Code,Dataset Name\na,A\n",
+            "indicatorData.csv: column 2000 has a value that is not a number ('abc' in row 2)",
+        ),
+        (
+            "Country Code,Indicator Code\nFJI,a-x\n",
+            META + "a-x,X,E,G,a\n",
+            "Dataset Code,Dataset Name\na,A\n",
+            "indicatorData.csv: no year columns",
+        ),
+        (
+            "Country Code,Indicator Code,2000\nFJI,a-x,1\n",
+            "Indicator Code,Indicator\na-x,X\n",
+            "Dataset Code,Dataset Name\na,A\n",
+            "indicatorMeta.csv: missing column(s) Dimension, Category, Dataset",
+        ),
+        (
+            "Country Code,Indicator Code,2000\nFJI,a-x,1\n",
+            META + "a-x,X,E,G,a\n",
+            "Code,Name\na,A\n",
+            "datasetMeta.csv: missing column(s) Dataset Code, Dataset Name",
+        ),
+    ],
+)
 def test_malformed_files_are_named_with_the_problem(tmp_path, data, meta, datasets, message):
     write_dataset(tmp_path, data, meta, datasets)
     with pytest.raises(DatasetError) as error:
@@ -79,14 +98,18 @@ def test_malformed_files_are_named_with_the_problem(tmp_path, data, meta, datase
 
 def test_a_missing_file_is_named(tmp_path):
     (tmp_path / "indicatorData.csv").write_text("Country Code,Indicator Code,2000\n")
-    with pytest.raises(DatasetError, match="indicatorMeta.csv: file not found"):
+    with pytest.raises(DatasetError, match=r"indicatorMeta\.csv: file not found"):
         read_indicator_dataset(tmp_path)
 
 
 def test_year_columns_are_chronological_whatever_the_file_order(tmp_path):
     """Series are interpolated along the columns, so a file listing 2002 before 2000 must not matter."""
-    write_dataset(tmp_path, "Country Code,Indicator Code,2002,2000,2001\nFJI,a-x,3,1,2\n",
-                  META + "a-x,X,Economy,Growth,a\n", "Dataset Code,Dataset Name\na,Set A\n")
+    write_dataset(
+        tmp_path,
+        "Country Code,Indicator Code,2002,2000,2001\nFJI,a-x,3,1,2\n",
+        META + "a-x,X,Economy,Growth,a\n",
+        "Dataset Code,Dataset Name\na,Set A\n",
+    )
     result = read_indicator_dataset(tmp_path)
     assert result.years == ["2000", "2001", "2002"]
     assert list(result.indicator_table("a-x").loc["FJI"]) == [1.0, 2.0, 3.0]

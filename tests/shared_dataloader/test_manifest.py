@@ -8,8 +8,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import running_app
+
 from common.settings import DEFAULT_DATASET_PATH, REPO_ROOT
 from shared_dataloader import DatasetError
 from shared_dataloader.indicators import read_indicator_dataset
@@ -33,8 +33,13 @@ def plain_copy(folder, keep_fraction: float = 1.0, at_row_boundary: bool = False
 
 
 def write_manifest(folder):
-    result = subprocess.run([sys.executable, "-m", "shared_dataloader.manifest", str(folder)], cwd=REPO_ROOT,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "shared_dataloader.manifest", str(folder)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     return result
 
 
@@ -47,7 +52,9 @@ def test_the_bundled_data_ships_a_manifest_that_matches_it():
 
 def test_a_plain_csv_cut_mid_row_is_refused_naming_the_line(tmp_path):
     plain_copy(tmp_path, keep_fraction=0.5)
-    with pytest.raises(DatasetError, match=r"^indicatorData.csv: line \d+ has \d+ fields but the header has 34"):
+    with pytest.raises(
+        DatasetError, match=r"^indicatorData.csv: line \d+ has \d+ fields but the header has 34"
+    ):
         read_indicator_dataset(tmp_path)
 
 
@@ -71,15 +78,18 @@ def test_a_file_cut_at_a_row_boundary_is_caught_by_the_manifest(tmp_path):
     assert read_indicator_dataset(tmp_path).values.shape[0] > 0
     plain_copy(tmp_path, keep_fraction=0.5, at_row_boundary=True)
     read_manifest(tmp_path)  # still the full file's manifest
-    with pytest.raises(DatasetError, match=r"indicatorData.csv: does not match manifest.json \(sha256 differs; "
-                                           r"the manifest records 125093 rows, it has \d+ rows\)"):
+    with pytest.raises(
+        DatasetError,
+        match=r"indicatorData.csv: does not match manifest.json \(sha256 differs; "
+        r"the manifest records 125093 rows, it has \d+ rows\)",
+    ):
         read_indicator_dataset(tmp_path)
 
 
 def test_a_file_the_manifest_does_not_list_is_named(tmp_path):
     plain_copy(tmp_path)
     shutil.copy(DEFAULT_DATASET_PATH / MANIFEST_FILE, tmp_path / MANIFEST_FILE)  # lists the .csv.gz
-    with pytest.raises(DatasetError, match="indicatorData.csv: not listed in manifest.json"):
+    with pytest.raises(DatasetError, match=r"indicatorData\.csv: not listed in manifest\.json"):
         read_indicator_dataset(tmp_path)
 
 
@@ -94,5 +104,5 @@ def test_the_manifest_tool_refuses_a_damaged_folder(tmp_path):
 def test_a_garbage_manifest_is_reported(tmp_path):
     plain_copy(tmp_path)
     (tmp_path / MANIFEST_FILE).write_text(json.dumps({"files": {"indicatorData.csv": {"rows": "many"}}}))
-    with pytest.raises(DatasetError, match="manifest.json: not a valid manifest"):
+    with pytest.raises(DatasetError, match=r"manifest\.json: not a valid manifest"):
         read_indicator_dataset(tmp_path)

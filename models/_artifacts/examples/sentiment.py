@@ -11,9 +11,11 @@ import pandas as pd
 from models._artifacts.spec import TEXT, ModelSpec
 
 SPEC = ModelSpec(
-    name="sentiment", label="Sentiment Classifier", kind=TEXT,
+    name="sentiment",
+    label="Sentiment Classifier",
+    kind=TEXT,
     description="Positive or negative sentiment of English review sentences (trained on 3,000 "
-                "Amazon, IMDb and Yelp sentences).",
+    "Amazon, IMDb and Yelp sentences).",
     labels=("negative", "positive"),
     examples=("The battery lasts all day, great phone.", "The food was cold and the service rude."),
 )
@@ -21,7 +23,7 @@ SPEC = ModelSpec(
 VARIANTS = {
     "word": "TF-IDF of word 1–2-grams (sublinear tf) + logistic regression (C=10)",
     "char": "TF-IDF of character 2–5-grams within word boundaries (sublinear tf) + "
-            "logistic regression (C=10)",
+    "logistic regression (C=10)",
 }
 
 
@@ -38,5 +40,6 @@ def build_pipeline(variant: str):
         vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1)
     else:
         vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2)
-    return Pipeline([("tfidf", vectorizer),
-                     ("classifier", LogisticRegression(C=10.0, max_iter=2000, random_state=0))])
+    return Pipeline(
+        [("tfidf", vectorizer), ("classifier", LogisticRegression(C=10.0, max_iter=2000, random_state=0))]
+    )

@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import free_port, running_app
 from sqlalchemy import create_engine, select
 
 from api_app.database import audit_events
-from conftest import free_port, running_app
 
 SAMPLE = {"indicator": "wdi-EG.ELC.ACCS.ZS", "year": "2012"}
 
@@ -39,7 +39,9 @@ class PrivatePostgres:
         self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
 
     def run(self, tool: str, *args: str) -> None:
-        subprocess.run([*self.as_user, str(self.bin / tool), *args], check=True, capture_output=True, timeout=120)
+        subprocess.run(
+            [*self.as_user, str(self.bin / tool), *args], check=True, capture_output=True, timeout=120
+        )
 
     def init(self) -> None:
         if self.as_user:
@@ -47,8 +49,19 @@ class PrivatePostgres:
         self.run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
 
     def start(self) -> None:
-        self.run("pg_ctl", "-D", str(self.data), "-l", str(self.folder / "server.log"), "-w", "-t", "60", "-o",
-                 f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.folder} -c fsync=off", "start")
+        self.run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.folder / "server.log"),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.folder} -c fsync=off",
+            "start",
+        )
 
     def stop(self) -> None:
         self.run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
@@ -62,7 +75,9 @@ class PrivatePostgres:
 def private_postgres():
     if postgres_bin() is None:
         pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
-    folder = Path(tempfile.mkdtemp(prefix="sids-pg-"))  # outside pytest's root-only folder: the server user enters
+    folder = Path(
+        tempfile.mkdtemp(prefix="sids-pg-")
+    )  # outside pytest's root-only folder: the server user enters
     server = PrivatePostgres(folder)
     try:
         server.init()
@@ -78,20 +93,32 @@ def request_ids(url: str) -> list[str]:
     engine = create_engine(url)
     try:
         with engine.connect() as connection:
-            return [r[0] for r in connection.execute(select(audit_events.c.request_id)
-                                                    .where(audit_events.c.request_id.like("outage-%")))]
+            return [
+                r[0]
+                for r in connection.execute(
+                    select(audit_events.c.request_id).where(audit_events.c.request_id.like("outage-%"))
+                )
+            ]
     finally:
         engine.dispose()
 
 
 def test_records_survive_a_database_outage(private_postgres, tmp_path):
-    with running_app(model_service=("sampleapi",), auth_mode="on", database_url=private_postgres.url,
-                     state_dir=tmp_path, audit_flush_seconds=0.2) as client:
+    with running_app(
+        model_service=("sampleapi",),
+        auth_mode="on",
+        database_url=private_postgres.url,
+        state_dir=tmp_path,
+        audit_flush_seconds=0.2,
+    ) as client:
         writer = client.app.state.audit
 
         def call(n: int) -> None:
-            answer = client.post("/sampleapi/predict", json={**SAMPLE, "year": str(2000 + n)},
-                                 headers={"X-Request-ID": f"outage-{n}"})
+            answer = client.post(
+                "/sampleapi/predict",
+                json={**SAMPLE, "year": str(2000 + n)},
+                headers={"X-Request-ID": f"outage-{n}"},
+            )
             assert answer.status_code == 200, answer.text
 
         for n in range(4):

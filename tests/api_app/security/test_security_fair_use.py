@@ -7,13 +7,13 @@ import contextlib
 import time
 
 import pytest
+from conftest import make_key, make_settings, models_package
 from fastapi.testclient import TestClient
 
 from api_app.factory import create_app
 from api_app.security.clients import client_address
-from conftest import make_key, make_settings, models_package
 
-SLOW_HEAVY = '''
+SLOW_HEAVY = """
 import time
 from fastapi import APIRouter, Request
 from pydantic import Field
@@ -40,7 +40,7 @@ async def backtest(request: Request, body: Wait):
 @router.post("/quick")
 async def quick(request: Request, body: Wait):
     return await run_model(request, wait, body, cache_results=False)
-'''
+"""
 
 
 @contextlib.contextmanager
@@ -58,7 +58,10 @@ def heavy_package(tmp_path, monkeypatch):
 def test_limits_are_reached_shared_through_redis_and_reset(heavy_package, tmp_path, redis_conn, redis_url):
     """Two app instances (two pods) on one Redis share one budget of 6 units per 2 s: quick calls cost 2."""
     limits = {"rate_limit_anonymous": "6/2 seconds", "rate_cost_compute": 2, "redis_url": redis_url}
-    with app_client(heavy_package, tmp_path, **limits) as pod_a, app_client(heavy_package, tmp_path, **limits) as pod_b:
+    with (
+        app_client(heavy_package, tmp_path, **limits) as pod_a,
+        app_client(heavy_package, tmp_path, **limits) as pod_b,
+    ):
         body = {"seconds": 0}
         first = pod_a.post("/heavytest/quick", json=body)
         assert first.status_code == 200
@@ -80,8 +83,9 @@ def test_limits_are_reached_shared_through_redis_and_reset(heavy_package, tmp_pa
 
 
 def test_keys_have_their_own_budget_and_their_own_limit(heavy_package, tmp_path):
-    with app_client(heavy_package, tmp_path, rate_limit_anonymous="2/minute",
-                    rate_limit_authenticated="4/minute") as client:
+    with app_client(
+        heavy_package, tmp_path, rate_limit_anonymous="2/minute", rate_limit_authenticated="4/minute"
+    ) as client:
         tight = make_key(client.app, "read", rate_limit="1/minute")
         roomy = make_key(client.app, "read")
         assert client.get("/params", headers={"X-API-Key": tight}).status_code == 200
@@ -98,20 +102,30 @@ def test_heavy_work_is_capped_per_caller_and_for_all_anonymous_callers(heavy_pac
     def as_client(address: str, **headers) -> dict:
         return {**heavy, "headers": {"Prefer": "respond-async", "X-Forwarded-For": address, **headers}}
 
-    with app_client(heavy_package, tmp_path, peer="10.0.0.2", trusted_proxies=("10.0.0.0/8",), **caps) as client:
+    with app_client(
+        heavy_package, tmp_path, peer="10.0.0.2", trusted_proxies=("10.0.0.0/8",), **caps
+    ) as client:
         job = client.post("/heavytest/backtest", **as_client("192.0.2.1"))
         assert job.status_code == 202
         busy = client.post("/heavytest/backtest", **as_client("192.0.2.1"))
-        assert busy.status_code == 429 and busy.json()["code"] == "rate_limited" and busy.headers["retry-after"]
+        assert (
+            busy.status_code == 429 and busy.json()["code"] == "rate_limited" and busy.headers["retry-after"]
+        )
         light = client.post("/heavytest/quick", json={"seconds": 0}, headers={"X-Forwarded-For": "192.0.2.1"})
         assert light.status_code == 200  # light work still flows
         assert client.post("/heavytest/backtest", **as_client("192.0.2.2")).status_code == 202
         pooled = client.post("/heavytest/backtest", **as_client("192.0.2.3"))
         assert pooled.status_code == 429 and "anonymous callers together" in pooled.json()["detail"]
         key = make_key(client.app, "compute")
-        assert client.post("/heavytest/backtest", **as_client("192.0.2.3", **{"X-API-Key": key})).status_code == 202
+        assert (
+            client.post("/heavytest/backtest", **as_client("192.0.2.3", **{"X-API-Key": key})).status_code
+            == 202
+        )
         deadline = time.monotonic() + 10
-        while client.get(job.headers["location"]).json()["status"] != "succeeded" and time.monotonic() < deadline:
+        while (
+            client.get(job.headers["location"]).json()["status"] != "succeeded"
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.05)
         assert client.post("/heavytest/backtest", **as_client("192.0.2.1")).status_code == 202  # room again
 
@@ -132,8 +146,13 @@ def test_forwarded_addresses_are_believed_only_from_trusted_proxies():
 
 
 def test_the_forwarded_client_gets_its_own_budget_behind_a_trusted_proxy(heavy_package, tmp_path):
-    with app_client(heavy_package, tmp_path, peer="10.0.0.2", trusted_proxies=("10.0.0.0/8",),
-                    rate_limit_anonymous="1/minute") as client:
+    with app_client(
+        heavy_package,
+        tmp_path,
+        peer="10.0.0.2",
+        trusted_proxies=("10.0.0.0/8",),
+        rate_limit_anonymous="1/minute",
+    ) as client:
         assert client.get("/params", headers={"X-Forwarded-For": "198.51.100.1"}).status_code == 200
         assert client.get("/params", headers={"X-Forwarded-For": "198.51.100.1"}).status_code == 429
         assert client.get("/params", headers={"X-Forwarded-For": "198.51.100.2"}).status_code == 200

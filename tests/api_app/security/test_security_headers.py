@@ -6,9 +6,9 @@ import hashlib
 import re
 
 import httpx
+from conftest import free_port, make_key, running_app
 
 from api_app.security.headers import INLINE_SCRIPT
-from conftest import free_port, make_key, running_app
 
 ORIGIN = "https://data.undp.org"
 
@@ -18,7 +18,12 @@ def csp_directives(value: str) -> dict[str, list[str]]:
 
 
 def test_every_answer_carries_the_security_headers(client):
-    for answer in (client.get("/"), client.get("/health/live"), client.get("/nowhere"), client.post("/params")):
+    for answer in (
+        client.get("/"),
+        client.get("/health/live"),
+        client.get("/nowhere"),
+        client.post("/params"),
+    ):
         assert answer.headers["x-content-type-options"] == "nosniff"
         assert answer.headers["referrer-policy"] == "strict-origin-when-cross-origin"
         assert answer.headers["x-frame-options"] == "DENY"
@@ -34,7 +39,8 @@ def test_docs_run_from_this_origin_under_their_csp(client):
     assert not [s for s in scripts if s.startswith(("http", "*"))] and csp["connect-src"] == ["'self'"]
     inline = INLINE_SCRIPT.findall(page.content)
     assert inline and all(
-        f"'sha256-{base64.b64encode(hashlib.sha256(s).digest()).decode()}'" in scripts for s in inline)
+        f"'sha256-{base64.b64encode(hashlib.sha256(s).digest()).decode()}'" in scripts for s in inline
+    )
     for url in re.findall(r'(?:src|href)="([^"]+)"', page.text):
         assert url.startswith("/"), f"/docs loads {url} from another host"
         assert client.get(url).status_code == 200
@@ -43,8 +49,12 @@ def test_docs_run_from_this_origin_under_their_csp(client):
 
 
 def test_authenticated_answers_are_not_stored(tmp_path):
-    with running_app(model_service=("sampleapi",), auth_mode="on", state_dir=tmp_path,
-                     metrics_port=(metrics_port := free_port())) as client:
+    with running_app(
+        model_service=("sampleapi",),
+        auth_mode="on",
+        state_dir=tmp_path,
+        metrics_port=(metrics_port := free_port()),
+    ) as client:
         key = make_key(client.app, "read", "admin")
         assert "no-store" not in client.get("/params").headers.get("cache-control", "")
         keyed = client.get("/params", headers={"X-API-Key": key})
@@ -61,12 +71,24 @@ def test_authenticated_answers_are_not_stored(tmp_path):
 
 
 def test_cors_allows_the_access_headers_and_exposes_the_limits(client):
-    preflight = client.options("/sampleapi/predict", headers={
-        "Origin": ORIGIN, "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "authorization, x-api-key, prefer, if-none-match, content-type"})
+    preflight = client.options(
+        "/sampleapi/predict",
+        headers={
+            "Origin": ORIGIN,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, x-api-key, prefer, if-none-match, content-type",
+        },
+    )
     assert preflight.status_code == 200
     allowed = {h.strip().lower() for h in preflight.headers["access-control-allow-headers"].split(",")}
     assert {"authorization", "x-api-key", "prefer", "if-none-match", "content-type"} <= allowed
     answer = client.get("/", headers={"Origin": ORIGIN})
     exposed = {h.strip().lower() for h in answer.headers["access-control-expose-headers"].split(",")}
-    assert {"location", "retry-after", "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset", "etag"} <= exposed
+    assert {
+        "location",
+        "retry-after",
+        "ratelimit-limit",
+        "ratelimit-remaining",
+        "ratelimit-reset",
+        "etag",
+    } <= exposed

@@ -5,28 +5,40 @@ import os
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from conftest import REPO_ROOT, make_key, running_app
 from sqlalchemy import create_engine, select, text
 
 from api_app.database import api_keys, audit_events
-from conftest import REPO_ROOT, make_key, running_app
 
 SAMPLE = {"indicator": "wdi-EG.ELC.ACCS.ZS", "year": "2012"}
 
 
 def cli(database_url: str, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING"}
-    return subprocess.run([sys.executable, "-m", "api_app.keys", *args], cwd=REPO_ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "api_app.keys", *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.fixture
 def closed_client(postgres_url, tmp_path):
     """sampleapi with AUTH_MODE=on on a fresh PostgreSQL database; anonymous callers may only read."""
-    with running_app(model_service=("sampleapi",), auth_mode="on", anonymous_scopes=("read",),
-                     database_url=postgres_url, state_dir=tmp_path, api_key_cache_seconds=60) as client:
+    with running_app(
+        model_service=("sampleapi",),
+        auth_mode="on",
+        anonymous_scopes=("read",),
+        database_url=postgres_url,
+        state_dir=tmp_path,
+        api_key_cache_seconds=60,
+    ) as client:
         yield client
 
 
@@ -65,16 +77,20 @@ def test_keys_grant_their_scopes_and_wrong_keys_are_refused(closed_client):
     for wrong in (forged, "sids_0000000000000000_nothing", "not-a-key"):
         refused = closed_client.post("/sampleapi/predict", json=SAMPLE, headers={"X-API-Key": wrong})
         assert refused.status_code == 401 and refused.json()["code"] == "unauthorized"
-    expired = make_key(app, "compute", expires_at=datetime.now(timezone.utc) - timedelta(seconds=1))
-    assert closed_client.post("/sampleapi/predict", json=SAMPLE, headers={"X-API-Key": expired}).status_code == 401
+    expired = make_key(app, "compute", expires_at=datetime.now(UTC) - timedelta(seconds=1))
+    assert (
+        closed_client.post("/sampleapi/predict", json=SAMPLE, headers={"X-API-Key": expired}).status_code
+        == 401
+    )
     assert closed_client.get("/audit", headers={"X-API-Key": compute}).status_code == 403
 
 
 def test_a_key_revoked_mid_run_stops_working(closed_client, postgres_url):
     app = closed_client.app
     admin = make_key(app, "admin")
-    worker = closed_client.post("/keys", json={"name": "batch-job", "scopes": ["compute"]},
-                                headers={"X-API-Key": admin})
+    worker = closed_client.post(
+        "/keys", json={"name": "batch-job", "scopes": ["compute"]}, headers={"X-API-Key": admin}
+    )
     assert worker.status_code == 201
     created = worker.json()
     assert set(created) >= {"id", "key", "scopes"} and created["scopes"] == ["compute"]
@@ -88,10 +104,14 @@ def test_a_key_revoked_mid_run_stops_working(closed_client, postgres_url):
     assert call().status_code == 401
     # revoked from another process (the CLI): refused once the verified-key cache (≤ 60 s) lapses
     other = make_key(app, "compute")
-    assert closed_client.post("/sampleapi/predict", json=SAMPLE, headers={"X-API-Key": other}).status_code == 200
+    assert (
+        closed_client.post("/sampleapi/predict", json=SAMPLE, headers={"X-API-Key": other}).status_code == 200
+    )
     assert cli(postgres_url, "revoke", other.split("_")[1]).returncode == 0
     app.state.keys._cache.clear()  # what the passing of API_KEY_CACHE_SECONDS does
-    assert closed_client.post("/sampleapi/predict", json=SAMPLE, headers={"X-API-Key": other}).status_code == 401
+    assert (
+        closed_client.post("/sampleapi/predict", json=SAMPLE, headers={"X-API-Key": other}).status_code == 401
+    )
     app.state.audit.flush()
     engine = create_engine(postgres_url)
     with engine.connect() as connection:

@@ -4,11 +4,11 @@ refused (401), with a key lacking that scope it is refused (403), with that scop
 import re
 
 import pytest
+from conftest import make_key, make_settings
 from fastapi.testclient import TestClient
 
 from api_app.factory import create_app
 from common.settings import SCOPES
-from conftest import make_key, make_settings
 
 PUBLIC = {"/health/live", "/health/ready", "/openapi.json", "/docs", "/redoc"}
 SAMPLE_BODY = {"indicator": "wdi-EG.ELC.ACCS.ZS", "year": "2012"}
@@ -18,8 +18,13 @@ SAMPLE_BODY = {"indicator": "wdi-EG.ELC.ACCS.ZS", "year": "2012"}
 def closed_app(tmp_path_factory):
     """Every model, AUTH_MODE=on, no anonymous scopes, generous limits (data loading is not awaited:
     the access check comes before any model work)."""
-    settings = make_settings(auth_mode="on", anonymous_scopes=(), state_dir=tmp_path_factory.mktemp("state"),
-                             rate_limit_authenticated="100000/minute", heavy_concurrency_per_caller=1000)
+    settings = make_settings(
+        auth_mode="on",
+        anonymous_scopes=(),
+        state_dir=tmp_path_factory.mktemp("state"),
+        rate_limit_authenticated="100000/minute",
+        heavy_concurrency_per_caller=1000,
+    )
     with TestClient(create_app(settings)) as client:
         yield client
 
@@ -27,7 +32,9 @@ def closed_app(tmp_path_factory):
 @pytest.fixture(scope="module")
 def operations(closed_app):
     schema = closed_app.get("/openapi.json").json()
-    found = [(method.upper(), path, op) for path, ops in schema["paths"].items() for method, op in ops.items()]
+    found = [
+        (method.upper(), path, op) for path, ops in schema["paths"].items() for method, op in ops.items()
+    ]
     assert len(found) > 40
     return found
 
@@ -36,7 +43,9 @@ def operations(closed_app):
 def keys(closed_app):
     """A key per scope, and per scope a key holding every other scope."""
     app = closed_app.app
-    return {scope: (make_key(app, scope), make_key(app, *[s for s in SCOPES if s != scope])) for scope in SCOPES}
+    return {
+        scope: (make_key(app, scope), make_key(app, *[s for s in SCOPES if s != scope])) for scope in SCOPES
+    }
 
 
 def concrete(path: str) -> str:
@@ -53,7 +62,12 @@ def send(client, method: str, path: str, key: str | None = None):
 def test_security_schemes_let_swagger_authorize(closed_app):
     schema = closed_app.get("/openapi.json").json()
     schemes = schema["components"]["securitySchemes"]
-    assert schemes["ApiKeyAuth"] == {**schemes["ApiKeyAuth"], "type": "apiKey", "in": "header", "name": "X-API-Key"}
+    assert schemes["ApiKeyAuth"] == {
+        **schemes["ApiKeyAuth"],
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
+    }
     assert schemes["BearerAuth"]["scheme"] == "bearer"
     assert "persistAuthorization" in closed_app.get("/docs").text
 

@@ -11,11 +11,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jwt
 import pytest
+from conftest import running_app
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from jwt.algorithms import RSAAlgorithm
-
-from conftest import running_app
 
 ISSUER = "https://login.example.test/tenant-0001/v2.0"
 AUDIENCE = "api://sids-ml-backend"
@@ -45,7 +44,7 @@ class Jwks:
 @contextlib.contextmanager
 def jwks_server(jwks: Jwks):
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
+        def do_GET(self):
             jwks.fetches += 1
             body = jwks.document()
             self.send_response(200)
@@ -69,8 +68,16 @@ def jwks_server(jwks: Jwks):
 
 def claims(**overrides) -> dict:
     now = int(time.time())
-    values = {"iss": ISSUER, "aud": AUDIENCE, "sub": "service-principal-42", "iat": now, "nbf": now - 5,
-              "exp": now + 600, "scp": "Models.Read Models.Compute", "azp": "dashboard-backend"}
+    values = {
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": "service-principal-42",
+        "iat": now,
+        "nbf": now - 5,
+        "exp": now + 600,
+        "scp": "Models.Read Models.Compute",
+        "azp": "dashboard-backend",
+    }
     values.update(overrides)
     return {k: v for k, v in values.items() if v is not None}
 
@@ -84,10 +91,20 @@ def jwks():
 
 @pytest.fixture(scope="module")
 def token_client(jwks, tmp_path_factory):
-    with jwks_server(jwks) as url, running_app(
-            model_service=("sampleapi",), auth_mode="on", anonymous_scopes=("read",), oidc_issuer=ISSUER,
-            oidc_audience=AUDIENCE, oidc_jwks_url=url, oidc_jwks_cooldown_seconds=COOLDOWN, state_dir=tmp_path_factory.mktemp("state"),
-            oidc_scope_map=("Models.Read=read", "Models.Compute=compute", "Sids.Admin=admin")) as client:
+    with (
+        jwks_server(jwks) as url,
+        running_app(
+            model_service=("sampleapi",),
+            auth_mode="on",
+            anonymous_scopes=("read",),
+            oidc_issuer=ISSUER,
+            oidc_audience=AUDIENCE,
+            oidc_jwks_url=url,
+            oidc_jwks_cooldown_seconds=COOLDOWN,
+            state_dir=tmp_path_factory.mktemp("state"),
+            oidc_scope_map=("Models.Read=read", "Models.Compute=compute", "Sids.Admin=admin"),
+        ) as client,
+    ):
         yield client
 
 
@@ -106,14 +123,30 @@ def test_a_valid_token_grants_its_mapped_scopes(token_client, jwks):
     # `scp` grants read+compute, not admin; an app role grants admin
     assert token_client.get("/audit", headers={"Authorization": f"Bearer {sign(jwks)}"}).status_code == 403
     admin = sign(jwks, scp=None, roles=["Sids.Admin"])
-    audit = token_client.get("/audit", params={"caller": "token:service-principal-42"},
-                             headers={"Authorization": f"Bearer {admin}"})
+    audit = token_client.get(
+        "/audit",
+        params={"caller": "token:service-principal-42"},
+        headers={"Authorization": f"Bearer {admin}"},
+    )
     assert audit.status_code == 200
     assert any(r["route"] == "/sampleapi/predict" and r["status"] == 200 for r in audit.json()["items"])
 
 
-@pytest.mark.parametrize("case", ["expired", "not_yet_valid", "wrong_audience", "wrong_issuer", "unknown_kid",
-                                  "alg_none", "forged_signature", "hmac_with_public_key", "no_subject", "garbage"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "expired",
+        "not_yet_valid",
+        "wrong_audience",
+        "wrong_issuer",
+        "unknown_kid",
+        "alg_none",
+        "forged_signature",
+        "hmac_with_public_key",
+        "no_subject",
+        "garbage",
+    ],
+)
 def test_bad_tokens_are_refused(token_client, jwks, case):
     now = int(time.time())
     if case == "expired":
@@ -133,9 +166,12 @@ def test_bad_tokens_are_refused(token_client, jwks, case):
         stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         token = jwt.encode(claims(), stranger, algorithm="RS256", headers={"kid": "key-1"})
     elif case == "hmac_with_public_key":
-        public_pem = jwks.keys["key-1"].public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
-        token = jwt.api_jws.PyJWS().encode(json.dumps(claims()).encode(), public_pem[:32], algorithm="HS256",
-                                           headers={"kid": "key-1"})
+        public_pem = (
+            jwks.keys["key-1"].public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+        )
+        token = jwt.api_jws.PyJWS().encode(
+            json.dumps(claims()).encode(), public_pem[:32], algorithm="HS256", headers={"kid": "key-1"}
+        )
     elif case == "no_subject":
         token = sign(jwks, sub=None)
     else:

@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 from conftest import running_app
+
 from common.settings import DEFAULT_MODEL_STORE_PATH
 from models._artifacts.examples.flight_delay import EXAMPLE as FLIGHT
 
@@ -45,8 +46,10 @@ def flight(**changes) -> dict:
 
 
 def v2_text(*items: str, **extra) -> dict:
-    return {"inputs": [{"name": "text", "shape": [len(items)], "datatype": "BYTES", "data": list(items)}],
-            **extra}
+    return {
+        "inputs": [{"name": "text", "shape": [len(items)], "datatype": "BYTES", "data": list(items)}],
+        **extra,
+    }
 
 
 def v2_flight(instance: dict | None = None) -> dict:
@@ -54,6 +57,12 @@ def v2_flight(instance: dict | None = None) -> dict:
     inputs = []
     for name, value in instance.items():
         is_text = isinstance(value, str)
-        inputs.append({"name": name, "shape": [1, 1], "datatype": "BYTES" if is_text else "FP64",
-                       "data": [[value if value is not None else 0.0]]})
+        inputs.append(
+            {
+                "name": name,
+                "shape": [1, 1],
+                "datatype": "BYTES" if is_text else "FP64",
+                "data": [[value if value is not None else 0.0]],
+            }
+        )
     return {"inputs": inputs}

@@ -4,10 +4,10 @@ flight-delay features outside the ranges in the model's metadata, V2 tensors, ba
 import json
 
 import pytest
-
 from artifact_helpers import FLIGHT, artifact_app, flight, v2_flight, v2_text
-from common.settings import DEFAULT_MODEL_STORE_PATH
 from conftest import poll_job
+
+from common.settings import DEFAULT_MODEL_STORE_PATH
 from models._artifacts.examples.flight_delay import SPEC as FLIGHT_SPEC
 
 DEEP = {"5,000": 5_000, "100,000": 100_000}
@@ -86,11 +86,18 @@ def upload(client, content: bytes, headers=None):
 
 def bad_lines() -> dict[str, tuple[bytes, str]]:
     good = json.dumps(FLIGHT)
-    lines = {f"nested {label} deep": ("[" * depth + "]" * depth, "line 2 is nested too deeply")
-             for label, depth in DEEP.items()}
-    lines["a 400-digit number"] = (good.replace('"distance": 719', '"distance": ' + "7" * 400),
-                                   "line 2: feature distance is a number too large")
-    lines["a lone surrogate"] = (good.replace('"UA"', '"\\udc00"'), "line 2: feature carrier is not valid UTF-8")
+    lines = {
+        f"nested {label} deep": ("[" * depth + "]" * depth, "line 2 is nested too deeply")
+        for label, depth in DEEP.items()
+    }
+    lines["a 400-digit number"] = (
+        good.replace('"distance": 719', '"distance": ' + "7" * 400),
+        "line 2: feature distance is a number too large",
+    )
+    lines["a lone surrogate"] = (
+        good.replace('"UA"', '"\\udc00"'),
+        "line 2: feature carrier is not valid UTF-8",
+    )
     return {name: (f"{good}\n{line}\n{good}\n".encode(), message) for name, (line, message) in lines.items()}
 
 
@@ -114,8 +121,10 @@ def test_a_bad_batch_line_fails_its_job_with_a_422(client, name):
     assert client.get(accepted.headers["location"] + "/result").status_code == 409
 
 
-@pytest.mark.parametrize("month,problem", [("13", "from 1 to 12"), ("0.5", "whole number"), ("inf", "not inf"),
-                                           ("9" * 400, "not inf")])
+@pytest.mark.parametrize(
+    "month,problem",
+    [("13", "from 1 to 12"), ("0.5", "whole number"), ("inf", "not inf"), ("9" * 400, "not inf")],
+)
 def test_a_csv_batch_row_outside_the_ranges_is_a_422_naming_the_row(client, month, problem):
     header = ",".join(FLIGHT)
     good = ",".join("" if v is None else str(v) for v in FLIGHT.values())

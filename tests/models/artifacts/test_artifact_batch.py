@@ -5,8 +5,8 @@ import json
 
 import pandas as pd
 import pytest
-
 from artifact_helpers import FLIGHT, artifact_app, flight
+
 from models._artifacts.batch import score_batch
 from models._artifacts.examples.sentiment import SPEC as SENTIMENT
 from models._artifacts.spec import InstanceError
@@ -48,14 +48,17 @@ def test_jsonl_of_flights_scored_as_csv_or_jsonl(client):
     assert [r["prediction"] for r in records] == scored["prediction"].tolist()
 
 
-@pytest.mark.parametrize("model, name, content, fragment", [
-    ("sentiment", "reviews.txt", b"text\nfine\n", ".csv or .jsonl"),
-    ("sentiment", "reviews.csv", b"body\nfine\n", "lacks the columns text"),
-    ("sentiment", "reviews.csv", b"text\n", "no rows"),
-    ("sentiment", "reviews.jsonl", b'"fine"\n{oops\n', "line 2 is not valid JSON"),
-    ("flight_delay", "f.csv", b"month,day\n1,2\n", "lacks the columns weekday"),
-    ("flight_delay", "f.jsonl", b"[1, 2]\n", "line 1 has 2 values"),
-])
+@pytest.mark.parametrize(
+    "model, name, content, fragment",
+    [
+        ("sentiment", "reviews.txt", b"text\nfine\n", ".csv or .jsonl"),
+        ("sentiment", "reviews.csv", b"body\nfine\n", "lacks the columns text"),
+        ("sentiment", "reviews.csv", b"text\n", "no rows"),
+        ("sentiment", "reviews.jsonl", b'"fine"\n{oops\n', "line 2 is not valid JSON"),
+        ("flight_delay", "f.csv", b"month,day\n1,2\n", "lacks the columns weekday"),
+        ("flight_delay", "f.jsonl", b"[1, 2]\n", "line 1 has 2 values"),
+    ],
+)
 def test_unusable_files_are_422(client, model, name, content, fragment):
     response = upload(client, model, name, content)
     assert response.status_code == 422 and fragment in response.json()["detail"], response.text

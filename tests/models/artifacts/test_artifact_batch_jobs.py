@@ -6,9 +6,9 @@ import json
 
 import pandas as pd
 import pytest
-
 from artifact_helpers import FLIGHT, artifact_app, flight
 from conftest import poll_job
+
 from common.jobs.model import FileResult
 from models._artifacts.batch import score_batch, score_file
 from models._artifacts.examples.sentiment import SPEC as SENTIMENT
@@ -45,15 +45,23 @@ def test_async_batch_job_then_fetch_the_same_file_as_the_synchronous_answer(clie
     assert accepted.headers["location"] == f"/jobs/{job_id}"
     job = finished(client, accepted.headers["location"])
     assert job["status"] == "succeeded" and job["model"] == "sentiment"
-    assert job["result"] == {"kind": "file", "filename": "sentiment-v1-scored.csv", "content_type": "text/csv",
-                             "size": len(direct.content), "href": f"/jobs/{job_id}/result",
-                             "summary": {"model": "sentiment", "version": "1", "rows": len(REVIEWS)}}
+    assert job["result"] == {
+        "kind": "file",
+        "filename": "sentiment-v1-scored.csv",
+        "content_type": "text/csv",
+        "size": len(direct.content),
+        "href": f"/jobs/{job_id}/result",
+        "summary": {"model": "sentiment", "version": "1", "rows": len(REVIEWS)},
+    }
     fetched = client.get(job["result"]["href"])
     assert fetched.status_code == 200 and fetched.headers["content-type"].startswith("text/csv")
     assert fetched.headers["content-disposition"] == 'attachment; filename="sentiment-v1-scored.csv"'
     assert fetched.content == direct.content
     scored = pd.read_csv(io.BytesIO(fetched.content))
-    assert scored["id"].tolist() == [1, 2, 3, 4] and scored["prediction"][:2].tolist() == ["positive", "negative"]
+    assert scored["id"].tolist() == [1, 2, 3, 4] and scored["prediction"][:2].tolist() == [
+        "positive",
+        "negative",
+    ]
 
 
 def test_jsonl_job_with_version_and_wait_answers_the_file_itself(client):
@@ -78,11 +86,14 @@ def test_a_file_that_cannot_be_scored_fails_the_job_and_has_no_result(client):
     assert "lacks the columns text" in result.json()["detail"]
 
 
-@pytest.mark.parametrize("name, content, form, field, fragment", [
-    ("reviews.csv", b"text\n\xff\xfe\n", {}, "body.file", "UTF-8"),
-    ("reviews.csv", reviews_csv(), {"version": "9"}, "body.version", "served versions: 1"),
-    ("reviews.txt", reviews_csv(), {}, "body.file", ".csv or .jsonl"),
-])
+@pytest.mark.parametrize(
+    "name, content, form, field, fragment",
+    [
+        ("reviews.csv", b"text\n\xff\xfe\n", {}, "body.file", "UTF-8"),
+        ("reviews.csv", reviews_csv(), {"version": "9"}, "body.version", "served versions: 1"),
+        ("reviews.txt", reviews_csv(), {}, "body.file", ".csv or .jsonl"),
+    ],
+)
 def test_invalid_uploads_are_refused_before_a_job_starts(client, name, content, form, field, fragment):
     response = upload(client, "sentiment", name, content, headers=ASYNC, **form)
     assert response.status_code == 422, response.text
@@ -98,16 +109,27 @@ def test_progress_counts_rows_per_chunk(client):
     served = client.app.state.artifact_registry.model("sentiment").versions["1"]
     reports = []
     content = reviews_csv(REVIEWS * 1250)
-    _, _, rows = score_batch(SENTIMENT, served, content, "csv",
-                             progress=lambda stage, fraction, done, total: reports.append((fraction, done, total)))
+    _, _, rows = score_batch(
+        SENTIMENT,
+        served,
+        content,
+        "csv",
+        progress=lambda stage, fraction, done, total: reports.append((fraction, done, total)),
+    )
     assert rows == 5000
     assert reports == [(0.0, 0, 5000), (0.4, 2000, 5000), (0.8, 4000, 5000)]
 
 
 def test_the_job_refuses_a_version_whose_artifact_changed(client):
     store = client.app.state.artifact_registry.store
-    body = BatchJobRequest(spec=SENTIMENT.to_json(), version="1", artifact_sha256="0" * 64,
-                           content=reviews_csv().decode(), input_format="csv", output="jsonl")
+    body = BatchJobRequest(
+        spec=SENTIMENT.to_json(),
+        version="1",
+        artifact_sha256="0" * 64,
+        content=reviews_csv().decode(),
+        input_format="csv",
+        output="jsonl",
+    )
     with pytest.raises(UnknownVersion, match="submit it again"):
         score_file(body, store)
     sha = store.get("sentiment").versions["1"].metadata["artifact_sha256"]

@@ -5,10 +5,10 @@ import io
 
 import pandas as pd
 import pytest
-
-from common.settings import DEFAULT_MODEL_STORE_PATH
 from conftest import poll_job, running_app, start_worker
 from conftest import stop_worker as stop
+
+from common.settings import DEFAULT_MODEL_STORE_PATH
 
 ASYNC = {"Prefer": "respond-async"}
 TEXTS = ["Loved it!", "Worst purchase ever.", "meh, ok"] * 700
@@ -19,7 +19,9 @@ def reviews_csv() -> bytes:
 
 
 def upload(client, content: bytes, headers=None, **form):
-    return client.post("/sentiment/batch", files={"file": ("reviews.csv", content)}, data=form, headers=headers)
+    return client.post(
+        "/sentiment/batch", files={"file": ("reviews.csv", content)}, data=form, headers=headers
+    )
 
 
 def finished(client, location: str, timeout: float = 60) -> dict:
@@ -28,8 +30,12 @@ def finished(client, location: str, timeout: float = 60) -> dict:
 
 @pytest.fixture
 def api(redis_url, redis_conn):
-    with running_app(model_service=("sentiment",), model_store_path=DEFAULT_MODEL_STORE_PATH,
-                     job_backend="redis", redis_url=redis_url) as client:
+    with running_app(
+        model_service=("sentiment",),
+        model_store_path=DEFAULT_MODEL_STORE_PATH,
+        job_backend="redis",
+        redis_url=redis_url,
+    ) as client:
         yield client
 
 
@@ -53,8 +59,9 @@ def test_batch_job_waits_for_a_worker_then_its_file_is_fetched(api, redis_url):
         fetched = client.get(job["result"]["href"])
         assert fetched.status_code == 200 and fetched.headers["content-type"].startswith("text/csv")
         assert fetched.headers["content-disposition"] == 'attachment; filename="sentiment-v1-scored.csv"'
-        pd.testing.assert_frame_equal(pd.read_csv(io.BytesIO(fetched.content)),
-                                      pd.read_csv(io.BytesIO(reference.content)))
+        pd.testing.assert_frame_equal(
+            pd.read_csv(io.BytesIO(fetched.content)), pd.read_csv(io.BytesIO(reference.content))
+        )
 
         waited = upload(client, b"text\nfine\n", headers={"Prefer": "wait=30"}, output="jsonl")
         assert waited.status_code == 200 and waited.headers["content-type"].startswith("application/x-ndjson")

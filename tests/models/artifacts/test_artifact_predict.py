@@ -6,8 +6,8 @@ import time
 
 import numpy as np
 import pytest
-
 from artifact_helpers import FLIGHT, artifact_app, copy_store, flight, flights, texts, write_routing
+
 from common.resources import ResourceStore
 from shared_dataloader import model_store
 
@@ -19,8 +19,10 @@ def client():
 
 
 def test_sentiment_predicts_the_obvious_cases(client):
-    body = client.post("/sentiment/predict", json=texts(
-        "I love this phone, it works great.", "Awful food and rude staff, never again.")).json()
+    body = client.post(
+        "/sentiment/predict",
+        json=texts("I love this phone, it works great.", "Awful food and rude staff, never again."),
+    ).json()
     assert body["model"] == "sentiment" and body["version"] == "1"
     assert body["labels"] == ["negative", "positive"]
     assert body["predictions"] == ["positive", "negative"]
@@ -80,18 +82,21 @@ def test_versions_and_metadata(client):
     assert client.get("/sentiment/metadata", params={"version": "5"}).status_code == 422
 
 
-@pytest.mark.parametrize("path, body, fragment", [
-    ("/sentiment/predict", {"instances": []}, "at least 1"),
-    ("/sentiment/predict", {"instances": [3]}, "valid string"),
-    ("/sentiment/predict", {"instances": ["x" * 5001]}, "5000"),
-    ("/sentiment/predict", {"instances": ["fine"], "version": "9"}, "served versions: 1, 2"),
-    ("/sentiment/predict", {"texts": ["fine"]}, "instances"),
-    ("/flight_delay/predict", {"instances": [[1, 2, 3]]}, "expected 18 in this order: month"),
-    ("/flight_delay/predict", {"instances": [{"colour": "red"}]}, "colour"),
-    ("/flight_delay/predict", {"instances": [flight(month="July")]}, "month"),
-    ("/flight_delay/predict", {"instances": [flight(carrier=7)]}, "carrier"),
-    ("/flight_delay/predict", {"instances": [[FLIGHT[n] for n in FLIGHT][:-1] + ["ten"]]}, "visib"),
-])
+@pytest.mark.parametrize(
+    "path, body, fragment",
+    [
+        ("/sentiment/predict", {"instances": []}, "at least 1"),
+        ("/sentiment/predict", {"instances": [3]}, "valid string"),
+        ("/sentiment/predict", {"instances": ["x" * 5001]}, "5000"),
+        ("/sentiment/predict", {"instances": ["fine"], "version": "9"}, "served versions: 1, 2"),
+        ("/sentiment/predict", {"texts": ["fine"]}, "instances"),
+        ("/flight_delay/predict", {"instances": [[1, 2, 3]]}, "expected 18 in this order: month"),
+        ("/flight_delay/predict", {"instances": [{"colour": "red"}]}, "colour"),
+        ("/flight_delay/predict", {"instances": [flight(month="July")]}, "month"),
+        ("/flight_delay/predict", {"instances": [flight(carrier=7)]}, "carrier"),
+        ("/flight_delay/predict", {"instances": [[*[FLIGHT[n] for n in FLIGHT][:-1], "ten"]]}, "visib"),
+    ],
+)
 def test_bad_input_is_a_422_that_says_what_is_valid(client, path, body, fragment):
     response = client.post(path, json=body)
     assert response.status_code == 422, response.text
@@ -111,26 +116,30 @@ def test_params_and_swagger_examples_work(client):
     spec = client.get("/openapi.json").json()
     for model in ("sentiment", "flight_delay"):
         ref = spec["paths"][f"/{model}/predict"]["post"]["requestBody"]["content"]["application/json"][
-            "schema"]["$ref"].rsplit("/", 1)[-1]
+            "schema"
+        ]["$ref"].rsplit("/", 1)[-1]
         example = spec["components"]["schemas"][ref]["properties"]["instances"]["examples"][0]
         response = client.post(f"/{model}/predict", json={"instances": example})
         assert response.status_code == 200 and len(response.json()["predictions"]) == len(example)
 
 
 def test_ab_split_follows_the_weights_and_reload_picks_up_changes(tmp_path, monkeypatch):
-    store = copy_store(tmp_path / "store", {"sentiment": ["1", "2"]},
-                       routing={"sentiment": {"default": "1", "split": {"1": 0.7, "2": 0.3}}})
+    store = copy_store(
+        tmp_path / "store",
+        {"sentiment": ["1", "2"]},
+        routing={"sentiment": {"default": "1", "split": {"1": 0.7, "2": 0.3}}},
+    )
     with artifact_app(store, models=("sentiment",)) as client:
-        seen = [client.post("/sentiment/predict", json=texts("fine")).json()["version"]
-                for _ in range(600)]
+        seen = [client.post("/sentiment/predict", json=texts("fine")).json()["version"] for _ in range(600)]
         share = seen.count("2") / len(seen)
         assert 0.25 < share < 0.35, share
         assert client.post("/sentiment/predict", json=texts("fine", version="1")).json()["version"] == "1"
 
         write_routing(store / "sentiment", {"default": "2"})
         assert client.post("/sentiment/reload").json()["default_version"] == "2"
-        assert {client.post("/sentiment/predict", json=texts("x")).json()["version"]
-                for _ in range(20)} == {"2"}
+        assert {client.post("/sentiment/predict", json=texts("x")).json()["version"] for _ in range(20)} == {
+            "2"
+        }
 
         monkeypatch.setattr(model_store, "RECHECK_SECONDS", 0.0)
         (store / "sentiment" / "3").mkdir()

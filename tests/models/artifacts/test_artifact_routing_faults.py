@@ -2,21 +2,25 @@
 keeps serving, instead of traffic moving silently to another version."""
 
 import pytest
-
 from artifact_helpers import artifact_app, copy_store, texts, write_routing
 
 
 @pytest.mark.parametrize("garbage", ["{not json", '["a list"]', '{"default": "9"}', '{"split": {"1": -1}}'])
 def test_garbage_routing_is_reported_and_the_last_good_routing_is_kept(tmp_path, garbage):
-    store = copy_store(tmp_path / "store", {"sentiment": ["1", "2"]},
-                       routing={"sentiment": {"default": "1", "split": {"1": 3, "2": 1}}})
+    store = copy_store(
+        tmp_path / "store",
+        {"sentiment": ["1", "2"]},
+        routing={"sentiment": {"default": "1", "split": {"1": 3, "2": 1}}},
+    )
     with artifact_app(store, models=("sentiment",)) as client:
         before = client.get("/sentiment/versions").json()
         assert before["default_version"] == "1" and before["traffic_split"] == {"1": 0.75, "2": 0.25}
         (store / "sentiment" / "routing.json").write_text(garbage, encoding="utf-8")
         after = client.post("/sentiment/reload").json()
         assert after["default_version"] == "1" and after["traffic_split"] == before["traffic_split"]
-        assert "routing.json" in after["routing_error"] and "last good routing is kept" in after["routing_error"]
+        assert (
+            "routing.json" in after["routing_error"] and "last good routing is kept" in after["routing_error"]
+        )
         ready = client.get("/health/ready")
         assert ready.status_code == 200
         assert "routing.json ignored" in ready.json()["models"]["sentiment"]["detail"]
@@ -25,5 +29,7 @@ def test_garbage_routing_is_reported_and_the_last_good_routing_is_kept(tmp_path,
 
         write_routing(store / "sentiment", {"default": "2"})
         fixed = client.post("/sentiment/reload").json()
-        assert fixed["default_version"] == "2" and fixed["traffic_split"] == {} and "routing_error" not in fixed
+        assert (
+            fixed["default_version"] == "2" and fixed["traffic_split"] == {} and "routing_error" not in fixed
+        )
         assert "detail" not in client.get("/health/ready").json()["models"]["sentiment"]

@@ -5,8 +5,8 @@ import pickle
 
 import pytest
 import skops.io
-
 from artifact_helpers import artifact_app, copy_store, write_routing
+
 from common.settings import DEFAULT_MODEL_STORE_PATH
 from shared_dataloader.model_store import load_model, load_model_store, sha256_file
 
@@ -86,10 +86,13 @@ def test_other_scikit_learn_version_is_refused(tmp_path):
     assert "scikit-learn 1.5.2" in reason and "installed" in reason
 
 
-@pytest.mark.parametrize("change, expected", [
-    ({"version": "7"}, "folder is sentiment/1"),
-    ({"format": "pickle"}, "unknown format"),
-])
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        ({"version": "7"}, "folder is sentiment/1"),
+        ({"format": "pickle"}, "unknown format"),
+    ],
+)
 def test_inconsistent_metadata_is_refused(tmp_path, change, expected):
     folder = _store(tmp_path) / "sentiment" / "1"
     _edit_metadata(folder, **change)

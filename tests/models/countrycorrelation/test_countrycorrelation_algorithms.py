@@ -3,12 +3,21 @@
 import numpy as np
 import pandas as pd
 
-from models.CountryCorrelation.correlation import correlate_country, kmeans_em, kmeans_em_filled, pca_coords, standardize
+from models.CountryCorrelation.correlation import (
+    correlate_country,
+    kmeans_em,
+    kmeans_em_filled,
+    pca_coords,
+    standardize,
+)
 
 
 def test_pairs_with_too_few_shared_indicators_or_no_spread_are_left_out():
-    table = pd.DataFrame({"a": [1, 2, 1, np.nan], "b": [2, 4, 2, 5], "c": [3, 6, 3, np.nan],
-                          "d": [4, 8, 3, np.nan]}, index=["X", "Y", "Z", "W"], dtype=float)
+    table = pd.DataFrame(
+        {"a": [1, 2, 1, np.nan], "b": [2, 4, 2, 5], "c": [3, 6, 3, np.nan], "d": [4, 8, 3, np.nan]},
+        index=["X", "Y", "Z", "W"],
+        dtype=float,
+    )
     result = correlate_country(table, "X", min_shared=3)
     assert list(result.index) == ["Y", "Z"]
     assert result["Y"] == 1.0 and result["Z"] < 1.0
@@ -46,7 +55,9 @@ def test_pca_coords_separate_the_clusters_on_the_first_component():
     coords = pca_coords(filled)
     assert coords.shape == (12, 2) and not np.isnan(filled).any()
     first = coords[:, 0]
-    assert max(first[labels == 0]) < min(first[labels == 1]) or max(first[labels == 1]) < min(first[labels == 0])
+    assert max(first[labels == 0]) < min(first[labels == 1]) or max(first[labels == 1]) < min(
+        first[labels == 0]
+    )
 
 
 def test_pca_coords_of_a_single_indicator_lie_on_a_line():

@@ -42,11 +42,14 @@ def test_listings_chain_dataset_category_year_country(client, dataset):
     assert COUNTRY in countries and set(countries) <= SIDS_SET
 
 
-@pytest.mark.parametrize(("path", "params", "field"), [
-    ("/correlation/categories", {"dataset": "nope"}, "query.dataset"),
-    ("/correlation/years", {"dataset": DATASET, "category": "nope"}, "query.category"),
-    ("/correlation/countries", selection(year="1900"), "query.year"),
-])
+@pytest.mark.parametrize(
+    ("path", "params", "field"),
+    [
+        ("/correlation/categories", {"dataset": "nope"}, "query.dataset"),
+        ("/correlation/years", {"dataset": DATASET, "category": "nope"}, "query.category"),
+        ("/correlation/countries", selection(year="1900"), "query.year"),
+    ],
+)
 def test_listing_errors_name_the_valid_values(client, path, params, field):
     response = client.get(path, params=params)
     assert response.status_code == 422
@@ -83,14 +86,17 @@ def test_year_may_be_a_number_and_results_are_deterministic(client):
     assert cluster(client, year=int(YEAR)).json() == cluster(client).json()
 
 
-@pytest.mark.parametrize(("overrides", "field", "hint"), [
-    ({"dataset": "nope"}, "body.dataset", "wdi"),
-    ({"category": "nope"}, "body.category", CATEGORY),
-    ({"year": "1900"}, "body.year", YEAR),
-    ({"year": "abcd"}, "body.year", YEAR),
-    ({"country": "USA"}, "body.country", "not a SIDS"),
-    ({"country": "AIA"}, "body.country", COUNTRY),
-])
+@pytest.mark.parametrize(
+    ("overrides", "field", "hint"),
+    [
+        ({"dataset": "nope"}, "body.dataset", "wdi"),
+        ({"category": "nope"}, "body.category", CATEGORY),
+        ({"year": "1900"}, "body.year", YEAR),
+        ({"year": "abcd"}, "body.year", YEAR),
+        ({"country": "USA"}, "body.country", "not a SIDS"),
+        ({"country": "AIA"}, "body.country", COUNTRY),
+    ],
+)
 def test_correlate_rejects_what_is_not_in_the_catalog(client, overrides, field, hint):
     response = correlate(client, **overrides)
     assert response.status_code == 422
@@ -143,7 +149,10 @@ def test_params_lists_correlate_with_its_listing_endpoints(client):
     assert inputs["category"]["req_endpoint"]["endpoint"] == "/categories"
     assert [i["parameter"] for i in inputs["year"]["req_endpoint"]["inputs"]] == ["dataset", "category"]
     assert [i["parameter"] for i in inputs["country"]["req_endpoint"]["inputs"]] == [
-        "dataset", "category", "year"]
+        "dataset",
+        "category",
+        "year",
+    ]
 
 
 def test_services_run_without_the_app_and_report_progress(dataset):

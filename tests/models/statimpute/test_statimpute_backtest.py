@@ -10,7 +10,13 @@ TARGET = "wdi-EG.ELC.ACCS.ZS"
 
 
 def body(**overrides) -> dict:
-    return {"target": TARGET, "country": "JAM", "method": "linear", "direction": "both", "folds": 5} | overrides
+    return {
+        "target": TARGET,
+        "country": "JAM",
+        "method": "linear",
+        "direction": "both",
+        "folds": 5,
+    } | overrides
 
 
 def observed(dataset, country: str, target: str = TARGET):
@@ -42,7 +48,9 @@ def test_methods_that_leave_years_empty_are_not_scored(client):
     result = client.post(f"{P}/backtest", json=body(method="cubic")).json()
     scored = [row for row in result["years"] if row["prediction"] is not None]
     assert result["scores"]["model"]["count"] == len(scored)
-    assert sorted(row["year"] for row in result["years"] if row["prediction"] is None) == result["not_predicted"]
+    assert (
+        sorted(row["year"] for row in result["years"] if row["prediction"] is None) == result["not_predicted"]
+    )
     assert result["scores"]["linear"]["count"] == len(result["years"])
 
 

@@ -7,8 +7,20 @@ import pytest
 from common.constants import SIDS_SET
 from models.Statimpute.interpolation import MIN_POINTS
 
-METHODS = ["linear", "nearest", "zero", "slinear", "quadratic", "cubic", "spline", "polynomial",
-           "piecewise_polynomial", "pchip", "akima", "cubicspline"]
+METHODS = [
+    "linear",
+    "nearest",
+    "zero",
+    "slinear",
+    "quadratic",
+    "cubic",
+    "spline",
+    "polynomial",
+    "piecewise_polynomial",
+    "pchip",
+    "akima",
+    "cubicspline",
+]
 ORDERED = {"spline", "polynomial"}
 
 
@@ -28,8 +40,12 @@ def series_with_gaps(dataset) -> tuple[str, str, pd.Series]:
     """A SIDS series with leading, inner and trailing gaps and at least 8 observed years."""
     for (country, target), row in sids_series(dataset).iterrows():
         observed = np.flatnonzero(row.notna().to_numpy())
-        if (len(observed) >= 8 and observed[0] > 2 and observed[-1] < len(row) - 3
-                and (np.diff(observed) > 1).sum() >= 2):
+        if (
+            len(observed) >= 8
+            and observed[0] > 2
+            and observed[-1] < len(row) - 3
+            and (np.diff(observed) > 1).sum() >= 2
+        ):
             return target, country, row
     raise AssertionError("no suitable series in the dataset")
 
@@ -99,8 +115,10 @@ def test_linear_fills_inner_gaps_on_the_straight_line(client, gappy):
 
 def test_directions_decide_which_ends_are_filled(client, gappy):
     target, country, row = gappy
-    years = {d: [int(y) for y in impute(client, body(target, country, direction=d)).json()["missing_years"]]
-             for d in ("forward", "backward", "both")}
+    years = {
+        d: [int(y) for y in impute(client, body(target, country, direction=d)).json()["missing_years"]]
+        for d in ("forward", "backward", "both")
+    }
     first, last = int(row.first_valid_index()), int(row.last_valid_index())
     assert not [y for y in years["forward"] if y < first] and [y for y in years["forward"] if y > last]
     assert not [y for y in years["backward"] if y > last] and [y for y in years["backward"] if y < first]
@@ -120,7 +138,9 @@ def test_order_is_required_for_spline_and_polynomial(client, gappy, method):
     payload = body(target, country, method)
     del payload["d"]
     response = impute(client, payload)
-    assert response.status_code == 422 and "d is required when method is " + method in response.json()["detail"]
+    assert (
+        response.status_code == 422 and "d is required when method is " + method in response.json()["detail"]
+    )
     assert impute(client, body(target, country, method, d=4)).status_code == 422
 
 
@@ -132,8 +152,10 @@ def test_unknown_enum_names_list_the_supported_ones(client, gappy, field, value)
     assert ("cubicspline" if field == "method" else "backward") in response.json()["detail"]
 
 
-@pytest.mark.parametrize(("method", "order", "needed"), [
-    ("linear", None, 2), ("quadratic", None, 3), ("cubic", None, 4), ("spline", 3, 4), ("polynomial", 2, 3)])
+@pytest.mark.parametrize(
+    ("method", "order", "needed"),
+    [("linear", None, 2), ("quadratic", None, 3), ("cubic", None, 4), ("spline", 3, 4), ("polynomial", 2, 3)],
+)
 def test_too_few_points_is_a_422_saying_how_many_are_needed(client, dataset, method, order, needed):
     target, country = series_with_points(dataset, needed - 1)
     payload = body(target, country, method, **({"d": order} if order else {}))
@@ -155,11 +177,14 @@ def test_min_points_are_enough_for_pandas(method):
     series.interpolate(method=method, limit_direction="both")
 
 
-@pytest.mark.parametrize(("target", "country", "expected"), [
-    ("no-such-indicator", "CUB", "/statimpute/targets"),
-    ("wdi-EG.ELC.ACCS.ZS", "USA", "valid: ABW"),
-    ("wdi-EG.ELC.ACCS.ZS", "XXX", "valid: ABW"),
-])
+@pytest.mark.parametrize(
+    ("target", "country", "expected"),
+    [
+        ("no-such-indicator", "CUB", "/statimpute/targets"),
+        ("wdi-EG.ELC.ACCS.ZS", "USA", "valid: ABW"),
+        ("wdi-EG.ELC.ACCS.ZS", "XXX", "valid: ABW"),
+    ],
+)
 def test_unknown_target_or_country_says_what_is_valid(client, target, country, expected):
     response = impute(client, body(target, country))
     assert response.status_code == 422 and expected in response.json()["detail"]
@@ -171,6 +196,9 @@ def test_service_runs_without_the_app_and_reports_progress(dataset, gappy):
 
     target, country, _ = gappy
     stages = []
-    result = service.impute(ImputeRequest(**body(target, country)), dataset,
-                            progress=lambda stage, fraction: stages.append((stage, fraction)))
+    result = service.impute(
+        ImputeRequest(**body(target, country)),
+        dataset,
+        progress=lambda stage, fraction: stages.append((stage, fraction)),
+    )
     assert result.missing_years and stages[-1] == ("done", 1.0)

@@ -5,14 +5,26 @@ span, and returns only plausible values (what had to be clipped is listed in `cl
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import plausible_ranges
+
 from models.Statimpute import service
 from models.Statimpute.interpolation import TooFewPoints
 from models.Statimpute.schemas import ImputeRequest
 
-METHODS = ["linear", "nearest", "zero", "slinear", "quadratic", "cubic", "spline", "polynomial",
-           "piecewise_polynomial", "pchip", "akima", "cubicspline"]
+METHODS = [
+    "linear",
+    "nearest",
+    "zero",
+    "slinear",
+    "quadratic",
+    "cubic",
+    "spline",
+    "polynomial",
+    "piecewise_polynomial",
+    "pchip",
+    "akima",
+    "cubicspline",
+]
 TARGETS = ["wdi-EG.ELC.ACCS.ZS", "wdi-SE.XPD.TOTL.GD.ZS", "gapminder-gdp_total_yearly_growth"]
 """A percentage of population (0–100), a share of GDP never negative, and a growth rate that is negative at times."""
 
@@ -39,8 +51,13 @@ def test_every_method_and_direction_is_plausible_and_means_the_same(dataset, tar
         first, last = int(observed.index[0]), int(observed.index[-1])
         for method in METHODS:
             for direction in ("forward", "backward", "both"):
-                body = ImputeRequest(target=target, country=country, method=method, direction=direction,
-                                     d=3 if method in ("spline", "polynomial") else None)
+                body = ImputeRequest(
+                    target=target,
+                    country=country,
+                    method=method,
+                    direction=direction,
+                    d=3 if method in ("spline", "polynomial") else None,
+                )
                 try:
                     result = service.impute(body, dataset)
                 except Exception as exc:  # a 422 (too few points) returns nothing to check
@@ -66,8 +83,10 @@ def test_the_reported_extrapolations_are_gone(client):
     """Timor-Leste 1990 electricity access was −4,356 % (spline) and +2,893 % (pchip); Papua New
     Guinea pchip −550 %: the leading years now hold the first observed value."""
     for country, method in (("TLS", "spline"), ("TLS", "pchip"), ("PNG", "pchip")):
-        response = client.post("/statimpute/impute", json={
-            "target": "wdi-EG.ELC.ACCS.ZS", "country": country, "method": method, "d": 3})
+        response = client.post(
+            "/statimpute/impute",
+            json={"target": "wdi-EG.ELC.ACCS.ZS", "country": country, "method": method, "d": 3},
+        )
         assert response.status_code == 200, response.text
         result = response.json()
         series = dict(zip(result["imputed_series"]["columns"], result["imputed_series"]["data"][0]))

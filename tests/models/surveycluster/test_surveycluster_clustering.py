@@ -8,8 +8,14 @@ from models.SurveyCluster.clustering import elbow
 from models.SurveyCluster.survey import MAX_ROWS
 from shared_dataloader import load_survey_sample
 
-EXPECTED_ALGORITHM = {"Location": "k-modes", "Household profile": "k-modes", "Satisfaction": "k-modes",
-                      "Household size": "k-means", "Water access": "k-prototypes", "Tariffs": "k-prototypes"}
+EXPECTED_ALGORITHM = {
+    "Location": "k-modes",
+    "Household profile": "k-modes",
+    "Satisfaction": "k-modes",
+    "Household size": "k-means",
+    "Water access": "k-prototypes",
+    "Tariffs": "k-prototypes",
+}
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +46,9 @@ def test_every_shipped_factor_clusters(client, survey, factor):
     assert response.status_code == 200, response.json()
     result = response.json()
     assert result["algorithm"] == EXPECTED_ALGORITHM[factor]
-    assert len(result["cluster_label"]) == len(survey.data) and result["rows"] == list(range(len(survey.data)))
+    assert len(result["cluster_label"]) == len(survey.data) and result["rows"] == list(
+        range(len(survey.data))
+    )
     assert len(result["costs"]) == 5 and 1 <= result["k"] <= 5
     assert result["k"] == second_difference_elbow(result["costs"])
     labels = result["cluster_label"]
@@ -49,10 +57,13 @@ def test_every_shipped_factor_clusters(client, survey, factor):
 
 def test_columns_rows_and_keyed_columns_give_the_same_answer(client, survey):
     by_rows = post(client, request(survey, "Tariffs")).json()
-    by_columns = post(client, request(survey, "Tariffs", data=columns_of(survey.data),
-                                      metadata=columns_of(survey.metadata))).json()
-    keyed = {key: {str(i): value for i, value in enumerate(values)}
-             for key, values in columns_of(survey.data).items()}
+    by_columns = post(
+        client, request(survey, "Tariffs", data=columns_of(survey.data), metadata=columns_of(survey.metadata))
+    ).json()
+    keyed = {
+        key: {str(i): value for i, value in enumerate(values)}
+        for key, values in columns_of(survey.data).items()
+    }
     assert by_rows == by_columns == post(client, request(survey, "Tariffs", data=keyed)).json()
     assert post(client, request(survey, "Tariffs")).json() == by_rows, "deterministic"
 
@@ -83,7 +94,9 @@ def test_max_k_one_and_tiny_surveys_give_one_cluster(client, survey):
 
 
 def test_swagger_example_is_real_survey_data_and_clusters(client, survey):
-    example = client.get("/openapi.json").json()["components"]["schemas"]["SurveyClusterRequest"]["examples"][0]
+    example = client.get("/openapi.json").json()["components"]["schemas"]["SurveyClusterRequest"]["examples"][
+        0
+    ]
     rows = survey.data[30:42]
     for question, answers in example["data"].items():
         assert answers == [row[question] for row in rows]
@@ -102,25 +115,52 @@ def unclusterable_metadata(survey) -> list[dict]:
     return [*survey.metadata, {"Question Name": "longitude", "Type": "GPS longitude", "Factor": "Place"}]
 
 
-@pytest.mark.parametrize(("change", "field", "hint"), [
-    (lambda s: {"factor": "Income"}, "body.factor", "Water access"),
-    (lambda s: {"max_k": 0}, "body.max_k", "greater than or equal to 1"),
-    (lambda s: {"max_k": 21}, "body.max_k", "less than or equal to 20"),
-    (lambda s: {"metadata": [*s.metadata, {"Question Name": "age", "Type": "continuous", "Factor": "X"}]},
-     "body.metadata", "not in the data: age"),
-    (lambda s: {"metadata": [{**s.metadata[0], "Type": "ordinal"}, *s.metadata[1:]]},
-     "body.metadata", "GPS latitude"),
-    (lambda s: {"metadata": [{"Question Name": "district", "Type": "categorical"}]},
-     "body.metadata", "Factor"),
-    (lambda s: {"data": {"district": ["a", "b"], "longitude": [1.0], "latitude": [2.0, 3.0]}},
-     "body.data", "different lengths"),
-    (lambda s: {"metadata": unclusterable_metadata(s), "factor": "Place"}, "body.factor", "no categorical"),
-    (lambda s: {"data": [{**row, "household_size": "many"} for row in s.data[:5]], "factor": "Household size"},
-     "body.data", "non-numeric"),
-    (lambda s: {"data": [{**row, "latitude": None} for row in s.data[:5]]}, "body.data", "GPS"),
-    (lambda s: {"data": []}, "body.data", "no rows"),
-    (lambda s: {"data": "district"}, "body.data", None),
-])
+@pytest.mark.parametrize(
+    ("change", "field", "hint"),
+    [
+        (lambda s: {"factor": "Income"}, "body.factor", "Water access"),
+        (lambda s: {"max_k": 0}, "body.max_k", "greater than or equal to 1"),
+        (lambda s: {"max_k": 21}, "body.max_k", "less than or equal to 20"),
+        (
+            lambda s: {
+                "metadata": [*s.metadata, {"Question Name": "age", "Type": "continuous", "Factor": "X"}]
+            },
+            "body.metadata",
+            "not in the data: age",
+        ),
+        (
+            lambda s: {"metadata": [{**s.metadata[0], "Type": "ordinal"}, *s.metadata[1:]]},
+            "body.metadata",
+            "GPS latitude",
+        ),
+        (
+            lambda s: {"metadata": [{"Question Name": "district", "Type": "categorical"}]},
+            "body.metadata",
+            "Factor",
+        ),
+        (
+            lambda s: {"data": {"district": ["a", "b"], "longitude": [1.0], "latitude": [2.0, 3.0]}},
+            "body.data",
+            "different lengths",
+        ),
+        (
+            lambda s: {"metadata": unclusterable_metadata(s), "factor": "Place"},
+            "body.factor",
+            "no categorical",
+        ),
+        (
+            lambda s: {
+                "data": [{**row, "household_size": "many"} for row in s.data[:5]],
+                "factor": "Household size",
+            },
+            "body.data",
+            "non-numeric",
+        ),
+        (lambda s: {"data": [{**row, "latitude": None} for row in s.data[:5]]}, "body.data", "GPS"),
+        (lambda s: {"data": []}, "body.data", "no rows"),
+        (lambda s: {"data": "district"}, "body.data", None),
+    ],
+)
 def test_bad_input_is_a_422_saying_what_is_valid(client, survey, change, field, hint):
     response = post(client, request(survey, **change(survey)))
     assert response.status_code == 422, response.json()
@@ -136,9 +176,17 @@ def test_too_many_rows_are_refused(client):
     assert response.status_code == 422 and f"at most {MAX_ROWS}" in response.json()["detail"]
 
 
-@pytest.mark.parametrize(("costs", "k"), [
-    ([10.0], 1), ([10.0, 4.0], 2), ([10.0, 10.0], 1),
-    ([100.0, 50.0, 40.0, 35.0], 2), ([100.0, 90.0, 30.0, 25.0, 24.0], 3), ([9.0, 6.0, 3.0, 0.0], 2)])
+@pytest.mark.parametrize(
+    ("costs", "k"),
+    [
+        ([10.0], 1),
+        ([10.0, 4.0], 2),
+        ([10.0, 10.0], 1),
+        ([100.0, 50.0, 40.0, 35.0], 2),
+        ([100.0, 90.0, 30.0, 25.0, 24.0], 3),
+        ([9.0, 6.0, 3.0, 0.0], 2),
+    ],
+)
 def test_elbow_is_the_largest_second_difference(costs, k):
     assert elbow(costs) == k
     assert elbow(list(np.asarray(costs) * 7)) == k
@@ -149,8 +197,11 @@ def test_service_runs_without_the_app_and_reports_progress(survey):
     from models.SurveyCluster.schemas import SurveyClusterRequest
 
     stages = []
-    result = service.clustering(SurveyClusterRequest(**request(survey, "Location", max_k=3)), None,
-                                progress=lambda stage, fraction: stages.append((stage, fraction)))
+    result = service.clustering(
+        SurveyClusterRequest(**request(survey, "Location", max_k=3)),
+        None,
+        progress=lambda stage, fraction: stages.append((stage, fraction)),
+    )
     fractions = [fraction for _, fraction in stages]
     assert len(result.cluster_label) == len(survey.data) and fractions == sorted(fractions)
     assert stages[-1] == ("done", 1.0) and any("k=3" in stage for stage, _ in stages)

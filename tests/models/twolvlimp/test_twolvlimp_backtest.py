@@ -13,9 +13,19 @@ TARGET, YEAR = "wdi-EG.ELC.ACCS.ZS", "2001"
 
 def body(**overrides) -> dict:
     """A light request: MANUAL with one predictor, 5 trees, 3 folds."""
-    base = {"target_year": YEAR, "dataset": "wdi", "target": TARGET, "interpolator": "KNNImputer",
-            "scheme": "MANUAL", "manual_predictors": ["wdi-AG.LND.AGRI.ZS"], "estimators": 5,
-            "model": "rfr", "interval": "quantile", "history": False, "folds": 3}
+    base = {
+        "target_year": YEAR,
+        "dataset": "wdi",
+        "target": TARGET,
+        "interpolator": "KNNImputer",
+        "scheme": "MANUAL",
+        "manual_predictors": ["wdi-AG.LND.AGRI.ZS"],
+        "estimators": 5,
+        "model": "rfr",
+        "interval": "quantile",
+        "history": False,
+        "folds": 3,
+    }
     return base | overrides
 
 
@@ -35,8 +45,10 @@ def test_folds_partition_the_countries_deterministically():
 def test_own_series_is_linear_with_flat_ends(dataset):
     import pandas as pd
 
-    series = pd.DataFrame({"2000": [1.0, np.nan, 5.0], "2001": [np.nan, np.nan, np.nan],
-                           "2002": [3.0, 7.0, np.nan]}, index=["A", "B", "C"])
+    series = pd.DataFrame(
+        {"2000": [1.0, np.nan, 5.0], "2001": [np.nan, np.nan, np.nan], "2002": [3.0, 7.0, np.nan]},
+        index=["A", "B", "C"],
+    )
     assert own_series(series, "2001", ("A", "B", "C"), fallback=-1.0) == {"A": 2.0, "B": 7.0, "C": 5.0}
     assert own_series(series.drop(columns=["2000", "2002"]), "2001", ("A",), fallback=-1.0) == {"A": -1.0}
 
@@ -56,7 +68,9 @@ def test_backtest_hides_every_reporting_sids_once_and_scores_against_the_truth(c
     errors = np.array([row["prediction"] - row["truth"] for row in rows])
     model = result["scores"]["model"]
     assert model["count"] == len(rows)
-    assert np.isclose(model["mae"], np.abs(errors).mean()) and np.isclose(model["rmse"], np.sqrt((errors ** 2).mean()))
+    assert np.isclose(model["mae"], np.abs(errors).mean()) and np.isclose(
+        model["rmse"], np.sqrt((errors**2).mean())
+    )
     inside = np.mean([row["lower"] <= row["truth"] <= row["upper"] for row in rows])
     assert np.isclose(model["coverage"], inside)
     assert set(result["scores"]) == {"model", "cross_country_mean", "own_series_linear"}
@@ -79,7 +93,9 @@ def test_history_backtest_beats_the_cross_section_and_matches_interpolation(clie
     scores = result["scores"]
     assert set(scores) == {"model", "cross_sectional", "cross_country_mean", "own_series_linear"}
     assert scores["model"]["mae"] * 5 < scores["cross_sectional"]["mae"]
-    assert scores["model"]["mae"] <= 1.1 * min(scores["own_series_linear"]["mae"], scores["cross_country_mean"]["mae"])
+    assert scores["model"]["mae"] <= 1.1 * min(
+        scores["own_series_linear"]["mae"], scores["cross_country_mean"]["mae"]
+    )
     assert 0.75 <= scores["model"]["coverage"] <= 1.0
     weights = [row["temporal_weight"] for row in result["countries"]]
     assert all(0.0 <= w <= 1.0 for w in weights) and max(weights) > 0.9
@@ -94,7 +110,9 @@ def test_backtest_runs_as_a_job_with_progress(client):
         assert time.monotonic() < deadline
         time.sleep(0.1)
     assert job["status"] == "succeeded" and job["result"]["folds"] == 2
-    assert len(job["result"]["countries"]) == len(client.post(f"{P}/backtest", json=body(folds=2)).json()["countries"])
+    assert len(job["result"]["countries"]) == len(
+        client.post(f"{P}/backtest", json=body(folds=2)).json()["countries"]
+    )
 
 
 def test_invalid_backtests_are_422_saying_what_is_valid(client):

@@ -60,17 +60,25 @@ def test_afs_and_pca_list_allowed_counts(client, scheme):
 
 
 def test_dimensions_of_the_target(client, dataset):
-    found = client.get(f"{P}/dimensions", params={"target_year": YEAR, "dataset": DATASET,
-                                                   "target": TARGET}).json()
+    found = client.get(
+        f"{P}/dimensions", params={"target_year": YEAR, "dataset": DATASET, "target": TARGET}
+    ).json()
     assert {"label": dataset.meta.at[TARGET, "dimension"], "value": TARGET} in found
 
 
-@pytest.mark.parametrize(("path", "params", "field", "hint"), [
-    ("/datasets", {"target_year": "1800"}, "query.target_year", "/target_years"),
-    ("/targets", {"target_year": YEAR, "dataset": "nope"}, "query.dataset", "wdi"),
-    ("/dimensions", {"target_year": YEAR, "dataset": "ei", "target": TARGET}, "query.target",
-     "/targets?target_year=2001&dataset=ei"),
-])
+@pytest.mark.parametrize(
+    ("path", "params", "field", "hint"),
+    [
+        ("/datasets", {"target_year": "1800"}, "query.target_year", "/target_years"),
+        ("/targets", {"target_year": YEAR, "dataset": "nope"}, "query.dataset", "wdi"),
+        (
+            "/dimensions",
+            {"target_year": YEAR, "dataset": "ei", "target": TARGET},
+            "query.target",
+            "/targets?target_year=2001&dataset=ei",
+        ),
+    ],
+)
 def test_listing_errors_say_what_is_valid(client, path, params, field, hint):
     response = client.get(P + path, params=params)
     assert response.status_code == 422

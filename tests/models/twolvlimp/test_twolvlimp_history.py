@@ -2,7 +2,6 @@
 
 import numpy as np
 import pandas as pd
-
 from conftest import year_of
 from scipy.interpolate import Akima1DInterpolator, PchipInterpolator
 
@@ -13,9 +12,17 @@ TARGET, YEAR = "wdi-EG.ELC.ACCS.ZS", "2001"
 
 
 def request(**overrides) -> dict:
-    base = {"target_year": YEAR, "dataset": "wdi", "target": TARGET, "interpolator": "KNNImputer",
-            "scheme": "MANUAL", "manual_predictors": ["wdi-AG.LND.AGRI.ZS"], "estimators": 5,
-            "model": "rfr", "interval": "quantile"}
+    base = {
+        "target_year": YEAR,
+        "dataset": "wdi",
+        "target": TARGET,
+        "interpolator": "KNNImputer",
+        "scheme": "MANUAL",
+        "manual_predictors": ["wdi-AG.LND.AGRI.ZS"],
+        "estimators": 5,
+        "model": "rfr",
+        "interval": "quantile",
+    }
     return base | overrides
 
 
@@ -24,8 +31,9 @@ def random_walks(countries: int, years: int, seed: int) -> pd.DataFrame:
     scale = rng.uniform(0.5, 5.0, size=(countries, 1))
     values = 50 + np.cumsum(rng.normal(size=(countries, years)) * scale, axis=1)
     values[rng.random(values.shape) < 0.2] = np.nan
-    return pd.DataFrame(values, index=[f"C{i:03d}" for i in range(countries)],
-                        columns=[str(2000 + y) for y in range(years)])
+    return pd.DataFrame(
+        values, index=[f"C{i:03d}" for i in range(countries)], columns=[str(2000 + y) for y in range(years)]
+    )
 
 
 def test_history_is_the_default_and_false_gives_the_cross_section(client):
@@ -50,7 +58,11 @@ def test_history_uses_the_own_series_and_falls_back_to_the_cross_section(client,
         if not has_history:
             assert with_history["data"][country] == plain["data"][country]
             assert with_history["upperIntervals"][country] == plain["upperIntervals"][country]
-        assert with_history["lowerIntervals"][country] <= with_history["data"][country] <= with_history["upperIntervals"][country]
+        assert (
+            with_history["lowerIntervals"][country]
+            <= with_history["data"][country]
+            <= with_history["upperIntervals"][country]
+        )
     method = with_history["historyMethod"]
     assert method["used"] and method["curve"] in ("linear", "pchip", "akima")
     assert method["trainingCountries"] > 100 and 0.0 <= method["shockShare"] <= 1.0
@@ -62,13 +74,14 @@ def test_history_uses_the_own_series_and_falls_back_to_the_cross_section(client,
 
 
 def test_temporal_estimate_interpolates_linearly_and_flat_beyond_the_ends():
-    table = pd.DataFrame({"2000": [10.0, np.nan], "2001": [np.nan, np.nan], "2002": [np.nan, 4.0],
-                          "2003": [16.0, 6.0]}, index=["A", "B"])
+    table = pd.DataFrame(
+        {"2000": [10.0, np.nan], "2001": [np.nan, np.nan], "2002": [np.nan, 4.0], "2003": [16.0, 6.0]},
+        index=["A", "B"],
+    )
     found = temporal(table, "2001", ["A", "B", "Z"])
     assert found.estimate["A"] == 12.0 and found.estimate["B"] == 4.0 and np.isnan(found.estimate["Z"])
     # bridge gap of A is 1·2/3; B is 1 year beyond its first observation
-    assert np.isclose(found.half_width["A"] ** 2 / found.half_width["B"] ** 2,
-                      (36 / 3) * (2 / 3) / (4 * 1.0))
+    assert np.isclose(found.half_width["A"] ** 2 / found.half_width["B"] ** 2, (36 / 3) * (2 / 3) / (4 * 1.0))
 
 
 def test_intervals_are_calibrated_on_hidden_points_of_random_walks():
@@ -89,8 +102,9 @@ def smooth_paths(countries: int, years: int, seed: int, noise: float) -> pd.Data
     x = np.arange(years, dtype=float)
     level, speed = rng.uniform(20, 80, (countries, 1)), rng.uniform(0.05, 0.2, (countries, 1))
     values = level * np.exp(-speed * x) + rng.normal(scale=noise, size=(countries, years))
-    return pd.DataFrame(values, index=[f"C{i:03d}" for i in range(countries)],
-                        columns=[str(2000 + y) for y in range(years)])
+    return pd.DataFrame(
+        values, index=[f"C{i:03d}" for i in range(countries)], columns=[str(2000 + y) for y in range(years)]
+    )
 
 
 def test_smooth_curves_through_a_window_equal_the_whole_series_curve():
@@ -98,8 +112,11 @@ def test_smooth_curves_through_a_window_equal_the_whole_series_curve():
     years = np.sort(rng.choice(np.arange(1990, 2030), size=20, replace=False)).astype(float)
     values = np.cumsum(rng.normal(size=20))
     gaps = [y for y in range(int(years[5]), int(years[14])) if y not in years]
-    table = pd.DataFrame([np.append(values, np.full(len(gaps), np.nan))], index=["A"],
-                         columns=[str(int(y)) for y in years] + [str(y) for y in gaps])
+    table = pd.DataFrame(
+        [np.append(values, np.full(len(gaps), np.nan))],
+        index=["A"],
+        columns=[str(int(y)) for y in years] + [str(y) for y in gaps],
+    )
     assert len(gaps) >= 3
     for target in gaps:
         for curve, whole in (("pchip", PchipInterpolator), ("akima", Akima1DInterpolator)):
@@ -112,7 +129,7 @@ def test_a_smooth_curve_is_chosen_for_smooth_series_and_linear_for_random_walks(
     assert choose_curve(smooth, "2012", list(smooth.index)) in ("pchip", "akima")
     walks = random_walks(40, 25, seed=13)
     assert choose_curve(walks, "2012", list(walks.index)) == "linear"
-    few = smooth.iloc[:MIN_INNER - 1]
+    few = smooth.iloc[: MIN_INNER - 1]
     assert choose_curve(few, "2012", list(few.index)) == "linear"
 
 
@@ -135,8 +152,14 @@ def pseudo_missing(countries: int, cross_sd: float, seed: int, shock: float = 0.
     truth = rng.normal(50, 10, countries)
     v_t = rng.uniform(0.2, 5.0, countries) ** 2
     t = truth + (rng.normal(size=countries) - shock) * np.sqrt(v_t)
-    return {"truth": truth, "t": t, "v_t": v_t, "cross": truth + rng.normal(size=countries) * cross_sd,
-            "mse": 4.0, "is_sids": np.arange(countries) % 3 == 0}
+    return {
+        "truth": truth,
+        "t": t,
+        "v_t": v_t,
+        "cross": truth + rng.normal(size=countries) * cross_sd,
+        "mse": 4.0,
+        "is_sids": np.arange(countries) % 3 == 0,
+    }
 
 
 def mae(points, truth) -> float:
@@ -181,7 +204,9 @@ def test_blend_intervals_are_conformal_on_the_sids_training_countries():
 
 
 def history_backtest(client, target: str, year: str) -> dict:
-    response = client.post(f"{P}/backtest", json=request(target=target, target_year=year, history=True, folds=2))
+    response = client.post(
+        f"{P}/backtest", json=request(target=target, target_year=year, history=True, folds=2)
+    )
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -215,9 +240,13 @@ def test_history_follows_the_curve_of_a_smooth_series(client):
 def cross_result(table: pd.DataFrame, year: str, imputed: list[str], training: list[str]) -> dict:
     """A stand-in for imputation.run: every estimate 50 ± 10, out-of-fold predictions of 50."""
     observed = {c: float(table.at[c, year]) for c in training}
-    return {"data": observed | dict.fromkeys(imputed, 50.0), "lowerIntervals": dict.fromkeys(imputed, 40.0),
-            "upperIntervals": dict.fromkeys(imputed, 60.0), "sids_rmse": 5.0,
-            "oof": dict.fromkeys(training, 50.0)}
+    return {
+        "data": observed | dict.fromkeys(imputed, 50.0),
+        "lowerIntervals": dict.fromkeys(imputed, 40.0),
+        "upperIntervals": dict.fromkeys(imputed, 60.0),
+        "sids_rmse": 5.0,
+        "oof": dict.fromkeys(training, 50.0),
+    }
 
 
 def test_blend_keeps_the_cross_section_when_too_few_training_countries_have_history():
@@ -226,8 +255,13 @@ def test_blend_keeps_the_cross_section_when_too_few_training_countries_have_hist
     hidden = table.assign(**{year: table[year].mask(table.index.isin(imputed))})
     few = cross_result(hidden, year, imputed, [f"C{i:03d}" for i in range(2, 2 + MIN_INNER - 1)])
     kept = blend(few, hidden, year)
-    assert kept == few | {"temporalWeights": {"C000": 0.0, "C001": 0.0}, "historyMethod": kept["historyMethod"]}
-    assert kept["historyMethod"]["used"] is False and kept["historyMethod"]["trainingCountries"] == MIN_INNER - 1
+    assert kept == few | {
+        "temporalWeights": {"C000": 0.0, "C001": 0.0},
+        "historyMethod": kept["historyMethod"],
+    }
+    assert (
+        kept["historyMethod"]["used"] is False and kept["historyMethod"]["trainingCountries"] == MIN_INNER - 1
+    )
     enough = cross_result(hidden, year, imputed, [f"C{i:03d}" for i in range(2, 40)])
     blended = blend(enough, hidden, year)
     assert all(blended["temporalWeights"][c] > 0.5 for c in imputed)

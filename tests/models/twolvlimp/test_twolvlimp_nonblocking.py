@@ -5,8 +5,17 @@ import time
 
 import httpx
 
-AFS = {"target_year": "2001", "dataset": "wdi", "target": "wdi-EG.ELC.ACCS.ZS", "interpolator": "KNNImputer",
-       "scheme": "AFS", "number_predictor": 10, "estimators": 100, "model": "all", "interval": "bootstrap"}
+AFS = {
+    "target_year": "2001",
+    "dataset": "wdi",
+    "target": "wdi-EG.ELC.ACCS.ZS",
+    "interpolator": "KNNImputer",
+    "scheme": "AFS",
+    "number_predictor": 10,
+    "estimators": 100,
+    "model": "all",
+    "interval": "bootstrap",
+}
 
 
 def test_light_endpoints_answer_while_afs_trains(server_url):

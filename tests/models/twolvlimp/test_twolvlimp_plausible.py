@@ -3,7 +3,6 @@ plausible range, for several targets, both interval kinds, with and without hist
 clipped is reported in `indicatorJson.clipped[year][country]`."""
 
 import pytest
-
 from conftest import plausible_ranges, year_of
 
 TARGETS = {"wdi-EG.ELC.ACCS.ZS": "2001", "wdi-SE.XPD.TOTL.GD.ZS": "2010", "wdi-NY.GDP.MKTP.KD.ZG": "2010"}
@@ -11,9 +10,18 @@ TARGETS = {"wdi-EG.ELC.ACCS.ZS": "2001", "wdi-SE.XPD.TOTL.GD.ZS": "2010", "wdi-N
 
 
 def request(target: str, year: str, interval: str, history: bool) -> dict:
-    return {"target_year": year, "dataset": "wdi", "target": target, "interpolator": "KNNImputer",
-            "scheme": "MANUAL", "manual_predictors": ["wdi-AG.LND.AGRI.ZS", "wdi-SP.DYN.LE00.IN"],
-            "estimators": 10, "model": "rfr", "interval": interval, "history": history}
+    return {
+        "target_year": year,
+        "dataset": "wdi",
+        "target": target,
+        "interpolator": "KNNImputer",
+        "scheme": "MANUAL",
+        "manual_predictors": ["wdi-AG.LND.AGRI.ZS", "wdi-SP.DYN.LE00.IN"],
+        "estimators": 10,
+        "model": "rfr",
+        "interval": interval,
+        "history": history,
+    }
 
 
 @pytest.mark.parametrize("history", [False, True], ids=["cross-section", "history"])

@@ -27,8 +27,11 @@ def redis_store(redis_conn):
 
 
 def assert_same(left: Prepared, right: Prepared) -> None:
-    assert (left.columns, left.train_countries, left.predict_countries) == \
-        (right.columns, right.train_countries, right.predict_countries)
+    assert (left.columns, left.train_countries, left.predict_countries) == (
+        right.columns,
+        right.train_countries,
+        right.predict_countries,
+    )
     for field in ("X_train", "y_train", "X_predict", "is_sids_train"):
         a, b = getattr(left, field), getattr(right, field)
         assert a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True)
