@@ -45,7 +45,7 @@ from shared_dataloader import LOADERS, DatasetError
 
 log = logging.getLogger(__name__)
 
-VERSION = "1.0.0"
+VERSION = "1.1.0"
 DESCRIPTION = """Machine-learning models for the SIDS data dashboard.
 
 `GET /params` describes every model's inputs; each model's endpoints are grouped by tag below.
