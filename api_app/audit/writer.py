@@ -89,7 +89,7 @@ class AuditWriter:
     def record(self, **fields: Unpack[AuditFields]) -> None:
         """Queue one record (never raises, never blocks on I/O)."""
         fields.setdefault("at", datetime.now(UTC))
-        # Callers reach the writer through `app.state` (untyped), so keys that are no column are dropped here.
+        # Callers reach the writer through `app.state` (untyped): keys that are not columns are dropped.
         self._pending.append(cast(AuditFields, {k: v for k, v in fields.items() if k in COLUMNS}))
         if len(self._pending) >= BATCH_MAX:
             self._wake.set()
