@@ -5,16 +5,20 @@
 """
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 
 @lru_cache(maxsize=1)
-def _default_app():
+def _default_app() -> "FastAPI":
     from api_app.factory import create_app
 
     return create_app()
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> "FastAPI":
     if name == "app":
         return _default_app()
     raise AttributeError(f"module 'api_app' has no attribute {name!r}")

@@ -73,8 +73,8 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 print(f"{info.id}  {state:8}  {','.join(info.scopes):20}  {info.name}")
         else:
-            info = store.revoke(args.key_id)
-            if info is None:
+            revoked = store.revoke(args.key_id)
+            if revoked is None:
                 print(f"error: no key {args.key_id!r}", file=sys.stderr)
                 return 1
             audit.record(
@@ -82,9 +82,9 @@ def main(argv: list[str] | None = None) -> int:
                 caller=CLI_CALLER,
                 caller_kind=CLI_CALLER,
                 scope="admin",
-                detail=f"key {info.id} ({info.name})",
+                detail=f"key {revoked.id} ({revoked.name})",
             )
-            print(f"revoked key {info.id} ({info.name})")
+            print(f"revoked key {revoked.id} ({revoked.name})")
     finally:
         audit.flush()
         engine.dispose()

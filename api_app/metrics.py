@@ -10,11 +10,13 @@ import asyncio
 import logging
 import os
 import time
+from collections.abc import Iterator
+from typing import NotRequired, TypedDict
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -78,15 +80,26 @@ class MetricsMiddleware:
             )
 
 
+class JobStats(TypedDict):
+    """The job figures an executor's `stats()` reports (`workers` and `oldest_seconds` from Redis only)."""
+
+    queued: int
+    running: int
+    queue_depth: int
+    completed: dict[str, int]
+    workers: NotRequired[int]
+    oldest_seconds: NotRequired[float]
+
+
 class JobsCollector:
     """Job counts and queue depth, read from the executor when scraped; for Redis also the live queue
     workers and the age of the oldest waiting job."""
 
-    def __init__(self, stats: dict | None, backend: str) -> None:
+    def __init__(self, stats: JobStats | None, backend: str) -> None:
         self.stats = stats
         self.backend = backend
 
-    def collect(self):
+    def collect(self) -> Iterator[Metric]:
         if self.stats is None:
             return
         if "workers" in self.stats:
@@ -126,10 +139,10 @@ class JobsCollector:
 class ReadinessCollector:
     """`sids_ready` and `sids_model_ready{model}` of this process, as /health/ready reports them."""
 
-    def __init__(self, app) -> None:
+    def __init__(self, app: FastAPI) -> None:
         self.app = app
 
-    def collect(self):
+    def collect(self) -> Iterator[Metric]:
         report = readiness(self.app)
         yield GaugeMetricFamily(
             "sids_ready",
@@ -168,7 +181,7 @@ async def metrics(request: Request) -> Response:
     return await render(request.app)
 
 
-async def render(app) -> Response:
+async def render(app: FastAPI) -> Response:
     """The exposition of `app`'s metrics (also served on the internal METRICS_PORT)."""
     executor = app.state.jobs
     text = await asyncio.to_thread(_process_metrics)

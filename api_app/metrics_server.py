@@ -9,8 +9,11 @@ import asyncio
 import contextlib
 import logging
 import socket
+from collections.abc import Iterator
 
 import uvicorn
+from fastapi import FastAPI
+from fastapi.responses import Response
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.routing import Route
@@ -23,19 +26,20 @@ log = logging.getLogger(__name__)
 class _EmbeddedServer(uvicorn.Server):
     """A uvicorn server inside the API process: the process's own server handles the signals."""
 
-    def capture_signals(self):
-        return contextlib.nullcontext()
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 class MetricsServer:
-    def __init__(self, api_app, port: int | None, host: str = "0.0.0.0") -> None:
+    def __init__(self, api_app: FastAPI, port: int | None, host: str = "0.0.0.0") -> None:
         self.api_app = api_app
         self.port = port
         self.host = host
         self.server: uvicorn.Server | None = None
-        self.task: asyncio.Task | None = None
+        self.task: asyncio.Task[None] | None = None
 
-    async def _metrics(self, request: Request):
+    async def _metrics(self, request: Request) -> Response:
         return await metrics.render(self.api_app)
 
     async def start(self) -> None:

@@ -1,6 +1,8 @@
 """The security part of the OpenAPI document: schemes for Swagger's Authorize button, and on every
 operation the scope it needs (`x-required-scope`, `security`, a line in its description, 401/403/429)."""
 
+from typing import Any
+
 from api_app.security.scopes import SCOPE_DESCRIPTIONS, required_scope
 from common.settings import Settings
 
@@ -22,7 +24,7 @@ SCHEMES = {
 HTTP_METHODS = {"get", "post", "put", "patch", "delete", "head", "options"}
 
 
-def document_security(schema: dict, settings: Settings, error_content: dict) -> None:
+def document_security(schema: dict[str, Any], settings: Settings, error_content: dict[str, Any]) -> None:
     schema.setdefault("components", {})["securitySchemes"] = SCHEMES
     anonymous = set(settings.anonymous_scopes) if settings.auth_enabled else {"read", "compute", "admin"}
     for path, operations in schema.get("paths", {}).items():

@@ -1,11 +1,11 @@
 """Platform endpoints: /, /datasets, /params, /health/live, /health/ready."""
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from api_app.schemas import DatasetFile, DatasetListing, Liveness, ParamsEntry, Readiness, ServiceInfo
 from common.errors import Unavailable
-from common.params import ParamsBuilder
+from common.params import ParamsBuilder, ParamsObject
 from common.resources import FAILED, LOADING, READY
 
 SERVICE_NAME = "SIDS ML Backend"
@@ -42,7 +42,7 @@ def dataset_files(request: Request) -> DatasetListing:
     response_model_exclude_none=True,
     summary="Inputs of every model's main endpoint, for building forms",
 )
-def params(request: Request) -> list[dict]:
+def params(request: Request) -> list[ParamsObject]:
     return [ParamsBuilder(p.router).entry(p.name) for p in request.app.state.discovery.mounted]
 
 
@@ -51,10 +51,10 @@ async def live() -> Liveness:
     return Liveness(status="alive")
 
 
-def readiness(app) -> Readiness:
+def readiness(app: FastAPI) -> Readiness:
     resources = app.state.resources
     data = resources.snapshot()
-    models = {}
+    models: dict[str, dict[str, str]] = {}
     for package in app.state.discovery.packages:
         if package.error:
             models[package.name] = {"state": FAILED, "error": package.error}

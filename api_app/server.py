@@ -15,6 +15,7 @@ README command 1, the container, a pod without an ingress). Select it wherever u
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -42,13 +43,14 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self.max_header_bytes = settings.server_max_header_bytes
         self.header_timeout = settings.server_header_timeout_seconds
         self.body_timeout = settings.server_body_timeout_seconds
-        self.timeout_keep_alive = settings.server_keepalive_seconds
+        # uvicorn types this int (its CLI takes whole seconds) but only hands it to loop.call_later.
+        self.timeout_keep_alive = settings.server_keepalive_seconds  # type: ignore[assignment]
         self._reading_headers = True
         self._header_bytes = 0
         self._refused = False
         self._deadline: asyncio.TimerHandle | None = None
 
-    def _arm(self, seconds: float, on_expiry) -> None:
+    def _arm(self, seconds: float, on_expiry: Callable[[], object]) -> None:
         self._disarm()
         self._deadline = self.loop.call_later(seconds, on_expiry)
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -31,9 +32,9 @@ def calibrate() -> float:
     )
 
 
-def requests() -> list[tuple[str, str, dict]]:
+def requests() -> list[tuple[str, str, dict[str, Any]]]:
     survey = load_survey_sample(DEFAULT_DATASET_PATH)
-    cases = [
+    cases: list[tuple[str, str, dict[str, Any]]] = [
         (
             "correlate wdi/Financial Sector",
             "/correlation/correlate",

@@ -113,12 +113,18 @@ def wrk(url: str, seconds: int, connections: int, body: dict | None = None) -> d
     if non_2xx:
         raise RuntimeError(f"{url}: {non_2xx.group(1)} failed responses")
 
+    def figure(pattern: str) -> re.Match[str]:
+        match = re.search(pattern, out)
+        if match is None:
+            raise RuntimeError(f"{url}: no {pattern!r} in wrk's output:\n{out}")
+        return match
+
     def millis(label: str) -> float:
-        value, unit = re.search(rf"{label}\s+([\d.]+)(us|ms|s)", out).groups()
+        value, unit = figure(rf"{label}\s+([\d.]+)(us|ms|s)").groups()
         return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
 
     return {
-        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "rps": float(figure(r"Requests/sec:\s+([\d.]+)").group(1)),
         "p50_ms": millis("50%"),
         "p99_ms": millis("99%"),
     }

@@ -97,7 +97,8 @@ def run(isolation: str, repeats: int) -> None:
         compute_workers=1,
         compute_isolation=isolation,
     )
-    with TestClient(create_app(settings)) as client:
+    app = create_app(settings)
+    with TestClient(app) as client:
         wait_ready(client)
         client.post("/sampleapi/predict", json=SAMPLE)
         median, p90 = latency(client, repeats)
@@ -107,7 +108,7 @@ def run(isolation: str, repeats: int) -> None:
         assert client.post("/twolvlImp/predict", json=PREDICT).status_code == 200
         api_pss, api_private = memory(os.getpid())
         print(f"{isolation:8s} API process: PSS {api_pss:.0f} MiB, private {api_private:.0f} MiB")
-        for pid in client.app.state.processes.pids():
+        for pid in app.state.processes.pids():
             pss, private = memory(pid)
             print(f"{isolation:8s} compute process {pid}: PSS {pss:.0f} MiB, private {private:.0f} MiB")
         print(

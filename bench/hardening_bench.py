@@ -34,17 +34,21 @@ LARGE_VALID = json.dumps(
 
 
 def body_while_polling(url: str, content: str) -> None:
-    outcome, waits = {}, []
+    responses: list[httpx.Response] = []
+    sent_in: list[float] = []
+    waits: list[float] = []
 
-    def send():
+    def send() -> None:
         started = time.perf_counter()
-        outcome["response"] = httpx.post(
-            f"{url}/survey/clustering",
-            content=content,
-            timeout=300,
-            headers={"content-type": "application/json"},
+        responses.append(
+            httpx.post(
+                f"{url}/survey/clustering",
+                content=content,
+                timeout=300,
+                headers={"content-type": "application/json"},
+            )
         )
-        outcome["seconds"] = time.perf_counter() - started
+        sent_in.append(time.perf_counter() - started)
 
     sender = threading.Thread(target=send)
     sender.start()
@@ -54,10 +58,10 @@ def body_while_polling(url: str, content: str) -> None:
         waits.append(time.perf_counter() - started)
         time.sleep(0.02)
     sender.join()
-    response = outcome["response"]
+    (response,), (seconds,) = responses, sent_in
     print(
         f"  {len(content) / 1e6:.1f} MB body: {response.status_code}, answer {len(response.content)} bytes "
-        f"in {outcome['seconds']:.2f} s; slowest of {len(waits)} liveness answers {max(waits) * 1000:.0f} ms"
+        f"in {seconds:.2f} s; slowest of {len(waits)} liveness answers {max(waits) * 1000:.0f} ms"
     )
 
 

@@ -132,14 +132,15 @@ async def user(url: str, number: int, args, latencies: list, errors: list) -> No
             latencies.append(time.perf_counter() - started)
 
 
-async def run(url: str, args) -> tuple[float, list, list]:
-    latencies, errors = [], []
+async def run(url: str, args) -> tuple[float, list[float], list[str]]:
+    latencies: list[float] = []
+    errors: list[str] = []
     started = time.perf_counter()
     await asyncio.gather(*(user(url, n, args, latencies, errors) for n in range(args.users)))
     return time.perf_counter() - started, latencies, errors
 
 
-def percentile(values: list, share: float) -> float:
+def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 

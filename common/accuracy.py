@@ -1,6 +1,9 @@
 """Accuracy figures shared by the backtests: error scores and split-conformal quantiles (plain NumPy)."""
 
+from typing import TypedDict
+
 import numpy as np
+from numpy.typing import ArrayLike
 from pydantic import BaseModel, Field
 
 COVERAGE = 0.90
@@ -18,12 +21,21 @@ class Scores(BaseModel):
     count: int = Field(description="Hidden values scored.")
 
 
+class ScoreFigures(TypedDict):
+    """What `scores()` returns (the fields of `Scores`)."""
+
+    mae: float | None
+    rmse: float | None
+    coverage: float | None
+    count: int
+
+
 def scores(
     truth: np.ndarray,
     prediction: np.ndarray,
     lower: np.ndarray | None = None,
     upper: np.ndarray | None = None,
-) -> dict:
+) -> ScoreFigures:
     """MAE, RMSE and interval coverage of predictions against hidden truths."""
     if len(truth) == 0:
         return {"mae": None, "rmse": None, "coverage": None, "count": 0}
@@ -37,7 +49,7 @@ def scores(
     }
 
 
-def conformal_quantile(values, coverage: float = COVERAGE) -> float:
+def conformal_quantile(values: ArrayLike, coverage: float = COVERAGE) -> float:
     """The ⌈coverage·(n + 1)⌉-th smallest value (the largest one when n is small): the split-conformal
     quantile that gives intervals at least `coverage` on exchangeable data."""
     ordered = np.sort(np.asarray(values, dtype=float))

@@ -11,9 +11,13 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, TypeAdapter
+from pydantic.json_schema import JsonSchemaValue
 
 from common.constants import MAIN_ENDPOINT_TAG
 from common.requests import REQ_ENDPOINT_KEY, REQUIRED_IF_KEY
+
+ParamsObject = dict[str, Any]
+"""A JSON object of `/params` (an entry, an input, a `req_endpoint`), keys in the order of the shape above."""
 
 
 def main_route(router: APIRouter) -> APIRoute | None:
@@ -31,7 +35,7 @@ def _body_model(route: APIRoute) -> type[BaseModel] | None:
     return None
 
 
-def _resolve(schema: dict, defs: dict) -> dict:
+def _resolve(schema: JsonSchemaValue, defs: dict[str, JsonSchemaValue]) -> JsonSchemaValue:
     """Follow `$ref` and unwrap `Optional[X]` (anyOf X, null), keeping the outer title/description."""
     outer = {k: v for k, v in schema.items() if k not in ("$ref", "anyOf")}
     if "$ref" in schema:
@@ -44,8 +48,8 @@ def _resolve(schema: dict, defs: dict) -> dict:
     return schema
 
 
-def _describe(name: str, schema: dict, required: bool) -> dict:
-    item: dict[str, Any] = {"parameter": name, "label": schema.get("title") or name}
+def _describe(name: str, schema: JsonSchemaValue, required: bool) -> ParamsObject:
+    item: ParamsObject = {"parameter": name, "label": schema.get("title") or name}
     if schema.get("description"):
         item["description"] = schema["description"]
     if "enum" in schema:
@@ -82,14 +86,15 @@ class ParamsBuilder:
     def _find(self, endpoint: str, method: str) -> APIRoute | None:
         path = self.router.prefix + endpoint
         for route in self.router.routes:
-            if isinstance(route, APIRoute) and route.path == path and method in route.methods:
+            if isinstance(route, APIRoute) and route.path == path and method in (route.methods or ()):
                 return route
         return None
 
-    def route_inputs(self, route: APIRoute, seen: frozenset[str]) -> list[dict]:
+    def route_inputs(self, route: APIRoute, seen: frozenset[str]) -> list[ParamsObject]:
         inputs = []
         for param in route.dependant.query_params:
-            schema = TypeAdapter(param.field_info.annotation).json_schema()
+            annotation = param.field_info.annotation
+            schema = TypeAdapter(type(None) if annotation is None else annotation).json_schema()
             schema = _resolve(schema, schema.get("$defs", {}))
             schema = {
                 **schema,
@@ -102,7 +107,7 @@ class ParamsBuilder:
             inputs.extend(self.model_inputs(model, seen))
         return inputs
 
-    def model_inputs(self, model: type[BaseModel], seen: frozenset[str] = frozenset()) -> list[dict]:
+    def model_inputs(self, model: type[BaseModel], seen: frozenset[str] = frozenset()) -> list[ParamsObject]:
         schema = model.model_json_schema()
         defs = schema.get("$defs", {})
         required = set(schema.get("required", []))
@@ -118,14 +123,14 @@ class ParamsBuilder:
             inputs.append(item)
         return inputs
 
-    def _req_endpoint(self, lister: dict, seen: frozenset[str]) -> dict:
+    def _req_endpoint(self, lister: JsonSchemaValue, seen: frozenset[str]) -> ParamsObject:
         endpoint, method = lister["endpoint"], lister["method"]
         key = f"{method} {endpoint}"
         route = self._find(endpoint, method)
         inputs = [] if route is None or key in seen else self.route_inputs(route, seen | {key})
         return {"endpoint": endpoint, "method": method, "inputs": inputs}
 
-    def entry(self, model_name: str) -> dict:
+    def entry(self, model_name: str) -> ParamsObject:
         label = str(self.router.tags[0]) if self.router.tags else model_name
         route = main_route(self.router)
         if route is None:

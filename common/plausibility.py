@@ -8,11 +8,19 @@ interval bounds only within the support (and around their point, which clipping 
 
 import math
 from dataclasses import dataclass
+from typing import TypedDict
 
 import numpy as np
 
 RANGE_MARGIN = 0.25
 PERCENT_MAX = 100.0
+
+
+class ClipNote(TypedDict):
+    """One clipped value: which output it was in and its value before clipping."""
+
+    field: str
+    raw: float
 
 
 @dataclass(frozen=True)
@@ -52,7 +60,7 @@ def indicator_support(values: np.ndarray, name: str) -> Support:
 
 def clip_estimates(
     support: Support, points: dict[str, float], lower: dict[str, float], upper: dict[str, float]
-) -> tuple[dict, dict, dict, dict[str, list[dict]]]:
+) -> tuple[dict[str, float], dict[str, float], dict[str, float], dict[str, list[ClipNote]]]:
     """Points, lower and upper bounds (keyed alike, bounds only for some keys) clipped to `support`.
 
     Returns the clipped three and `{key: [{"field": "data" | "lowerIntervals" | "upperIntervals",
@@ -60,7 +68,7 @@ def clip_estimates(
     its clipped point when the point would otherwise fall outside its interval.
     """
     points, lower, upper = dict(points), dict(lower), dict(upper)
-    clipped: dict[str, list[dict]] = {}
+    clipped: dict[str, list[ClipNote]] = {}
 
     def note(key: str, field: str, raw: float) -> None:
         clipped.setdefault(key, []).append({"field": field, "raw": raw})

@@ -49,7 +49,7 @@ class RedisLink:
         self.connection = connection
         self.up = True
         self._threads = ThreadPoolExecutor(8, thread_name_prefix="redis")
-        self._monitor: asyncio.Task | None = None
+        self._monitor: asyncio.Task[None] | None = None
         REDIS_UP.set(1)
 
     def mark(self, up: bool, reason: object = None) -> None:

@@ -6,7 +6,10 @@ from enum import Enum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler, GetJsonSchemaHandler, model_validator
-from pydantic_core import PydanticCustomError, core_schema
+from pydantic.config import JsonDict
+from pydantic.fields import FieldInfo
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 REQUIRED_IF_KEY = "x-required-if"
 REQ_ENDPOINT_KEY = "x-req-endpoint"
@@ -36,14 +39,14 @@ class NamedEnum(Enum):
         )
 
     @classmethod
-    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler):
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
         return core_schema.no_info_plain_validator_function(
             cls._from_name,
             serialization=core_schema.plain_serializer_function_ser_schema(lambda member: member.name),
         )
 
     @classmethod
-    def __get_pydantic_json_schema__(cls, schema: Any, handler: GetJsonSchemaHandler) -> dict:
+    def __get_pydantic_json_schema__(cls, schema: Any, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
         return {
             "type": "string",
             "enum": cls.names(),
@@ -55,24 +58,24 @@ def _condition_name(value: Any) -> Any:
     return value.name if isinstance(value, Enum) else value
 
 
-def required_if(**conditions: Any) -> dict:
+def required_if(**conditions: Any) -> JsonDict:
     """`json_schema_extra` marking a field required when another field has one of the given values.
 
     `Field(None, json_schema_extra=required_if(scheme=[Scheme.AFS, Scheme.PCA]))`
     """
-    normalised = {
+    normalised: JsonDict = {
         field: [_condition_name(v) for v in (values if isinstance(values, (list, tuple)) else [values])]
         for field, values in conditions.items()
     }
     return {REQUIRED_IF_KEY: normalised}
 
 
-def lists_values(endpoint: str, method: str = "GET") -> dict:
+def lists_values(endpoint: str, method: str = "GET") -> JsonDict:
     """`json_schema_extra` naming the endpoint (relative to the model's prefix) that lists valid values."""
     return {REQ_ENDPOINT_KEY: {"endpoint": endpoint, "method": method.upper()}}
 
 
-def field_extra(field_info: Any) -> dict:
+def field_extra(field_info: FieldInfo) -> JsonDict:
     extra = field_info.json_schema_extra
     return extra if isinstance(extra, dict) else {}
 
@@ -88,7 +91,7 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def unknown_field_message(model: type[BaseModel] | None, path: tuple) -> str:
+def unknown_field_message(model: type[BaseModel] | None, path: tuple[int | str, ...]) -> str:
     """What to say about an unknown key: `path` is its location inside a body of type `model`
     (ending with the key); names the closest valid field and lists the valid ones."""
     *parents, name = path or ("?",)
@@ -118,11 +121,11 @@ class ModelRequest(BaseModel):
     def _check_required_if(self) -> "ModelRequest":
         for name, info in type(self).model_fields.items():
             conditions = field_extra(info).get(REQUIRED_IF_KEY)
-            if not conditions or getattr(self, name) is not None:
+            if not isinstance(conditions, dict) or not conditions or getattr(self, name) is not None:
                 continue
             for other, values in conditions.items():
                 current = _condition_name(getattr(self, other, None))
-                if current in values:
+                if isinstance(values, list) and current in values:
                     raise PydanticCustomError(
                         "required_if",
                         "{field} is required when {other} is {value}",

@@ -8,7 +8,9 @@ process has no shared level and its caches are in-process only.
 
 import hashlib
 import logging
-from typing import Any, Protocol
+from typing import Protocol, cast
+
+from redis import Redis
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +27,7 @@ class RedisBlobStore:
     """Values as Redis strings `sids:shared:<sha256 of the key>` with an expiry. A Redis error is
     logged and treated as a miss: the shared level only ever saves work."""
 
-    def __init__(self, connection: Any, ttl_seconds: int) -> None:
+    def __init__(self, connection: Redis, ttl_seconds: int) -> None:
         self.connection = connection
         self.ttl = ttl_seconds
 
@@ -35,7 +37,8 @@ class RedisBlobStore:
 
     def get(self, key: str) -> bytes | None:
         try:
-            return self.connection.get(self._name(key))
+            # redis-py cannot tell bytes from str replies statically; without decode_responses they are bytes.
+            return cast(bytes | None, self.connection.get(self._name(key)))
         except Exception as exc:
             log.warning("shared store unavailable (%s); computing instead", exc)
             return None

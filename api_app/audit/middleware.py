@@ -6,6 +6,7 @@ import hashlib
 import json
 import re
 import time
+from dataclasses import dataclass, field
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -31,7 +32,7 @@ def body_hash(body: bytes) -> str | None:
 
 
 def summarize(status: int, content_type: str, size: int, head: bytes) -> str:
-    summary: dict = {"bytes": size, "type": content_type.split(";")[0]}
+    summary: dict[str, object] = {"bytes": size, "type": content_type.split(";")[0]}
     if content_type.startswith("application/json") and size <= SUMMARY_BYTES:
         try:
             value = json.loads(head)
@@ -61,6 +62,16 @@ def event_of(status: int, method: str, route: str, scope_used: str | None, model
     return None
 
 
+@dataclass
+class CapturedResponse:
+    """What the middleware keeps of a response: status, headers, total size and the first bytes."""
+
+    status: int = 500
+    headers: dict[str, str] = field(default_factory=dict)
+    size: int = 0
+    head: bytes = b""
+
+
 class AuditMiddleware:
     def __init__(self, app: ASGIApp, store_bodies: bool) -> None:
         self.app = app
@@ -72,7 +83,7 @@ class AuditMiddleware:
             return
         started = time.perf_counter()
         chunks: list[bytes] = []
-        response: dict = {"status": 500, "headers": {}, "size": 0, "head": b""}
+        response = CapturedResponse()
 
         async def capture_receive() -> Message:
             message = await receive()
@@ -82,15 +93,15 @@ class AuditMiddleware:
 
         async def capture_send(message: Message) -> None:
             if message["type"] == "http.response.start":
-                response["status"] = message["status"]
-                response["headers"] = {
+                response.status = message["status"]
+                response.headers = {
                     k.decode("latin-1").lower(): v.decode("latin-1") for k, v in message.get("headers", [])
                 }
             elif message["type"] == "http.response.body":
                 body = message.get("body", b"")
-                response["size"] += len(body)
-                if len(response["head"]) <= SUMMARY_BYTES:
-                    response["head"] += body[: SUMMARY_BYTES + 1]
+                response.size += len(body)
+                if len(response.head) <= SUMMARY_BYTES:
+                    response.head += body[: SUMMARY_BYTES + 1]
             await send(message)
 
         try:
@@ -98,21 +109,21 @@ class AuditMiddleware:
         finally:
             self._record(scope, b"".join(chunks), response, time.perf_counter() - started)
 
-    def _record(self, scope: Scope, body: bytes, response: dict, seconds: float) -> None:
-        app = scope.get("app")
-        writer = getattr(getattr(app, "state", None), "audit", None)
+    def _record(self, scope: Scope, body: bytes, response: CapturedResponse, seconds: float) -> None:
+        app_state = getattr(scope.get("app"), "state", None)
+        writer = getattr(app_state, "audit", None)
         if writer is None:
             return
         state = scope.get("state", {})
         route = getattr(scope.get("route"), "path", None) or scope.get("path", "")
-        status = response["status"]
+        status = response.status
         scope_used = state.get("required_scope")
-        model = model_label(getattr(app.state, "model_prefixes", {}), route)
+        model = model_label(getattr(app_state, "model_prefixes", {}), route)
         event = event_of(status, scope["method"], route, scope_used, model)
         if event is None:
             return
         principal = state.get("principal")
-        headers = response["headers"]
+        headers = response.headers
         location = JOB_LOCATION.match(headers.get("location", ""))
         job_id = location.group(1) if location else (scope.get("path_params") or {}).get("job_id")
         version = headers.get("x-model-version")
@@ -138,8 +149,6 @@ class AuditMiddleware:
             status=status,
             duration_ms=round(seconds * 1000, 3),
             job_id=job_id,
-            result_summary=summarize(
-                status, headers.get("content-type", ""), response["size"], response["head"]
-            ),
+            result_summary=summarize(status, headers.get("content-type", ""), response.size, response.head),
             detail=state.get("denial"),
         )

@@ -4,8 +4,9 @@ import asyncio
 import base64
 import csv
 import io
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
@@ -68,7 +69,10 @@ def _cursor(record_id: int) -> str:
     return base64.urlsafe_b64encode(str(record_id).encode()).decode().rstrip("=")
 
 
-def query_audit(engine: Engine, filters: dict, before_id: int | None, limit: int) -> list[dict]:
+def query_audit(
+    engine: Engine, filters: Mapping[str, object], before_id: int | None, limit: int
+) -> list[dict[str, Any]]:
+    """Rows of the audit table as column -> value, newest first; `None` filters are not applied."""
     statement = select(audit_events).order_by(audit_events.c.id.desc()).limit(limit)
     for name in ("caller", "model", "status", "event", "job_id", "request_id"):
         if filters.get(name) is not None:
@@ -83,7 +87,7 @@ def query_audit(engine: Engine, filters: dict, before_id: int | None, limit: int
         return [dict(row._mapping) for row in connection.execute(statement)]
 
 
-def to_csv(rows: list[dict]) -> str:
+def to_csv(rows: list[dict[str, Any]]) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=FIELDS, extrasaction="ignore")
     writer.writeheader()

@@ -12,10 +12,11 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TextIO, TypedDict, Unpack, cast
 
 from sqlalchemy import Engine, delete, insert
 
@@ -27,13 +28,37 @@ PRUNE_EVERY_SECONDS = 6 * 3600
 COLUMNS = {c.name for c in audit_events.columns} - {"id"}
 
 
-def _encode(record: dict) -> str:
+class AuditFields(TypedDict, total=False):
+    """One audit record: the columns of `audit_events` but its id (`at` defaults to now)."""
+
+    at: datetime
+    event: str
+    caller: str
+    caller_kind: str
+    scope: str | None
+    model: str | None
+    version: str | None
+    method: str | None
+    route: str | None
+    request_id: str | None
+    client: str | None
+    body_hash: str | None
+    body: str | None
+    status: int | None
+    duration_ms: float | None
+    job_id: str | None
+    result_summary: str | None
+    detail: str | None
+
+
+def _encode(record: AuditFields) -> str:
     return json.dumps({k: v.isoformat() if isinstance(v, datetime) else v for k, v in record.items()})
 
 
-def _decode(line: str) -> dict:
-    record = json.loads(line)
-    record["at"] = datetime.fromisoformat(record["at"])
+def _decode(line: str) -> AuditFields:
+    fields = json.loads(line)
+    fields["at"] = datetime.fromisoformat(fields["at"])
+    record: AuditFields = fields
     return record
 
 
@@ -52,7 +77,7 @@ class AuditWriter:
         self.retention_days = retention_days
         self.prepare = prepare
         self.prepared = prepare is None
-        self._pending: deque[dict] = deque()
+        self._pending: deque[AuditFields] = deque()
         self._write_lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -61,10 +86,11 @@ class AuditWriter:
         self.written = 0
         self.spooled = 0
 
-    def record(self, **fields) -> None:
+    def record(self, **fields: Unpack[AuditFields]) -> None:
         """Queue one record (never raises, never blocks on I/O)."""
         fields.setdefault("at", datetime.now(UTC))
-        self._pending.append({k: v for k, v in fields.items() if k in COLUMNS})
+        # Callers reach the writer through `app.state` (untyped): keys that are not columns are dropped.
+        self._pending.append(cast(AuditFields, {k: v for k, v in fields.items() if k in COLUMNS}))
         if len(self._pending) >= BATCH_MAX:
             self._wake.set()
 
@@ -95,7 +121,7 @@ class AuditWriter:
         """Write everything queued now (to the database, else to the spool); replay the spool when the
         database answers. Safe to call from any thread (the Azure Function calls it per invocation)."""
         with self._write_lock:
-            batch = []
+            batch: list[AuditFields] = []
             while self._pending:
                 batch.append(self._pending.popleft())
             if not self._ready():
@@ -118,7 +144,7 @@ class AuditWriter:
                 self._spool(batch)
 
     def _ready(self) -> bool:
-        if self.prepared:
+        if self.prepared or self.prepare is None:
             return True
         try:
             self.prepare()
@@ -127,13 +153,13 @@ class AuditWriter:
             log.warning("audit database not ready (%s: %s)", type(exc).__name__, exc)
         return self.prepared
 
-    def _insert(self, rows: list[dict]) -> None:
+    def _insert(self, rows: list[AuditFields]) -> None:
         if rows:
             with self.engine.begin() as connection:
                 connection.execute(insert(audit_events), rows)
 
     @contextmanager
-    def _locked_spool(self):
+    def _locked_spool(self) -> Iterator[TextIO]:
         self.spool_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.spool_path, "a+", encoding="utf-8") as spool:
             fcntl.flock(spool, fcntl.LOCK_EX)
@@ -142,7 +168,7 @@ class AuditWriter:
             finally:
                 fcntl.flock(spool, fcntl.LOCK_UN)
 
-    def _spool(self, batch: list[dict]) -> None:
+    def _spool(self, batch: list[AuditFields]) -> None:
         if not batch:
             return
         try:

@@ -2,6 +2,8 @@
 
 import fcntl
 import logging
+import sqlite3
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -9,6 +11,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from common.settings import REPO_ROOT
 
@@ -25,7 +28,7 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(parsed, connect_args={"timeout": 15})
 
         @event.listens_for(engine, "connect")
-        def _wal(connection, _record):
+        def _wal(connection: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
             connection.execute("PRAGMA journal_mode=WAL")
 
         return engine
@@ -42,7 +45,7 @@ def alembic_config(url: str) -> Config:
 
 
 @contextmanager
-def _sqlite_lock(url: str):
+def _sqlite_lock(url: str) -> Iterator[None]:
     """Several uvicorn workers start together: on SQLite one upgrades while the others wait (PostgreSQL
     takes an advisory lock in migrations/env.py instead)."""
     parsed = make_url(url)

@@ -27,17 +27,18 @@ class AccessControl:
         self.settings = settings
         self.keys = keys
         self.enabled = settings.auth_enabled
-        self.verifier = (
-            TokenVerifier(
+        self.verifier: TokenVerifier | None = None
+        if settings.oidc_issuer:
+            if not settings.oidc_jwks_url:
+                # Outside production Settings lets this through; the JWKS client could not be made.
+                raise ValueError("OIDC_ISSUER needs OIDC_JWKS_URL")
+            self.verifier = TokenVerifier(
                 settings.oidc_issuer,
                 settings.oidc_audience,
                 settings.oidc_jwks_url,
                 settings.scope_map,
                 settings.oidc_jwks_cooldown_seconds,
             )
-            if settings.oidc_issuer
-            else None
-        )
         redis_url = settings.redis_url
         self.rates = RateLimits(redis_url)
         self.leases = HeavyLeases(redis_url, settings.compute_timeout_seconds)

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import cast
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage
@@ -90,7 +91,9 @@ class HeavyLeases:
             return dict(leases)
         key = LEASE_PREFIX + holder
         await self.redis.zremrangebyscore(key, "-inf", now)
-        return {m.decode(): s for m, s in await self.redis.zrange(key, 0, -1, withscores=True)}
+        # redis-py types zrange's result as any range shape; with scores (and bytes responses) it is pairs.
+        scored = cast(list[tuple[bytes, float]], await self.redis.zrange(key, 0, -1, withscores=True))
+        return {member.decode(): expiry for member, expiry in scored}
 
     async def _remove(self, holder: str, lease: str) -> None:
         if self.redis is None:

@@ -12,8 +12,9 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, TypedDict, overload
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, Row, insert, select, update
 
 from api_app.database.tables import api_keys
 from api_app.security.principal import KEY, Principal
@@ -32,6 +33,19 @@ class InvalidKeyRequest(ValueError):
         self.field = field
 
 
+class KeyRecord(TypedDict):
+    """A key's record as JSON-ready values (timestamps in ISO 8601)."""
+
+    id: str
+    name: str
+    scopes: list[str]
+    created_at: str
+    expires_at: str | None
+    revoked_at: str | None
+    rate_limit: str | None
+    heavy_concurrency: int | None
+
+
 @dataclass(frozen=True)
 class KeyInfo:
     id: str
@@ -43,7 +57,7 @@ class KeyInfo:
     rate_limit: str | None
     heavy_concurrency: int | None
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> KeyRecord:
         return {
             "id": self.id,
             "name": self.name,
@@ -56,6 +70,10 @@ class KeyInfo:
         }
 
 
+@overload
+def _utc(value: datetime) -> datetime: ...
+@overload
+def _utc(value: datetime | None) -> datetime | None: ...
 def _utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
@@ -86,7 +104,7 @@ def split_key(presented: str) -> tuple[str, str] | None:
     return parts[1], parts[2]
 
 
-def _info(row) -> KeyInfo:
+def _info(row: Row[Any]) -> KeyInfo:
     return KeyInfo(
         id=row.id,
         name=row.name,
@@ -139,7 +157,9 @@ class KeyStore:
         }
         with self.engine.begin() as connection:
             connection.execute(insert(api_keys).values(**row))
-        return self.get(key_id), f"{PREFIX}_{key_id}_{secret}"
+        info = self.get(key_id)
+        assert info is not None, "the key was inserted just now"
+        return info, f"{PREFIX}_{key_id}_{secret}"
 
     def get(self, key_id: str) -> KeyInfo | None:
         with self.engine.connect() as connection:

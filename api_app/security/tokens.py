@@ -19,11 +19,12 @@ class TokenVerifier:
     def __init__(
         self,
         issuer: str,
-        audience: str,
+        audience: str | None,
         jwks_url: str,
         scope_map: dict[str, str],
         refresh_cooldown: float = 30.0,
     ) -> None:
+        """Without an `audience` (allowed outside production) every token is refused: `aud` is required."""
         self.issuer = issuer
         self.audience = audience
         self.scope_map = scope_map

@@ -1,7 +1,8 @@
 """What the work in hand belongs to (request id, model), for log lines in any thread or process."""
 
 import contextlib
-from contextvars import ContextVar
+from collections.abc import Iterator
+from contextvars import ContextVar, Token
 
 _request_id: ContextVar[str | None] = ContextVar("sids_request_id", default=None)
 _model: ContextVar[str | None] = ContextVar("sids_model", default=None)
@@ -16,9 +17,9 @@ def current_model() -> str | None:
 
 
 @contextlib.contextmanager
-def bind(request_id: str | None = None, model: str | None = None):
+def bind(request_id: str | None = None, model: str | None = None) -> Iterator[None]:
     """Within the block, log lines carry this request id and model (those given; None keeps the current)."""
-    tokens = []
+    tokens: list[tuple[ContextVar[str | None], Token[str | None]]] = []
     if request_id is not None:
         tokens.append((_request_id, _request_id.set(request_id)))
     if model is not None:

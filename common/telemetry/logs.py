@@ -6,8 +6,10 @@ about a finished request or job add route, method, status and duration_ms (given
 
 import logging
 import sys
+from typing import TextIO
 
 from opentelemetry import trace
+from pythonjsonlogger.core import LogData
 from pythonjsonlogger.json import JsonFormatter
 
 from common.settings import Settings
@@ -33,19 +35,20 @@ class ContextFilter(logging.Filter):
         for key, value in found.items():
             if value is not None and not hasattr(record, key):
                 setattr(record, key, value)
-        record.context = "".join(
+        context = "".join(
             f" {key}={getattr(record, key)}"
             for key in ("request_id", "trace_id")
             if getattr(record, key, None)
         )
-        record.context = f" [{record.context.strip()}]" if record.context else ""
+        # An extra field, set the way `logging` sets those given as `extra`.
+        record.__dict__["context"] = f" [{context.strip()}]" if context else ""
         return True
 
 
 class JsonLines(JsonFormatter):
     """python-json-logger's formatter without the text-only `context` field."""
 
-    def process_log_record(self, log_data: dict) -> dict:
+    def process_log_record(self, log_data: LogData) -> LogData:
         log_data.pop("context", None)
         return log_data
 
@@ -56,7 +59,7 @@ def formatter(log_format: str) -> logging.Formatter:
     return logging.Formatter(TEXT_FORMAT)
 
 
-def configure_logging(settings: Settings, stream=None) -> None:
+def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
     """One handler on the root logger in the chosen format (replacing an earlier one, or a plain
     stream handler such as `logging.basicConfig`'s; handlers of test tools stay). In JSON mode uvicorn's own lines go
     through it too, and its access log is silenced (the app logs every request with more fields)."""

@@ -45,7 +45,7 @@ def build_tracer_provider(
     return provider
 
 
-def tag_process(span: trace.Span, scope: dict) -> None:
+def tag_process(span: trace.Span, scope: dict[str, Any]) -> None:
     """Server-request hook: which process (uvicorn worker) served the request."""
     if span.is_recording():
         span.set_attribute(PID, os.getpid())
@@ -120,7 +120,7 @@ def resumed(carried_context: dict[str, Any] | None, waited: str | None) -> Itera
     try:
         with bind(found.get("request_id"), found.get("model")):
             queued_at = _seconds(found.get("queued_at"))
-            if _tracer is not None and queued_at is not None:
+            if _tracer is not None and waited is not None and queued_at is not None:
                 _tracer.start_span(
                     waited, start_time=int(queued_at * 1e9), attributes={PID: os.getpid()}
                 ).end()
@@ -142,7 +142,7 @@ def compute_context() -> dict[str, str]:
     return {key: str(value) for key, value in carrier().items()}
 
 
-def resumed_compute(context: dict[str, str]):
+def resumed_compute(context: dict[str, str]) -> contextlib.AbstractContextManager[None]:
     """`resumed` for a call in a compute process: its wait for a free process is `compute.queue_wait`."""
     return resumed(context, "compute.queue_wait")
 

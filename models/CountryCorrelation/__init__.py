@@ -3,6 +3,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
 
 from common.body import OffLoopBodyRoute
 from common.compute import run_cpu
@@ -60,7 +61,7 @@ def countries(dataset: Dataset, dataset_code: DatasetCode, category: Category, y
     openapi_extra={MAIN_ENDPOINT_TAG: True},
     summary="Correlation of one SIDS with every other SIDS",
 )
-async def correlate(request: Request, body: CorrelateRequest, dataset: Dataset) -> CorrelateResponse:
+async def correlate(request: Request, body: CorrelateRequest, dataset: Dataset) -> Response:
     return await run_model(request, service.correlate, body, data="indicators")
 
 

@@ -3,6 +3,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
 
 from common.body import OffLoopBodyRoute
 from common.constants import MAIN_ENDPOINT_TAG
@@ -46,7 +47,7 @@ def countries(
     openapi_extra={MAIN_ENDPOINT_TAG: True},
     summary="Interpolate the missing years of a country's indicator series",
 )
-async def impute(request: Request, body: ImputeRequest, dataset: Dataset) -> ImputeResponse:
+async def impute(request: Request, body: ImputeRequest, dataset: Dataset) -> Response:
     return await run_model(request, service.impute, body, data="indicators")
 
 
@@ -56,7 +57,7 @@ async def impute(request: Request, body: ImputeRequest, dataset: Dataset) -> Imp
     summary="Hide the observed years fold by fold, re-interpolate them, and score the method "
     "and two baselines",
 )
-async def backtest_endpoint(request: Request, body: BacktestRequest, dataset: Dataset) -> BacktestResponse:
+async def backtest_endpoint(request: Request, body: BacktestRequest, dataset: Dataset) -> Response:
     return await run_model(
         request, service.backtest, body, data="indicators", estimate=service.backtest_seconds
     )

@@ -10,6 +10,7 @@ are listed in `not_predicted` and not scored.
 """
 
 from collections.abc import Callable
+from typing import TypedDict
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,19 @@ from common.accuracy import conformal_quantile, scores
 from models.Statimpute.interpolation import interpolate_series
 
 Progress = Callable[[str, float], None]
+
+
+class HiddenYear(TypedDict):
+    """One hidden year of the backtest: the truth, the method's estimate and interval, the baselines."""
+
+    year: int
+    fold: int
+    truth: float
+    prediction: float | None
+    lower: float | None
+    upper: float | None
+    series_mean: float
+    linear: float
 
 
 def split_years(years: list[int], folds: int, seed: int = 0) -> list[list[int]]:
@@ -69,7 +83,8 @@ def run_backtest(
     """
     report = progress or (lambda stage, fraction: None)
     observed = series.dropna()
-    rows, not_predicted = [], []
+    rows: list[HiddenYear] = []
+    not_predicted: list[int] = []
     for number, hidden in enumerate(split_years(list(observed.index), folds)):
         report(f"fold {number + 1}/{folds}", number / folds)
         kept = series.where(~series.index.isin(hidden))
@@ -85,15 +100,17 @@ def run_backtest(
             value = predicted.get(year)
             if value is None:
                 not_predicted.append(year)
-            with_interval = value is not None and half is not None
+            lower = upper = None
+            if value is not None and half is not None:
+                lower, upper = value - half, value + half
             rows.append(
                 {
                     "year": year,
                     "fold": number + 1,
                     "truth": float(observed[year]),
                     "prediction": value,
-                    "lower": value - half if with_interval else None,
-                    "upper": value + half if with_interval else None,
+                    "lower": lower,
+                    "upper": upper,
                     "series_mean": mean,
                     "linear": float(line),
                 }

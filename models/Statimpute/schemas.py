@@ -1,4 +1,5 @@
 from pydantic import BaseModel, Field
+from pydantic.config import JsonDict
 
 from common.accuracy import Scores
 from common.requests import ModelRequest, NamedEnum, lists_values, required_if
@@ -25,7 +26,12 @@ class Direction(NamedEnum):
     both = "Fill every gap (years outside the observed span: the nearest observed value)"
 
 
-EXAMPLE = {"target": "wdi-EG.ELC.ACCS.ZS", "country": "CUB", "method": "linear", "direction": "both"}
+EXAMPLE: JsonDict = {
+    "target": "wdi-EG.ELC.ACCS.ZS",
+    "country": "CUB",
+    "method": "linear",
+    "direction": "both",
+}
 
 
 class ImputeRequest(ModelRequest):

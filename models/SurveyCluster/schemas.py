@@ -1,7 +1,8 @@
 import math
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
 
 from pydantic import AfterValidator, BaseModel, Discriminator, Field, Tag, WithJsonSchema
+from pydantic.config import JsonDict, JsonValue
 from pydantic_core import PydanticCustomError
 
 from common.requests import ModelRequest
@@ -115,13 +116,18 @@ def table(max_rows: int, max_columns: int) -> Any:
     ]
 
 
-Table = table(MAX_ROWS, MAX_COLUMNS)
-MetadataTable = table(MAX_COLUMNS, MAX_METADATA_FIELDS)
+if TYPE_CHECKING:
+    # What a validated table is; its bounds and shape discriminator exist only at run time.
+    Table: TypeAlias = dict[str, list[Answer] | dict[str, Answer]] | list[dict[str, Answer]]
+    MetadataTable: TypeAlias = Table
+else:
+    Table = table(MAX_ROWS, MAX_COLUMNS)
+    MetadataTable = table(MAX_COLUMNS, MAX_METADATA_FIELDS)
 MAX_K = 20
 
 EXAMPLE_ROWS = slice(30, 42)
 """The example data are rows 31–42 (IDs 31–42) of the shipped Malawi water survey."""
-EXAMPLE_DATA: dict[str, list[Answer]] = {
+EXAMPLE_DATA: JsonDict = {
     "household_size": [6, 5, 4, 3, 8, 8, 3, 4, 3, 3, 5, 4],
     "main_water_source": [
         "Borehole or tubewell",
@@ -181,7 +187,7 @@ EXAMPLE_DATA: dict[str, list[Answer]] = {
         -15.486,
     ],
 }
-EXAMPLE_METADATA: list[dict[str, Answer]] = [
+EXAMPLE_METADATA: list[JsonValue] = [
     {"Question Name": "household_size", "Type": "continuous", "Factor": "Household size"},
     {"Question Name": "main_water_source", "Type": "categorical", "Factor": "Water access"},
     {"Question Name": "waterpoint_functional_status", "Type": "categorical", "Factor": "Water access"},

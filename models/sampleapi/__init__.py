@@ -3,6 +3,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
 
 from common.body import OffLoopBodyRoute
 from common.constants import MAIN_ENDPOINT_TAG
@@ -40,6 +41,6 @@ def indicators(
     openapi_extra={MAIN_ENDPOINT_TAG: True},
     summary="Compare SIDS with other countries on one indicator",
 )
-async def predict(request: Request, body: SummaryRequest, dataset: Dataset) -> SummaryResponse:
+async def predict(request: Request, body: SummaryRequest, dataset: Dataset) -> Response:
     """Accepts `Prefer: respond-async` / `wait=N` (202 + `Location: /jobs/{id}`) and `If-None-Match`."""
     return await run_model(request, service.summarize, body, data="indicators")

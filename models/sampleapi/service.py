@@ -21,7 +21,7 @@ def summarize(
         progress("comparing", 0.0)
     table = dataset.indicator_table(body.indicator)
     year = body.year or latest_year_with_sids_data(table)
-    if year not in table.columns:
+    if year is None or year not in table.columns:
         raise InvalidInput(
             f"Unknown year {body.year!r}; valid: {table.columns[0]}–{table.columns[-1]}", field="body.year"
         )
