@@ -14,7 +14,7 @@ from common.jobs.model import FileResult, ProgressFn
 from models._artifacts.schemas import BatchJobRequest
 from models._artifacts.serving import ServedVersion, UnknownVersion, registry_for
 from models._artifacts.spec import TEXT, InstanceError, ModelSpec, tabular_columns, text_batch
-from shared_dataloader.model_store import ModelStore
+from models._artifacts.store import ModelStore
 
 FORMATS = {"csv": "text/csv", "jsonl": "application/x-ndjson"}
 MAX_ROWS = 100_000
