@@ -1,6 +1,6 @@
 """Loads each dataset once per process and shares it between models; knows nothing of HTTP.
 
-A model package names what it needs in `REQUIRED_DATA` (keys of `LOADERS`); the app loads each
+A model package names what it needs in `REQUIRED_RESOURCES` (keys of `LOADERS`); the app loads each
 needed resource once at startup and hands it to endpoints through `common.resources.use_resource`.
 """
 

@@ -9,16 +9,13 @@ folds: the mean of the remaining years, and their linear interpolation, flat bey
 are listed in `not_predicted` and not scored.
 """
 
-from collections.abc import Callable
-
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import KFold
 
 from common.accuracy import conformal_quantile, scores
+from common.progress import Progress
 from models.Statimpute.interpolation import interpolate_series
-
-Progress = Callable[[str, float], None]
 
 
 def split_years(years: list[int], folds: int, seed: int = 0) -> list[list[int]]:

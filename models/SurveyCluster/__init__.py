@@ -1,6 +1,6 @@
 """SurveyCluster: group survey answers by one factor's questions (SPEC §5.4); data come in the request."""
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 
 from common.body import OffLoopBodyRoute
 from common.constants import MAIN_ENDPOINT_TAG
@@ -17,5 +17,5 @@ router = APIRouter(prefix="/survey", tags=["Survey Analysis"], route_class=OffLo
     openapi_extra={MAIN_ENDPOINT_TAG: True},
     summary="Cluster survey rows on the questions of one factor (elbow choice of k)",
 )
-async def clustering(request: Request, body: SurveyClusterRequest) -> SurveyClusterResponse:
+async def clustering(request: Request, body: SurveyClusterRequest) -> Response:
     return await run_model(request, service.clustering, body, estimate=service.estimate_seconds)

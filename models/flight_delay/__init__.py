@@ -6,6 +6,6 @@ the training `training.py`; see docs/artifacts.md.
 from models._artifacts.router import artifact_router, health
 from models.flight_delay.spec import SPEC
 
-REQUIRED_DATA = ("model_store",)
+REQUIRED_RESOURCES = ("model_store",)
 HEALTH = health(SPEC)
 router = artifact_router(SPEC)

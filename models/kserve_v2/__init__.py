@@ -3,6 +3,6 @@ Triton clients work unchanged; the endpoints are `models/_artifacts/v2_router.py
 
 from models._artifacts.v2_router import router
 
-REQUIRED_DATA = ("model_store",)
+REQUIRED_RESOURCES = ("model_store",)
 
-__all__ = ["REQUIRED_DATA", "router"]
+__all__ = ["REQUIRED_RESOURCES", "router"]

@@ -7,6 +7,6 @@ Versions live in `MODEL_STORE_PATH/sentiment/<version>/`; the contract is `spec.
 from models._artifacts.router import artifact_router, health
 from models.sentiment.spec import SPEC
 
-REQUIRED_DATA = ("model_store",)
+REQUIRED_RESOURCES = ("model_store",)
 HEALTH = health(SPEC)
 router = artifact_router(SPEC)
