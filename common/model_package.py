@@ -40,7 +40,8 @@ the package lists `"indicators"` in `REQUIRED_RESOURCES`."""
 
 
 class ModelPackage(Protocol):
-    """What a model package's module provides, once the optional names have their defaults."""
+    """What a model package's module provides, once the optional names have their defaults (the
+    members are spelled as the module-level names they are read from)."""
 
     @property
     def router(self) -> APIRouter: ...
