@@ -1,24 +1,28 @@
-"""Find model packages under `models/` by their `router`; a package that fails is recorded, not raised."""
+"""Find model packages under `models/` and check each against the contract in
+`common/model_package.py`; a package that fails to import or does not conform is recorded, not raised."""
 
 import importlib
 import logging
 import pkgutil
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from fastapi import APIRouter
+
+from common.model_package import Health, Warmup, conform
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
-class ModelPackage:
+class DiscoveredPackage:
+    """A model package as the app mounts it, or the reason it is left out (`error`)."""
+
     name: str
     router: APIRouter | None = None
-    required_data: tuple[str, ...] = ()
+    required_resources: tuple[str, ...] = ()
     error: str | None = None
-    health: Callable | None = None  # optional HEALTH(app) -> {"state", "error"?, "detail"?}
-    warmup: Callable | None = None  # optional WARMUP({data name: loaded data}), run before ready
+    health: Health | None = None
+    warmup: Warmup | None = None
 
     @property
     def label(self) -> str:
@@ -29,30 +33,26 @@ class ModelPackage:
 
 @dataclass
 class Discovery:
-    packages: list[ModelPackage] = field(default_factory=list)
+    packages: list[DiscoveredPackage] = field(default_factory=list)
 
     @property
-    def mounted(self) -> list[ModelPackage]:
+    def mounted(self) -> list[DiscoveredPackage]:
         return [p for p in self.packages if p.router is not None]
 
 
-def _load(package: str, name: str) -> ModelPackage:
+def _load(package: str, name: str) -> DiscoveredPackage:
     try:
-        module = importlib.import_module(f"{package}.{name}")
-        router = getattr(module, "router", None)
-        if not isinstance(router, APIRouter):
-            raise TypeError(f"models/{name}/__init__.py must define `router = APIRouter(...)`")
-        required = tuple(getattr(module, "REQUIRED_DATA", ()))
-        return ModelPackage(
+        module = conform(importlib.import_module(f"{package}.{name}"))
+        return DiscoveredPackage(
             name=name,
-            router=router,
-            required_data=required,
-            health=getattr(module, "HEALTH", None),
-            warmup=getattr(module, "WARMUP", None),
+            router=module.router,
+            required_resources=module.REQUIRED_RESOURCES,
+            health=module.HEALTH,
+            warmup=module.WARMUP,
         )
     except Exception as exc:
         log.exception("model package %s failed to load; it is left out", name)
-        return ModelPackage(name=name, error=f"{type(exc).__name__}: {exc}")
+        return DiscoveredPackage(name=name, error=f"{type(exc).__name__}: {exc}")
 
 
 def discover(selected: tuple[str, ...] = (), package: str = "models") -> Discovery:
@@ -69,7 +69,7 @@ def discover(selected: tuple[str, ...] = (), package: str = "models") -> Discove
     for name in wanted:
         if name not in available:
             packages.append(
-                ModelPackage(
+                DiscoveredPackage(
                     name=name, error=f"no model package named {name!r}; available: {', '.join(available)}"
                 )
             )

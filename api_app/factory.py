@@ -87,14 +87,14 @@ async def _load_resources(settings: Settings, store: ResourceStore, names: list[
 
 
 async def _warm_up(discovery: Discovery, store: ResourceStore, warmed: set[str]) -> None:
-    """Run each model's optional WARMUP once its data is loaded; a failure only costs speed."""
+    """Run each model's optional WARMUP once its resources are loaded; a failure only costs speed."""
     for package in discovery.mounted:
         if package.warmup is None or package.name in warmed:
             continue
-        if all(store.state(name).state == READY for name in package.required_data):
-            data = {name: store.get(name) for name in package.required_data}
+        if all(store.state(name).state == READY for name in package.required_resources):
+            resources = {name: store.get(name) for name in package.required_resources}
             try:
-                await asyncio.to_thread(package.warmup, data)
+                await asyncio.to_thread(package.warmup, resources)
             except Exception:
                 log.exception("warm-up of %s failed; it serves without it", package.name)
         warmed.add(package.name)
@@ -141,7 +141,7 @@ def _lifespan(settings: Settings, discovery: Discovery, store: ResourceStore, tr
         processes = app.state.processes = _compute_processes(settings, store)
         install_processes(processes)
         app.state.jobs.processes = processes
-        needed = sorted({name for p in discovery.mounted for name in p.required_data})
+        needed = sorted({name for p in discovery.mounted for name in p.required_resources})
         for name in needed:
             store.expect(name)
         app.state.loading = asyncio.create_task(

@@ -59,7 +59,7 @@ def readiness(app: FastAPI) -> Readiness:
         if package.error:
             models[package.name] = {"state": FAILED, "error": package.error}
             continue
-        states = {name: resources.state(name) for name in package.required_data}
+        states = {name: resources.state(name) for name in package.required_resources}
         failed = {n: s for n, s in states.items() if s.state == FAILED}
         if failed:
             models[package.name] = {

@@ -60,7 +60,7 @@ def _serve(settings: Settings, burst: bool) -> int:
     for package in discovery.packages:
         if package.error:
             log.error("model %s is left out: %s", package.name, package.error)
-    needed = sorted({name for p in discovery.mounted for name in p.required_data})
+    needed = sorted({name for p in discovery.mounted for name in p.required_resources})
     try:
         preload(needed, settings)
     except DatasetError as exc:

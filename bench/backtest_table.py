@@ -83,11 +83,11 @@ def calibrate() -> float:
     )
 
 
-def measure(dataset, request: dict) -> tuple[dict, float, float]:
+def measure(indicators, request: dict) -> tuple[dict, float, float]:
     """Scores, median weight of the own series over the hidden countries, and seconds."""
     body = BacktestRequest(**{**request, "history": True, "folds": 5})
     started = time.perf_counter()
-    result = service.backtest(body, dataset).model_dump()
+    result = service.backtest(body, indicators).model_dump()
     seconds = time.perf_counter() - started
     weight = statistics.median(row["temporal_weight"] for row in result["countries"])
     return result["scores"], weight, seconds
@@ -98,7 +98,7 @@ def fmt(value: float | None, digits: int = 2) -> str:
 
 
 def table(unit: float, pairs: list[tuple[str, str, str]], with_afs: bool) -> str:
-    dataset = load_indicator_dataset(DEFAULT_DATASET_PATH)
+    indicators = load_indicator_dataset(DEFAULT_DATASET_PATH)
     lines = [
         "| area | target, year | SIDS | two-level MANUAL | two-level + history | cross-country mean "
         "| own series, linear | history vs better baseline | 90 % coverage (history) "
@@ -114,7 +114,7 @@ def table(unit: float, pairs: list[tuple[str, str, str]], with_afs: bool) -> str
         area, target, year = pairs[0]
         runs.insert(1, (area, target, year, "AFS", {**AFS_EXAMPLE, "target": target, "target_year": year}))
     for area, target, year, scheme, request in runs:
-        scores, weight, seconds = measure(dataset, request)
+        scores, weight, seconds = measure(indicators, request)
         model, cross = scores["model"], scores["cross_sectional"]
         covered += round(model["coverage"] * model["count"])
         total += model["count"]

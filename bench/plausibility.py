@@ -55,11 +55,11 @@ METHODS = [
 DIRECTIONS = ["forward", "backward", "both"]
 
 
-def ranges(dataset, target: str) -> tuple[tuple[float, float], tuple[float, float]]:
-    values = dataset.indicator_table(target).to_numpy().ravel()
+def ranges(indicators, target: str) -> tuple[tuple[float, float], tuple[float, float]]:
+    values = indicators.indicator_table(target).to_numpy().ravel()
     values = values[~np.isnan(values)]
     low = 0.0 if values.min() >= 0 else -np.inf
-    high = 100.0 if "%" in dataset.meta.at[target, "name"] and values.max() <= 100 else np.inf
+    high = 100.0 if "%" in indicators.meta.at[target, "name"] and values.max() <= 100 else np.inf
     margin = 0.25 * (values.max() - values.min())
     return (max(low, values.min() - margin), min(high, values.max() + margin)), (low, high)
 
@@ -68,9 +68,9 @@ def outside(values, bounds: tuple[float, float]) -> int:
     return sum(1 for v in values if not bounds[0] - 1e-9 <= v <= bounds[1] + 1e-9)
 
 
-def statimpute_counts(dataset, target: str) -> tuple[int, int, float]:
-    (points, _), checked, bad = ranges(dataset, target), 0, 0
-    countries = statimpute.countries(dataset, target)
+def statimpute_counts(indicators, target: str) -> tuple[int, int, float]:
+    (points, _), checked, bad = ranges(indicators, target), 0, 0
+    countries = statimpute.countries(indicators, target)
     worst = 0.0
     for country in countries:
         for method in METHODS:
@@ -83,7 +83,7 @@ def statimpute_counts(dataset, target: str) -> tuple[int, int, float]:
                     d=3 if method in ("spline", "polynomial") else None,
                 )
                 try:
-                    result = statimpute.impute(body, dataset)
+                    result = statimpute.impute(body, indicators)
                 except Exception:  # too few points for the method: a 422, nothing returned
                     continue
                 series = dict(zip(result.imputed_series.columns, result.imputed_series.data[0]))
@@ -101,8 +101,10 @@ def year_fields(indicator_json: dict, year: str) -> dict:
     return indicator_json[year]
 
 
-def twolvlimp_counts(dataset, target: str, year: str, interval: str, history: bool) -> tuple[int, int, int]:
-    points, bounds = ranges(dataset, target)
+def twolvlimp_counts(
+    indicators, target: str, year: str, interval: str, history: bool
+) -> tuple[int, int, int]:
+    points, bounds = ranges(indicators, target)
     body = TrainRequest(
         target_year=year,
         dataset="wdi",
@@ -115,7 +117,7 @@ def twolvlimp_counts(dataset, target: str, year: str, interval: str, history: bo
         interval=interval,
         history=history,
     )
-    fields = year_fields(twolvlimp.predict(body, dataset).model_dump()["indicatorJson"], year)
+    fields = year_fields(twolvlimp.predict(body, indicators).model_dump()["indicatorJson"], year)
     imputed = list(fields["lowerIntervals"])
     bad_points = outside([fields["data"][c] for c in imputed], points)
     bad_bounds = outside([*fields["lowerIntervals"].values(), *fields["upperIntervals"].values()], bounds)
@@ -123,12 +125,12 @@ def twolvlimp_counts(dataset, target: str, year: str, interval: str, history: bo
 
 
 def main() -> None:
-    dataset = load_indicator_dataset(DEFAULT_DATASET_PATH)
+    indicators = load_indicator_dataset(DEFAULT_DATASET_PATH)
     started = time.perf_counter()
     total = 0
     print("Statimpute (every method × direction × SIDS with data):")
     for target in SERIES_TARGETS:
-        checked, bad, worst = statimpute_counts(dataset, target)
+        checked, bad, worst = statimpute_counts(indicators, target)
         total += bad
         print(
             f"  {target:24s} filled values {checked:6d}, implausible {bad:5d}"
@@ -138,7 +140,7 @@ def main() -> None:
     for target, year in YEAR_TARGETS.items():
         for interval in ("quantile", "bootstrap"):
             for history in (False, True):
-                imputed, points, bounds = twolvlimp_counts(dataset, target, year, interval, history)
+                imputed, points, bounds = twolvlimp_counts(indicators, target, year, interval, history)
                 total += points + bounds
                 print(
                     f"  {target:24s} {year} {interval:9s} history={history!s:5s} imputed {imputed:3d}, "

@@ -20,15 +20,15 @@ from common.settings import DEFAULT_DATASET_PATH
 from shared_dataloader import load_indicator_dataset
 from models.twolvlImp import WARMUP, service
 from models.twolvlImp.schemas import AFS_EXAMPLE, SIMPLE_EXAMPLE, TrainRequest
-dataset = load_indicator_dataset(DEFAULT_DATASET_PATH)
-WARMUP({"indicators": dataset})
+indicators = load_indicator_dataset(DEFAULT_DATASET_PATH)
+WARMUP({"indicators": indicators})
 name = sys.argv[1]
 body = TrainRequest(**{**(AFS_EXAMPLE if name == "time-consuming" else SIMPLE_EXAMPLE),
                       "history": name.endswith("history")})
 runs = []
 for _ in range(int(sys.argv[2])):
     started = time.perf_counter()
-    result = service.predict(body, dataset).indicatorJson
+    result = service.predict(body, indicators).indicatorJson
     runs.append(time.perf_counter() - started)
 print(json.dumps({"runs": runs, "rmse": result.rmse[body.target_year]}))
 """

@@ -19,13 +19,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from common.jobs.model import dotted, error_payload, import_dotted, invoke, to_json
+from common.progress import Progress
 
 log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL = 0.05
 """Seconds between two progress messages of one stage from a compute process."""
 
-Progress = Callable[..., None]
 Resolver = Callable[[str], Any]
 
 

@@ -25,10 +25,11 @@ from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import wait as wait_for_any
 from typing import Any
 
-from common.calls import Call, DataLoader, Progress, Resolver, execute, run_outbox, serve
+from common.calls import Call, DataLoader, Resolver, execute, run_outbox, serve
 from common.errors import ComputeTimeout, Overloaded, Unavailable
 from common.jobs.model import Cancelled, JobFailed
 from common.metrics import COMPUTE_IN_FLIGHT, COMPUTE_PROCESSES_REPLACED
+from common.progress import Progress
 
 __all__ = ["Call", "DataLoader", "ProcessPool"]
 

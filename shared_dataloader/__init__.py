@@ -1,6 +1,6 @@
 """Loads each dataset once per process and shares it between models; knows nothing of HTTP.
 
-A model package names what it needs in `REQUIRED_DATA` (keys of `LOADERS`); the app loads each
+A model package names what it needs in `REQUIRED_RESOURCES` (keys of `LOADERS`); the app loads each
 needed resource once at startup and hands it to endpoints through `common.resources.use_resource`.
 """
 
@@ -10,13 +10,20 @@ from typing import Any
 from common.settings import Settings
 from shared_dataloader.errors import DatasetError
 from shared_dataloader.indicators import IndicatorDataset, load_indicator_dataset
-from shared_dataloader.model_store import load_model_store
 from shared_dataloader.survey import SurveySample, load_survey_sample
+
+
+def _load_model_store(settings: Settings) -> Any:
+    # The store belongs to the trained-artifact subsystem, which itself imports this package's errors.
+    from models._artifacts.store import load_model_store
+
+    return load_model_store(settings.model_store_path)
+
 
 LOADERS: dict[str, Callable[[Settings], Any]] = {
     "indicators": lambda settings: load_indicator_dataset(settings.dataset_path),
     "survey": lambda settings: load_survey_sample(settings.dataset_path),
-    "model_store": lambda settings: load_model_store(settings.model_store_path),
+    "model_store": _load_model_store,
 }
 
 __all__ = [

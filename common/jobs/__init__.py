@@ -8,7 +8,7 @@ from typing import Any
 from common.cache import FallbackCache, LocalCache, NoCache, RedisCache, ResultCache
 from common.jobs.files import FileStore
 from common.jobs.local import LocalExecutor
-from common.jobs.model import Cancelled, JobAccepted, JobProgress, JobSpec, JobView, ProgressFn
+from common.jobs.model import Cancelled, JobAccepted, JobProgress, JobSpec, JobView
 from common.jobs.run import parse_prefer, refuse_too_long, refuse_uncached, run_model
 from common.settings import Settings
 
@@ -43,7 +43,6 @@ __all__ = [
     "JobProgress",
     "JobSpec",
     "JobView",
-    "ProgressFn",
     "build_jobs",
     "parse_prefer",
     "refuse_too_long",

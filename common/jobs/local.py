@@ -32,6 +32,7 @@ from common.jobs.model import (
     error_payload,
     to_json,
 )
+from common.progress import Progress
 
 if TYPE_CHECKING:
     from common.processes import ProcessPool
@@ -133,7 +134,7 @@ class LocalExecutor:
             job.expires_at = time.monotonic() + self.result_ttl
             self._completed[status] += 1
 
-    def _progress(self, job: LocalJob) -> Callable[..., None]:
+    def _progress(self, job: LocalJob) -> Progress:
         def report(stage: str, fraction: float, done: int | None = None, total: int | None = None) -> None:
             job.progress = JobProgress.of(stage, fraction, done, total)
 

@@ -20,14 +20,13 @@ from pydantic import (
 )
 
 from common.errors import MAX_LISTED_ERRORS, ApiError, ErrorResponse, FieldProblem
+from common.progress import Progress
 from common.telemetry import span
 
 log = logging.getLogger(__name__)
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
-ProgressFn = Callable[..., None]
-"""`progress(stage, fraction, done=None, total=None)`: `done`/`total` count units of work (e.g. rows)."""
 
 
 class Cancelled(Exception):
@@ -188,7 +187,7 @@ def import_dotted(path: str) -> Any:
     return target
 
 
-def invoke(fn: Callable, body: Any, data: Any, progress: ProgressFn | None) -> Any:
+def invoke(fn: Callable, body: Any, data: Any, progress: Progress | None) -> Any:
     """Call a model function `fn(body, data, progress=...)`; `progress` only if it takes one."""
     if progress is not None and "progress" in inspect.signature(fn).parameters:
         return fn(body, data, progress=progress)

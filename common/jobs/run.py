@@ -1,8 +1,8 @@
 """`run_model`: one call that makes a main model endpoint cacheable and job-capable.
 
     @router.post("/predict", ...)
-    async def predict(request: Request, body: TrainRequest, dataset: Dataset) -> TrainResponse:
-        return await run_model(request, service.predict, body, data="indicators")
+    async def predict(request: Request, body: TrainRequest, indicators: IndicatorsDep) -> Response:
+        return await run_model(request, service.predict, body, resource="indicators")
 
 - identical request on the same dataset version → cached body, `ETag`; `If-None-Match` → 304;
 - no `Prefer` header → synchronous as before (redis mode: queued, awaited, answered);
@@ -123,7 +123,7 @@ def _outcome(view: JobView) -> Response:
 
 
 Estimate = Callable[[Any, Any], float]
-"""`estimate(body, data)`: expected seconds of a request, checked before it runs."""
+"""`estimate(body, resource)`: expected seconds of a request, checked before it runs."""
 
 
 async def refuse_too_long(
@@ -165,15 +165,15 @@ async def run_model(
     request: Request,
     fn: Callable[..., Any],
     body: BaseModel,
-    data: str | None = None,
+    resource: str | None = None,
     cache_results: bool = True,
     estimate: Estimate | None = None,
 ) -> Response:
-    """Run `fn(body, data, progress=...)` for a main endpoint, honouring cache, ETag and `Prefer`.
+    """Run `fn(body, resource, progress=...)` for a main endpoint, honouring cache, ETag and `Prefer`.
 
-    `data` names the loaded resource the function needs (a key of `shared_dataloader.LOADERS`).
+    `resource` names the loaded resource the function needs (a key of `shared_dataloader.LOADERS`).
     `cache_results=False` for large, rarely repeated results (files): neither cached nor shared
-    between identical requests in Redis mode. `estimate(body, data)` gives the expected seconds: a
+    between identical requests in Redis mode. `estimate(body, resource)` gives the expected seconds: a
     request expected to overrun its time limit is refused at once (422).
     """
     app = request.app
@@ -183,8 +183,8 @@ async def run_model(
     model = _model_name(request, endpoint)
     set_attributes(model=model)
     bind_for_request(model=model)
-    resource = app.state.resources.get(data) if data else None
-    fingerprint = getattr(resource, "fingerprint", None)
+    loaded = app.state.resources.get(resource) if resource else None
+    fingerprint = getattr(loaded, "fingerprint", None)
     if int(request.headers.get("content-length") or 0) > INLINE_BODY_BYTES:  # seconds for a large body
         body_json, key = await asyncio.to_thread(_request_key, model, endpoint, body, fingerprint)
     else:
@@ -203,14 +203,14 @@ async def run_model(
     asynchronous, wait = parse_prefer(request.headers.getlist("prefer"))
     synchronous = not asynchronous and wait is None
     limit = settings.compute_timeout_seconds if synchronous else settings.job_timeout_seconds
-    await refuse_too_long(estimate, body, resource, limit, synchronous, settings.job_timeout_seconds)
+    await refuse_too_long(estimate, body, loaded, limit, synchronous, settings.job_timeout_seconds)
     if synchronous and executor.backend == "local":
         from common.processes import Call  # (common.processes imports this package)
 
         processes = getattr(app.state, "processes", None) or get_processes()
 
         async def compute():
-            return await cache_put(cache, key, await processes.run(Call.of(fn, body, data), limit))
+            return await cache_put(cache, key, await processes.run(Call.of(fn, body, resource), limit))
 
         entry = await single_flight(executor.flights, key, compute)
         if etag_matches(request.headers.get("if-none-match"), entry.etag):
@@ -223,7 +223,7 @@ async def run_model(
         func=dotted(fn),
         request_class=dotted(type(body)),
         body=body_json,
-        data=data,
+        data=resource,
         fingerprint=fingerprint,
         cache_key=key if cache_results else None,
         owner=getattr(request.state, "job_owner", None),

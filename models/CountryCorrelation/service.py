@@ -1,12 +1,11 @@
 """Catalog (which datasets, categories, years and countries have data) and the computations of
 CountryCorrelation, runnable without the app."""
 
-from collections.abc import Callable
-
 import pandas as pd
 
 from common.constants import SIDS, SIDS_SET
 from common.errors import InvalidInput
+from common.progress import Progress
 from models.CountryCorrelation.correlation import (
     MIN_SHARED_INDICATORS,
     correlate_country,
@@ -23,16 +22,15 @@ from models.CountryCorrelation.schemas import (
 )
 from shared_dataloader import IndicatorDataset
 
-Progress = Callable[[str, float], None]
 MIN_COUNTRIES = 2
 """A year has data for a category when at least this many SIDS have MIN_SHARED_INDICATORS values."""
 
 
-def coverage(dataset: IndicatorDataset) -> pd.DataFrame:
+def coverage(indicators: IndicatorDataset) -> pd.DataFrame:
     """Number of indicator values per (dataset, category, SIDS country) and year."""
-    values = dataset.values
+    values = indicators.values
     sids = values[values.index.get_level_values(0).isin(SIDS_SET)].notna()
-    meta = dataset.meta.reindex(sids.index.get_level_values(1))
+    meta = indicators.meta.reindex(sids.index.get_level_values(1))
     keys = [meta["dataset"].to_numpy(), meta["category"].to_numpy(), sids.index.get_level_values(0)]
     return sids.astype(int).groupby(keys).sum().rename_axis(["dataset", "category", "country"])
 
@@ -79,40 +77,40 @@ def _countries(cov: pd.DataFrame, dataset_code: str, category: str, year: str, p
     return sorted(counts.index[counts >= MIN_SHARED_INDICATORS])
 
 
-def datasets(dataset: IndicatorDataset) -> dict[str, str]:
+def datasets(indicators: IndicatorDataset) -> dict[str, str]:
     """{code: name} of datasets with at least one category and year that can be correlated."""
-    valid = _usable_datasets(coverage(dataset))
-    return {code: name for code, name in dataset.datasets.items() if code in valid}
+    valid = _usable_datasets(coverage(indicators))
+    return {code: name for code, name in indicators.datasets.items() if code in valid}
 
 
-def categories(dataset: IndicatorDataset, dataset_code: str) -> list[str]:
-    return _categories(coverage(dataset), dataset_code, "query.dataset")
+def categories(indicators: IndicatorDataset, dataset_code: str) -> list[str]:
+    return _categories(coverage(indicators), dataset_code, "query.dataset")
 
 
-def years(dataset: IndicatorDataset, dataset_code: str, category: str) -> list[str]:
+def years(indicators: IndicatorDataset, dataset_code: str, category: str) -> list[str]:
     """Years in which at least MIN_COUNTRIES SIDS have MIN_SHARED_INDICATORS values of the category."""
-    return _years(coverage(dataset), dataset_code, category, "query")
+    return _years(coverage(indicators), dataset_code, category, "query")
 
 
-def countries(dataset: IndicatorDataset, dataset_code: str, category: str, year: str) -> list[str]:
+def countries(indicators: IndicatorDataset, dataset_code: str, category: str, year: str) -> list[str]:
     """SIDS with at least MIN_SHARED_INDICATORS values of the category in that year."""
-    return _countries(coverage(dataset), dataset_code, category, year, "query")
+    return _countries(coverage(indicators), dataset_code, category, year, "query")
 
 
-def _sids_table(dataset: IndicatorDataset, body: SelectionRequest) -> pd.DataFrame:
+def _sids_table(indicators: IndicatorDataset, body: SelectionRequest) -> pd.DataFrame:
     """SIDS × indicators of the request's dataset and category in its year (raw values)."""
-    table = dataset.year_table(body.year)
-    codes = dataset.meta.index[
-        (dataset.meta["dataset"] == body.dataset) & (dataset.meta["category"] == body.category)
+    table = indicators.year_table(body.year)
+    codes = indicators.meta.index[
+        (indicators.meta["dataset"] == body.dataset) & (indicators.meta["category"] == body.category)
     ]
     return table.loc[table.index.isin(SIDS_SET), table.columns.isin(codes)]
 
 
 def correlate(
-    body: CorrelateRequest, dataset: IndicatorDataset, progress: Progress | None = None
+    body: CorrelateRequest, indicators: IndicatorDataset, progress: Progress | None = None
 ) -> CorrelateResponse:
     """Pearson r of the chosen SIDS against every other SIDS over the category's indicators."""
-    valid = _countries(coverage(dataset), body.dataset, body.category, body.year, "body")
+    valid = _countries(coverage(indicators), body.dataset, body.category, body.year, "body")
     if body.country not in SIDS_SET:
         raise InvalidInput(
             f"{body.country!r} is not a SIDS; valid SIDS codes: {', '.join(SIDS)}", field="body.country"
@@ -125,20 +123,20 @@ def correlate(
         )
     if progress:
         progress("correlating", 0.2)
-    result = correlate_country(standardize(_sids_table(dataset, body)), body.country)
+    result = correlate_country(standardize(_sids_table(indicators, body)), body.country)
     if progress:
         progress("done", 1.0)
     return CorrelateResponse(country_corr={"index": list(result.index), body.country: result.tolist()})
 
 
 def cluster(
-    body: CountryClusterRequest, dataset: IndicatorDataset, progress: Progress | None = None
+    body: CountryClusterRequest, indicators: IndicatorDataset, progress: Progress | None = None
 ) -> CountryClusterResponse:
     """k-means with EM gap filling over the SIDS that have data (k capped at their number)."""
-    _check_year(coverage(dataset), body.dataset, body.category, body.year, "body")
+    _check_year(coverage(indicators), body.dataset, body.category, body.year, "body")
     if progress:
         progress("clustering", 0.2)
-    table = _sids_table(dataset, body)
+    table = _sids_table(indicators, body)
     table = table[table.notna().any(axis=1)]
     labels, filled = kmeans_em_filled(standardize(table).to_numpy(), min(body.k, len(table)))
     coords = pca_coords(filled)

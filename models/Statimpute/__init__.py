@@ -2,19 +2,16 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import Response
+from fastapi import APIRouter, Query, Request, Response
 
 from common.body import OffLoopBodyRoute
 from common.constants import MAIN_ENDPOINT_TAG
 from common.jobs import run_model
-from common.resources import use_resource
+from common.model_package import IndicatorsDep
 from models.Statimpute import service
 from models.Statimpute.schemas import BacktestRequest, BacktestResponse, ImputeRequest, ImputeResponse
-from shared_dataloader import IndicatorDataset
 
-REQUIRED_DATA = ("indicators",)
-Dataset = Annotated[IndicatorDataset, Depends(use_resource("indicators"))]
+REQUIRED_RESOURCES = ("indicators",)
 
 router = APIRouter(prefix="/statimpute", tags=["Functional Imputation"], route_class=OffLoopBodyRoute)
 
@@ -25,20 +22,20 @@ router = APIRouter(prefix="/statimpute", tags=["Functional Imputation"], route_c
     summary="Indicators with SIDS data ({code: name}), optionally of one dataset",
 )
 def targets(
-    dataset: Dataset,
+    indicators: IndicatorsDep,
     dataset_code: Annotated[
         str | None, Query(alias="dataset", title="Dataset code", examples=["wdi"], max_length=50)
     ] = None,
 ) -> dict[str, str]:
-    return service.targets(dataset, dataset_code)
+    return service.targets(indicators, dataset_code)
 
 
 @router.get("/countries", response_model=list[str], summary="SIDS that have data for the target")
 def countries(
-    dataset: Dataset,
+    indicators: IndicatorsDep,
     target: Annotated[str, Query(title="Indicator code", examples=["wdi-EG.ELC.ACCS.ZS"], max_length=200)],
 ) -> list[str]:
-    return service.countries(dataset, target)
+    return service.countries(indicators, target)
 
 
 @router.post(
@@ -47,8 +44,8 @@ def countries(
     openapi_extra={MAIN_ENDPOINT_TAG: True},
     summary="Interpolate the missing years of a country's indicator series",
 )
-async def impute(request: Request, body: ImputeRequest, dataset: Dataset) -> Response:
-    return await run_model(request, service.impute, body, data="indicators")
+async def impute(request: Request, body: ImputeRequest, indicators: IndicatorsDep) -> Response:
+    return await run_model(request, service.impute, body, resource="indicators")
 
 
 @router.post(
@@ -57,7 +54,7 @@ async def impute(request: Request, body: ImputeRequest, dataset: Dataset) -> Res
     summary="Hide the observed years fold by fold, re-interpolate them, and score the method "
     "and two baselines",
 )
-async def backtest_endpoint(request: Request, body: BacktestRequest, dataset: Dataset) -> Response:
+async def backtest_endpoint(request: Request, body: BacktestRequest, indicators: IndicatorsDep) -> Response:
     return await run_model(
-        request, service.backtest, body, data="indicators", estimate=service.backtest_seconds
+        request, service.backtest, body, resource="indicators", estimate=service.backtest_seconds
     )

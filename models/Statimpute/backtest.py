@@ -9,7 +9,6 @@ folds: the mean of the remaining years, and their linear interpolation, flat bey
 are listed in `not_predicted` and not scored.
 """
 
-from collections.abc import Callable
 from typing import TypedDict
 
 import numpy as np
@@ -17,9 +16,8 @@ import pandas as pd
 from sklearn.model_selection import KFold
 
 from common.accuracy import conformal_quantile, scores
+from common.progress import Progress
 from models.Statimpute.interpolation import interpolate_series
-
-Progress = Callable[[str, float], None]
 
 
 class HiddenYear(TypedDict):

@@ -1,13 +1,13 @@
 """Catalog checks and the main computation of Statimpute, runnable without the app."""
 
 import math
-from collections.abc import Callable
 
 import pandas as pd
 
 from common.constants import SIDS_SET
 from common.errors import InvalidInput
 from common.plausibility import Support
+from common.progress import Progress
 from models.Statimpute.backtest import run_backtest
 from models.Statimpute.interpolation import InterpolationFailed, TooFewPoints, interpolate_series, min_points
 from models.Statimpute.schemas import (
@@ -20,44 +20,42 @@ from models.Statimpute.schemas import (
 )
 from shared_dataloader import IndicatorDataset
 
-Progress = Callable[[str, float], None]
 
-
-def targets(dataset: IndicatorDataset, dataset_code: str | None = None) -> dict[str, str]:
+def targets(indicators: IndicatorDataset, dataset_code: str | None = None) -> dict[str, str]:
     """{indicator code: name} of indicators with at least one SIDS value (optionally of one dataset)."""
-    meta = dataset.meta
+    meta = indicators.meta
     if dataset_code is not None:
-        if dataset_code not in dataset.datasets:
+        if dataset_code not in indicators.datasets:
             raise InvalidInput(
-                f"Unknown dataset {dataset_code!r}; valid: {', '.join(sorted(dataset.datasets))}",
+                f"Unknown dataset {dataset_code!r}; valid: {', '.join(sorted(indicators.datasets))}",
                 field="query.dataset",
             )
-        meta = dataset.indicators_of(dataset_code)
-    values = dataset.values
+        meta = indicators.indicators_of(dataset_code)
+    values = indicators.values
     sids_rows = values[values.index.get_level_values(0).isin(SIDS_SET)]
     with_data = set(sids_rows[sids_rows.notna().any(axis=1)].index.get_level_values(1))
     return {code: name for code, name in meta["name"].items() if code in with_data}
 
 
-def countries(dataset: IndicatorDataset, target: str) -> list[str]:
+def countries(indicators: IndicatorDataset, target: str) -> list[str]:
     """SIDS with at least one value of `target`."""
-    if target not in dataset.meta.index:
+    if target not in indicators.meta.index:
         raise InvalidInput(
             f"Unknown target {target!r}; GET /statimpute/targets lists the indicators", field="query.target"
         )
-    table = dataset.indicator_table(target)
+    table = indicators.indicator_table(target)
     table = table[table.index.isin(SIDS_SET)]
     return sorted(table.index[table.notna().any(axis=1)])
 
 
-def _series(body: ImputeRequest, dataset: IndicatorDataset) -> pd.Series:
+def _series(body: ImputeRequest, indicators: IndicatorDataset) -> pd.Series:
     """The country's series of the target (int years, NaN where missing), after checking both."""
-    if body.target not in dataset.meta.index:
+    if body.target not in indicators.meta.index:
         raise InvalidInput(
             f"Unknown target {body.target!r}; GET /statimpute/targets lists the indicators",
             field="body.target",
         )
-    valid = countries(dataset, body.target)
+    valid = countries(indicators, body.target)
     if body.country not in valid:
         raise InvalidInput(
             f"Country {body.country!r} has no data for {body.target}; valid: {', '.join(valid)}"
@@ -65,7 +63,7 @@ def _series(body: ImputeRequest, dataset: IndicatorDataset) -> pd.Series:
             else f"No SIDS has data for {body.target}; choose another target",
             field="body.country",
         )
-    row = dataset.indicator_table(body.target).loc[body.country]
+    row = indicators.indicator_table(body.target).loc[body.country]
     return pd.Series(row.to_numpy(dtype="float64"), index=[int(year) for year in row.index])
 
 
@@ -74,10 +72,10 @@ def _order(body: ImputeRequest) -> int | None:
 
 
 def impute(
-    body: ImputeRequest, dataset: IndicatorDataset, progress: Progress | None = None
+    body: ImputeRequest, indicators: IndicatorDataset, progress: Progress | None = None
 ) -> ImputeResponse:
     """Fill the missing years of one SIDS country's series of `body.target`."""
-    series = _series(body, dataset)
+    series = _series(body, indicators)
     if progress:
         progress("interpolating", 0.1)
     order = _order(body)
@@ -94,7 +92,7 @@ def impute(
         raise InvalidInput(str(exc), field="body.method") from exc
     if progress:
         progress("done", 1.0)
-    values, clipped = clip_filled(result.series, result.filled_years, dataset.support(body.target))
+    values, clipped = clip_filled(result.series, result.filled_years, indicators.support(body.target))
     return ImputeResponse(
         missing_years=[str(year) for year in result.filled_years],
         imputed_series=SplitSeries(
@@ -124,16 +122,16 @@ SECONDS_PER_FOLD = 0.15
 """Measured: a fold of the slowest method (akima) on a long series, on a 2-core machine."""
 
 
-def backtest_seconds(body: BacktestRequest, dataset: IndicatorDataset) -> float:
+def backtest_seconds(body: BacktestRequest, indicators: IndicatorDataset) -> float:
     """Expected duration of `backtest`: one interpolation of the series per fold."""
     return SECONDS_PER_FOLD * body.folds
 
 
 def backtest(
-    body: BacktestRequest, dataset: IndicatorDataset, progress: Progress | None = None
+    body: BacktestRequest, indicators: IndicatorDataset, progress: Progress | None = None
 ) -> BacktestResponse:
     """Hide the observed years of the series in `body.folds` folds, re-interpolate and score them."""
-    series = _series(body, dataset)
+    series = _series(body, indicators)
     order = _order(body)
     observed = int(series.notna().sum())
     needed = min_points(body.method.name, order)

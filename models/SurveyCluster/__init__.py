@@ -1,7 +1,6 @@
 """SurveyCluster: group survey answers by one factor's questions (SPEC §5.4); data come in the request."""
 
-from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi import APIRouter, Request, Response
 
 from common.body import OffLoopBodyRoute
 from common.constants import MAIN_ENDPOINT_TAG

@@ -1,6 +1,5 @@
 """k-modes / k-means / k-prototypes with the elbow choice of k (plain numpy/scikit-learn/kmodes)."""
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,6 +9,8 @@ from kmodes.kprototypes import KPrototypes
 from sklearn.cluster import KMeans
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
+
+from common.progress import Progress
 
 SEED = 0
 KMODES, KMEANS, KPROTOTYPES = "k-modes", "k-means", "k-prototypes"
@@ -104,7 +105,7 @@ def cluster_rows(
     categorical: pd.DataFrame,
     continuous: pd.DataFrame,
     max_k: int,
-    progress: Callable[[str, float], None] | None = None,
+    progress: Progress | None = None,
 ) -> Clustering:
     """Cluster the rows on their categorical and continuous answers, k chosen by the elbow over
     1..max_k (capped at the number of distinct rows)."""

@@ -1,13 +1,10 @@
 """The main computation of SurveyCluster, runnable without the app (the data come in the request)."""
 
-from collections.abc import Callable
-
 from common.errors import InvalidInput
+from common.progress import Progress
 from models.SurveyCluster.clustering import cluster_rows, expected_seconds
 from models.SurveyCluster.schemas import SurveyClusterRequest, SurveyClusterResponse
 from models.SurveyCluster.survey import SurveyError, build_features
-
-Progress = Callable[[str, float], None]
 
 
 def _features(body: SurveyClusterRequest):
@@ -17,7 +14,7 @@ def _features(body: SurveyClusterRequest):
         raise InvalidInput(str(exc), field=f"body.{exc.field}") from exc
 
 
-def estimate_seconds(body: SurveyClusterRequest, dataset: None = None) -> float:
+def estimate_seconds(body: SurveyClusterRequest, resource: None = None) -> float:
     """Expected duration of `clustering` (checked before it runs; invalid input is refused here)."""
     features = _features(body)
     return expected_seconds(
@@ -26,7 +23,7 @@ def estimate_seconds(body: SurveyClusterRequest, dataset: None = None) -> float:
 
 
 def clustering(
-    body: SurveyClusterRequest, dataset: None = None, progress: Progress | None = None
+    body: SurveyClusterRequest, resource: None = None, progress: Progress | None = None
 ) -> SurveyClusterResponse:
     """Cluster the rows with GPS coordinates on the questions of `body.factor`."""
     if progress:

@@ -10,11 +10,12 @@ import math
 import numpy as np
 import pandas as pd
 
-from common.jobs.model import FileResult, ProgressFn
+from common.jobs.model import FileResult
+from common.progress import Progress
 from models._artifacts.schemas import BatchJobRequest
 from models._artifacts.serving import ServedVersion, UnknownVersion, registry_for
 from models._artifacts.spec import TEXT, InstanceError, ModelSpec, tabular_columns, text_batch
-from shared_dataloader.model_store import ModelStore
+from models._artifacts.store import ModelStore
 
 FORMATS = {"csv": "text/csv", "jsonl": "application/x-ndjson"}
 MAX_ROWS = 100_000
@@ -136,7 +137,7 @@ def score_batch(
     fmt: str,
     output: str | None = None,
     max_rows: int = MAX_ROWS,
-    progress: ProgressFn | None = None,
+    progress: Progress | None = None,
 ) -> tuple[bytes, str, int]:
     """Score every row of a CSV / JSON-lines file; returns (scored file, its format, rows).
     `progress("scoring", fraction, done=rows, total=rows)` is called after each chunk."""
@@ -189,7 +190,7 @@ def job_seconds(body: BatchJobRequest, store: ModelStore) -> float:
     return expected_seconds(body.content)
 
 
-def score_file(body: BatchJobRequest, store: ModelStore, progress: ProgressFn | None = None) -> FileResult:
+def score_file(body: BatchJobRequest, store: ModelStore, progress: Progress | None = None) -> FileResult:
     """The batch job: score the uploaded file with the version it was accepted for."""
     spec = ModelSpec.from_json(body.spec)
     if store.is_stale(spec.name):

@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 from importlib.metadata import version as installed_version
 from pathlib import Path
 
-from shared_dataloader.model_store import DRIFT_FILE, FORMATS, METADATA_FILE, ROUTING_FILE, sha256_file
+from models._artifacts.store import DRIFT_FILE, FORMATS, METADATA_FILE, ROUTING_FILE, sha256_file
+from models._artifacts.training import Trained
 
 FRAMEWORKS = ("scikit-learn", "skops", "onnx", "onnxruntime", "skl2onnx", "numpy", "scipy", "pandas")
 
@@ -46,8 +47,8 @@ def _write_artifact(path: Path, artifact, fmt: str) -> None:
         skops.io.dump(artifact, path, compression=zipfile.ZIP_DEFLATED)
 
 
-def register(store: Path, trained, make_default: bool = False) -> str:
-    """Save `trained` (see `models._artifacts.train.Trained`) as the next version; returns it."""
+def register(store: Path, trained: Trained, make_default: bool = False) -> str:
+    """Save `trained` as the next version of its model; returns the version."""
     spec = trained.spec
     model_dir = Path(store) / spec.name
     model_dir.mkdir(parents=True, exist_ok=True)

@@ -242,7 +242,7 @@ def artifact_router(spec: ModelSpec) -> APIRouter:
                 output=output or fmt,
             )
             return await run_model(
-                request, score_file, job, data=RESOURCE, cache_results=False, estimate=job_seconds
+                request, score_file, job, resource=RESOURCE, cache_results=False, estimate=job_seconds
             )
         settings = request.app.state.settings
         await refuse_too_long(

@@ -18,7 +18,7 @@ from common.metrics import ARTIFACT_LATENCY, ARTIFACT_PREDICTIONS
 from models._artifacts import drift
 from models._artifacts.runtime import Predictor, make_predictors
 from models._artifacts.spec import TEXT, Feature, ModelSpec
-from shared_dataloader.model_store import ModelStore, StoredModel, StoredVersion, version_key
+from models._artifacts.store import ModelStore, StoredModel, StoredVersion, version_key
 
 WINDOW = 5_000
 INLINE_MAX = 16

@@ -6,11 +6,12 @@ the `input_schema` and `labels` it was trained with, and a version that disagree
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import numpy as np
 
-TEXT, TABULAR = "text", "tabular"
+TEXT: Final = "text"
+TABULAR: Final = "tabular"
 
 
 class InstanceError(ValueError):

@@ -1,10 +1,11 @@
 """Flight-delay classifier (schedule, route, origin weather → on_time/delayed), served from the
-model store. Versions live in `MODEL_STORE_PATH/flight_delay/<version>/`; see docs/artifacts.md.
+model store. Versions live in `MODEL_STORE_PATH/flight_delay/<version>/`; the contract is `spec.py`,
+the training `training.py`; see docs/artifacts.md.
 """
 
-from models._artifacts.examples.flight_delay import SPEC
 from models._artifacts.router import artifact_router, health
+from models.flight_delay.spec import SPEC
 
-REQUIRED_DATA = ("model_store",)
+REQUIRED_RESOURCES = ("model_store",)
 HEALTH = health(SPEC)
 router = artifact_router(SPEC)

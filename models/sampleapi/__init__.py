@@ -2,37 +2,34 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import Response
+from fastapi import APIRouter, Query, Request, Response
 
 from common.body import OffLoopBodyRoute
 from common.constants import MAIN_ENDPOINT_TAG
 from common.errors import InvalidInput
 from common.jobs import run_model
-from common.resources import use_resource
+from common.model_package import IndicatorsDep
 from models.sampleapi import service
 from models.sampleapi.schemas import SummaryRequest, SummaryResponse
-from shared_dataloader import IndicatorDataset
 
-REQUIRED_DATA = ("indicators",)
-Dataset = Annotated[IndicatorDataset, Depends(use_resource("indicators"))]
+REQUIRED_RESOURCES = ("indicators",)
 
 router = APIRouter(prefix="/sampleapi", tags=["Sample Model"], route_class=OffLoopBodyRoute)
 
 
 @router.post("/indicators", response_model=dict[str, str], summary="Indicators of one dataset ({code: name})")
 def indicators(
-    dataset: Dataset,
+    indicators: IndicatorsDep,
     dataset_code: Annotated[
         str, Query(alias="dataset", title="Dataset code", examples=["wdi"], max_length=50)
     ],
 ) -> dict[str, str]:
-    if dataset_code not in dataset.datasets:
+    if dataset_code not in indicators.datasets:
         raise InvalidInput(
-            f"Unknown dataset {dataset_code!r}; valid: {', '.join(sorted(dataset.datasets))}",
+            f"Unknown dataset {dataset_code!r}; valid: {', '.join(sorted(indicators.datasets))}",
             field="query.dataset",
         )
-    return dataset.indicators_of(dataset_code)["name"].to_dict()
+    return indicators.indicators_of(dataset_code)["name"].to_dict()
 
 
 @router.post(
@@ -41,6 +38,6 @@ def indicators(
     openapi_extra={MAIN_ENDPOINT_TAG: True},
     summary="Compare SIDS with other countries on one indicator",
 )
-async def predict(request: Request, body: SummaryRequest, dataset: Dataset) -> Response:
+async def predict(request: Request, body: SummaryRequest, indicators: IndicatorsDep) -> Response:
     """Accepts `Prefer: respond-async` / `wait=N` (202 + `Location: /jobs/{id}`) and `If-None-Match`."""
-    return await run_model(request, service.summarize, body, data="indicators")
+    return await run_model(request, service.summarize, body, resource="indicators")

@@ -1,11 +1,12 @@
 """Sentiment classifier (texts → negative/positive), served from the model store.
 
-Versions live in `MODEL_STORE_PATH/sentiment/<version>/`; see docs/artifacts.md.
+Versions live in `MODEL_STORE_PATH/sentiment/<version>/`; the contract is `spec.py`, the training
+`training.py`; see docs/artifacts.md.
 """
 
-from models._artifacts.examples.sentiment import SPEC
 from models._artifacts.router import artifact_router, health
+from models.sentiment.spec import SPEC
 
-REQUIRED_DATA = ("model_store",)
+REQUIRED_RESOURCES = ("model_store",)
 HEALTH = health(SPEC)
 router = artifact_router(SPEC)

@@ -2,12 +2,12 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 
 from common.body import OffLoopBodyRoute
 from common.constants import MAIN_ENDPOINT_TAG
 from common.jobs import run_model
-from common.resources import use_resource
+from common.model_package import IndicatorsDep, Resources
 from models.twolvlImp import catalog, service
 from models.twolvlImp.preprocess import PREDICTOR_MISSING_MAX, TARGET_MISSING_MAX
 from models.twolvlImp.schemas import (
@@ -20,18 +20,16 @@ from models.twolvlImp.schemas import (
     Scheme,
     TrainRequest,
 )
-from shared_dataloader import IndicatorDataset
 
-REQUIRED_DATA = ("indicators",)
+REQUIRED_RESOURCES = ("indicators",)
 
 
-def WARMUP(data: dict) -> None:
+def WARMUP(resources: Resources) -> None:
     """Build the catalogue of supported years before the model reports ready, so the first
     request of a freshly started server does not pay for it."""
-    catalog.supported_years(data["indicators"])
+    catalog.supported_years(resources["indicators"])
 
 
-Dataset = Annotated[IndicatorDataset, Depends(use_resource("indicators"))]
 Year = Annotated[str, Query(title="The year under consideration", max_length=4, examples=["2001"])]
 DatasetCode = Annotated[str, Query(alias="dataset", title="Dataset", max_length=50, examples=["wdi"])]
 Target = Annotated[str, Query(title="Target", max_length=200, examples=["wdi-EG.ELC.ACCS.ZS"])]
@@ -40,8 +38,8 @@ router = APIRouter(prefix="/twolvlImp", tags=["Two Level Imputation"], route_cla
 
 
 @router.get("/target_years", response_model=list[str], summary="Supported years")
-def target_years(dataset: Dataset) -> list[str]:
-    return list(catalog.supported_years(dataset))
+def target_years(indicators: IndicatorsDep) -> list[str]:
+    return list(catalog.supported_years(indicators))
 
 
 @router.get(
@@ -49,8 +47,8 @@ def target_years(dataset: Dataset) -> list[str]:
     response_model=int,
     summary=f"Fewest countries with data a target needs (missing < {TARGET_MISSING_MAX:g} %)",
 )
-def target_sample_size(dataset: Dataset) -> int:
-    return catalog.sample_size(dataset, TARGET_MISSING_MAX)
+def target_sample_size(indicators: IndicatorsDep) -> int:
+    return catalog.sample_size(indicators, TARGET_MISSING_MAX)
 
 
 @router.get(
@@ -58,8 +56,8 @@ def target_sample_size(dataset: Dataset) -> int:
     response_model=int,
     summary=f"Fewest countries with data a predictor needs (missing < {PREDICTOR_MISSING_MAX:g} %)",
 )
-def predictor_sample_size(dataset: Dataset) -> int:
-    return catalog.sample_size(dataset, PREDICTOR_MISSING_MAX)
+def predictor_sample_size(indicators: IndicatorsDep) -> int:
+    return catalog.sample_size(indicators, PREDICTOR_MISSING_MAX)
 
 
 @router.get(
@@ -67,8 +65,8 @@ def predictor_sample_size(dataset: Dataset) -> int:
     response_model=dict[str, str],
     summary="Datasets with at least one valid target in the year ({code: name})",
 )
-def datasets(dataset: Dataset, target_year: Year) -> dict[str, str]:
-    return catalog.check_year(dataset, target_year, "query.target_year").datasets
+def datasets(indicators: IndicatorsDep, target_year: Year) -> dict[str, str]:
+    return catalog.check_year(indicators, target_year, "query.target_year").datasets
 
 
 @router.get(
@@ -76,11 +74,11 @@ def datasets(dataset: Dataset, target_year: Year) -> dict[str, str]:
     response_model=dict[str, str],
     summary="Valid targets of a dataset in the year ({indicator code: name})",
 )
-def targets(dataset: Dataset, target_year: Year, dataset_code: DatasetCode) -> dict[str, str]:
-    year = catalog.check_year(dataset, target_year, "query.target_year")
+def targets(indicators: IndicatorsDep, target_year: Year, dataset_code: DatasetCode) -> dict[str, str]:
+    year = catalog.check_year(indicators, target_year, "query.target_year")
     catalog.check_dataset(year, dataset_code, "query.dataset")
     codes = sorted(code for code, owner in year.targets.items() if owner == dataset_code)
-    return dataset.meta.loc[codes, "name"].to_dict()
+    return indicators.meta.loc[codes, "name"].to_dict()
 
 
 @router.get(
@@ -89,11 +87,11 @@ def targets(dataset: Dataset, target_year: Year, dataset_code: DatasetCode) -> d
     summary="Dimension of the target and of its same-name variants in the dataset",
 )
 def dimensions(
-    dataset: Dataset, target: Target, target_year: Year, dataset_code: DatasetCode
+    indicators: IndicatorsDep, target: Target, target_year: Year, dataset_code: DatasetCode
 ) -> list[Dimension]:
-    catalog.check_target_request(dataset, target_year, dataset_code, target, prefix="query")
-    year = catalog.year_catalog(dataset, target_year)
-    meta = dataset.meta
+    catalog.check_target_request(indicators, target_year, dataset_code, target, prefix="query")
+    year = catalog.year_catalog(indicators, target_year)
+    meta = indicators.meta
     name = meta.at[target, "name"]
     variants = sorted(
         code
@@ -108,11 +106,11 @@ def dimensions(
     response_model=dict[str, str] | list[int],
     summary="MANUAL: valid predictors {code: 'name-dimension'}; AFS/PCA: allowed counts",
 )
-def predictors(body: PredictorsRequest, dataset: Dataset) -> dict[str, str] | list[int]:
-    valid = catalog.check_target_request(dataset, body.target_year, body.dataset, body.target)
+def predictors(body: PredictorsRequest, indicators: IndicatorsDep) -> dict[str, str] | list[int]:
+    valid = catalog.check_target_request(indicators, body.target_year, body.dataset, body.target)
     if body.scheme is not Scheme.MANUAL:
         return catalog.allowed_counts(valid)
-    meta = dataset.meta.loc[list(valid)]
+    meta = indicators.meta.loc[list(valid)]
     return {code: f"{row.name}-{row.dimension}" for code, row in zip(meta.index, meta.itertuples())}
 
 
@@ -121,8 +119,8 @@ def predictors(body: PredictorsRequest, dataset: Dataset) -> dict[str, str] | li
     response_model=Estimate,
     summary="Expected duration of a predict request, from this deployment's measured runs",
 )
-def estimate(body: TrainRequest, dataset: Dataset) -> Estimate:
-    return service.estimate(body, dataset)
+def estimate(body: TrainRequest, indicators: IndicatorsDep) -> Estimate:
+    return service.estimate(body, indicators)
 
 
 @router.post(
@@ -131,9 +129,9 @@ def estimate(body: TrainRequest, dataset: Dataset) -> Estimate:
     openapi_extra={MAIN_ENDPOINT_TAG: True},
     summary="Impute the target's missing SIDS values of one year",
 )
-async def predict(request: Request, body: TrainRequest, dataset: Dataset) -> PredictResponse:
+async def predict(request: Request, body: TrainRequest, indicators: IndicatorsDep) -> Response:
     return await run_model(
-        request, service.predict, body, data="indicators", estimate=service.predict_seconds
+        request, service.predict, body, resource="indicators", estimate=service.predict_seconds
     )
 
 
@@ -143,7 +141,7 @@ async def predict(request: Request, body: TrainRequest, dataset: Dataset) -> Pre
     summary="Hide the observed SIDS values fold by fold, re-impute them, and score the "
     "model and two baselines (long: use `Prefer: respond-async`)",
 )
-async def backtest_endpoint(request: Request, body: BacktestRequest, dataset: Dataset) -> BacktestResponse:
+async def backtest_endpoint(request: Request, body: BacktestRequest, indicators: IndicatorsDep) -> Response:
     return await run_model(
-        request, service.backtest, body, data="indicators", estimate=service.backtest_seconds
+        request, service.backtest, body, resource="indicators", estimate=service.backtest_seconds
     )

@@ -20,11 +20,11 @@ from sklearn.model_selection import KFold
 
 from common.accuracy import scores
 from common.plausibility import Support
+from common.progress import Progress
 from models.twolvlImp.history import blend
 from models.twolvlImp.imputation import Options, clip_to_support, run
 from models.twolvlImp.preprocess import Prepared
 
-Progress = Callable[[str, float], None]
 PrepareFn = Callable[[pd.DataFrame, tuple[str, ...]], Prepared]
 """Builds (or fetches) the prepared matrices of the year's table with one fold hidden."""
 

@@ -27,52 +27,52 @@ class YearCatalog:
 
 
 @lru_cache(maxsize=8)
-def _valid_targets(dataset: IndicatorDataset) -> pd.DataFrame:
+def _valid_targets(indicators: IndicatorDataset) -> pd.DataFrame:
     """Indicator × year: True where the indicator is a valid target that year."""
-    present = dataset.values.notna().groupby(level="Indicator Code").sum()
-    missing = 100.0 * (1.0 - present / len(dataset.countries))
+    present = indicators.values.notna().groupby(level="Indicator Code").sum()
+    missing = 100.0 * (1.0 - present / len(indicators.countries))
     return (missing < TARGET_MISSING_MAX) & (missing > 0)
 
 
-def sample_size(dataset: IndicatorDataset, missing_max: float) -> int:
+def sample_size(indicators: IndicatorDataset, missing_max: float) -> int:
     """Fewest countries with data an indicator needs to be missing in < `missing_max` %."""
-    return math.ceil(len(dataset.countries) * (1 - missing_max / 100))
+    return math.ceil(len(indicators.countries) * (1 - missing_max / 100))
 
 
 @lru_cache(maxsize=256)
-def year_catalog(dataset: IndicatorDataset, year: str) -> YearCatalog:
-    valid_in_year = _valid_targets(dataset)[year]
+def year_catalog(indicators: IndicatorDataset, year: str) -> YearCatalog:
+    valid_in_year = _valid_targets(indicators)[year]
     valid = valid_in_year[valid_in_year].index
-    targets = dataset.meta.loc[dataset.meta.index.isin(valid), "dataset"].to_dict()
+    targets = indicators.meta.loc[indicators.meta.index.isin(valid), "dataset"].to_dict()
     used = set(targets.values())
     return YearCatalog(
-        year, targets, {code: name for code, name in sorted(dataset.datasets.items()) if code in used}
+        year, targets, {code: name for code, name in sorted(indicators.datasets.items()) if code in used}
     )
 
 
 @lru_cache(maxsize=8)
-def supported_years(dataset: IndicatorDataset) -> tuple[str, ...]:
+def supported_years(indicators: IndicatorDataset) -> tuple[str, ...]:
     """Years with at least one valid target."""
-    valid = _valid_targets(dataset)
-    valid = valid[valid.index.isin(dataset.meta.index)]
-    return tuple(year for year in dataset.years if valid[year].any())
+    valid = _valid_targets(indicators)
+    valid = valid[valid.index.isin(indicators.meta.index)]
+    return tuple(year for year in indicators.years if valid[year].any())
 
 
 @lru_cache(maxsize=512)
-def predictors(dataset: IndicatorDataset, year: str, target: str) -> tuple[str, ...]:
+def predictors(indicators: IndicatorDataset, year: str, target: str) -> tuple[str, ...]:
     """Valid predictors of `target` in `year`: other indicators missing in < 30 % of its rows."""
-    return tuple(candidate_predictors(dataset.year_table(year), target, PREDICTOR_MISSING_MAX))
+    return tuple(candidate_predictors(indicators.year_table(year), target, PREDICTOR_MISSING_MAX))
 
 
-def check_year(dataset: IndicatorDataset, year: str, field: str) -> YearCatalog:
-    years = supported_years(dataset)
+def check_year(indicators: IndicatorDataset, year: str, field: str) -> YearCatalog:
+    years = supported_years(indicators)
     if year not in years:
         raise InvalidInput(
             f"Unsupported target_year {year!r}; supported years are {years[0]}–{years[-1]} "
             f"(GET {PREFIX}/target_years).",
             field=field,
         )
-    return year_catalog(dataset, year)
+    return year_catalog(indicators, year)
 
 
 def check_dataset(catalog: YearCatalog, code: str, field: str) -> None:
@@ -96,13 +96,13 @@ def check_target(catalog: YearCatalog, dataset_code: str, target: str, field: st
 
 
 def check_target_request(
-    dataset: IndicatorDataset, year: str, dataset_code: str, target: str, prefix: str = "body"
+    indicators: IndicatorDataset, year: str, dataset_code: str, target: str, prefix: str = "body"
 ) -> tuple[str, ...]:
     """Validate year, dataset and target together; return the target's valid predictors."""
-    catalog = check_year(dataset, year, f"{prefix}.target_year")
+    catalog = check_year(indicators, year, f"{prefix}.target_year")
     check_dataset(catalog, dataset_code, f"{prefix}.dataset")
     check_target(catalog, dataset_code, target, f"{prefix}.target")
-    return predictors(dataset, year, target)
+    return predictors(indicators, year, target)
 
 
 def allowed_counts(valid: tuple[str, ...]) -> list[int]:

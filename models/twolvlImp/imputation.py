@@ -1,18 +1,17 @@
 """Steps 3–6 on prepared matrices: select, train, predict, and assemble the year's result."""
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from common.plausibility import Support, clip_estimates
+from common.progress import Progress
 from common.telemetry import span
 from models.twolvlImp.preprocess import Prepared
 from models.twolvlImp.selection import select_columns
 from models.twolvlImp.training import balanced_weights, train_and_predict
 
-Progress = Callable[[str, float], None]
 MIN_SIDS_FOR_RMSE = 5
 
 

@@ -1,4 +1,4 @@
-"""Synchronous entry points: `predict(body, dataset)` and `estimate(body, dataset)`.
+"""Synchronous entry points: `predict(body, indicators)` and `estimate(body, indicators)`.
 
 Runnable without the app (a job worker can import and call them). `predict` validates against the
 catalog (InvalidInput with what is valid), reuses the imputed matrices of (year, target,
@@ -15,6 +15,7 @@ from common.cache import Memo
 from common.calls import in_parent
 from common.constants import SIDS_SET
 from common.errors import InvalidInput
+from common.progress import Progress
 from common.shared_store import shared_store
 from common.telemetry import set_attributes, span
 from models.twolvlImp import catalog
@@ -42,8 +43,6 @@ log = logging.getLogger(__name__)
 SEED = 0
 PREPARED_CACHE_SIZE = 16
 BACKTEST_CACHE_SIZE = 40
-
-Progress = Callable[[str, float], None]
 
 
 class PreparedCache:
@@ -87,7 +86,7 @@ class PreparedCache:
 
 PREPARED = PreparedCache(PREPARED_CACHE_SIZE, "prepared")
 FOLD_PREPARED = PreparedCache(BACKTEST_CACHE_SIZE, "fold-prepared")
-HISTORY = RunHistory()
+RUN_TIMES = RunHistory()
 BLENDED: set[tuple] = set()
 """(fingerprint, target, year) whose history curve this process has chosen (its first blend is slower)."""
 """Process-wide: imputed matrices shared by requests (and by backtests, per hidden fold), and
@@ -96,20 +95,20 @@ measured runs for `estimate`."""
 
 def record_run(features: CostFeatures, seconds: float, stages: dict[str, float] | None = None) -> None:
     """Keep a measured run for `estimate` (in the API process, where estimates are made)."""
-    HISTORY.record(features, seconds, stages)
+    RUN_TIMES.record(features, seconds, stages)
 
 
-def _key(dataset: IndicatorDataset, body: TrainRequest) -> tuple:
-    return (dataset.fingerprint, body.target_year, body.target, body.interpolator.name)
+def _key(indicators: IndicatorDataset, body: TrainRequest) -> tuple:
+    return (indicators.fingerprint, body.target_year, body.target, body.interpolator.name)
 
 
-def _history_key(dataset: IndicatorDataset, body: TrainRequest) -> tuple:
-    return (dataset.fingerprint, body.target, body.target_year)
+def _history_key(indicators: IndicatorDataset, body: TrainRequest) -> tuple:
+    return (indicators.fingerprint, body.target, body.target_year)
 
 
-def validate(body: TrainRequest, dataset: IndicatorDataset) -> tuple[str, ...]:
+def validate(body: TrainRequest, indicators: IndicatorDataset) -> tuple[str, ...]:
     """Check the request against the catalog; return the target's valid predictors."""
-    valid = catalog.check_target_request(dataset, body.target_year, body.dataset, body.target)
+    valid = catalog.check_target_request(indicators, body.target_year, body.dataset, body.target)
     if body.scheme is Scheme.MANUAL:
         catalog.check_manual(valid, body.target, body.manual_predictors or [], body.target_year)
     else:
@@ -130,33 +129,33 @@ def _options(body: TrainRequest) -> Options:
 
 
 def predict(
-    body: TrainRequest, dataset: IndicatorDataset, progress: Progress | None = None
+    body: TrainRequest, indicators: IndicatorDataset, progress: Progress | None = None
 ) -> PredictResponse:
     report = StageClock(progress or (lambda stage, fraction: None))
     started = time.perf_counter()
     report("validating", 0.0)
-    valid = validate(body, dataset)
-    key = _key(dataset, body)
+    valid = validate(body, indicators)
+    key = _key(indicators, body)
     cached = key in PREPARED
     report("imputing predictors", 0.05)
-    table = dataset.year_table(body.target_year)
+    table = indicators.year_table(body.target_year)
     try:
         prepared = PREPARED.get(
             key, lambda: prepare(table, body.target, SIDS_SET, body.interpolator.name, SEED)
         )
         observed = table.loc[table.index.isin(SIDS_SET), body.target]
-        result = run(prepared, observed, dataset.meta["category"], _options(body), report)
+        result = run(prepared, observed, indicators.meta["category"], _options(body), report)
     except ValueError as exc:
         raise InvalidInput(f"Cannot train on this request: {exc}.") from exc
-    support = dataset.support(body.target)
-    history_cold = body.history and _history_key(dataset, body) not in BLENDED
+    support = indicators.support(body.target)
+    history_cold = body.history and _history_key(indicators, body) not in BLENDED
     if body.history:
         report("blending history", 0.96)
-        blended = blend(result, dataset.indicator_table(body.target), body.target_year)
+        blended = blend(result, indicators.indicator_table(body.target), body.target_year)
         nested = HistoryIndicatorJson.of_year(
             body.target_year, HistoryYearResult(**clip_to_support(blended, support))
         )
-        BLENDED.add(_history_key(dataset, body))
+        BLENDED.add(_history_key(indicators, body))
     else:
         nested = IndicatorJson.of_year(body.target_year, YearResult(**clip_to_support(result, support)))
     report("done", 1.0)
@@ -170,11 +169,11 @@ def predict(
 
 
 def backtest(
-    body: BacktestRequest, dataset: IndicatorDataset, progress: Progress | None = None
+    body: BacktestRequest, indicators: IndicatorDataset, progress: Progress | None = None
 ) -> BacktestResponse:
     """Hide the target's observed SIDS values of the year in `body.folds` folds and score the model."""
-    validate(body, dataset)
-    table = dataset.year_table(body.target_year)
+    validate(body, indicators)
+    table = indicators.year_table(body.target_year)
     reporting = int(table.loc[table.index.isin(SIDS_SET), body.target].notna().sum())
     if reporting < 2:
         raise InvalidInput(
@@ -188,7 +187,7 @@ def backtest(
             f"be between 2 and {reporting} for this target and year.",
             field="body.folds",
         )
-    key = _key(dataset, body)
+    key = _key(indicators, body)
 
     def prepare_fold(masked, hidden):
         return FOLD_PREPARED.get(
@@ -198,16 +197,16 @@ def backtest(
     try:
         result = run_backtest(
             table,
-            dataset.indicator_table(body.target),
+            indicators.indicator_table(body.target),
             body.target,
             body.target_year,
             SIDS_SET,
-            dataset.meta["category"],
+            indicators.meta["category"],
             _options(body),
             body.folds,
             body.history,
             prepare_fold,
-            dataset.support(body.target),
+            indicators.support(body.target),
             progress,
         )
     except ValueError as exc:
@@ -215,25 +214,25 @@ def backtest(
     return BacktestResponse(**result)
 
 
-def predict_seconds(body: TrainRequest, dataset: IndicatorDataset) -> float:
-    return estimate(body, dataset).seconds
+def predict_seconds(body: TrainRequest, indicators: IndicatorDataset) -> float:
+    return estimate(body, indicators).seconds
 
 
-def backtest_seconds(body: BacktestRequest, dataset: IndicatorDataset) -> float:
+def backtest_seconds(body: BacktestRequest, indicators: IndicatorDataset) -> float:
     """Each fold imputes the masked table and trains like a predict, plus the final fit: about
     folds + 1 predicts (measured 4–7× a predict for 5 folds)."""
-    return estimate(body, dataset).seconds * (body.folds + 1)
+    return estimate(body, indicators).seconds * (body.folds + 1)
 
 
-def estimate(body: TrainRequest, dataset: IndicatorDataset) -> Estimate:
-    valid = validate(body, dataset)
-    rows = catalog.year_catalog(dataset, body.target_year)
-    training_rows = int(dataset.year_table(rows.year)[body.target].notna().sum())
+def estimate(body: TrainRequest, indicators: IndicatorDataset) -> Estimate:
+    valid = validate(body, indicators)
+    rows = catalog.year_catalog(indicators, body.target_year)
+    training_rows = int(indicators.year_table(rows.year)[body.target].notna().sum())
     features = cost_features(
         body,
         len(valid),
         training_rows,
-        _key(dataset, body) in PREPARED,
-        body.history and _history_key(dataset, body) not in BLENDED,
+        _key(indicators, body) in PREPARED,
+        body.history and _history_key(indicators, body) not in BLENDED,
     )
-    return HISTORY.estimate(features)
+    return RUN_TIMES.estimate(features)

@@ -13,8 +13,8 @@ MODELS_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "models")
 
 @pytest.fixture
 def fake_models(tmp_path, monkeypatch):
-    """A models package with the real sample model, a package that fails to import and one
-    without a router."""
+    """A models package with the real sample model, a package that fails to import, one without a
+    router and one that names its resources wrongly."""
     name = models_package(
         tmp_path,
         monkeypatch,
@@ -22,6 +22,8 @@ def fake_models(tmp_path, monkeypatch):
         {
             "broken": "raise RuntimeError('model weights are corrupt')\n",
             "norouter": "ROUTER = None\n",
+            "badresources": "from fastapi import APIRouter\nrouter = APIRouter(prefix='/bad')\n"
+            "REQUIRED_RESOURCES = 'indicators'\n",
         },
     )
     (tmp_path / name / "sampleapi").symlink_to(os.path.abspath(os.path.join(MODELS_DIR, "sampleapi")))
@@ -53,6 +55,9 @@ def test_broken_packages_are_reported_and_the_rest_serve(fake_models):
         assert root["models"] == ["sampleapi"]
         assert "model weights are corrupt" in root["unavailable_models"]["broken"]
         assert "router" in root["unavailable_models"]["norouter"]
+        assert root["unavailable_models"]["badresources"].startswith(
+            "ContractError: fake_models/badresources/__init__.py: REQUIRED_RESOURCES must be a tuple"
+        )
 
         ready = client.get("/health/ready")
         assert ready.status_code == 503
@@ -92,13 +97,13 @@ def test_model_service_loads_only_the_data_its_models_need():
 WARMED_MODEL = textwrap.dedent("""
     import time
     from fastapi import APIRouter
-    REQUIRED_DATA = ("indicators",)
+    REQUIRED_RESOURCES = ("indicators",)
     router = APIRouter(prefix="/warmed", tags=["Warmed"])
     calls = []
 
-    def WARMUP(data):
+    def WARMUP(resources):
         time.sleep(0.3)
-        calls.append(sorted(data))
+        calls.append(sorted(resources))
 """)
 
 
@@ -110,7 +115,7 @@ def test_warm_up_runs_once_with_the_loaded_data_before_ready(tmp_path, monkeypat
         {
             "warmed": WARMED_MODEL,
             "failing": "from fastapi import APIRouter\nrouter = APIRouter(prefix='/failing')\n"
-            "def WARMUP(data):\n    raise RuntimeError('cache build failed')\n",
+            "def WARMUP(resources):\n    raise RuntimeError('cache build failed')\n",
         },
     )
     with running_app(models_package=package) as client:

@@ -20,12 +20,12 @@ class SlowRequest(ModelRequest):
     tag: str = Field("", max_length=50)
 
 
-def slow(body: SlowRequest, dataset, progress=None) -> dict:
+def slow(body: SlowRequest, indicators, progress=None) -> dict:
     for step in range(body.steps):
         if progress:
             progress("step", step / body.steps)
         time.sleep(body.seconds / body.steps)
-    return {"tag": body.tag, "countries": len(dataset.countries), "pid": os.getpid()}
+    return {"tag": body.tag, "countries": len(indicators.countries), "pid": os.getpid()}
 
 
 router = APIRouter(prefix=PREFIX)
@@ -33,4 +33,4 @@ router = APIRouter(prefix=PREFIX)
 
 @router.post("/run")
 async def run(request: Request, body: SlowRequest):
-    return await run_model(request, slow, body, data="indicators")
+    return await run_model(request, slow, body, resource="indicators")

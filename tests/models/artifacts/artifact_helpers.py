@@ -8,7 +8,7 @@ from pathlib import Path
 from conftest import running_app
 
 from common.settings import DEFAULT_MODEL_STORE_PATH
-from models._artifacts.examples.flight_delay import EXAMPLE as FLIGHT
+from models.flight_delay.spec import EXAMPLE as FLIGHT
 
 ARTIFACT_MODELS = ("sentiment", "flight_delay", "kserve_v2")
 

@@ -8,7 +8,7 @@ from artifact_helpers import FLIGHT, artifact_app, flight, v2_flight, v2_text
 from conftest import poll_job
 
 from common.settings import DEFAULT_MODEL_STORE_PATH
-from models._artifacts.examples.flight_delay import SPEC as FLIGHT_SPEC
+from models.flight_delay.spec import SPEC as FLIGHT_SPEC
 
 DEEP = {"5,000": 5_000, "100,000": 100_000}
 

@@ -8,8 +8,8 @@ import pytest
 from artifact_helpers import FLIGHT, artifact_app, flight
 
 from models._artifacts.batch import score_batch
-from models._artifacts.examples.sentiment import SPEC as SENTIMENT
 from models._artifacts.spec import InstanceError
+from models.sentiment.spec import SPEC as SENTIMENT
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,9 @@ from conftest import poll_job
 
 from common.jobs.model import FileResult
 from models._artifacts.batch import score_batch, score_file
-from models._artifacts.examples.sentiment import SPEC as SENTIMENT
 from models._artifacts.schemas import BatchJobRequest
 from models._artifacts.serving import UnknownVersion
+from models.sentiment.spec import SPEC as SENTIMENT
 
 ASYNC = {"Prefer": "respond-async"}
 REVIEWS = ["Loved it!", "Worst purchase ever.", "meh, ok", "Great value, would buy again."]

@@ -9,7 +9,7 @@ import pytest
 from artifact_helpers import FLIGHT, artifact_app, copy_store, flight, flights, texts, write_routing
 
 from common.resources import ResourceStore
-from shared_dataloader import model_store
+from models._artifacts import store as model_store
 
 
 @pytest.fixture(scope="module")

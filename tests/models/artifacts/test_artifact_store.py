@@ -8,7 +8,7 @@ import skops.io
 from artifact_helpers import artifact_app, copy_store, write_routing
 
 from common.settings import DEFAULT_MODEL_STORE_PATH
-from shared_dataloader.model_store import load_model, load_model_store, sha256_file
+from models._artifacts.store import load_model, load_model_store, sha256_file
 
 
 class Untrusted:

