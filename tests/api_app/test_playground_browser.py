@@ -409,6 +409,11 @@ def test_other_methods_overlay_the_statimpute_series(playground, playground_serv
     playground.page.get_by_label("spline", exact=True).check()
     playground.page.get_by_test_id("overlay-run").click()
     expect(playground.page.get_by_label("spline", exact=True)).to_be_disabled()
+    playground.page.wait_for_function(
+        "() => { const c = Chart.getChart(document.querySelector('[data-testid=chart]'));"
+        " const labels = c ? c.data.datasets.map(d => d.label) : [];"
+        " return labels.includes('pchip') && labels.includes('spline'); }"
+    )
     lines = playground.page.get_by_test_id("chart").first.evaluate(
         "c => Object.fromEntries(Chart.getChart(c).data.datasets.map(d => [d.label, d.data]))"
     )
