@@ -6,6 +6,7 @@ JSON lines."""
 import io
 import json
 import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -151,11 +152,13 @@ def score_batch(
         raise InstanceError(f"the file has {len(frame)} rows; at most {max_rows} per batch")
     if spec.kind == TEXT:
         batch = text_batch(spec, frame["text"].tolist())
-        chunks = [(batch[i : i + CHUNK], len(batch[i : i + CHUNK])) for i in range(0, len(batch), CHUNK)]
+        chunks: list[tuple[Any, int]] = [
+            (batch[i : i + CHUNK], len(batch[i : i + CHUNK])) for i in range(0, len(batch), CHUNK)
+        ]
     else:
-        batch = _tabular(spec, frame, fmt == "csv")
+        columns = _tabular(spec, frame, fmt == "csv")
         chunks = [
-            ({k: v[i : i + CHUNK] for k, v in batch.items()}, min(CHUNK, len(frame) - i))
+            ({k: v[i : i + CHUNK] for k, v in columns.items()}, min(CHUNK, len(frame) - i))
             for i in range(0, len(frame), CHUNK)
         ]
     rows, done, parts = len(frame), 0, []
@@ -182,8 +185,8 @@ sentiment model); used to refuse up front what cannot finish in time."""
 
 def expected_seconds(content: bytes | str) -> float:
     """Expected duration of scoring a file, from its number of lines."""
-    newline = b"\n" if isinstance(content, bytes) else "\n"
-    return (content.count(newline) + 1) / ROWS_PER_SECOND
+    lines = content.count(b"\n") if isinstance(content, bytes) else content.count("\n")
+    return (lines + 1) / ROWS_PER_SECOND
 
 
 def job_seconds(body: BatchJobRequest, store: ModelStore) -> float:

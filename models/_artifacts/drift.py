@@ -9,6 +9,7 @@ import re
 from collections import Counter
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 TOKEN = re.compile(r"(?u)\b\w\w+\b")
 QUANTILES = np.linspace(0.1, 0.9, 9)
@@ -22,11 +23,11 @@ def tokens(text: str) -> list[str]:
     return TOKEN.findall(text.lower())
 
 
-def psi(expected: np.ndarray, actual: np.ndarray) -> float:
+def psi(expected: ArrayLike, actual: ArrayLike) -> float:
     """Σ (a − e) · ln(a / e) over bins; shares are floored at a small epsilon."""
-    expected = np.maximum(np.asarray(expected, dtype=float), EPSILON)
-    actual = np.maximum(np.asarray(actual, dtype=float), EPSILON)
-    return float(np.sum((actual - expected) * np.log(actual / expected)))
+    e = np.maximum(np.asarray(expected, dtype=float), EPSILON)
+    a = np.maximum(np.asarray(actual, dtype=float), EPSILON)
+    return float(np.sum((a - e) * np.log(a / e)))
 
 
 def level(value: float) -> str:
@@ -115,13 +116,9 @@ def text_drift(reference: dict, texts: list[str]) -> dict:
     }
 
 
-def drift_report(reference: dict | None, window: list) -> dict:
+def drift_report(reference: dict | None, window: list[str] | dict[str, list]) -> dict:
     """Compare the recent inputs (`window`: texts, or per-feature value lists) with the reference."""
-    samples = (
-        len(window)
-        if reference is None or reference["kind"] == "text"
-        else (len(next(iter(window.values()), [])))
-    )
+    samples = len(window) if isinstance(window, list) else len(next(iter(window.values()), []))
     report = {"samples": samples, "min_samples": MIN_SAMPLES}
     if reference is None:
         return {
@@ -136,6 +133,6 @@ def drift_report(reference: dict | None, window: list) -> dict:
             "detail": f"Drift needs at least {MIN_SAMPLES} recent instances; "
             f"this process has scored {samples}.",
         }
-    body = text_drift(reference, window) if reference["kind"] == "text" else tabular_drift(reference, window)
+    body = text_drift(reference, window) if isinstance(window, list) else tabular_drift(reference, window)
     worst = max((f["psi"] for f in body["features"].values()), default=0.0)
     return {**report, "status": level(worst), **body}

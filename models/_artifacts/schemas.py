@@ -1,6 +1,6 @@
 """Request and response models of an artifact model's endpoints, built from its spec."""
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
 
@@ -29,7 +29,7 @@ def _number_type(feature: Feature) -> Any:
 
 
 def features_model(spec: ModelSpec) -> type[BaseModel]:
-    fields = {
+    fields: dict[str, Any] = {
         f.name: (
             _number_type(f) if f.kind == "number" else str | None,
             Field(None, description=f.description),
@@ -39,7 +39,15 @@ def features_model(spec: ModelSpec) -> type[BaseModel]:
     return create_model(f"{_camel(spec.name)}Features", __config__=ConfigDict(extra="forbid"), **fields)
 
 
+class PredictBody(Protocol):
+    """What the predict endpoint reads from the request model `predict_request` builds for a spec."""
+
+    instances: list[Any]
+    version: str | None
+
+
 def predict_request(spec: ModelSpec) -> type[ModelRequest]:
+    item: Any
     if spec.kind == TEXT:
         item = Annotated[str, StringConstraints(max_length=spec.max_text_chars)]
         description = (
@@ -55,7 +63,7 @@ def predict_request(spec: ModelSpec) -> type[ModelRequest]:
             f"{len(spec.features)} values in this order: {', '.join(spec.feature_names)}."
         )
     examples = [list(spec.examples)]
-    fields = {
+    fields: dict[str, Any] = {
         "instances": (
             list[item],
             Field(

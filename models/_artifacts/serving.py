@@ -34,7 +34,7 @@ class Window:
     def __init__(self, spec: ModelSpec) -> None:
         self.kind = spec.kind
         self.texts: deque = deque(maxlen=WINDOW)
-        self.columns = {name: deque(maxlen=WINDOW) for name in spec.feature_names}
+        self.columns: dict[str, deque] = {name: deque(maxlen=WINDOW) for name in spec.feature_names}
         self.lock = threading.Lock()
 
     def add(self, batch: Any) -> None:
@@ -151,6 +151,8 @@ class ArtifactModel:
             for name, edge in zip(self._split_names, self._split_edges):
                 if draw < edge:
                     return self.versions[name]
+        if self.default is None:
+            raise UnknownVersion(f"{self.spec.name} has no servable version")
         return self.versions[self.default]
 
     def describe(self) -> dict:
@@ -198,7 +200,8 @@ class Registry:
         if cached is not None and cached.stored is stored and (spec is None or cached.spec == spec):
             return cached
         if spec is None:
-            default = stored.versions.get(stored.default_version)
+            default_name = stored.default_version
+            default = stored.versions.get(default_name) if default_name is not None else None
             if default is None:
                 return None
             spec = cached.spec if cached is not None else spec_from_metadata(default.metadata)

@@ -32,7 +32,7 @@ class Feature:
     """Only whole numbers are valid (e.g. a month)."""
 
     def schema(self) -> dict:
-        schema = {"name": self.name, "type": self.kind}
+        schema: dict[str, object] = {"name": self.name, "type": self.kind}
         if self.minimum is not None:
             schema["minimum"] = self.minimum
         if self.maximum is not None:

@@ -260,7 +260,7 @@ def load_model(
     try:
         routing, routing_error = _read_routing(folder, versions), None
     except ArtifactError as exc:
-        if _still_valid(last_good, versions):
+        if last_good is not None and _still_valid(last_good, versions):
             log.error("model %s: %s; keeping the last good routing", folder.name, exc)
             routing, routing_error = last_good, f"{exc}; the last good routing is kept"
         else:

@@ -104,7 +104,9 @@ router = APIRouter(prefix="/v2", tags=["Open Inference Protocol (KServe V2)"], r
 async def _model(request: Request, name: str):
     """A model of the store; a folder added since startup is loaded on first use."""
     store = (await loaded_registry(request.app)).store
-    if store.get(name) is None and not (STORE_NAME.fullmatch(name) and await run_cpu(store.reload, name)):
+    if store.get(name) is None and (
+        STORE_NAME.fullmatch(name) is None or await run_cpu(store.reload, name) is None
+    ):
         raise NotFound(f"Unknown model {name!r}; models: {', '.join(store.model_names())}")
     return await serving_model(request.app, name)
 
