@@ -19,6 +19,7 @@ from prometheus_client.multiprocess import MultiProcessCollector, mark_process_d
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api_app.routes import readiness
+from common.jobs.types import JobStats
 from common.metrics import HTTP_REQUESTS, MODEL_LATENCY, model_label, request_kind
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,7 @@ class JobsCollector:
     """Job counts and queue depth, read from the executor when scraped; for Redis also the live queue
     workers and the age of the oldest waiting job."""
 
-    def __init__(self, stats: dict | None, backend: str) -> None:
+    def __init__(self, stats: JobStats | None, backend: str) -> None:
         self.stats = stats
         self.backend = backend
 
@@ -173,13 +174,7 @@ async def render(app) -> Response:
     executor = app.state.jobs
     text = await asyncio.to_thread(_process_metrics)
     try:
-        stats = (
-            await asyncio.wait_for(
-                executor.link.call(executor.stats, what="reading job figures"), STATS_TIMEOUT
-            )
-            if executor.backend == "redis"
-            else executor.stats()
-        )
+        stats = await asyncio.wait_for(executor.stats(), STATS_TIMEOUT)
     except Exception as exc:
         log.warning("job figures unavailable for /metrics: %s", exc)
         stats = None

@@ -7,11 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response
 
+from api_app.run_model import parse_prefer, refuse_too_long, refuse_uncached, run_model
 from common.body import OffLoopBodyRoute
 from common.compute import run_cpu
 from common.constants import MAIN_ENDPOINT_TAG
 from common.errors import InvalidInput, NotFound, PayloadTooLarge, Unavailable
-from common.jobs import JobAccepted, parse_prefer, refuse_too_long, refuse_uncached, run_model
+from common.jobs import JobAccepted
 from common.resources import FAILED, LOAD_WAIT_SECONDS, READY
 from models._artifacts.batch import (
     FORMATS,

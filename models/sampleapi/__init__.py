@@ -4,10 +4,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
+from api_app.run_model import run_model
 from common.body import OffLoopBodyRoute
 from common.constants import MAIN_ENDPOINT_TAG
 from common.errors import InvalidInput
-from common.jobs import run_model
 from common.resources import use_resource
 from models.sampleapi import service
 from models.sampleapi.schemas import SummaryRequest, SummaryResponse

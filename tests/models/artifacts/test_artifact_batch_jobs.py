@@ -9,7 +9,7 @@ import pytest
 from artifact_helpers import FLIGHT, artifact_app, flight
 from conftest import poll_job
 
-from common.jobs.model import FileResult
+from common.jobs.types import FileResult
 from models._artifacts.batch import score_batch, score_file
 from models._artifacts.examples.sentiment import SPEC as SENTIMENT
 from models._artifacts.schemas import BatchJobRequest
