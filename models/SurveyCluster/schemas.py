@@ -119,8 +119,7 @@ Table = table(MAX_ROWS, MAX_COLUMNS)
 MetadataTable = table(MAX_COLUMNS, MAX_METADATA_FIELDS)
 MAX_K = 20
 
-EXAMPLE_ROWS = slice(30, 42)
-"""The example data are rows 31–42 (IDs 31–42) of the shipped Malawi water survey."""
+# The example data are rows 31–42 (IDs 31–42) of the shipped Malawi water survey.
 EXAMPLE_DATA: dict[str, list[Answer]] = {
     "household_size": [6, 5, 4, 3, 8, 8, 3, 4, 3, 3, 5, 4],
     "main_water_source": [
