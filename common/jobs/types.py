@@ -40,8 +40,9 @@ class JobProgress(BaseModel):
     done: int | None = Field(None, ge=0, description="Units of work done (e.g. rows scored), when counted.")
     total: int | None = Field(None, ge=0, description="Units of work in all, when counted.")
 
+    # No return annotation: pydantic would take it as the serialized schema (the OpenAPI of JobProgress).
     @model_serializer(mode="wrap")
-    def _counts_when_known(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+    def _counts_when_known(self, handler: SerializerFunctionWrapHandler):  # type: ignore[no-untyped-def]
         return {k: v for k, v in handler(self).items() if v is not None or k not in ("done", "total")}
 
     @classmethod

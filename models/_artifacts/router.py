@@ -231,9 +231,7 @@ def artifact_router(spec: ModelSpec) -> APIRouter:
                 raise InvalidInput(
                     "The file cannot be scored: the file must be UTF-8 text", field="body.file"
                 ) from None
-            check_file_room = getattr(request.app.state.jobs, "check_file_room", None)
-            if check_file_room is not None:  # embedded jobs keep their files on disk, within a budget
-                check_file_room(len(content))
+            request.app.state.jobs.check_file_room(len(content))
             job = BatchJobRequest(
                 spec=spec.to_json(),
                 version=served.version,
