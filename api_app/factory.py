@@ -140,7 +140,6 @@ def _lifespan(settings: Settings, discovery: Discovery, store: ResourceStore, tr
         install_pool(pool)
         processes = app.state.processes = _compute_processes(settings, store)
         install_processes(processes)
-        app.state.jobs.processes = processes
         needed = sorted({name for p in discovery.mounted for name in p.required_resources})
         for name in needed:
             store.expect(name)
@@ -239,7 +238,8 @@ def create_app(
     app.state.resources = store
     app.state.warmed = set()
     app.state.model_prefixes = {p.router.prefix: p.name for p in discovery.mounted}
-    app.state.jobs, app.state.cache = build_jobs(settings)
+    app.state.jobs, app.state.cache = build_jobs(settings, lambda: app.state.processes)
+    app.state.flights = {}
     database_url = settings.effective_database_url
     app.state.database = make_engine(database_url)
     app.state.keys = KeyStore(app.state.database, settings.api_key_cache_seconds)

@@ -6,10 +6,11 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 
+from api_app.run_model import file_response
+from api_app.security.principal import Principal
 from common.errors import Conflict, NotFound
-from common.jobs import JobView
-from common.jobs.model import FileResult, to_json
-from common.jobs.run import file_response
+from common.jobs import Executor
+from common.jobs.types import FileResult, JobView, to_json
 
 router = APIRouter(prefix="/jobs", tags=["Jobs"])
 
@@ -27,19 +28,15 @@ def _missing(job_id: str) -> NotFound:
 
 def may_access(request: Request, view: JobView) -> bool:
     """The job's creator or an admin; a job created anonymously is reachable by its (unguessable) id."""
-    principal = getattr(request.state, "principal", None)
+    principal: Principal | None = getattr(request.state, "principal", None)
     if view.owner is None or principal is None or "admin" in principal.scopes:
         return True
     return principal.caller == view.owner
 
 
 async def _view(request: Request, job_id: str) -> JobView:
-    executor = request.app.state.jobs
-    view = (
-        await executor.link.call(executor.get, job_id, what="reading jobs")
-        if executor.backend == "redis"
-        else executor.get(job_id)
-    )
+    executor: Executor = request.app.state.jobs
+    view = await executor.get(job_id)
     if view is None or not may_access(request, view):
         raise _missing(job_id)
     return view
@@ -86,13 +83,9 @@ async def get_job_result(request: Request, job_id: JobId) -> Response:
 async def cancel_job(request: Request, job_id: JobId) -> JobView:
     """A queued job never starts. A running job stops at once: its compute process (embedded mode)
     or work horse (redis mode) is killed and replaced."""
-    executor = request.app.state.jobs
+    executor: Executor = request.app.state.jobs
     await _view(request, job_id)
-    view = (
-        await executor.link.call(executor.cancel, job_id, what="cancelling jobs")
-        if executor.backend == "redis"
-        else executor.cancel(job_id)
-    )
+    view = await executor.cancel(job_id)
     if view is None:
         raise _missing(job_id)
     return view

@@ -11,7 +11,6 @@ import logging
 import os
 import time
 from collections.abc import Iterator
-from typing import NotRequired, TypedDict
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
@@ -21,6 +20,7 @@ from prometheus_client.multiprocess import MultiProcessCollector, mark_process_d
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api_app.routes import readiness
+from common.jobs.types import JobStats
 from common.metrics import HTTP_REQUESTS, MODEL_LATENCY, model_label, request_kind
 
 log = logging.getLogger(__name__)
@@ -78,17 +78,6 @@ class MetricsMiddleware:
                 elapsed * 1000,
                 extra={k: v for k, v in fields.items() if v is not None},
             )
-
-
-class JobStats(TypedDict):
-    """The job figures an executor's `stats()` reports (`workers` and `oldest_seconds` from Redis only)."""
-
-    queued: int
-    running: int
-    queue_depth: int
-    completed: dict[str, int]
-    workers: NotRequired[int]
-    oldest_seconds: NotRequired[float]
 
 
 class JobsCollector:
@@ -186,13 +175,7 @@ async def render(app: FastAPI) -> Response:
     executor = app.state.jobs
     text = await asyncio.to_thread(_process_metrics)
     try:
-        stats = (
-            await asyncio.wait_for(
-                executor.link.call(executor.stats, what="reading job figures"), STATS_TIMEOUT
-            )
-            if executor.backend == "redis"
-            else executor.stats()
-        )
+        stats = await asyncio.wait_for(executor.stats(), STATS_TIMEOUT)
     except Exception as exc:
         log.warning("job figures unavailable for /metrics: %s", exc)
         stats = None

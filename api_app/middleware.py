@@ -1,32 +1,13 @@
 """ASGI middleware: allowed methods, body-size limit and request ids, answered in the common error shape."""
 
-import json
 import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from common.errors import error_body
+from api_app.error_handlers import ErrorAnswer, render
 from common.telemetry import bind, set_attributes
 
 ALLOWED_METHODS = ("GET", "POST", "OPTIONS")
-
-
-async def send_error(
-    send: Send, status: int, code: str, detail: str, headers: list[tuple[bytes, bytes]] | None = None
-) -> None:
-    body = json.dumps(error_body(code, detail)).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                *(headers or []),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
 
 
 class RequestGuard:
@@ -49,24 +30,29 @@ class RequestGuard:
         id_header = (b"x-request-id", request_id.encode("latin-1"))
 
         if scope["method"] not in ALLOWED_METHODS:
-            await send_error(
-                send,
+            refusal = ErrorAnswer(
                 405,
                 "method_not_allowed",
                 f"Method {scope['method']} is not allowed; use one of {', '.join(ALLOWED_METHODS)}.",
-                [(b"allow", ", ".join(ALLOWED_METHODS).encode()), id_header],
+                headers={"Allow": ", ".join(ALLOWED_METHODS), "X-Request-ID": request_id},
             )
+            await render(refusal)(scope, receive, send)
             return
-        too_large = f"The request body is larger than the limit of {self.max_body_bytes} bytes."
+        too_large = ErrorAnswer(
+            413,
+            "payload_too_large",
+            f"The request body is larger than the limit of {self.max_body_bytes} bytes.",
+            headers={"X-Request-ID": request_id},
+        )
         length = headers.get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
-            await send_error(send, 413, "payload_too_large", too_large, [id_header])
+            await render(too_large)(scope, receive, send)
             return
 
         if length is None and scope["method"] == "POST":
             body = await self._read_limited(receive)
             if body is None:
-                await send_error(send, 413, "payload_too_large", too_large, [id_header])
+                await render(too_large)(scope, receive, send)
                 return
             receive = _replay(body, receive)
 
@@ -80,7 +66,8 @@ class RequestGuard:
 
     async def _read_limited(self, receive: Receive) -> bytes | None:
         """Read a body sent without Content-Length (chunked); None once it passes the limit."""
-        chunks, size = [], 0
+        chunks: list[bytes] = []
+        size = 0
         while True:
             message = await receive()
             if message["type"] != "http.request":

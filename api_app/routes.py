@@ -75,8 +75,7 @@ def readiness(app: FastAPI) -> Readiness:
         else:
             models[package.name] = {"state": READY}
     ok = all(m["state"] == READY for m in models.values()) and all(d["state"] == READY for d in data.values())
-    link = getattr(app.state.jobs, "link", None)
-    redis = None if link is None else ("up" if link.up else "down")
+    redis = app.state.jobs.link_state()
     return Readiness(status="ready" if ok else "not_ready", models=models, data=data, redis=redis)
 
 

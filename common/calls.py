@@ -13,12 +13,12 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
-from common.jobs.model import dotted, error_payload, import_dotted, invoke, to_json
+from common.jobs.types import dotted, error_payload, import_dotted, invoke, to_json
 from common.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 PROGRESS_INTERVAL = 0.05
 """Seconds between two progress messages of one stage from a compute process."""
 
+JOB_ID = "job_id"
+"""The key of `Call.context` naming the job a call is for."""
 Resolver = Callable[[str], Any]
 
 
@@ -39,8 +41,12 @@ class Call:
     context: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, fn: Callable, body: Any, data: str | None = None) -> "Call":
-        return cls(dotted(fn), body, data, capture_context())
+    def of(cls, fn: Callable, body: Any, data: str | None = None, job_id: str | None = None) -> "Call":
+        """The call of `fn(body, data)`; `job_id` when it is a job's (an unexpected error names it)."""
+        context = capture_context()
+        if job_id is not None:
+            context[JOB_ID] = job_id
+        return cls(dotted(fn), body, data, context)
 
 
 _context_hooks: list[tuple[Callable[[], dict], Callable[[dict], AbstractContextManager]]] = []
@@ -103,13 +109,34 @@ class _ChildProgress:
         self.conn.send(("progress", stage, fraction, done, total))
 
 
-def execute(call: Call, resolve: Resolver, progress: Progress | None) -> bytes:
-    """Run a call here: the function's result as JSON bytes."""
+@contextlib.contextmanager
+def _restored(context: dict[str, str]) -> Iterator[None]:
+    """The parent's context, entered with every registered `restore`."""
     with contextlib.ExitStack() as stack:
         for _, restore in _context_hooks:
-            stack.enter_context(restore(call.context))
-        data = resolve(call.data) if call.data else None
-        return to_json(invoke(import_dotted(call.func), call.body, data, progress))
+            stack.enter_context(restore(context))
+        yield
+
+
+def _compute(call: Call, resolve: Resolver, progress: Progress | None) -> bytes:
+    data = resolve(call.data) if call.data else None
+    return to_json(invoke(import_dotted(call.func), call.body, data, progress))
+
+
+def execute(call: Call, resolve: Resolver, progress: Progress | None) -> bytes:
+    """Run a call here: the function's result as JSON bytes."""
+    with _restored(call.context):
+        return _compute(call, resolve, progress)
+
+
+def _answer(call: Call, resolve: Resolver, progress: Progress | None) -> tuple[str, Any]:
+    """A compute process's answer to a call: its result, or its error as data (converted, and an
+    unexpected one logged, in the caller's context: the log line and the answer name its request)."""
+    with _restored(call.context):
+        try:
+            return "ok", _compute(call, resolve, progress)
+        except BaseException as exc:
+            return "error", error_payload(exc, call.context.get(JOB_ID, ""))
 
 
 def _close_inherited_files(keep: int) -> None:
@@ -145,10 +172,7 @@ def serve(conn: Any, resolve: Resolver) -> None:
         if call is None:
             return
         _child.outbox = []
-        try:
-            answer = ("ok", execute(call, resolve, _ChildProgress(conn)))
-        except BaseException as exc:
-            answer = ("error", error_payload(exc))
+        answer = _answer(call, resolve, _ChildProgress(conn))
         conn.send((*answer, _child.outbox))
         _child.outbox = None
 

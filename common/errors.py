@@ -101,11 +101,6 @@ class TooManyRequests(ApiError):
     code = "rate_limited"
 
 
-class MethodNotAllowed(ApiError):
-    status_code = 405
-    code = "method_not_allowed"
-
-
 class PayloadTooLarge(ApiError):
     status_code = 413
     code = "payload_too_large"
@@ -135,6 +130,16 @@ class ComputeTimeout(ApiError):
     code = "timeout"
 
 
+class InternalError(ApiError):
+    """An unexpected failure (a bug, or a dependency that broke): logged where it happened; the
+    answer gives the ids its log lines carry, never the exception itself."""
+
+    @classmethod
+    def logged(cls, request_id: str | None, job_id: str | None = None) -> "InternalError":
+        ids = f"request id {request_id or 'unknown'}" + (f", job {job_id}" if job_id else "")
+        return cls(f"An unexpected error occurred ({ids}); it has been logged.")
+
+
 class NotCached(ApiError):
     """`Cache-Control: only-if-cached` and no stored answer (RFC 9111 §5.2.1.7): nothing is computed."""
 
@@ -144,7 +149,7 @@ class NotCached(ApiError):
 
 def error_body(
     code: str, detail: str, errors: list[FieldProblem] | None = None, error_count: int | None = None
-) -> dict:
+) -> dict[str, Any]:
     """The error shape; `errors` is cut to its first MAX_LISTED_ERRORS (`error_count`: the total,
     by default the length of `errors`)."""
     errors = errors or []

@@ -11,7 +11,7 @@ the other processes, and their caches, are untouched.
 
 One call travels as a `common.calls.Call` envelope (function by dotted path, request body, name of
 the data, `context`); the child answers with the result as JSON bytes or the error as data
-(`common.jobs.model.error_payload`), plus progress messages on the way.
+(`common.jobs.types.error_payload`), plus progress messages on the way.
 """
 
 import asyncio
@@ -27,7 +27,7 @@ from typing import Any
 
 from common.calls import Call, DataLoader, Resolver, execute, run_outbox, serve
 from common.errors import ComputeTimeout, Overloaded, Unavailable
-from common.jobs.model import Cancelled, JobFailed
+from common.jobs.types import Cancelled, JobFailed
 from common.metrics import COMPUTE_IN_FLIGHT, COMPUTE_PROCESSES_REPLACED
 from common.progress import Progress
 

@@ -15,7 +15,8 @@ from api_app.security.principal import ANONYMOUS, Principal
 from api_app.security.scopes import required_scope
 from api_app.security.tokens import TokenRefused, TokenVerifier
 from common.errors import Forbidden, TooManyRequests, Unauthorized, Unavailable
-from common.jobs.model import TERMINAL
+from common.jobs import Executor
+from common.jobs.types import TERMINAL
 from common.settings import SCOPES, Settings
 
 log = logging.getLogger(__name__)
@@ -76,12 +77,8 @@ class AccessControl:
         return Principal(kind=ANONYMOUS, scopes=frozenset(self.settings.anonymous_scopes))
 
     async def _job_finished(self, request: Request, job_id: str) -> bool:
-        executor = request.app.state.jobs
-        view = (
-            await asyncio.to_thread(executor.get, job_id)
-            if executor.backend == "redis"
-            else executor.get(job_id)
-        )
+        executor: Executor = request.app.state.jobs
+        view = await executor.get(job_id)
         return view is None or view.status in TERMINAL
 
     async def check(self, request: Request) -> None:

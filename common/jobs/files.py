@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from common.errors import ApiError
-from common.jobs.model import FileResult
+from common.jobs.types import FileResult
 
 log = logging.getLogger(__name__)
 

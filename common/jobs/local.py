@@ -15,23 +15,25 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from common.cache import ResultCache
+from common.cache import CachedResponse, ResultCache, etag_of
 from common.compute import get_processes
 from common.errors import Conflict, Overloaded
 from common.jobs.files import FileStore
-from common.jobs.model import (
+from common.jobs.types import (
     DONE,
     TERMINAL,
     Cancelled,
     FileResult,
     JobProgress,
-    JobSpec,
+    JobStats,
     JobView,
+    Work,
     error_payload,
     to_json,
 )
+from common.metrics import JOB_SUBMISSIONS
 from common.progress import Progress
 
 if TYPE_CHECKING:
@@ -56,10 +58,10 @@ class LocalJob:
     finished_at: datetime | None = None
     progress: JobProgress | None = None
     result: Any = None
-    failure: dict | None = None
+    failure: dict[str, Any] | None = None
     expires_at: float | None = None
     cancelled: threading.Event = field(default_factory=threading.Event)
-    task: asyncio.Task | None = None
+    task: asyncio.Task[None] | None = None
 
     def view(self) -> JobView:
         return JobView(
@@ -76,19 +78,26 @@ class LocalJob:
 
 
 class LocalExecutor:
-    backend = "local"
+    """Jobs in this process (an `Executor`). `processes()` gives the compute processes to run them
+    in: the app's, which exist once it has started."""
 
-    def __init__(self, cache: ResultCache, result_ttl: float, files: FileStore | None = None) -> None:
+    backend: Literal["local"] = "local"
+
+    def __init__(
+        self,
+        cache: ResultCache,
+        result_ttl: float,
+        files: FileStore | None = None,
+        processes: "Callable[[], ProcessPool]" = get_processes,
+    ) -> None:
         self.cache = cache
         self.result_ttl = result_ttl
         self.files = files
+        self.processes = processes
         self._jobs: dict[str, LocalJob] = {}
         self._lock = threading.Lock()
         self._completed: Counter[str] = Counter()
-        self._sweeper: asyncio.Task | None = None
-        self.flights: dict[str, asyncio.Future] = {}
-        self.processes: ProcessPool | None = None
-        """The app's compute processes (set at startup; the process-wide ones otherwise)."""
+        self._sweeper: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         if self.files is not None:
@@ -115,6 +124,9 @@ class LocalExecutor:
         if self.files is not None:
             self.files.check_room(needed_bytes)
 
+    def link_state(self) -> None:
+        return None
+
     def _purge(self) -> None:
         now = time.monotonic()
         with self._lock:
@@ -125,7 +137,9 @@ class LocalExecutor:
             for key in expired:
                 self.files.delete(key)
 
-    def _finish(self, job: LocalJob, status: str, result: Any = None, failure: dict | None = None) -> None:
+    def _finish(
+        self, job: LocalJob, status: str, result: Any = None, failure: dict[str, Any] | None = None
+    ) -> None:
         with self._lock:
             if job.status in TERMINAL:
                 return
@@ -148,16 +162,29 @@ class LocalExecutor:
 
     def _keep_file(self, job: LocalJob, payload: bytes) -> bytes:
         """A file result goes to the `FileStore` on disk; the job keeps its reference."""
-        file = FileResult.in_body(payload) if self.files is not None else None
+        if self.files is None:
+            return payload
+        file = FileResult.in_body(payload)
         return payload if file is None else to_json(self.files.put(job.id, file))
 
-    async def _run(self, job: LocalJob, spec: JobSpec, fn: Callable, body: Any, timeout: float) -> None:
+    async def run(self, work: Work, timeout: float) -> CachedResponse:
         from common.processes import Call  # (common.processes imports this package)
 
-        processes = self.processes or get_processes()
+        payload = await self.processes().run(Call.of(work.fn, work.body, work.spec.data), timeout)
+        key = work.spec.cache_key
+        return self.cache.put(key, payload) if key else CachedResponse(payload, etag_of(payload))
+
+    async def _run(self, job: LocalJob, work: Work, timeout: float) -> None:
+        from common.processes import Call  # (common.processes imports this package)
+
+        spec = work.spec
         try:
-            payload = await processes.run(
-                Call.of(fn, body, spec.data), timeout, self._progress(job), job.cancelled, self._started(job)
+            payload = await self.processes().run(
+                Call.of(work.fn, work.body, spec.data, job.id),
+                timeout,
+                self._progress(job),
+                job.cancelled,
+                self._started(job),
             )
             if not job.cancelled.is_set():
                 payload = await asyncio.to_thread(self._keep_file, job, payload)
@@ -182,19 +209,18 @@ class LocalExecutor:
         job.progress = DONE
         self._finish(job, "succeeded", result=json.loads(payload))
 
-    async def submit(
-        self, spec: JobSpec, fn: Callable, body: Any, timeout: float, synchronous: bool = False
-    ) -> str:
+    async def submit(self, work: Work, timeout: float) -> str:
         """Start a job with this time limit; `Overloaded` (503) at once when the compute processes
         have no room for it."""
         self._purge()
-        job = LocalJob(id=uuid.uuid4().hex, model=spec.model, owner=spec.owner)
+        JOB_SUBMISSIONS.labels(work.spec.model, "async").inc()
+        job = LocalJob(id=uuid.uuid4().hex, model=work.spec.model, owner=work.spec.owner)
         with self._lock:
             self._jobs[job.id] = job
-        job.task = asyncio.create_task(self._run(job, spec, fn, body, timeout))
+        task = job.task = asyncio.create_task(self._run(job, work, timeout))
         await asyncio.sleep(0)  # the task claims its compute slot (or fails to) before we answer
-        if job.task.done() and isinstance(job.task.exception(), Overloaded):
-            raise job.task.exception()
+        if task.done() and isinstance(overloaded := task.exception(), Overloaded):
+            raise overloaded
         return job.id
 
     async def wait(self, job_id: str, timeout: float) -> JobView | None:
@@ -205,12 +231,12 @@ class LocalExecutor:
             await asyncio.wait({job.task}, timeout=timeout)
         return job.view()
 
-    def get(self, job_id: str) -> JobView | None:
+    async def get(self, job_id: str) -> JobView | None:
         self._purge()
         job = self._jobs.get(job_id)
         return job.view() if job is not None else None
 
-    def cancel(self, job_id: str) -> JobView | None:
+    async def cancel(self, job_id: str) -> JobView | None:
         job = self._jobs.get(job_id)
         if job is None:
             return None
@@ -222,7 +248,7 @@ class LocalExecutor:
         self._finish(job, "cancelled", failure=error_payload(Cancelled()))
         return job.view()
 
-    def stats(self) -> dict:
+    async def stats(self) -> JobStats:
         with self._lock:
             states = Counter(job.status for job in self._jobs.values())
             completed = dict(self._completed)

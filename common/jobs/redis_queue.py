@@ -15,7 +15,9 @@ import uuid
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, Literal
 
+from redis.client import Pipeline
 from rq import Queue, Retry, Worker, worker_registration
 from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
@@ -25,9 +27,23 @@ from rq.serializers import JSONSerializer
 from rq.utils import utcparse
 
 from common import heartbeat
-from common.errors import Conflict, Unavailable
-from common.jobs.model import DONE, TERMINAL, Cancelled, JobProgress, JobSpec, JobView, error_payload
+from common.cache import CachedResponse, FallbackCache, etag_of
+from common.errors import ComputeTimeout, Conflict, Unavailable
 from common.jobs.task import CANCEL_KEY, COMPLETED_KEY, execute
+from common.jobs.types import (
+    DONE,
+    TERMINAL,
+    Cancelled,
+    JobFailed,
+    JobProgress,
+    JobSpec,
+    JobStats,
+    JobView,
+    Work,
+    error_payload,
+    to_json,
+)
+from common.metrics import JOB_SUBMISSIONS
 from common.redis_link import RedisLink, connect
 from common.telemetry import carried, carrier, span
 
@@ -39,6 +55,10 @@ _QUEUED = {JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED, JobStatus.
 _CANCELLED = {JobStatus.STOPPED, JobStatus.CANCELED}
 
 
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def _utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
@@ -46,33 +66,42 @@ def _utc(value: datetime | None) -> datetime | None:
 
 
 class RedisExecutor:
-    """Jobs in the rq queue. Every Redis call is made through the `RedisLink` (off the event loop; a
-    Redis error is a 503 `RedisDown`); the blocking methods (`get`, `cancel`, `stats`) are meant for
-    `link.call`."""
+    """Jobs in the rq queue (an `Executor`). Every Redis call is made through the `RedisLink` (off
+    the event loop; a Redis error is a 503 `RedisDown`). Workers keep results in the shared cache;
+    what this process reads of them is also kept in `cache`'s local part, for when Redis is down."""
 
-    backend = "redis"
+    backend: Literal["redis"] = "redis"
 
     def __init__(
         self,
         link: RedisLink,
+        cache: FallbackCache,
         queue_name: str,
         result_ttl: int,
         max_retries: int,
         worker_recovery_seconds: float,
+        worker_wait_seconds: float,
     ) -> None:
         self.link = link
+        self.cache = cache
         self.connection = link.connection
         self.queue = Queue(queue_name, connection=self.connection, serializer=JSONSerializer)
         self.result_ttl = result_ttl
         self.max_retries = max_retries
         self.worker_recovery_seconds = worker_recovery_seconds
-        self.flights: dict[str, asyncio.Future] = {}
+        self.worker_wait_seconds = worker_wait_seconds
 
     async def start(self) -> None:
         self.link.start()
 
     async def stop(self) -> None:
         await self.link.stop()
+
+    def check_file_room(self, needed_bytes: int) -> None:
+        """No disk budget here: a job's file result is kept in Redis with the job."""
+
+    def link_state(self) -> Literal["up", "down"]:
+        return "up" if self.link.up else "down"
 
     def _enqueue(self, spec: JobSpec, timeout: float, synchronous: bool) -> str:
         """Queue a job, or give the id of the identical job already queued or running (any API
@@ -81,7 +110,7 @@ class RedisExecutor:
         if spec.cache_key:
             marker = INFLIGHT_KEY + spec.cache_key + (f":{spec.owner}" if spec.owner else "")
             existing = self.connection.get(marker)
-            job = self._fetch(existing.decode()) if existing else None
+            job = self._fetch(_text(existing)) if existing else None
             if job is not None and (synchronous or not job.meta.get("sync")):
                 view = self._view(job)
                 if view.status in ("queued", "running"):
@@ -93,7 +122,12 @@ class RedisExecutor:
                 execute,
                 spec.to_dict(),
                 job_id=job_id,
-                meta={"model": spec.model, "sync": synchronous, "owner": spec.owner},
+                meta={
+                    "model": spec.model,
+                    "sync": synchronous,
+                    "owner": spec.owner,
+                    "cache_key": spec.cache_key,
+                },
                 description=f"{spec.model} {spec.endpoint}",
                 job_timeout=math.ceil(timeout),
                 result_ttl=self.result_ttl,
@@ -102,16 +136,36 @@ class RedisExecutor:
             )
         return job.id
 
-    async def submit(
-        self,
-        spec: JobSpec,
-        fn: object = None,
-        body: object = None,
-        timeout: float = 300,
-        synchronous: bool = False,
-    ) -> str:
-        """Queue the job for a worker (which rebuilds body and data from `spec`) with this time limit."""
+    async def submit(self, work: Work, timeout: float) -> str:
+        """Queue the job for a worker (which rebuilds body and data from `work.spec`) with this time limit."""
+        JOB_SUBMISSIONS.labels(work.spec.model, "async").inc()
+        return await self._submit(work.spec, timeout, synchronous=False)
+
+    async def _submit(self, spec: JobSpec, timeout: float, synchronous: bool) -> str:
         return await self.link.call(carried(self._enqueue), spec, timeout, synchronous, what="running models")
+
+    async def run(self, work: Work, timeout: float) -> CachedResponse:
+        """A synchronous request's job, queued and awaited; stopped when the request gives up on it."""
+        JOB_SUBMISSIONS.labels(work.spec.model, "sync").inc()
+        job_id = await self._submit(work.spec, timeout, synchronous=True)
+        view = await self._wait_synchronous(job_id, timeout)
+        if view is None:
+            raise ComputeTimeout(f"Job {job_id} expired before it could be read.")
+        if view.status == "succeeded":
+            return self._kept(work.spec.cache_key, view)
+        if view.status in TERMINAL:
+            raise JobFailed.of(view)
+        raise ComputeTimeout(
+            f"The computation did not finish within {timeout:g} s and was stopped; send it "
+            "as a job (`Prefer: respond-async`), which has a longer limit."
+        )
+
+    def _kept(self, cache_key: str | None, view: JobView) -> CachedResponse:
+        """The answer of a succeeded job, kept for when Redis is down (a worker put it in Redis)."""
+        body = to_json(view.result)
+        if cache_key:
+            self.cache.remember(cache_key, body)
+        return CachedResponse(body, etag_of(body))
 
     def _fetch(self, job_id: str) -> Job | None:
         if len(job_id) != JOB_ID_LENGTH or not job_id.isalnum():
@@ -163,28 +217,41 @@ class RedisExecutor:
             view.status = "running"
         return view
 
-    def get(self, job_id: str) -> JobView | None:
+    def _read(self, job_id: str) -> tuple[JobView | None, str | None]:
+        """The job's view and the cache key of its result."""
         job = self._fetch(job_id)
-        return self._view(job) if job is not None else None
+        return (None, None) if job is None else (self._view(job), job.meta.get("cache_key"))
+
+    async def get(self, job_id: str) -> JobView | None:
+        view, _ = await self.link.call(self._read, job_id, what="reading jobs")
+        return view
 
     async def wait(self, job_id: str, timeout: float) -> JobView | None:
-        """Poll the job until it ends or `timeout` seconds pass; its view either way."""
+        view, cache_key = await self._poll(job_id, timeout)
+        if view is not None and view.status == "succeeded":
+            self._kept(cache_key, view)
+        return view
+
+    async def _poll(self, job_id: str, timeout: float) -> tuple[JobView | None, str | None]:
+        """Read the job until it ends or `timeout` seconds pass: its view either way, and its cache key."""
         deadline = time.monotonic() + timeout
         delay = 0.01
         while True:
-            view = await self.link.call(self.get, job_id, what="reading jobs")
+            view, cache_key = await self.link.call(self._read, job_id, what="reading jobs")
             remaining = deadline - time.monotonic()
             if view is None or view.status in TERMINAL or remaining <= 0:
-                return view
+                return view, cache_key
             await asyncio.sleep(min(delay, remaining))
             delay = min(delay * 1.5, 0.1)
 
-    async def wait_synchronous(self, job_id: str, timeout: float, worker_wait: float) -> JobView | None:
-        """`wait` for a synchronous request's job: 503 when it is still queued after `worker_wait`
-        seconds and no worker is running; the job is stopped when the request gives up on it."""
+    async def _wait_synchronous(self, job_id: str, timeout: float) -> JobView | None:
+        """`_poll` for a synchronous request's job: 503 when it is still queued after
+        `worker_wait_seconds` and no worker is running; the job is stopped when the request gives up
+        on it."""
         deadline = time.monotonic() + timeout
+        worker_wait = self.worker_wait_seconds
         try:
-            view = await self.wait(job_id, min(worker_wait, timeout))
+            view, _ = await self._poll(job_id, min(worker_wait, timeout))
             while view is not None and view.status == "queued" and time.monotonic() < deadline:
                 if not await self.link.call(self.workers_alive, what="running models"):
                     raise Unavailable(
@@ -193,9 +260,9 @@ class RedisExecutor:
                         "`python -m api_app.worker`.",
                         headers={"Retry-After": "30"},
                     )
-                view = await self.wait(job_id, min(worker_wait, deadline - time.monotonic()))
+                view, _ = await self._poll(job_id, min(worker_wait, deadline - time.monotonic()))
             if view is not None and view.status == "running":
-                view = await self.wait(job_id, max(0.0, deadline - time.monotonic()))
+                view, _ = await self._poll(job_id, max(0.0, deadline - time.monotonic()))
         except BaseException:
             await self.link.offload(self.abandon, job_id)
             raise
@@ -211,7 +278,7 @@ class RedisExecutor:
             beat = self.connection.hget(key, "last_heartbeat")
             if (
                 beat
-                and (now - utcparse(beat.decode()).replace(tzinfo=UTC)).total_seconds()
+                and (now - utcparse(_text(beat)).replace(tzinfo=UTC)).total_seconds()
                 < 2 * self.worker_recovery_seconds
             ):
                 alive += 1
@@ -229,7 +296,10 @@ class RedisExecutor:
         except Exception:
             pass
 
-    def cancel(self, job_id: str) -> JobView | None:
+    async def cancel(self, job_id: str) -> JobView | None:
+        return await self.link.call(self._cancel, job_id, what="cancelling jobs")
+
+    def _cancel(self, job_id: str) -> JobView | None:
         job = self._fetch(job_id)
         if job is None:
             return None
@@ -254,10 +324,13 @@ class RedisExecutor:
                 send_stop_job_command(self.connection, job.id, serializer=JSONSerializer)
         self.connection.expire(job.key, self.result_ttl)
 
-    def stats(self) -> dict:
+    async def stats(self) -> JobStats:
+        return await self.link.call(self._stats, what="reading job figures")
+
+    def _stats(self) -> JobStats:
         queued = self.queue.count
         running = StartedJobRegistry(queue=self.queue).count
-        completed = {k.decode(): int(v) for k, v in self.connection.hgetall(COMPLETED_KEY).items()}
+        completed = {_text(k): int(v) for k, v in self.connection.hgetall(COMPLETED_KEY).items()}
         return {
             "queued": queued,
             "running": running,
@@ -289,7 +362,7 @@ class RecoveringWorker(Worker):
     recovery_seconds = 60
     heartbeat_dir: Path | None = None
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         interval = max(1, self.recovery_seconds // 4)
         kwargs.setdefault("job_monitoring_interval", interval)
         kwargs.setdefault("maintenance_interval", interval)
@@ -303,14 +376,14 @@ class RecoveringWorker(Worker):
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         return self.recovery_seconds
 
-    def heartbeat(self, timeout: int | None = None, pipeline=None) -> None:
+    def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
         if self.heartbeat_dir is not None and not self.is_horse:
             heartbeat.beat(self.heartbeat_dir, os.getpid())
         super().heartbeat(timeout, pipeline)
 
     def teardown(self) -> None:
         try:
-            super().teardown()
+            super().teardown()  # type: ignore[no-untyped-call]
         finally:
             if self.heartbeat_dir is not None and not self.is_horse:
                 heartbeat.forget(self.heartbeat_dir, os.getpid())

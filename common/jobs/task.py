@@ -15,7 +15,7 @@ from rq.timeouts import JobTimeoutException
 
 from common.cache import RedisCache
 from common.errors import ComputeTimeout, Unavailable
-from common.jobs.model import Cancelled, JobProgress, JobSpec, error_payload, import_dotted, invoke, to_json
+from common.jobs.types import Cancelled, JobProgress, JobSpec, error_payload, import_dotted, invoke, to_json
 from common.settings import Settings, get_settings
 from common.telemetry import flush, resumed, set_attributes, span
 
@@ -69,7 +69,7 @@ class RedisProgress:
         self.job.save_meta()
 
 
-def _failure(exc: BaseException, job_id: str) -> dict:
+def _failure(exc: BaseException, job_id: str) -> dict[str, Any]:
     if isinstance(exc, JobTimeoutException):
         exc = ComputeTimeout(
             "The computation took longer than its time limit and was stopped; "
@@ -78,7 +78,7 @@ def _failure(exc: BaseException, job_id: str) -> dict:
     return error_payload(exc, job_id)
 
 
-def execute(spec_data: dict) -> dict:
+def execute(spec_data: dict[str, Any]) -> dict[str, Any]:
     """The rq job function: `{ok: true, result}` or `{ok: false, error}`.
 
     Errors of the computation are returned, not raised, so rq retries a job only when its worker
@@ -86,6 +86,8 @@ def execute(spec_data: dict) -> dict:
     trace of the request that queued it (its wait in the queue is a span) and logs one line when done.
     """
     job = get_current_job()
+    if job is None:
+        raise RuntimeError("execute runs as an rq job, in a work horse")
     spec = JobSpec.from_dict(spec_data)
     started = time.perf_counter()
     try:
@@ -116,7 +118,7 @@ def execute(spec_data: dict) -> dict:
         flush()
 
 
-def _execute(job: Any, spec: JobSpec) -> dict:
+def _execute(job: Any, spec: JobSpec) -> dict[str, Any]:
     connection = job.connection
     if connection.exists(CANCEL_KEY + job.id):
         return {"ok": False, "error": error_payload(Cancelled())}

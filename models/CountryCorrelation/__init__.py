@@ -4,10 +4,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
+from api_app.run_model import run_model
 from common.body import OffLoopBodyRoute
 from common.compute import run_cpu
 from common.constants import MAIN_ENDPOINT_TAG
-from common.jobs import run_model
 from common.model_package import IndicatorsDep
 from models.CountryCorrelation import service
 from models.CountryCorrelation.schemas import (

@@ -4,9 +4,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
+from api_app.run_model import run_model
 from common.body import OffLoopBodyRoute
 from common.constants import MAIN_ENDPOINT_TAG
-from common.jobs import run_model
 from common.model_package import IndicatorsDep
 from models.Statimpute import service
 from models.Statimpute.schemas import BacktestRequest, BacktestResponse, ImputeRequest, ImputeResponse

@@ -2,9 +2,9 @@
 
 from fastapi import APIRouter, Request, Response
 
+from api_app.run_model import run_model
 from common.body import OffLoopBodyRoute
 from common.constants import MAIN_ENDPOINT_TAG
-from common.jobs import run_model
 from models.SurveyCluster import service
 from models.SurveyCluster.schemas import SurveyClusterRequest, SurveyClusterResponse
 

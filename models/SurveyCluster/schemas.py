@@ -125,8 +125,7 @@ else:
     MetadataTable = table(MAX_COLUMNS, MAX_METADATA_FIELDS)
 MAX_K = 20
 
-EXAMPLE_ROWS = slice(30, 42)
-"""The example data are rows 31–42 (IDs 31–42) of the shipped Malawi water survey."""
+# The example data are rows 31–42 (IDs 31–42) of the shipped Malawi water survey.
 EXAMPLE_DATA: JsonDict = {
     "household_size": [6, 5, 4, 3, 8, 8, 3, 4, 3, 3, 5, 4],
     "main_water_source": [

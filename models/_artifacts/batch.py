@@ -11,10 +11,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from common.jobs.model import FileResult
+from common.errors import InvalidInput
+from common.jobs.types import FileResult
 from common.progress import Progress
 from models._artifacts.schemas import BatchJobRequest
-from models._artifacts.serving import ServedVersion, UnknownVersion, registry_for
+from models._artifacts.serving import ServedVersion, registry_for
 from models._artifacts.spec import TEXT, InstanceError, ModelSpec, tabular_columns, text_batch
 from models._artifacts.store import ModelStore
 
@@ -201,16 +202,17 @@ def score_file(body: BatchJobRequest, store: ModelStore, progress: Progress | No
     model = registry_for(store).model(spec.name, spec)
     served = model.versions.get(body.version) if model is not None else None
     if served is None or served.stored.metadata["artifact_sha256"] != body.artifact_sha256:
-        raise UnknownVersion(
-            f"version {body.version} of {spec.name} changed or is no longer served since "
-            "the file was submitted; submit it again"
+        raise InvalidInput(
+            f"Version {body.version} of {spec.name} changed or is no longer served since "
+            "the file was submitted; submit it again.",
+            field="body.version",
         )
     try:
         scored, out, rows = score_batch(
             spec, served, body.content.encode("utf-8"), body.input_format, body.output, progress=progress
         )
     except InstanceError as exc:
-        raise InstanceError(f"The file cannot be scored: {exc}") from None
+        raise InvalidInput(f"The file cannot be scored: {exc}", field="body.file") from None
     return FileResult(
         filename=scored_filename(spec, served.version, out),
         content_type=FORMATS[out],

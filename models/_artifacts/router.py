@@ -7,11 +7,12 @@ from typing import Annotated, cast
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response
 
+from api_app.run_model import parse_prefer, refuse_too_long, refuse_uncached, run_model
 from common.body import OffLoopBodyRoute
 from common.compute import run_cpu
 from common.constants import MAIN_ENDPOINT_TAG
 from common.errors import InvalidInput, NotFound, PayloadTooLarge, Unavailable
-from common.jobs import JobAccepted, parse_prefer, refuse_too_long, refuse_uncached, run_model
+from common.jobs import JobAccepted
 from common.resources import FAILED, LOAD_WAIT_SECONDS, READY
 from models._artifacts.batch import (
     FORMATS,
@@ -233,9 +234,7 @@ def artifact_router(spec: ModelSpec) -> APIRouter:
                 raise InvalidInput(
                     "The file cannot be scored: the file must be UTF-8 text", field="body.file"
                 ) from None
-            check_file_room = getattr(request.app.state.jobs, "check_file_room", None)
-            if check_file_room is not None:  # embedded jobs keep their files on disk, within a budget
-                check_file_room(len(content))
+            request.app.state.jobs.check_file_room(len(content))
             job = BatchJobRequest(
                 spec=spec.to_json(),
                 version=served.version,

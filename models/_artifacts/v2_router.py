@@ -3,16 +3,18 @@
 service's usual `{code, detail, errors}`."""
 
 import re
-from typing import Annotated
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
+from api_app.error_handlers import describe, render
 from common.body import OffLoopBodyRoute
 from common.compute import run_cpu
-from common.errors import MAX_LISTED_ERRORS, ApiError, FieldProblem, InvalidInput, NotFound, error_body
+from common.errors import ApiError, InvalidInput, NotFound
 from common.resources import READY
 from models._artifacts.router import (
     RESOURCE,
@@ -52,48 +54,18 @@ class ModelReady(BaseModel):
     ready: bool
 
 
-def _v2_error(
-    status: int,
-    code: str,
-    message: str,
-    problems: list[FieldProblem] | None = None,
-    headers: dict | None = None,
-    error_count: int | None = None,
-) -> JSONResponse:
-    return JSONResponse(
-        {"error": message, **error_body(code, message, problems, error_count)}, status, headers=headers
-    )
-
-
 class V2Route(OffLoopBodyRoute):
-    """Renders every error of these endpoints with the protocol's `error` field."""
+    """Renders the errors of these endpoints as the app does, plus the protocol's `error` field."""
 
-    def get_route_handler(self):
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
-        async def route(request: Request):
+        async def route(request: Request) -> Response:
             try:
                 return await handler(request)
-            except RequestValidationError as exc:
-                errors = exc.errors()
-                problems = [
-                    FieldProblem(
-                        field=".".join(str(p) for p in e.get("loc", ())),
-                        message=str(e.get("msg", "invalid value")),
-                    )
-                    for e in errors[:MAX_LISTED_ERRORS]
-                ]
-                return _v2_error(
-                    422,
-                    "invalid_input",
-                    "; ".join(f"{p.field}: {p.message}" for p in problems),
-                    problems,
-                    error_count=len(errors),
-                )
-            except ApiError as exc:
-                return _v2_error(
-                    exc.status_code, exc.code, exc.message, exc.errors, exc.headers, exc.error_count
-                )
+            except (RequestValidationError, ApiError) as exc:
+                answer = describe(request, exc)
+                return render(answer, error=answer.detail)
 
         return route
 

@@ -4,9 +4,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
+from api_app.run_model import run_model
 from common.body import OffLoopBodyRoute
 from common.constants import MAIN_ENDPOINT_TAG
-from common.jobs import run_model
 from common.model_package import IndicatorsDep, Resources
 from models.twolvlImp import catalog, service
 from models.twolvlImp.preprocess import PREDICTOR_MISSING_MAX, TARGET_MISSING_MAX

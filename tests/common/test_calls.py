@@ -10,8 +10,8 @@ from pydantic import BaseModel
 
 from common import calls
 from common.calls import Call, in_parent, register_context
-from common.errors import Unavailable
-from common.jobs.model import JobFailed
+from common.errors import InvalidInput, Unavailable
+from common.jobs.types import JobFailed
 from common.processes import ProcessPool
 
 CURRENT = {"trace": "none"}
@@ -28,7 +28,9 @@ def echo(body: Echo, data: dict) -> dict:
     if body.crash:
         os._exit(1)
     if body.text == "bad":
-        raise ValueError("text must not be bad")
+        raise InvalidInput("text must not be bad", field="body.text")
+    if body.text == "bug":
+        raise ValueError("an internal invariant broke")
     in_parent(record, body.text, os.getpid())
     return {"trace": CURRENT["trace"], "text": body.text, "data": data["answer"], "pid": os.getpid()}
 
@@ -75,6 +77,11 @@ def test_errors_come_back_as_their_http_errors_and_a_crash_is_replaced(pool):
     with pytest.raises(JobFailed) as failure:
         run(pool, Echo(text="bad"))
     assert failure.value.status_code == 422 and "must not be bad" in failure.value.message
+    assert [e.field for e in failure.value.errors] == ["body.text"]
+    with pytest.raises(JobFailed) as failure:
+        run(pool, Echo(text="bug"))
+    assert failure.value.status_code == 500 and failure.value.code == "internal_error"
+    assert "has been logged" in failure.value.message and "invariant" not in failure.value.message
     crashed = pool.pids()[0]
     with pytest.raises(Unavailable, match="stopped unexpectedly"):
         run(pool, Echo(crash=True))

@@ -1,14 +1,17 @@
 """A test-only model whose computation takes as long as asked and reports progress at every step,
-so a job can be caught mid-run (cancelled, or its worker killed). Importable by worker subprocesses
-(they get this folder on PYTHONPATH)."""
+so a job can be caught mid-run (cancelled, or its worker killed), and fails when asked to: with bad
+input it knows of (`fail: invalid`) or a bug (`fail: bug`, a bare ValueError). Importable by worker
+subprocesses (they get this folder on PYTHONPATH)."""
 
 import os
 import time
+from typing import Literal
 
 from fastapi import APIRouter, Request
 from pydantic import Field
 
-from common.jobs import run_model
+from api_app.run_model import run_model
+from common.errors import InvalidInput
 from common.requests import ModelRequest
 
 PREFIX = "/slowtest"
@@ -18,9 +21,18 @@ class SlowRequest(ModelRequest):
     seconds: float = Field(1.0, ge=0, le=30)
     steps: int = Field(10, ge=1, le=1000)
     tag: str = Field("", max_length=50)
+    fail: Literal["", "invalid", "bug"] = ""
+
+
+BUG_MESSAGE = "internal invariant broken: 42 != 41"
+"""What `fail: bug` raises; an answer must not show it."""
 
 
 def slow(body: SlowRequest, indicators, progress=None) -> dict:
+    if body.fail == "invalid":
+        raise InvalidInput(f"The tag {body.tag!r} cannot be run here.", field="body.tag")
+    if body.fail == "bug":
+        raise ValueError(BUG_MESSAGE)
     for step in range(body.steps):
         if progress:
             progress("step", step / body.steps)

@@ -1,6 +1,7 @@
 """Redis mode when things go wrong: Redis killed or stalled (SIGSTOP), no worker running, and a
 synchronous request that overruns its limit (its job is stopped, the worker is free again)."""
 
+import asyncio
 import threading
 import time
 
@@ -150,6 +151,6 @@ def test_a_synchronous_request_that_gave_up_while_queued_never_runs(redis_api, p
         time.sleep(0.5)
         queue = redis_api.app.state.jobs
         assert queue.connection.llen(QUEUE_KEY) == 0
-        assert queue.stats()["completed"].get("succeeded", 0) == 1, "only the busy job ran"
+        assert asyncio.run(queue.stats())["completed"].get("succeeded", 0) == 1, "only the busy job ran"
     finally:
         stop_worker(worker)

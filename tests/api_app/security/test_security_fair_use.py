@@ -17,7 +17,7 @@ SLOW_HEAVY = """
 import time
 from fastapi import APIRouter, Request
 from pydantic import Field
-from common.jobs import run_model
+from api_app.run_model import run_model
 from common.requests import ModelRequest
 
 router = APIRouter(prefix="/heavytest")

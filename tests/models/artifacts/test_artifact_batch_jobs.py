@@ -9,10 +9,10 @@ import pytest
 from artifact_helpers import FLIGHT, artifact_app, flight
 from conftest import poll_job
 
-from common.jobs.model import FileResult
+from common.errors import InvalidInput
+from common.jobs.types import FileResult
 from models._artifacts.batch import score_batch, score_file
 from models._artifacts.schemas import BatchJobRequest
-from models._artifacts.serving import UnknownVersion
 from models.sentiment.spec import SPEC as SENTIMENT
 
 ASYNC = {"Prefer": "respond-async"}
@@ -130,8 +130,9 @@ def test_the_job_refuses_a_version_whose_artifact_changed(client):
         input_format="csv",
         output="jsonl",
     )
-    with pytest.raises(UnknownVersion, match="submit it again"):
+    with pytest.raises(InvalidInput, match="submit it again") as refused:
         score_file(body, store)
+    assert [problem.field for problem in refused.value.errors] == ["body.version"]
     sha = store.get("sentiment").versions["1"].metadata["artifact_sha256"]
     result = score_file(body.model_copy(update={"artifact_sha256": sha}), store)
     assert isinstance(result, FileResult) and result.content_type == "application/x-ndjson"

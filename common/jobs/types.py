@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NotRequired, TypedDict
 
 import pydantic_core
 from pydantic import (
@@ -19,9 +19,9 @@ from pydantic import (
     model_serializer,
 )
 
-from common.errors import MAX_LISTED_ERRORS, ApiError, ErrorResponse, FieldProblem
+from common.errors import MAX_LISTED_ERRORS, ApiError, ErrorResponse, FieldProblem, InternalError
 from common.progress import Progress
-from common.telemetry import span
+from common.telemetry import current_request_id, span
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +39,9 @@ class JobProgress(BaseModel):
     done: int | None = Field(None, ge=0, description="Units of work done (e.g. rows scored), when counted.")
     total: int | None = Field(None, ge=0, description="Units of work in all, when counted.")
 
+    # No return annotation: pydantic would take it as the serialized schema (the OpenAPI of JobProgress).
     @model_serializer(mode="wrap")
-    def _counts_when_known(self, handler: SerializerFunctionWrapHandler):
+    def _counts_when_known(self, handler: SerializerFunctionWrapHandler):  # type: ignore[no-untyped-def]
         return {k: v for k, v in handler(self).items() if v is not None or k not in ("done", "total")}
 
     @classmethod
@@ -67,7 +68,9 @@ class FileResult(BaseModel):
     filename: str
     content_type: str
     content: str
-    summary: dict = Field(default_factory=dict, description="A few facts about the file, e.g. its rows.")
+    summary: dict[str, Any] = Field(
+        default_factory=dict, description="A few facts about the file, e.g. its rows."
+    )
     path: str | None = Field(
         None,
         description="Where the content is on disk when it was moved there "
@@ -87,7 +90,7 @@ class FileResult(BaseModel):
         """The file result serialized in a response body (cheap test: `to_json` keeps `kind` first)."""
         return cls.model_validate_json(body) if body.startswith(b'{"kind":"file"') else None
 
-    def described(self, href: str) -> dict:
+    def described(self, href: str) -> dict[str, Any]:
         size = self.size if self.size is not None else len(self.content.encode())
         return {
             "kind": self.kind,
@@ -121,16 +124,16 @@ class JobView(BaseModel):
         description="The authenticated caller that created the job "
         "(None: anonymous, reachable by its id alone).",
     )
-    _failure: dict | None = PrivateAttr(None)
+    _failure: dict[str, Any] | None = PrivateAttr(None)
 
-    def with_failure(self, payload: dict | None) -> "JobView":
+    def with_failure(self, payload: dict[str, Any] | None) -> "JobView":
         """Attach the failure as data (HTTP status included) so a waiting request can re-raise it."""
         self.error = error_model(payload)
         self._failure = payload
         return self
 
     @property
-    def failure(self) -> dict | None:
+    def failure(self) -> dict[str, Any] | None:
         return self._failure
 
     @field_serializer("result")
@@ -155,20 +158,42 @@ class JobSpec:
     endpoint: str
     func: str
     request_class: str
-    body: dict
+    body: dict[str, Any]
     data: str | None
     fingerprint: str | None
     cache_key: str | None
     owner: str | None = None
-    trace: dict | None = None
+    trace: dict[str, Any] | None = None
     """Trace context, request id and queueing time (common.telemetry.carrier) for the worker."""
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, value: dict) -> "JobSpec":
+    def from_dict(cls, value: dict[str, Any]) -> "JobSpec":
         return cls(**value)
+
+
+@dataclass(frozen=True)
+class Work:
+    """One computation handed to an executor: the `spec` a queue worker rebuilds it from, and the
+    function and validated body in hand, which the embedded executor calls as they are."""
+
+    spec: JobSpec
+    fn: Callable[..., Any]
+    body: BaseModel
+
+
+class JobStats(TypedDict):
+    """Job figures for /metrics: `queued`/`running` now, `queue_depth` (jobs waiting for a worker),
+    `completed` by outcome; a queue adds its live `workers` and the wait of its oldest job."""
+
+    queued: int
+    running: int
+    queue_depth: int
+    completed: dict[str, int]
+    workers: NotRequired[int]
+    oldest_seconds: NotRequired[float]
 
 
 def dotted(obj: Any) -> str:
@@ -187,7 +212,7 @@ def import_dotted(path: str) -> Any:
     return target
 
 
-def invoke(fn: Callable, body: Any, data: Any, progress: Progress | None) -> Any:
+def invoke(fn: Callable[..., Any], body: Any, data: Any, progress: Progress | None) -> Any:
     """Call a model function `fn(body, data, progress=...)`; `progress` only if it takes one."""
     if progress is not None and "progress" in inspect.signature(fn).parameters:
         return fn(body, data, progress=progress)
@@ -202,33 +227,29 @@ def to_json(result: Any) -> bytes:
         return pydantic_core.to_json(result, by_alias=True, inf_nan_mode="null")
 
 
-def error_payload(exc: BaseException, job_id: str = "") -> dict:
-    """A failure as data: HTTP status and the common error body."""
-    if isinstance(exc, ApiError):
-        return {
-            "status": exc.status_code,
-            "code": exc.code,
-            "detail": exc.message,
-            "errors": [e.model_dump() for e in exc.errors[:MAX_LISTED_ERRORS]],
-            "error_count": exc.error_count,
-        }
+def error_payload(exc: BaseException, job_id: str = "") -> dict[str, Any]:
+    """A failure as data: HTTP status and the common error body. An `ApiError` keeps its status (bad
+    input is an `InvalidInput` raised by the code that knows it is bad); anything else is a 500 that
+    is logged here and names the request id (bound in this context) and the job."""
     if isinstance(exc, Cancelled):
         return {"status": 409, "code": "cancelled", "detail": "The job was cancelled.", "errors": []}
-    if isinstance(exc, ValueError):
-        return {"status": 422, "code": "invalid_input", "detail": str(exc), "errors": []}
-    log.error("job %s failed", job_id, exc_info=exc)
+    if not isinstance(exc, ApiError):
+        request_id = current_request_id()
+        log.error("computation failed (request %s, job %s)", request_id, job_id or "-", exc_info=exc)
+        exc = InternalError.logged(request_id, job_id)
     return {
-        "status": 500,
-        "code": "internal_error",
-        "detail": f"The computation failed unexpectedly (job {job_id}); it has been logged.",
-        "errors": [],
+        "status": exc.status_code,
+        "code": exc.code,
+        "detail": exc.message,
+        "errors": [e.model_dump() for e in exc.errors[:MAX_LISTED_ERRORS]],
+        "error_count": exc.error_count,
     }
 
 
 class JobFailed(ApiError):
     """A job's failure re-raised as the HTTP error it would have been had it run in this process."""
 
-    def __init__(self, payload: dict, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
         errors = [FieldProblem(**e) for e in payload.get("errors", [])]
         super().__init__(
             payload["detail"],
@@ -239,8 +260,16 @@ class JobFailed(ApiError):
         self.status_code = int(payload.get("status", 500))
         self.code = payload.get("code", "internal_error")
 
+    @classmethod
+    def of(cls, view: JobView) -> "JobFailed":
+        """A job that failed (or was cancelled) as the answer of the request awaiting it."""
+        return cls(
+            view.failure or {"status": 500, "code": "internal_error", "detail": "The job failed."},
+            headers={"Location": f"/jobs/{view.id}"},
+        )
 
-def error_model(payload: dict | None) -> ErrorResponse | None:
+
+def error_model(payload: dict[str, Any] | None) -> ErrorResponse | None:
     if payload is None:
         return None
     errors = payload.get("errors", [])[:MAX_LISTED_ERRORS]

@@ -26,11 +26,21 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel
 
 from common.body import INLINE_BODY_BYTES
-from common.cache import NoCache, cache_get, cache_key, cache_put, etag_matches, etag_of
-from common.compute import get_processes
+from common.cache import CachedResponse, cache_get, cache_key, etag_matches, etag_of
 from common.errors import ComputeTimeout, NotCached, NotFound, TooLong
-from common.jobs.model import FileResult, JobAccepted, JobFailed, JobSpec, JobView, dotted, to_json
-from common.metrics import JOB_SUBMISSIONS, model_label
+from common.jobs import Executor
+from common.jobs.types import (
+    FileResult,
+    JobAccepted,
+    JobFailed,
+    JobSpec,
+    JobStatus,
+    JobView,
+    Work,
+    dotted,
+    to_json,
+)
+from common.metrics import model_label
 from common.telemetry import bind_for_request, set_attributes
 
 T = TypeVar("T")
@@ -65,7 +75,9 @@ def refuse_uncached(request: Request) -> None:
         )
 
 
-async def single_flight(flights: dict[str, asyncio.Future], key: str, start: Callable[[], Awaitable[T]]) -> T:
+async def single_flight(
+    flights: dict[str, "asyncio.Future[T]"], key: str, start: Callable[[], Awaitable[T]]
+) -> T:
     """Identical requests in flight share one computation (no thundering herd on a cold cache);
     a caller that goes away does not cancel it for the others."""
     task = flights.get(key)
@@ -77,7 +89,7 @@ async def single_flight(flights: dict[str, asyncio.Future], key: str, start: Cal
 
 
 def _model_name(request: Request, endpoint: str) -> str:
-    prefixes = getattr(request.app.state, "model_prefixes", {})
+    prefixes: dict[str, str] = getattr(request.app.state, "model_prefixes", {})
     return model_label(prefixes, endpoint) or endpoint.strip("/").split("/", 1)[0]
 
 
@@ -103,7 +115,7 @@ def _json(body: bytes, etag: str | None = None, status: int = 200) -> Response:
     )
 
 
-def _accepted(view_id: str, status: str, applied: str) -> JSONResponse:
+def _accepted(view_id: str, status: JobStatus, applied: str) -> JSONResponse:
     return JSONResponse(
         JobAccepted(id=view_id, status=status).model_dump(),
         status_code=202,
@@ -116,10 +128,7 @@ def _outcome(view: JobView) -> Response:
     if view.status == "succeeded":
         body = to_json(view.result)
         return _json(body, etag_of(body))
-    raise JobFailed(
-        view.failure or {"status": 500, "code": "internal_error", "detail": "The job failed."},
-        headers={"Location": f"/jobs/{view.id}"},
-    )
+    raise JobFailed.of(view)
 
 
 Estimate = Callable[[Any, Any], float]
@@ -155,7 +164,9 @@ async def refuse_too_long(
     )
 
 
-def _request_key(model: str, endpoint: str, body: BaseModel, fingerprint: str | None) -> tuple[dict, str]:
+def _request_key(
+    model: str, endpoint: str, body: BaseModel, fingerprint: str | None
+) -> tuple[dict[str, Any], str]:
     """The body as JSON data and the cache key naming the request."""
     body_json = body.model_dump(mode="json", by_alias=True)
     return body_json, cache_key(model, endpoint, body_json, fingerprint)
@@ -177,7 +188,8 @@ async def run_model(
     request expected to overrun its time limit is refused at once (422).
     """
     app = request.app
-    executor, cache, settings = app.state.jobs, app.state.cache, app.state.settings
+    executor: Executor = app.state.jobs
+    cache, settings = app.state.cache, app.state.settings
     route = request.scope.get("route")
     endpoint = getattr(route, "path", request.url.path)
     model = _model_name(request, endpoint)
@@ -190,9 +202,7 @@ async def run_model(
     else:
         body_json, key = _request_key(model, endpoint, body, fingerprint)
 
-    if not cache_results:
-        cache = NoCache()
-    cached = await cache_get(cache, key)
+    cached = await cache_get(cache, key) if cache_results else None
     set_attributes(result_cache="miss" if cached is None else "hit")
     if cached is not None:
         if etag_matches(request.headers.get("if-none-match"), cached.etag):
@@ -204,19 +214,6 @@ async def run_model(
     synchronous = not asynchronous and wait is None
     limit = settings.compute_timeout_seconds if synchronous else settings.job_timeout_seconds
     await refuse_too_long(estimate, body, loaded, limit, synchronous, settings.job_timeout_seconds)
-    if synchronous and executor.backend == "local":
-        from common.processes import Call  # (common.processes imports this package)
-
-        processes = getattr(app.state, "processes", None) or get_processes()
-
-        async def compute():
-            return await cache_put(cache, key, await processes.run(Call.of(fn, body, resource), limit))
-
-        entry = await single_flight(executor.flights, key, compute)
-        if etag_matches(request.headers.get("if-none-match"), entry.etag):
-            return Response(status_code=304, headers={"ETag": entry.etag})
-        return _json(entry.body, entry.etag)
-
     spec = JobSpec(
         model=model,
         endpoint=endpoint,
@@ -228,29 +225,19 @@ async def run_model(
         cache_key=key if cache_results else None,
         owner=getattr(request.state, "job_owner", None),
     )
-    JOB_SUBMISSIONS.labels(model, "sync" if synchronous else "async").inc()
+    work = Work(spec, fn, body)
     if synchronous:
-
-        async def submit_and_wait():
-            job_id = await executor.submit(spec, fn, body, limit, synchronous=True)
-            return await executor.wait_synchronous(job_id, limit, settings.worker_wait_seconds)
-
-        view = await single_flight(executor.flights, key, submit_and_wait)
-        job_id = view.id if view is not None else ""
-    else:
-        job_id = await executor.submit(spec, fn, body, limit)
-        if wait is None:
-            return _accepted(job_id, "queued", "respond-async")
-        view = await executor.wait(job_id, min(wait, limit))
+        flights: dict[str, asyncio.Future[CachedResponse]] = app.state.flights
+        entry = await single_flight(flights, key, lambda: executor.run(work, limit))
+        if etag_matches(request.headers.get("if-none-match"), entry.etag):
+            return Response(status_code=304, headers={"ETag": entry.etag})
+        return _json(entry.body, entry.etag)
+    job_id = await executor.submit(work, limit)
+    if wait is None:
+        return _accepted(job_id, "queued", "respond-async")
+    view = await executor.wait(job_id, min(wait, limit))
     if view is None:
         raise ComputeTimeout(f"Job {job_id} expired before it could be read.")
-    if view.status == "succeeded" and cache_results and hasattr(cache, "remember"):
-        cache.remember(key, to_json(view.result))
     if view.status in ("succeeded", "failed", "cancelled"):
         return _outcome(view)
-    if synchronous:
-        raise ComputeTimeout(
-            f"The computation did not finish within {limit:g} s and was stopped; send it "
-            "as a job (`Prefer: respond-async`), which has a longer limit."
-        )
     return _accepted(job_id, view.status, f"wait={wait:g}")
