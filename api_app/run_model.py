@@ -137,7 +137,7 @@ Estimate = Callable[[Any, Any], float]
 
 async def refuse_too_long(
     estimate: Estimate | None,
-    body: BaseModel,
+    body: BaseModel | None,
     resource: Any,
     limit: float,
     synchronous: bool,

@@ -41,7 +41,9 @@ class Call:
     context: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, fn: Callable, body: Any, data: str | None = None, job_id: str | None = None) -> "Call":
+    def of(
+        cls, fn: Callable[..., Any], body: Any, data: str | None = None, job_id: str | None = None
+    ) -> "Call":
         """The call of `fn(body, data)`; `job_id` when it is a job's (an unexpected error names it)."""
         context = capture_context()
         if job_id is not None:
@@ -49,10 +51,13 @@ class Call:
         return cls(dotted(fn), body, data, context)
 
 
-_context_hooks: list[tuple[Callable[[], dict], Callable[[dict], AbstractContextManager]]] = []
+ContextHook = tuple[Callable[[], dict[str, str]], Callable[[dict[str, str]], AbstractContextManager[Any]]]
+_context_hooks: list[ContextHook] = []
 
 
-def register_context(capture: Callable[[], dict], restore: Callable[[dict], AbstractContextManager]) -> None:
+def register_context(
+    capture: Callable[[], dict[str, str]], restore: Callable[[dict[str, str]], AbstractContextManager[Any]]
+) -> None:
     """`capture()` runs in the parent when a call is made and its dict travels in `Call.context`;
     `restore(context)` is entered in the compute process around the call. Registering the same
     pair again changes nothing."""
@@ -68,13 +73,13 @@ def capture_context() -> dict[str, str]:
 
 
 class _ChildState(threading.local):
-    outbox: list | None = None
+    outbox: list[tuple[str, tuple[Any, ...]]] | None = None
 
 
 _child = _ChildState()
 
 
-def in_parent(fn: Callable, *args: Any) -> None:
+def in_parent(fn: Callable[..., Any], *args: Any) -> None:
     """Run `fn(*args)` in the API process: now when called there, after the call in a compute process
     (`fn` must be a module-level function and `args` picklable)."""
     if _child.outbox is None:
@@ -83,7 +88,7 @@ def in_parent(fn: Callable, *args: Any) -> None:
         _child.outbox.append((dotted(fn), args))
 
 
-def run_outbox(outbox: list) -> None:
+def run_outbox(outbox: list[tuple[str, tuple[Any, ...]]]) -> None:
     for name, args in outbox:
         try:
             import_dotted(name)(*args)

@@ -50,7 +50,8 @@ class ComputeProcess:
 
     @property
     def pid(self) -> int:
-        return self.process.pid
+        pid: int = self.process.pid
+        return pid
 
     def _exited(self, seconds: float) -> bool:
         """Whether the process ends within `seconds` (polled: its sentinel closes with the
@@ -307,7 +308,8 @@ class ProcessPool:
                     kind, value, outbox = message
                     run_outbox(outbox)
                     if kind == "ok":
-                        return value
+                        answer: bytes = value
+                        return answer
                     raise JobFailed(value)
             if cancelled.is_set():
                 self._replace(process, "cancelled")
@@ -328,7 +330,7 @@ class ProcessPool:
         self._threads.shutdown(wait=False, cancel_futures=True)
 
 
-def _ignore_outcome(future: asyncio.Future) -> None:
+def _ignore_outcome(future: asyncio.Future[Any]) -> None:
     """The outcome of a call nobody waits for any more (its caller was cancelled)."""
     if not future.cancelled():
         future.exception()
