@@ -14,7 +14,7 @@ from shared_dataloader.model_store import load_model_store
 from shared_dataloader.survey import SurveySample, load_survey_sample
 
 LOADERS: dict[str, Callable[[Settings], Any]] = {
-    "indicators": lambda settings: load_indicator_dataset(settings.dataset_path),
+    "indicators": lambda settings: load_indicator_dataset(settings.dataset_path, settings.data_cache_dir),
     "survey": lambda settings: load_survey_sample(settings.dataset_path),
     "model_store": lambda settings: load_model_store(settings.model_store_path),
 }
