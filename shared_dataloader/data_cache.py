@@ -95,7 +95,9 @@ def write(cache_dir: Path, dataset: Any) -> Path | None:
     except OSError as exc:
         if target.is_dir() and (target / TABLES_FILE).is_file():
             return target  # another process wrote the same entry first
-        log.warning("cannot write the dataset's binary form to DATA_CACHE_DIR (%s); reading CSV each start", exc)
+        log.warning(
+            "cannot write the dataset's binary form to DATA_CACHE_DIR (%s); reading CSV each start", exc
+        )
         return None
     finally:
         if staging is not None:
@@ -146,7 +148,9 @@ def lookup(fingerprint: str, cache_dir: Path) -> dict[str, Any] | None:
         try:
             return read_entry(folder, fingerprint)
         except CorruptEntry as exc:
-            log.warning("binary form of the dataset in %s is damaged (%s); rebuilding it from CSV", folder, exc)
+            log.warning(
+                "binary form of the dataset in %s is damaged (%s); rebuilding it from CSV", folder, exc
+            )
     return None
 
 
@@ -155,9 +159,13 @@ def main(argv: list[str] | None = None) -> int:
     from shared_dataloader.errors import DatasetError
     from shared_dataloader.indicators import read_indicator_dataset
 
-    parser = argparse.ArgumentParser(prog="python -m shared_dataloader.data_cache", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m shared_dataloader.data_cache", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("dataset", nargs="?", type=Path, default=DEFAULT_DATASET_PATH)
-    parser.add_argument("--into", type=Path, default=BUNDLED_CACHE_DIR, help="cache folder (default: the bundled one)")
+    parser.add_argument(
+        "--into", type=Path, default=BUNDLED_CACHE_DIR, help="cache folder (default: the bundled one)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:

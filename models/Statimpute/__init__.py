@@ -8,12 +8,18 @@ from common.body import OffLoopBodyRoute
 from common.constants import MAIN_ENDPOINT_TAG
 from common.jobs import run_model
 from common.resources import use_resource
-from models.Statimpute import service
+from models.Statimpute import backtest, service
 from models.Statimpute.schemas import BacktestRequest, BacktestResponse, ImputeRequest, ImputeResponse
 from shared_dataloader import IndicatorDataset
 
 REQUIRED_DATA = ("indicators",)
 Dataset = Annotated[IndicatorDataset, Depends(use_resource("indicators"))]
+
+
+def WARMUP(data: dict) -> None:
+    """Import the model's libraries before it reports ready (importing the app leaves them out)."""
+    backtest.load_libraries()
+
 
 router = APIRouter(prefix="/statimpute", tags=["Functional Imputation"], route_class=OffLoopBodyRoute)
 

@@ -104,7 +104,11 @@ def test_an_unwritable_cache_dir_still_loads_from_csv(tmp_path, caplog):
     dataset = read_indicator_dataset(source, cache)
     assert dataset.values.loc[("FJI", "a-x"), "2001"] == 2.0
     assert "cannot write" in caplog.text
-    assert sorted(p.name for p in source.iterdir()) == ["datasetMeta.csv", "indicatorData.csv", "indicatorMeta.csv"]
+    assert sorted(p.name for p in source.iterdir()) == [
+        "datasetMeta.csv",
+        "indicatorData.csv",
+        "indicatorMeta.csv",
+    ]
 
 
 def test_read_only_dataset_folder_is_never_written(tmp_path):
@@ -144,7 +148,14 @@ def test_an_entry_holds_no_pickle(tmp_path):
 def test_the_build_command_writes_an_entry_the_loader_reads(tmp_path):
     shutil.copytree(DEFAULT_DATASET_PATH, tmp_path / "data")
     done = subprocess.run(
-        [sys.executable, "-m", "shared_dataloader.data_cache", str(tmp_path / "data"), "--into", str(tmp_path / "c")],
+        [
+            sys.executable,
+            "-m",
+            "shared_dataloader.data_cache",
+            str(tmp_path / "data"),
+            "--into",
+            str(tmp_path / "c"),
+        ],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
