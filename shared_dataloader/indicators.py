@@ -5,12 +5,12 @@ import logging
 import re
 import threading
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
 
 from common.plausibility import Support, indicator_support
+from common.settings import DEFAULT_DATA_CACHE_DIR
 from shared_dataloader import data_cache
 from shared_dataloader.errors import DatasetError
 
@@ -174,7 +174,10 @@ def read_indicator_dataset(folder: Path, cache_dir: Path | None = None) -> Indic
     if entry is not None:
         return _from_cache_entry(entry)
     dataset = _parse(folder, paths, fingerprint)
-    data_cache.write(Path(cache_dir), dataset)
+    if data_cache.write(Path(cache_dir), dataset) is not None:  # serve the mapped form from the start
+        entry = data_cache.lookup(fingerprint, Path(cache_dir))
+        if entry is not None:
+            return _from_cache_entry(entry)
     return dataset
 
 
@@ -229,7 +232,9 @@ def _parse(folder: Path, paths: list[Path], fingerprint: str) -> IndicatorDatase
     )
 
 
-@lru_cache(maxsize=4)
-def load_indicator_dataset(folder: Path, cache_dir: Path | None = None) -> IndicatorDataset:
-    """The dataset of `folder`, read once per process and shared by every model that asks."""
+def load_indicator_dataset(folder: Path, cache_dir: Path | None = DEFAULT_DATA_CACHE_DIR) -> IndicatorDataset:
+    """The dataset of `folder`, from its binary form in `cache_dir` (built on the first read).
+
+    Nothing is kept here: whoever loads it owns it (the app's resource store, the queue worker), and
+    the binary form's values are memory-mapped, so each further load shares the same pages."""
     return read_indicator_dataset(Path(folder).resolve(), cache_dir)
