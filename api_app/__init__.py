@@ -5,10 +5,14 @@
 """
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 
 @lru_cache(maxsize=1)
-def _default_app():
+def _default_app() -> "FastAPI":
     from common.metrics_folder import prepare_multiprocess
     from common.settings import get_settings
 
@@ -19,7 +23,7 @@ def _default_app():
     return create_app(settings)
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> "FastAPI":
     if name == "app":
         return _default_app()
     raise AttributeError(f"module 'api_app' has no attribute {name!r}")

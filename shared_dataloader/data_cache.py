@@ -105,7 +105,7 @@ def write(cache_dir: Path, dataset: Any) -> Path | None:
 
 
 def _array(folder: Path, name: str) -> np.ndarray:
-    array = np.load(folder / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+    array: np.ndarray = np.load(folder / f"{name}.npy", mmap_mode="r", allow_pickle=False)
     if array.dtype != ARRAYS[name]:
         raise CorruptEntry(f"{name}.npy holds {array.dtype}, expected {np.dtype(ARRAYS[name])}")
     return array

@@ -6,6 +6,7 @@ import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -139,7 +140,7 @@ def _fingerprint(paths: list[Path]) -> str:
     return digest.hexdigest()[:16]
 
 
-def _from_cache_entry(entry: dict) -> IndicatorDataset:
+def _from_cache_entry(entry: dict[str, Any]) -> IndicatorDataset:
     """The dataset from a binary cache entry; the values stay memory-mapped (read-only, shared)."""
     index = pd.MultiIndex(
         levels=[pd.Index(entry["countries"], dtype="string"), pd.Index(entry["indicators"], dtype="string")],
