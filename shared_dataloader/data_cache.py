@@ -86,6 +86,7 @@ def write(cache_dir: Path, dataset: Any) -> Path | None:
         Path(cache_dir).mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=cache_dir))
         _write_entry(staging, dataset)
+        staging.chmod(0o755)  # mkdtemp's 0700 would hide the image's entry from the service's user
         if target.exists():  # a damaged entry being replaced
             shutil.rmtree(target, ignore_errors=True)
         os.replace(staging, target)

@@ -40,6 +40,9 @@ def test_bundled_dataset_round_trips_exactly_through_the_cache(tmp_path):
     parsed = read_indicator_dataset(DEFAULT_DATASET_PATH)
     first = read_indicator_dataset(DEFAULT_DATASET_PATH, tmp_path)
     assert entries(tmp_path) == [data_cache.entry_name(parsed.fingerprint)]
+    entry = tmp_path / entries(tmp_path)[0]
+    assert entry.stat().st_mode & 0o755 == 0o755  # readable by another user (the image's app user)
+    assert all(p.stat().st_mode & 0o444 == 0o444 for p in entry.iterdir())
     cached = read_indicator_dataset(DEFAULT_DATASET_PATH, tmp_path)
     assert_same_dataset(parsed, first)
     assert_same_dataset(parsed, cached)
