@@ -1,7 +1,8 @@
 """`python -m api_app.worker`: run model jobs from the Redis queue (JOB_BACKEND=redis).
 
-Loads the data the selected models need (MODEL_SERVICE) once, then runs WORKER_CONCURRENCY rq
-workers that fork a work horse per job, so every job shares the loaded data; what a job builds
+Loads the data the selected models need (MODEL_SERVICE) once and runs their WARMUP (library imports,
+catalogues), then runs WORKER_CONCURRENCY rq workers that fork a work horse per job, so every job
+shares the loaded data and imported libraries; what a job builds
 that others can reuse (twolvlImp's imputed matrices) goes to Redis (common.shared_store). SIGTERM is a warm
 shutdown: running jobs finish, then the process exits (give pods a termination grace period longer
 than a job; a job cut short by SIGKILL is re-queued after WORKER_RECOVERY_SECONDS). Every worker

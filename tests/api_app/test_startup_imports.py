@@ -114,3 +114,30 @@ def test_the_entry_point_chooses_the_shared_metrics_folder_before_the_metrics_ex
     assert result["folder"] == str(Path(tempfile.gettempdir()) / f"sids-metrics-{os.getpid()}")
     assert result["exists"] and result["mode"]
     shutil.rmtree(result["folder"], ignore_errors=True)
+
+
+WORKER_PROBE = """
+import json, sys
+from api_app import worker
+from api_app.discovery import discover
+discovery = discover(("SurveyCluster", "Statimpute"))
+before = "kmodes" in sys.modules or "sklearn" in sys.modules
+worker._warm_up(discovery)
+print(json.dumps({"before": before, "after": [m for m in ("kmodes.kprototypes", "sklearn.model_selection")
+                                              if m in sys.modules]}))
+"""
+
+
+def test_the_queue_worker_imports_model_libraries_before_forking_work_horses(tmp_path):
+    """A work horse is forked per job: what the worker imported first, no job imports again."""
+    done = subprocess.run(
+        [sys.executable, "-c", WORKER_PROBE],
+        cwd=REPO_ROOT,
+        env={**os.environ, "STATE_DIR": str(tmp_path), "DATA_CACHE_DIR": str(tmp_path / "cache")},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report == {"before": False, "after": ["kmodes.kprototypes", "sklearn.model_selection"]}
