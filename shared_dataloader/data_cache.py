@@ -87,8 +87,12 @@ def write(cache_dir: Path, dataset: Any) -> Path | None:
         staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=cache_dir))
         _write_entry(staging, dataset)
         staging.chmod(0o755)  # mkdtemp's 0700 would hide the image's entry from the service's user
-        if target.exists():  # a damaged entry being replaced
-            shutil.rmtree(target, ignore_errors=True)
+        if target.exists():
+            try:
+                read_entry(target, dataset.fingerprint)
+                return target  # another process wrote it meanwhile
+            except CorruptEntry:
+                shutil.rmtree(target, ignore_errors=True)  # the damaged entry being replaced
         os.replace(staging, target)
         staging = None
         log.info("binary form of the dataset written to %s", target)

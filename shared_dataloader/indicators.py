@@ -163,14 +163,15 @@ def read_indicator_dataset(folder: Path, cache_dir: Path | None = None) -> Indic
     """Read and validate the three files of an indicator dataset folder.
 
     With `cache_dir` (DATA_CACHE_DIR), the binary form of these exact files is read instead when one
-    was built (`shared_dataloader.data_cache`), and built after parsing when none was."""
+    was built (`shared_dataloader.data_cache`), and built after parsing when none was. It was built
+    from files that passed the checks below, and its key is their sha256: the same bytes."""
     folder = Path(folder)
     if not folder.is_dir():
         raise DatasetError(f"dataset folder {folder.name!r} does not exist")
     paths = [_find(folder, name) for name in (DATA_FILE, INDICATOR_META_FILE, DATASET_META_FILE)]
-    if cache_dir is None:
-        return _parse(folder, paths, _fingerprint(paths))
     fingerprint = _fingerprint(paths)
+    if cache_dir is None:
+        return _parse(folder, paths, fingerprint)
     entry = data_cache.lookup(fingerprint, Path(cache_dir))
     if entry is not None:
         return _from_cache_entry(entry)
