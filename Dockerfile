@@ -39,6 +39,8 @@ RUN --mount=type=secret,id=ca \
 # budget). The app's own code keeps its sources (runtime stage).
 COPY . /app
 WORKDIR /app
+# The bundled dataset's binary form (read-only at run time; DATA_CACHE_DIR holds other datasets').
+RUN python -m shared_dataloader.data_cache
 RUN env -u PYTHONDONTWRITEBYTECODE python -c \
        "import api_app.worker, api_app.healthcheck; from api_app.factory import create_app; create_app()" \
     && python -c "import pathlib; [(p.replace(p.parent.parent / (p.name.split('.')[0] + '.pyc')), (p.parent.parent / (p.name.split('.')[0] + '.py')).unlink(missing_ok=True)) for p in list(pathlib.Path('/opt/venv').rglob('__pycache__/*.cpython-311.pyc'))]"
@@ -60,6 +62,7 @@ WORKDIR /app
 # Code after dependencies; files stay owned by root, so the app user cannot modify them.
 # .dockerignore keeps tests, deployment files, git, caches and training data out.
 COPY . /app
+COPY --from=build /app/.data-cache /app/.data-cache
 RUN python -m compileall -q -j 0 /app
 USER 10001:10001
 # A writable /tmp even under --read-only when nothing is mounted there (Kubernetes mounts an emptyDir).

@@ -13,9 +13,14 @@ if TYPE_CHECKING:
 
 @lru_cache(maxsize=1)
 def _default_app() -> "FastAPI":
+    from common.metrics_folder import prepare_multiprocess
+    from common.settings import get_settings
+
+    settings = get_settings()
+    prepare_multiprocess(settings)  # before the app's modules create the metrics
     from api_app.factory import create_app
 
-    return create_app()
+    return create_app(settings)
 
 
 def __getattr__(name: str) -> "FastAPI":

@@ -3,6 +3,7 @@
 import asyncio
 import logging
 import multiprocessing
+import time
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
@@ -25,7 +26,7 @@ from api_app.security.access import AccessControl, authorize
 from api_app.security.headers import SecurityHeaders
 from api_app.security.keys import KeyStore
 from common.calls import register_context
-from common.compute import ComputePool, get_pool, get_processes, install_pool, install_processes
+from common.compute import ComputePool, install_pool, install_processes, uninstall_pool, uninstall_processes
 from common.errors import ErrorResponse
 from common.jobs import build_jobs
 from common.machine_speed import HOST
@@ -75,9 +76,10 @@ async def _load_resources(settings: Settings, store: ResourceStore, names: list[
         if loader is None:
             store.set_failed(name, f"no loader for data {name!r}; known: {', '.join(sorted(LOADERS))}")
             continue
+        started = time.perf_counter()
         try:
             store.set_ready(name, await asyncio.to_thread(loader, settings))
-            log.info("data %s loaded", name)
+            log.info("data %s loaded in %.2f s", name, time.perf_counter() - started)
         except DatasetError as exc:
             log.error("data %s failed to load: %s", name, exc)
             store.set_failed(name, str(exc))
@@ -93,8 +95,10 @@ async def _warm_up(discovery: Discovery, store: ResourceStore, warmed: set[str])
             continue
         if all(store.state(name).state == READY for name in package.required_resources):
             resources = {name: store.get(name) for name in package.required_resources}
+            started = time.perf_counter()
             try:
                 await asyncio.to_thread(package.warmup, resources)
+                log.info("warm-up of %s done in %.2f s", package.name, time.perf_counter() - started)
             except Exception:
                 log.exception("warm-up of %s failed; it serves without it", package.name)
         warmed.add(package.name)
@@ -161,10 +165,8 @@ def _lifespan(settings: Settings, discovery: Discovery, store: ResourceStore, tr
             await app.state.jobs.stop()
             metrics.process_exit()
             app.state.loading.cancel()
-            if get_pool() is pool:
-                install_pool(None)
-            if get_processes() is processes:
-                install_processes(None)
+            uninstall_pool(pool)
+            uninstall_processes(processes)
             pool.shutdown()
             await asyncio.to_thread(processes.shutdown)
             if tracing is not None:

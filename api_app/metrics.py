@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api_app.routes import readiness
 from common.jobs.types import JobStats
 from common.metrics import HTTP_REQUESTS, MODEL_LATENCY, model_label, request_kind
+from common.metrics_folder import multiprocess_mode
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("sids.access")
@@ -148,12 +149,12 @@ class ReadinessCollector:
 
 def process_exit() -> None:
     """Drop this process's live gauges from the shared multiprocess folder (uvicorn worker exit)."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if multiprocess_mode():
         mark_process_dead(os.getpid())
 
 
 def _process_metrics() -> bytes:
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if multiprocess_mode():
         registry = CollectorRegistry()
         MultiProcessCollector(registry)
         return generate_latest(registry)

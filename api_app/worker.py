@@ -1,7 +1,8 @@
 """`python -m api_app.worker`: run model jobs from the Redis queue (JOB_BACKEND=redis).
 
-Loads the data the selected models need (MODEL_SERVICE) once, then runs WORKER_CONCURRENCY rq
-workers that fork a work horse per job, so every job shares the loaded data; what a job builds
+Loads the data the selected models need (MODEL_SERVICE) once and runs their WARMUP (library imports,
+catalogues), then runs WORKER_CONCURRENCY rq workers that fork a work horse per job, so every job
+shares the loaded data and imported libraries; what a job builds
 that others can reuse (twolvlImp's imputed matrices) goes to Redis (common.shared_store). SIGTERM is a warm
 shutdown: running jobs finish, then the process exits (give pods a termination grace period longer
 than a job; a job cut short by SIGKILL is re-queued after WORKER_RECOVERY_SECONDS). Every worker
@@ -17,9 +18,9 @@ import sys
 from rq.serializers import JSONSerializer
 from rq.worker_pool import WorkerPool
 
-from api_app.discovery import discover
+from api_app.discovery import Discovery, discover
 from common.jobs.redis_queue import RecoveringWorker, connect
-from common.jobs.task import preload
+from common.jobs.task import data_for, preload
 from common.settings import Settings, get_settings
 from common.shared_store import RedisBlobStore
 from common.shared_store import configure as configure_shared_store
@@ -55,6 +56,18 @@ def main(argv: list[str] | None = None) -> int:
             uninstall(tracing)
 
 
+def _warm_up(discovery: Discovery) -> None:
+    """Run each model's WARMUP (its library imports, catalogues) once, before any work horse is forked,
+    so every job starts with them in place instead of paying for them again."""
+    for package in discovery.mounted:
+        if package.warmup is None:
+            continue
+        try:
+            package.warmup({name: data_for(name) for name in package.required_resources})
+        except Exception:
+            log.exception("warm-up of %s failed; its jobs run without it", package.name)
+
+
 def _serve(settings: Settings, burst: bool) -> int:
     discovery = discover(settings.model_service)
     for package in discovery.packages:
@@ -66,6 +79,7 @@ def _serve(settings: Settings, burst: bool) -> int:
     except DatasetError as exc:
         log.error("cannot start: the data failed to load: %s", exc)
         return 1
+    _warm_up(discovery)
 
     connection = connect(settings.effective_redis_url)
     configure_shared_store(RedisBlobStore(connection, settings.cache_ttl_seconds))

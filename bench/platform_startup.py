@@ -1,23 +1,74 @@
-"""Startup time to ready and idle resident memory of the server (every model by default), bundled data.
+"""Cold start and memory of the server with every model (issue 18), in machine units of the same run.
 
-    python bench/platform_startup.py [--runs 3] [--model-service twolvlImp,CountryCorrelation,...]
+    python bench/platform_startup.py [--runs 5] [--model-service ...] [--repo PATH] [--skip ...]
 
-Starts `uvicorn api_app:app` (one worker) in a fresh process each run, polls /health/ready until 200,
-then reads the process's resident memory (VmRSS) once it is idle. Prints the median of the runs.
+Sections (each prints medians over `--runs` fresh servers; `--skip importtime,workers,jobs` leaves
+some out):
+
+- startup: `uvicorn api_app:app` (one worker, default settings: no auth, no tracing) is started in a
+  fresh process; the time until `GET /health/ready` answers 200 (every model loaded, warmed, able to
+  answer), in seconds and units (target ≤ 1.0; replaced system ≈ 2 units with fewer models). The
+  server's DATA_CACHE_DIR is a temporary folder filled by one unmeasured start first, as the image
+  ships it. A startup timeline (seconds after the process started) comes from one run's log lines.
+- memory: resident memory (VmRSS) of the server process once ready and idle, and again after one
+  request to each main endpoint (target ≤ 200 MiB; replaced system 240 MB); PSS of the server with
+  its compute processes alongside.
+- workers: the same server with `--workers 2`: PSS of each uvicorn worker process, and what the
+  second adds (target ≤ 60 MiB).
+- importtime: `python -X importtime` of building the app: the slowest top-level imports.
+- jobs: a queue worker (`python -m api_app.worker`, redis://127.0.0.1:6379/14, flushed) forks a work
+  horse per job; the time per trivial job with the forking worker minus that of rq's non-forking
+  SimpleWorker on the same jobs is the job's start-up overhead (fork + imports + data), target ≤ 0.05 u.
+
+`--repo PATH` measures another checkout (e.g. main before a change) with this same script, so a
+before/after table comes from one run on one machine.
 """
 
 import argparse
+import json
 import os
+import re
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from pathlib import Path
 
 import httpx
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+READY_TIMEOUT = 180
+JOBS_REDIS = "redis://127.0.0.1:6379/14"
+SENTENCE = "The battery lasts all day, great phone."
+FLIGHT = {
+    "month": 7,
+    "day": 12,
+    "weekday": 4,
+    "sched_dep_hour": 17.5,
+    "sched_arr_hour": 20.25,
+    "distance": 719,
+    "carrier": "UA",
+    "origin": "EWR",
+    "dest": "ORD",
+    "temp": 84.0,
+    "dewp": 69.1,
+    "humid": 61.0,
+    "wind_dir": 200,
+    "wind_speed": 12.7,
+    "wind_gust": None,
+    "precip": 0.0,
+    "pressure": 1012.0,
+    "visib": 10.0,
+}
+TIMELINE_MARKS = (
+    (re.compile(r"Started server process"), "uvicorn started (app imported and built)"),
+    (re.compile(r"Application startup complete"), "port open (lifespan done)"),
+    (re.compile(r"data (\S+) loaded"), "data {0} loaded"),
+    (re.compile(r"warm-up of (\S+) done"), "warm-up of {0} done"),
+)
 
 
 def free_port() -> int:
@@ -33,51 +84,342 @@ def rss_mib(pid: int) -> float:
     raise RuntimeError("no VmRSS")
 
 
-def one_run(model_service: str) -> tuple[float, float, list[str]]:
-    port = free_port()
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "api_app:app", "--port", str(port), "--log-level", "warning"],
-        cwd=REPO_ROOT,
-        env={**os.environ, "MODEL_SERVICE": model_service},
+def pss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no Pss")
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        text = (task / "children").read_text().split()
+        found.extend(int(c) for c in text)
+    return found
+
+
+def calibrate(repo: Path) -> float:
+    out = subprocess.run(
+        [sys.executable, str(repo / "bench" / "calibrate.py")], capture_output=True, text=True, check=True
     )
-    try:
+    return float(out.stdout.strip())
+
+
+def main_requests(repo: Path) -> list[tuple[str, dict]]:
+    survey = repo / "shared_dataloader" / "data" / "sids" / "survey"
+    data = json.loads((survey / "data.json").read_text())
+    metadata = json.loads((survey / "metadata.json").read_text())
+    factor = sorted({row["Factor"] for row in metadata if row.get("Factor")})[0]
+    return [
+        (
+            "/twolvlImp/predict",
+            {
+                "target_year": "2001",
+                "dataset": "wdi",
+                "target": "wdi-EG.ELC.ACCS.ZS",
+                "interpolator": "KNNImputer",
+                "scheme": "MANUAL",
+                "manual_predictors": ["wdi-AG.LND.AGRI.ZS"],
+                "estimators": 10,
+                "model": "rfr",
+                "interval": "quantile",
+                "history": False,
+            },
+        ),
+        (
+            "/correlation/correlate",
+            {"dataset": "wdi", "category": "Financial Sector", "country": "SGP", "year": "2014"},
+        ),
+        ("/statimpute/impute", {"target": "wdi-EG.ELC.ACCS.ZS", "country": "CUB", "method": "linear"}),
+        ("/survey/clustering", {"data": data, "metadata": metadata, "factor": factor, "max_k": 10}),
+        ("/sampleapi/predict", {"indicator": "wdi-EG.ELC.ACCS.ZS", "year": "2015"}),
+        ("/flight_delay/predict", {"instances": [FLIGHT]}),
+        ("/sentiment/predict", {"instances": [SENTENCE]}),
+        (
+            "/v2/models/sentiment/infer",
+            {"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": [SENTENCE]}]},
+        ),
+    ]
+
+
+class Server:
+    """`uvicorn api_app:app` in a fresh process; its log lines are time-stamped as they arrive."""
+
+    def __init__(self, repo: Path, env: dict[str, str], workers: int = 1) -> None:
+        self.port = free_port()
+        self.lines: list[tuple[float, str]] = []
+        self.started = time.perf_counter()
+        command = [sys.executable, "-m", "uvicorn", "api_app:app", "--port", str(self.port)]
+        if workers > 1:
+            command += ["--workers", str(workers)]
+        self.process = subprocess.Popen(
+            command,
+            cwd=repo,
+            env={**os.environ, **env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.process.stderr:
+            self.lines.append((time.perf_counter() - self.started, line.rstrip()))
+
+    def wait_ready(self) -> float:
         while True:
             try:
-                response = httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=1)
-                if response.status_code == 200:
-                    break
+                if httpx.get(f"{self.url}/health/ready", timeout=2).status_code == 200:
+                    return time.perf_counter() - self.started
             except httpx.HTTPError:
                 pass
-            if process.poll() is not None or time.perf_counter() - started > 120:
-                raise RuntimeError("server did not become ready")
-            time.sleep(0.02)
-        ready = time.perf_counter() - started
-        models = httpx.get(f"http://127.0.0.1:{port}/").json()["models"]
+            if self.process.poll() is not None or time.perf_counter() - self.started > READY_TIMEOUT:
+                tail = "\n".join(line for _, line in self.lines[-20:])
+                raise RuntimeError(f"server did not become ready:\n{tail}")
+            time.sleep(0.01)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def timeline(self) -> list[tuple[float, str]]:
+        marks = []
+        for at, line in self.lines:
+            for pattern, label in TIMELINE_MARKS:
+                match = pattern.search(line)
+                if match:
+                    marks.append((at, label.format(*match.groups())))
+        return marks
+
+
+def server_env(model_service: str, cache_dir: str) -> dict[str, str]:
+    return {
+        "MODEL_SERVICE": model_service,
+        "DATA_CACHE_DIR": cache_dir,
+        "STATE_DIR": tempfile.mkdtemp(prefix="sids-bench-state-"),
+        "MACHINE_SPEED_PROBE": "false",
+        "LOG_FORMAT": "text",
+    }
+
+
+def one_start(repo: Path, env: dict[str, str], requests: list[tuple[str, dict]]) -> dict:
+    server = Server(repo, env)
+    try:
+        ready = server.wait_ready()
         time.sleep(2)
-        return ready, rss_mib(process.pid), models
+        pid = server.process.pid
+        figures = {
+            "ready": ready,
+            "rss_ready": rss_mib(pid),
+            "pss_tree_ready": pss_mib(pid) + sum(pss_mib(c) for c in children(pid)),
+            "timeline": [*server.timeline(), (ready, "GET /health/ready 200")],
+        }
+        with httpx.Client(base_url=server.url, timeout=120) as client:
+            models = client.get("/").json()["models"]
+            failed = []
+            for path, body in requests:
+                response = client.post(path, json=body)
+                if response.status_code != 200:
+                    failed.append(f"{path} {response.status_code}")
+        time.sleep(1)
+        figures.update(
+            rss_after=rss_mib(pid),
+            pss_tree_after=pss_mib(pid) + sum(pss_mib(c) for c in children(pid)),
+            failed=failed,
+            models=models,
+        )
+        return figures
     finally:
-        process.terminate()
-        process.wait(timeout=20)
+        server.stop()
+
+
+def workers_pss(repo: Path, env: dict[str, str], workers: int) -> list[float]:
+    server = Server(
+        repo, {**env, "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="sids-bench-prom-")}, workers
+    )
+    try:
+        ready = server.wait_ready()
+        time.sleep(max(3.0, ready))  # the workers start together; readiness is answered by either
+        if workers == 1:
+            pids = [server.process.pid]
+        else:
+            pids = [
+                p
+                for p in children(server.process.pid)
+                if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()
+            ]
+        return sorted(pss_mib(p) + sum(pss_mib(c) for c in children(p)) for p in pids)
+    finally:
+        server.stop()
+
+
+def importtime(repo: Path, top: int) -> tuple[list[tuple[float, str]], list[tuple[float, float, str]]]:
+    """(seconds of import per library, summed over its modules' own times; the slowest single
+    imports made directly by the app's modules: (cumulative, own seconds, module))."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "from api_app.factory import create_app; create_app()"],
+        cwd=repo,
+        env={**os.environ, "STATE_DIR": tempfile.mkdtemp(prefix="sids-bench-state-")},
+        capture_output=True,
+        text=True,
+    )
+    by_library: dict[str, float] = {}
+    rows = []
+    for line in done.stderr.splitlines():
+        match = re.match(r"import time:\s+(\d+) \|\s+(\d+) \| (\s*)(\S+)", line)
+        if not match:
+            continue
+        own, cumulative, depth, name = (
+            int(match.group(1)) / 1e6,
+            int(match.group(2)) / 1e6,
+            len(match.group(3)),
+            match.group(4),
+        )
+        library = name.split(".")[0]
+        by_library[library] = by_library.get(library, 0.0) + own
+        if not name.startswith(("api_app", "common", "models", "shared_dataloader")) and depth <= 7:
+            rows.append((cumulative, own, name))
+    libraries = sorted(((s, n) for n, s in by_library.items()), reverse=True)[:top]
+    return libraries, sorted(rows, reverse=True)[:top]
+
+
+JOB_CHILD = """
+import sys, time
+import redis
+from rq import Queue, SimpleWorker
+from rq.serializers import JSONSerializer
+from api_app.worker import worker_class
+from common.settings import get_settings
+
+mode, jobs = sys.argv[1], int(sys.argv[2])
+connection = redis.Redis.from_url(sys.argv[3])
+connection.flushdb()
+queue = Queue("bench-jobs", connection=connection, serializer=JSONSerializer)
+for _ in range(jobs):
+    queue.enqueue("os.getpid")
+cls = worker_class(get_settings()) if mode == "fork" else SimpleWorker
+worker = cls([queue], connection=connection, serializer=JSONSerializer)
+started = time.perf_counter()
+worker.work(burst=True, logging_level="ERROR")
+print((time.perf_counter() - started) / jobs)
+"""
+
+JOB_PRELOAD = """
+import sys
+from api_app import worker
+from api_app.discovery import discover
+from common.jobs.task import preload
+from common.settings import get_settings
+settings = get_settings()
+discovery = discover(settings.model_service)
+preload(sorted({n for p in discovery.mounted for n in p.required_resources}), settings)
+if hasattr(worker, "_warm_up"):
+    worker._warm_up(discovery)
+""" + JOB_CHILD.replace("import sys, time", "import time")
+
+
+def job_overhead(repo: Path, env: dict[str, str], jobs: int) -> tuple[float, float]:
+    """Seconds per trivial job: forking worker (data and models loaded first, as api_app.worker does)
+    and rq's SimpleWorker (no fork)."""
+    seconds = {}
+    for mode in ("fork", "simple"):
+        out = subprocess.run(
+            [sys.executable, "-c", JOB_PRELOAD, mode, str(jobs), JOBS_REDIS],
+            cwd=repo,
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+        )
+        if out.returncode != 0:
+            raise RuntimeError(out.stderr[-2000:])
+        seconds[mode] = float(out.stdout.strip().splitlines()[-1])
+    return seconds["fork"], seconds["simple"]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--model-service", default="", help="MODEL_SERVICE (default: every model)")
     parser.add_argument(
-        "--model-service", default="", help="MODEL_SERVICE of the server (default: every model)"
+        "--repo", type=Path, default=REPO_ROOT, help="checkout to measure (default: this one)"
     )
+    parser.add_argument("--skip", default="", help="comma-separated: importtime,workers,jobs")
+    parser.add_argument("--jobs", type=int, default=40)
     args = parser.parse_args()
-    runs = [one_run(args.model_service) for _ in range(args.runs)]
-    print(f"models: {', '.join(runs[0][2])}")
+    skip = set(filter(None, args.skip.split(",")))
+    repo = args.repo.resolve()
+    print(f"checkout: {repo}; load average: {os.getloadavg()[0]:.2f}")
+    unit_before = calibrate(REPO_ROOT)
+    env = server_env(args.model_service, tempfile.mkdtemp(prefix="sids-bench-cache-"))
+    requests = main_requests(repo)
+    one_start(repo, env, requests)  # fills DATA_CACHE_DIR, warms the OS page cache
+    runs = [one_start(repo, env, requests) for _ in range(args.runs)]
+    unit = statistics.median([unit_before, calibrate(REPO_ROOT)])
+    print(f"machine unit (bench/calibrate.py, this run): {unit:.3f} s; load average {os.getloadavg()[0]:.2f}")
+    print(f"models: {', '.join(runs[0]['models'])}")
+    if runs[0]["failed"]:
+        print(f"main endpoints that did not answer 200: {', '.join(runs[0]['failed'])}")
+
+    def median(key: str) -> float:
+        return statistics.median(r[key] for r in runs)
+
+    ready = median("ready")
+    listed = ", ".join(f"{r['ready']:.2f}" for r in runs)
     print(
-        f"startup to ready: median {statistics.median(r[0] for r in runs):.2f} s "
-        f"(runs: {', '.join(f'{r[0]:.2f}' for r in runs)}; replaced system: 3.7 s)"
+        f"startup to ready: median {ready:.2f} s = {ready / unit:.2f} units "
+        f"(runs: {listed} s; target ≤ 1.0 u; replaced system ≈ 2 u)"
     )
     print(
-        f"idle resident memory: median {statistics.median(r[1] for r in runs):.0f} MiB "
-        f"(replaced system: 247 MB)"
+        f"RSS at ready: {median('rss_ready'):.0f} MiB; after one request to each main endpoint: "
+        f"{median('rss_after'):.0f} MiB (target ≤ 200 MiB; replaced system 240 MB)"
     )
+    print(
+        f"PSS of the server and its compute processes: {median('pss_tree_ready'):.0f} MiB at ready, "
+        f"{median('pss_tree_after'):.0f} MiB after the requests"
+    )
+    middle = sorted(runs, key=lambda r: r["ready"])[len(runs) // 2]
+    print("startup timeline (one run, seconds after the process started):")
+    for at, label in middle["timeline"]:
+        print(f"  {at:6.2f} s  {at / unit:5.2f} u  {label}")
+
+    if "workers" not in skip:
+        one = statistics.median(workers_pss(repo, env, 1)[0] for _ in range(max(1, args.runs // 2)))
+        two = [workers_pss(repo, env, 2) for _ in range(max(1, args.runs // 2))]
+        total_two = statistics.median(sum(p) for p in two)
+        print(
+            f"uvicorn workers (PSS incl. compute processes): 1 worker {one:.0f} MiB; 2 workers "
+            f"{total_two:.0f} MiB: the second adds {total_two - one:.0f} MiB (target ≤ 60 MiB)"
+        )
+    if "importtime" not in skip:
+        libraries, rows = importtime(repo, 12)
+        total = sum(s for s, _ in libraries)
+        print("python -X importtime of building the app (create_app, every model), seconds per library:")
+        print(
+            "  "
+            + ", ".join(f"{name} {seconds:.2f}" for seconds, name in libraries)
+            + f" (top {len(libraries)}: {total:.2f} s)"
+        )
+        print("  slowest imports made by the app's own modules (cumulative / own seconds):")
+        for cumulative, own, name in rows:
+            print(f"    {cumulative:6.3f}  {own:6.3f}  {name}")
+    if "jobs" not in skip:
+        forked, simple = job_overhead(repo, env, args.jobs)
+        overhead = forked - simple
+        print(
+            f"queue worker, per trivial job: forking work horse {forked * 1000:.1f} ms, SimpleWorker "
+            f"{simple * 1000:.1f} ms: start-up overhead {overhead * 1000:.1f} ms = {overhead / unit:.3f} u "
+            "(target ≤ 0.05 u)"
+        )
+    print(f"load average at the end: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

@@ -90,14 +90,18 @@ def install_pool(pool: ComputePool | None) -> None:
     _pool = pool
 
 
-def get_pool() -> ComputePool:
+def uninstall_pool(pool: ComputePool) -> None:
+    """Forget `pool` at its app's shutdown, unless another app installed its own since."""
     global _pool
-    if _pool is None:
-        from common.settings import get_settings
+    if _pool is pool:
+        _pool = None
 
-        settings = get_settings()
-        _pool = ComputePool(
-            settings.compute_workers, settings.compute_queue_size, settings.compute_timeout_seconds
+
+def get_pool() -> ComputePool:
+    """The pool the app's startup installed (the app owns it; nothing is built here)."""
+    if _pool is None:
+        raise RuntimeError(
+            "no compute pool: it is created by the app (api_app.factory.create_app) at startup"
         )
     return _pool
 
@@ -116,17 +120,15 @@ def install_processes(pool: "ProcessPool | None") -> None:
     _processes = pool
 
 
-def get_processes() -> "ProcessPool":
+def uninstall_processes(pool: "ProcessPool") -> None:
+    """Forget `pool` at its app's shutdown, unless another app installed its own since."""
     global _processes
-    if _processes is None:
-        from common.processes import DataLoader, ProcessPool
-        from common.settings import get_settings
+    if _processes is pool:
+        _processes = None
 
-        settings = get_settings()
-        _processes = ProcessPool(
-            settings.compute_workers,
-            settings.compute_queue_size,
-            DataLoader(settings),
-            settings.effective_compute_isolation,
-        )
+
+def get_processes() -> "ProcessPool":
+    """The compute processes the app's startup installed (the app owns them; nothing is built here)."""
+    if _processes is None:
+        raise RuntimeError("no compute processes: they are created by the app (api_app.factory.create_app)")
     return _processes

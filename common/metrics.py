@@ -1,27 +1,11 @@
 """Prometheus metrics of the service, shared by the app and its models.
 
-Several uvicorn workers: every worker writes its samples to PROMETHEUS_MULTIPROC_DIR and /metrics
-aggregates them (prometheus_client multiprocess mode). When that variable is unset in a process
-started by a multiprocessing parent (`uvicorn --workers N`), a folder named after the parent is
-created and used, so sibling workers share it; this must happen before prometheus_client is imported.
+Importing this module creates the metrics and nothing else. With several uvicorn workers they are
+aggregated across processes (multiprocess mode): the entry points choose that with
+`common.metrics_folder.prepare_multiprocess` before this module is first imported.
 """
 
-import multiprocessing
-import os
-import tempfile
-
-
-def _multiprocess_dir() -> None:
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR") or multiprocessing.parent_process() is None:
-        return
-    folder = os.path.join(tempfile.gettempdir(), f"sids-metrics-{os.getppid()}")
-    os.makedirs(folder, exist_ok=True)
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
-
-
-_multiprocess_dir()
-
-from prometheus_client import Counter, Gauge, Histogram  # noqa: E402  (after choosing the mode)
+from prometheus_client import Counter, Gauge, Histogram
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 

@@ -21,6 +21,7 @@ MAX_SAFE_BODY_BYTES = 100 * 1024 * 1024
 DEV_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 DEFAULT_JOB_FILES_DIR = Path(tempfile.gettempdir()) / "sids-job-files"
+DEFAULT_DATA_CACHE_DIR = Path(tempfile.gettempdir()) / "sids-data-cache"
 LOOPBACK_HOSTS = frozenset({"localhost"})
 
 CommaList = Annotated[tuple[str, ...], NoDecode]
@@ -52,6 +53,12 @@ class Settings(BaseSettings):
         "development", description="`production` refuses unsafe values (e.g. CORS `*`)."
     )
     dataset_path: Path = Field(DEFAULT_DATASET_PATH, description="Folder of the indicator dataset.")
+    data_cache_dir: Path = Field(
+        DEFAULT_DATA_CACHE_DIR,
+        description="Writable folder where the dataset's fast binary form is built once from its CSV "
+        "files (keyed by their sha256) and read at every later start. Unwritable: the CSVs are parsed "
+        "at each start (the container image ships the bundled dataset's binary form).",
+    )
     model_store_path: Path = Field(DEFAULT_MODEL_STORE_PATH, description="Folder of trained-artifact models.")
     model_service: CommaList = Field(
         (), description="Comma-separated model names to load; empty loads every model."
@@ -335,6 +342,12 @@ class Settings(BaseSettings):
         (),
         description="Addresses or CIDR ranges of proxies whose `X-Forwarded-For` is believed (e.g. the "
         "Gateway's pod range). Empty: the direct peer is the client.",
+    )
+    prometheus_multiproc_dir: Path | None = Field(
+        None,
+        description="Folder where every uvicorn worker writes its metric samples (prometheus_client "
+        "multiprocess mode). Unset with several workers: a folder named after their parent process "
+        "in the temporary folder.",
     )
     metrics_port: int | None = Field(
         None,

@@ -21,7 +21,7 @@ def _load_model_store(settings: Settings) -> Any:
 
 
 LOADERS: dict[str, Callable[[Settings], Any]] = {
-    "indicators": lambda settings: load_indicator_dataset(settings.dataset_path),
+    "indicators": lambda settings: load_indicator_dataset(settings.dataset_path, settings.data_cache_dir),
     "survey": lambda settings: load_survey_sample(settings.dataset_path),
     "model_store": _load_model_store,
 }

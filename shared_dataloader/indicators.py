@@ -5,12 +5,14 @@ import logging
 import re
 import threading
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from common.plausibility import Support, indicator_support
+from common.settings import DEFAULT_DATA_CACHE_DIR
+from shared_dataloader import data_cache
 from shared_dataloader.errors import DatasetError
 
 log = logging.getLogger(__name__)
@@ -138,12 +140,50 @@ def _fingerprint(paths: list[Path]) -> str:
     return digest.hexdigest()[:16]
 
 
-def read_indicator_dataset(folder: Path) -> IndicatorDataset:
-    """Read and validate the three files of an indicator dataset folder."""
+def _from_cache_entry(entry: dict[str, Any]) -> IndicatorDataset:
+    """The dataset from a binary cache entry; the values stay memory-mapped (read-only, shared)."""
+    index = pd.MultiIndex(
+        levels=[pd.Index(entry["countries"], dtype="string"), pd.Index(entry["indicators"], dtype="string")],
+        codes=[entry["country_codes"], entry["indicator_codes"]],
+        names=DATA_COLUMNS,
+        verify_integrity=False,
+    )
+    values = pd.DataFrame(entry["values"].T, index=index, columns=pd.Index(entry["years"]), copy=False)
+    meta = entry["meta"]
+    meta_table = pd.DataFrame(
+        {column: pd.array(meta[column], dtype="str") for column in data_cache.META_COLUMNS},
+        index=pd.Index(meta["code"], dtype="string", name="code"),
+    )
+    return IndicatorDataset(
+        values=values, meta=meta_table, datasets=dict(entry["datasets"]), fingerprint=entry["fingerprint"]
+    )
+
+
+def read_indicator_dataset(folder: Path, cache_dir: Path | None = None) -> IndicatorDataset:
+    """Read and validate the three files of an indicator dataset folder.
+
+    With `cache_dir` (DATA_CACHE_DIR), the binary form of these exact files is read instead when one
+    was built (`shared_dataloader.data_cache`), and built after parsing when none was. It was built
+    from files that passed the checks below, and its key is their sha256: the same bytes."""
     folder = Path(folder)
     if not folder.is_dir():
         raise DatasetError(f"dataset folder {folder.name!r} does not exist")
     paths = [_find(folder, name) for name in (DATA_FILE, INDICATOR_META_FILE, DATASET_META_FILE)]
+    fingerprint = _fingerprint(paths)
+    if cache_dir is None:
+        return _parse(folder, paths, fingerprint)
+    entry = data_cache.lookup(fingerprint, Path(cache_dir))
+    if entry is not None:
+        return _from_cache_entry(entry)
+    dataset = _parse(folder, paths, fingerprint)
+    if data_cache.write(Path(cache_dir), dataset) is not None:  # serve the mapped form from the start
+        entry = data_cache.lookup(fingerprint, Path(cache_dir))
+        if entry is not None:
+            return _from_cache_entry(entry)
+    return dataset
+
+
+def _parse(folder: Path, paths: list[Path], fingerprint: str) -> IndicatorDataset:
     from shared_dataloader.manifest import (
         verify,  # here, so `python -m shared_dataloader.manifest` runs clean
     )
@@ -190,11 +230,13 @@ def read_indicator_dataset(folder: Path) -> IndicatorDataset:
         values=values,
         meta=meta_table,
         datasets=dict(zip(datasets["Dataset Code"].astype(str), datasets["Dataset Name"].astype(str))),
-        fingerprint=_fingerprint(paths),
+        fingerprint=fingerprint,
     )
 
 
-@lru_cache(maxsize=4)
-def load_indicator_dataset(folder: Path) -> IndicatorDataset:
-    """The dataset of `folder`, read once per process and shared by every model that asks."""
-    return read_indicator_dataset(Path(folder).resolve())
+def load_indicator_dataset(folder: Path, cache_dir: Path | None = DEFAULT_DATA_CACHE_DIR) -> IndicatorDataset:
+    """The dataset of `folder`, from its binary form in `cache_dir` (built on the first read).
+
+    Nothing is kept here: whoever loads it owns it (the app's resource store, the queue worker), and
+    the binary form's values are memory-mapped, so each further load shares the same pages."""
+    return read_indicator_dataset(Path(folder).resolve(), cache_dir)

@@ -2,7 +2,6 @@
 
 import json
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 from shared_dataloader.errors import DatasetError
@@ -32,7 +31,6 @@ def _read_rows(path: Path) -> list[dict]:
     return rows
 
 
-@lru_cache(maxsize=4)
 def load_survey_sample(folder: Path) -> SurveySample:
     folder = Path(folder) / "survey"
     data, metadata = _read_rows(folder / "data.json"), _read_rows(folder / "metadata.json")

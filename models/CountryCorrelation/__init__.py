@@ -9,7 +9,7 @@ from common.body import OffLoopBodyRoute
 from common.compute import run_cpu
 from common.constants import MAIN_ENDPOINT_TAG
 from common.model_package import IndicatorsDep
-from models.CountryCorrelation import service
+from models.CountryCorrelation import correlation, service
 from models.CountryCorrelation.schemas import (
     CorrelateRequest,
     CorrelateResponse,
@@ -22,6 +22,12 @@ REQUIRED_RESOURCES = ("indicators",)
 DatasetCode = Annotated[str, Query(alias="dataset", title="Dataset code", examples=["wdi"], max_length=50)]
 Category = Annotated[str, Query(title="Indicator category", examples=["Financial Sector"], max_length=200)]
 YearQuery = Annotated[Year, Query(title="Year", examples=["2014"], max_length=4)]
+
+
+def WARMUP(resources: dict[str, object]) -> None:
+    """Import the model's libraries before it reports ready (importing the app leaves them out)."""
+    correlation.load_libraries()
+
 
 router = APIRouter(prefix="/correlation", tags=["Country Correlation Model"], route_class=OffLoopBodyRoute)
 

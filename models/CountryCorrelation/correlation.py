@@ -2,14 +2,17 @@
 
 import numpy as np
 import pandas as pd
-from sklearn.cluster import KMeans
-from sklearn.decomposition import PCA
-from threadpoolctl import threadpool_limits
 
 MIN_SHARED_INDICATORS = 3
 """A pair of countries is correlated only over at least this many indicators both have."""
 MAX_EM_ITERATIONS = 100
 SEED = 0
+
+
+def load_libraries() -> None:
+    """Import scikit-learn's parts used here (imported on first use, or by the model's WARMUP)."""
+    import sklearn.cluster
+    import sklearn.decomposition  # noqa: F401
 
 
 def standardize(table: pd.DataFrame) -> pd.DataFrame:
@@ -76,6 +79,9 @@ def kmeans_em_filled(
     missing = np.isnan(values)
     filled = np.where(missing, np.nanmean(values, axis=0, keepdims=True), values)
     k = min(k, len(np.unique(filled, axis=0)))
+    from sklearn.cluster import KMeans
+    from threadpoolctl import threadpool_limits
+
     with threadpool_limits(1, user_api="openmp"):
         model = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(filled)
         labels = model.labels_
@@ -95,5 +101,7 @@ def pca_coords(filled: np.ndarray) -> np.ndarray:
     coords = np.zeros((filled.shape[0], 2))
     components = min(2, *filled.shape) if filled.size else 0
     if components:
+        from sklearn.decomposition import PCA
+
         coords[:, :components] = PCA(n_components=components, random_state=SEED).fit_transform(filled)
     return coords

@@ -8,10 +8,16 @@ from api_app.run_model import run_model
 from common.body import OffLoopBodyRoute
 from common.constants import MAIN_ENDPOINT_TAG
 from common.model_package import IndicatorsDep
-from models.Statimpute import service
+from models.Statimpute import backtest, service
 from models.Statimpute.schemas import BacktestRequest, BacktestResponse, ImputeRequest, ImputeResponse
 
 REQUIRED_RESOURCES = ("indicators",)
+
+
+def WARMUP(resources: dict[str, object]) -> None:
+    """Import the model's libraries before it reports ready (importing the app leaves them out)."""
+    backtest.load_libraries()
+
 
 router = APIRouter(prefix="/statimpute", tags=["Functional Imputation"], route_class=OffLoopBodyRoute)
 

@@ -13,7 +13,6 @@ from typing import TypedDict
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import KFold
 
 from common.accuracy import conformal_quantile, scores
 from common.progress import Progress
@@ -33,9 +32,16 @@ class HiddenYear(TypedDict):
     linear: float
 
 
+def load_libraries() -> None:
+    """Import scikit-learn's part used here (imported on first use, or by the model's WARMUP)."""
+    import sklearn.model_selection  # noqa: F401
+
+
 def split_years(years: list[int], folds: int, seed: int = 0) -> list[list[int]]:
     """The hidden years of each fold."""
     ordered = sorted(years)
+    from sklearn.model_selection import KFold
+
     splitter = KFold(n_splits=folds, shuffle=True, random_state=seed)
     return [[ordered[i] for i in test] for _, test in splitter.split(ordered)]
 

@@ -6,7 +6,14 @@ from api_app.run_model import run_model
 from common.body import OffLoopBodyRoute
 from common.constants import MAIN_ENDPOINT_TAG
 from models.SurveyCluster import service
+from models.SurveyCluster.clustering import load_libraries
 from models.SurveyCluster.schemas import SurveyClusterRequest, SurveyClusterResponse
+
+
+def WARMUP(resources: dict[str, object]) -> None:
+    """Import the model's libraries before it reports ready (importing the app leaves them out)."""
+    load_libraries()
+
 
 router = APIRouter(prefix="/survey", tags=["Survey Analysis"], route_class=OffLoopBodyRoute)
 

@@ -4,11 +4,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from kmodes.kmodes import KModes
-from kmodes.kprototypes import KPrototypes
-from sklearn.cluster import KMeans
-from sklearn.preprocessing import StandardScaler
-from threadpoolctl import threadpool_limits
 
 from common.progress import Progress
 
@@ -23,6 +18,14 @@ class Clustering:
     algorithm: str
     costs: list[float]
     """Cost of each k tried (1, 2, …), the curve the elbow was read from."""
+
+
+def load_libraries() -> None:
+    """Import kmodes and scikit-learn's parts used here (imported on first use, or by the model's
+    WARMUP)."""
+    import kmodes.kprototypes  # noqa: F401
+    import sklearn.cluster
+    import sklearn.preprocessing  # noqa: F401
 
 
 def elbow(costs: list[float]) -> int:
@@ -47,6 +50,10 @@ def _relabel(labels: np.ndarray) -> list[int]:
 
 def _fitter(categorical: pd.DataFrame, continuous: pd.DataFrame):
     """(algorithm, matrix, fit(k) -> (labels, cost)) for the given feature kinds."""
+    from kmodes.kmodes import KModes
+    from kmodes.kprototypes import KPrototypes
+    from sklearn.preprocessing import StandardScaler
+
     scaled = StandardScaler().fit_transform(continuous.to_numpy()) if continuous.shape[1] else None
     if scaled is None:
         matrix = categorical.to_numpy(dtype=object)
@@ -77,6 +84,9 @@ def _result(model) -> tuple[np.ndarray, float]:
 def _kmeans(matrix: np.ndarray, k: int) -> tuple[np.ndarray, float]:
     """One OpenMP thread: on small data, k-means' threads only spin against each other (30× slower
     on a busy two-core machine)."""
+    from sklearn.cluster import KMeans
+    from threadpoolctl import threadpool_limits
+
     with threadpool_limits(1, user_api="openmp"):
         model = KMeans(n_clusters=k, n_init=4, random_state=SEED).fit(matrix)
     return model.labels_, float(model.inertia_)

@@ -130,22 +130,28 @@ def check_frameworks(metadata: dict) -> None:
 
 
 def load_skops(path: Path) -> Any:
-    """Load a skops file trusting only skops' defaults plus `SKOPS_ALLOWED_TYPES` (never raw pickle)."""
+    """Load a skops file trusting only skops' defaults plus `SKOPS_ALLOWED_TYPES` (never raw pickle).
+
+    One pass over the file: skops refuses any other type while it loads (the file is only audited
+    a second time, to name the refused types, when that happens)."""
     import skops.io
+    from skops.io.exceptions import UntrustedTypesFoundException
 
     try:
-        untrusted = skops.io.get_untrusted_types(file=path)
+        return skops.io.load(path, trusted=sorted(SKOPS_ALLOWED_TYPES))
+    except UntrustedTypesFoundException:
+        try:
+            untrusted = skops.io.get_untrusted_types(file=path)
+        except Exception:
+            untrusted = ["(unreadable)"]
+        refused = sorted(set(untrusted) - SKOPS_ALLOWED_TYPES)
+        raise ArtifactError(
+            f"{path.name} contains types that are not allowed: {', '.join(refused)}"
+        ) from None
     except Exception as exc:
         raise ArtifactError(
             f"{path.name} is not a readable skops file ({type(exc).__name__}: {exc})"
         ) from None
-    refused = sorted(set(untrusted) - SKOPS_ALLOWED_TYPES)
-    if refused:
-        raise ArtifactError(f"{path.name} contains types that are not allowed: {', '.join(refused)}")
-    try:
-        return skops.io.load(path, trusted=untrusted)
-    except Exception as exc:
-        raise ArtifactError(f"{path.name} failed to load ({type(exc).__name__}: {exc})") from None
 
 
 def load_onnx(path: Path) -> bytes:
