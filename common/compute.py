@@ -81,29 +81,28 @@ class ComputePool:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
-_pool: ComputePool | None = None
+_pools: list[ComputePool] = []
+"""Installed pools, latest last: several apps may live in one process (tests), each owning its own."""
 
 
-def install_pool(pool: ComputePool | None) -> None:
+def install_pool(pool: ComputePool) -> None:
     """Make `pool` the process-wide pool used by `run_cpu` (the app does this at startup)."""
-    global _pool
-    _pool = pool
+    _pools.append(pool)
 
 
 def uninstall_pool(pool: ComputePool) -> None:
-    """Forget `pool` at its app's shutdown, unless another app installed its own since."""
-    global _pool
-    if _pool is pool:
-        _pool = None
+    """Forget `pool` at its app's shutdown; the pool of an app still running serves again."""
+    if pool in _pools:
+        _pools.remove(pool)
 
 
 def get_pool() -> ComputePool:
-    """The pool the app's startup installed (the app owns it; nothing is built here)."""
-    if _pool is None:
+    """The pool the latest running app installed (the app owns it; nothing is built here)."""
+    if not _pools:
         raise RuntimeError(
             "no compute pool: it is created by the app (api_app.factory.create_app) at startup"
         )
-    return _pool
+    return _pools[-1]
 
 
 async def run_cpu(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -111,24 +110,22 @@ async def run_cpu(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     return await get_pool().run(fn, *args, **kwargs)
 
 
-_processes: "ProcessPool | None" = None
+_process_pools: "list[ProcessPool]" = []
 
 
-def install_processes(pool: "ProcessPool | None") -> None:
+def install_processes(pool: "ProcessPool") -> None:
     """Make `pool` the process-wide compute processes (the app's startup does this)."""
-    global _processes
-    _processes = pool
+    _process_pools.append(pool)
 
 
 def uninstall_processes(pool: "ProcessPool") -> None:
-    """Forget `pool` at its app's shutdown, unless another app installed its own since."""
-    global _processes
-    if _processes is pool:
-        _processes = None
+    """Forget `pool` at its app's shutdown; the processes of an app still running serve again."""
+    if pool in _process_pools:
+        _process_pools.remove(pool)
 
 
 def get_processes() -> "ProcessPool":
     """The compute processes the app's startup installed (the app owns them; nothing is built here)."""
-    if _processes is None:
+    if not _process_pools:
         raise RuntimeError("no compute processes: they are created by the app (api_app.factory.create_app)")
-    return _processes
+    return _process_pools[-1]
