@@ -26,7 +26,18 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel
 
 from common.body import INLINE_BODY_BYTES
-from common.cache import NoCache, cache_get, cache_key, cache_put, etag_matches, etag_of
+from common.cache import (
+    CachedResponse,
+    KnownRequest,
+    NoCache,
+    RequestIndex,
+    cache_get,
+    cache_key,
+    cache_put,
+    etag_matches,
+    etag_of,
+    raw_request_key,
+)
 from common.compute import get_processes
 from common.errors import ComputeTimeout, NotCached, NotFound, TooLong
 from common.jobs.model import FileResult, JobAccepted, JobFailed, JobSpec, JobView, dotted, to_json
@@ -101,6 +112,37 @@ def _json(body: bytes, etag: str | None = None, status: int = 200) -> Response:
     return Response(
         body, status_code=status, media_type="application/json", headers={"ETag": etag} if etag else None
     )
+
+
+def cached_answer(request: Request, entry: CachedResponse) -> Response:
+    """A result-cache entry as the answer: 304 when `If-None-Match` names it, else the body and ETag."""
+    if etag_matches(request.headers.get("if-none-match"), entry.etag):
+        return Response(status_code=304, headers={"ETag": entry.etag})
+    return _json(entry.body, entry.etag)
+
+
+def request_index(app: Any) -> RequestIndex | None:
+    """The app's index of requests known by their raw bytes (`common.cached_route`), created on first
+    use; None when the result cache is off."""
+    index = getattr(app.state, "request_index", None)
+    if index is None and not isinstance(app.state.cache, NoCache):
+        index = app.state.request_index = RequestIndex(max(app.state.settings.cache_max_entries, 1))
+    return index
+
+
+async def remember_request(request: Request, key: str, data: str | None, fingerprint: str | None) -> None:
+    """Record that this request, byte for byte, is answered by the result-cache entry `key`."""
+    index = request_index(request.app)
+    if index is None:
+        return
+    raw_key = raw_request_key(
+        request.method,
+        request.url.path,
+        request.scope.get("query_string", b""),
+        request.headers.get("content-type", "").encode("latin-1"),
+        await request.body(),
+    )
+    index.put(raw_key, KnownRequest(key, data, fingerprint))
 
 
 def _accepted(view_id: str, status: str, applied: str) -> JSONResponse:
@@ -195,9 +237,8 @@ async def run_model(
     cached = await cache_get(cache, key)
     set_attributes(result_cache="miss" if cached is None else "hit")
     if cached is not None:
-        if etag_matches(request.headers.get("if-none-match"), cached.etag):
-            return Response(status_code=304, headers={"ETag": cached.etag})
-        return _json(cached.body, cached.etag)
+        await remember_request(request, key, data, fingerprint)
+        return cached_answer(request, cached)
     refuse_uncached(request)
 
     asynchronous, wait = parse_prefer(request.headers.getlist("prefer"))
@@ -213,9 +254,9 @@ async def run_model(
             return await cache_put(cache, key, await processes.run(Call.of(fn, body, data), limit))
 
         entry = await single_flight(executor.flights, key, compute)
-        if etag_matches(request.headers.get("if-none-match"), entry.etag):
-            return Response(status_code=304, headers={"ETag": entry.etag})
-        return _json(entry.body, entry.etag)
+        if cache_results:
+            await remember_request(request, key, data, fingerprint)
+        return cached_answer(request, entry)
 
     spec = JobSpec(
         model=model,

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from common.body import OffLoopBodyRoute
+from common.cached_route import CachedAnswerRoute
 from common.constants import MAIN_ENDPOINT_TAG
 from common.jobs import run_model
 from common.resources import use_resource
@@ -36,7 +36,7 @@ Year = Annotated[str, Query(title="The year under consideration", max_length=4, 
 DatasetCode = Annotated[str, Query(alias="dataset", title="Dataset", max_length=50, examples=["wdi"])]
 Target = Annotated[str, Query(title="Target", max_length=200, examples=["wdi-EG.ELC.ACCS.ZS"])]
 
-router = APIRouter(prefix="/twolvlImp", tags=["Two Level Imputation"], route_class=OffLoopBodyRoute)
+router = APIRouter(prefix="/twolvlImp", tags=["Two Level Imputation"], route_class=CachedAnswerRoute)
 
 
 @router.get("/target_years", response_model=list[str], summary="Supported years")

@@ -9,6 +9,8 @@ from models.twolvlImp.training import forest_threads
 RANKING_TREES = 30
 RANKING_MAX_FEATURES = 0.3
 DROP_FRACTION = 0.25
+SHORTLIST_FACTOR = 6
+"""Elimination starts with a single ranking of every column that keeps this many times `n_select`."""
 
 
 def recursive_elimination(
@@ -28,7 +30,10 @@ def recursive_elimination(
             n_estimators=RANKING_TREES, max_features=RANKING_MAX_FEATURES, random_state=seed, n_jobs=threads
         )
         forest.fit(X[:, remaining], y, sample_weight=weights)
-        drop = min(len(remaining) - n_select, max(1, int(len(remaining) * DROP_FRACTION)))
+        if len(remaining) > SHORTLIST_FACTOR * n_select:
+            drop = len(remaining) - SHORTLIST_FACTOR * n_select
+        else:
+            drop = min(len(remaining) - n_select, max(1, int(len(remaining) * DROP_FRACTION)))
         least_first = np.argsort(forest.feature_importances_, kind="stable")
         remaining = remaining[np.sort(least_first[drop:])]
     return remaining.tolist()

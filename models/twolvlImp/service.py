@@ -99,8 +99,16 @@ def record_run(features: CostFeatures, seconds: float, stages: dict[str, float] 
     HISTORY.record(features, seconds, stages)
 
 
+def _needed(body: TrainRequest) -> tuple[str, ...]:
+    """The columns the request trains on, when the imputation can be limited to them (MANUAL
+    with IterativeImputer; `preprocess.prepare`); empty when every candidate is imputed."""
+    if body.scheme is Scheme.MANUAL and body.interpolator.name == "IterativeImputer":
+        return tuple(sorted(body.manual_predictors or ()))
+    return ()
+
+
 def _key(dataset: IndicatorDataset, body: TrainRequest) -> tuple:
-    return (dataset.fingerprint, body.target_year, body.target, body.interpolator.name)
+    return (dataset.fingerprint, body.target_year, body.target, body.interpolator.name, *_needed(body))
 
 
 def _history_key(dataset: IndicatorDataset, body: TrainRequest) -> tuple:
@@ -142,7 +150,7 @@ def predict(
     table = dataset.year_table(body.target_year)
     try:
         prepared = PREPARED.get(
-            key, lambda: prepare(table, body.target, SIDS_SET, body.interpolator.name, SEED)
+            key, lambda: prepare(table, body.target, SIDS_SET, body.interpolator.name, SEED, _needed(body))
         )
         observed = table.loc[table.index.isin(SIDS_SET), body.target]
         result = run(prepared, observed, dataset.meta["category"], _options(body), report)
@@ -192,7 +200,8 @@ def backtest(
 
     def prepare_fold(masked, hidden):
         return FOLD_PREPARED.get(
-            (*key, hidden), lambda: prepare(masked, body.target, SIDS_SET, body.interpolator.name, SEED)
+            (*key, hidden),
+            lambda: prepare(masked, body.target, SIDS_SET, body.interpolator.name, SEED, _needed(body)),
         )
 
     try:
