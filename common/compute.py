@@ -116,6 +116,11 @@ def install_processes(pool: "ProcessPool | None") -> None:
     _processes = pool
 
 
+def installed_processes() -> "ProcessPool | None":
+    """The installed compute processes, or None (never creates a pool)."""
+    return _processes
+
+
 def get_processes() -> "ProcessPool":
     global _processes
     if _processes is None:

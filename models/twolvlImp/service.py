@@ -7,12 +7,16 @@ for `estimate`.
 """
 
 import logging
+import os
+import threading
 import time
 import zipfile
+from collections import OrderedDict
 from collections.abc import Callable
 
 from common.cache import Memo
 from common.calls import in_parent
+from common.compute import installed_processes
 from common.constants import SIDS_SET
 from common.errors import InvalidInput
 from common.shared_store import shared_store
@@ -85,9 +89,39 @@ class PreparedCache:
             return None
 
 
+class ProcessCaches:
+    """What each compute process holds in its caches, as it reports after every predict (predictions
+    run in those processes, estimates in the API process). Per process an LRU that mirrors the
+    process's own (`PREPARED`: same size, same order of use), so an estimate knows whether the
+    matrices of a request are already imputed in some live process."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._held: dict[tuple[int, str], OrderedDict[tuple, None]] = {}
+        self._lock = threading.Lock()
+
+    def note(self, pid: int, kind: str, key: tuple) -> None:
+        with self._lock:
+            held = self._held.setdefault((pid, kind), OrderedDict())
+            held[key] = None
+            held.move_to_end(key)
+            while len(held) > self.size:
+                held.popitem(last=False)
+
+    def holds(self, kind: str, key: tuple) -> bool:
+        """Whether this process or a live compute process holds `key` (forgets the processes gone)."""
+        pool = installed_processes()
+        live = {os.getpid(), *(pool.pids() if pool is not None else ())}
+        with self._lock:
+            for gone in [owner for owner in self._held if owner[0] not in live]:
+                del self._held[gone]
+            return any(key in held for (pid, held_kind), held in self._held.items() if held_kind == kind)
+
+
 PREPARED = PreparedCache(PREPARED_CACHE_SIZE, "prepared")
 FOLD_PREPARED = PreparedCache(BACKTEST_CACHE_SIZE, "fold-prepared")
 HISTORY = RunHistory()
+CACHED_ELSEWHERE = ProcessCaches(PREPARED_CACHE_SIZE)
 BLENDED: set[tuple] = set()
 """(fingerprint, target, year) whose history curve this process has chosen (its first blend is slower)."""
 """Process-wide: imputed matrices shared by requests (and by backtests, per hidden fold), and
@@ -105,6 +139,11 @@ def _needed(body: TrainRequest) -> tuple[str, ...]:
     if body.scheme is Scheme.MANUAL and body.interpolator.name == "IterativeImputer":
         return tuple(sorted(body.manual_predictors or ()))
     return ()
+
+
+def note_cached(pid: int, kind: str, key: tuple) -> None:
+    """Record (in the API process) that process `pid` now holds `key` in its `kind` cache."""
+    CACHED_ELSEWHERE.note(pid, kind, key)
 
 
 def _key(dataset: IndicatorDataset, body: TrainRequest) -> tuple:
@@ -165,9 +204,11 @@ def predict(
             body.target_year, HistoryYearResult(**clip_to_support(blended, support))
         )
         BLENDED.add(_history_key(dataset, body))
+        in_parent(note_cached, os.getpid(), "blended", _history_key(dataset, body))
     else:
         nested = IndicatorJson.of_year(body.target_year, YearResult(**clip_to_support(result, support)))
     report("done", 1.0)
+    in_parent(note_cached, os.getpid(), "prepared", key)
     in_parent(
         record_run,
         cost_features(body, len(valid), len(prepared.y_train), cached, history_cold),
@@ -238,11 +279,12 @@ def estimate(body: TrainRequest, dataset: IndicatorDataset) -> Estimate:
     valid = validate(body, dataset)
     rows = catalog.year_catalog(dataset, body.target_year)
     training_rows = int(dataset.year_table(rows.year)[body.target].notna().sum())
+    key, history_key = _key(dataset, body), _history_key(dataset, body)
     features = cost_features(
         body,
         len(valid),
         training_rows,
-        _key(dataset, body) in PREPARED,
-        body.history and _history_key(dataset, body) not in BLENDED,
+        key in PREPARED or CACHED_ELSEWHERE.holds("prepared", key),
+        body.history and history_key not in BLENDED and not CACHED_ELSEWHERE.holds("blended", history_key),
     )
     return HISTORY.estimate(features)
