@@ -8,7 +8,7 @@ Cost formula, per stage, in machine units (seconds / `bench/calibrate.py`'s figu
               predictor: only it and its nearest columns are imputed)
     select    AFS 0.0003 × the columns its rounds rank (all candidates once, then the shortlist of
               a few × number_predictor: `selection.elimination_schedule`) + 0.008 per round ·
-              PCA 0.07 (a full SVD of the training rows) · MANUAL 0
+              PCA 0.01 · MANUAL 0
     train     per fit 0.004 + per tree 0.00035 × (1 + selected / 20), times 6 fits for rfr/etr (5 folds + final),
               23 × 0.5 for gbr (4 depths × 5 folds + final + 2 quantile models), all = the sum
     history   HISTORY_UNITS (curves of every training country, the blend's fit), plus
@@ -42,7 +42,7 @@ ITERATIVE_UNITS_PER_COLUMN = 0.006
 ITERATIVE_FOCUSED_UNITS = 0.08
 RANK_UNITS_PER_COLUMN = 0.0003
 RANK_ROUND_UNITS = 0.008
-PCA_UNITS = 0.07
+PCA_UNITS = 0.01
 TREE_UNITS = 0.00035
 FIT_UNITS = 0.004
 HISTORY_UNITS = 0.06

@@ -14,6 +14,8 @@ import zipfile
 from collections import OrderedDict
 from collections.abc import Callable
 
+from threadpoolctl import threadpool_limits
+
 from common.cache import Memo
 from common.calls import in_parent
 from common.compute import installed_processes
@@ -45,6 +47,10 @@ log = logging.getLogger(__name__)
 
 SEED = 0
 PREPARED_CACHE_SIZE = 16
+BLAS_THREADS = 1
+"""BLAS threads of a computation (KNN distances, PCA's SVD): compute processes already run side by
+side, one per core, and a multi-threaded BLAS on a busy core spins (measured 2–6× slower, with
+outliers of 20×, for the 214 × 380 matrices here). Tree fitting threads are joblib's, not BLAS's."""
 BACKTEST_CACHE_SIZE = 40
 
 Progress = Callable[[str, float], None]
@@ -179,6 +185,11 @@ def _options(body: TrainRequest) -> Options:
 def predict(
     body: TrainRequest, dataset: IndicatorDataset, progress: Progress | None = None
 ) -> PredictResponse:
+    with threadpool_limits(limits=BLAS_THREADS, user_api="blas"):
+        return _predict(body, dataset, progress)
+
+
+def _predict(body: TrainRequest, dataset: IndicatorDataset, progress: Progress | None) -> PredictResponse:
     report = StageClock(progress or (lambda stage, fraction: None))
     started = time.perf_counter()
     report("validating", 0.0)
@@ -222,6 +233,13 @@ def backtest(
     body: BacktestRequest, dataset: IndicatorDataset, progress: Progress | None = None
 ) -> BacktestResponse:
     """Hide the target's observed SIDS values of the year in `body.folds` folds and score the model."""
+    with threadpool_limits(limits=BLAS_THREADS, user_api="blas"):
+        return _backtest(body, dataset, progress)
+
+
+def _backtest(
+    body: BacktestRequest, dataset: IndicatorDataset, progress: Progress | None
+) -> BacktestResponse:
     validate(body, dataset)
     table = dataset.year_table(body.target_year)
     reporting = int(table.loc[table.index.isin(SIDS_SET), body.target].notna().sum())
