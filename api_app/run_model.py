@@ -26,7 +26,17 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel
 
 from common.body import INLINE_BODY_BYTES
-from common.cache import CachedResponse, cache_get, cache_key, etag_matches, etag_of
+from common.cache import (
+    CachedResponse,
+    KnownRequest,
+    NoCache,
+    RequestIndex,
+    cache_get,
+    cache_key,
+    etag_matches,
+    etag_of,
+    raw_request_key,
+)
 from common.errors import ComputeTimeout, NotCached, NotFound, TooLong
 from common.jobs import Executor
 from common.jobs.types import (
@@ -113,6 +123,37 @@ def _json(body: bytes, etag: str | None = None, status: int = 200) -> Response:
     return Response(
         body, status_code=status, media_type="application/json", headers={"ETag": etag} if etag else None
     )
+
+
+def cached_answer(request: Request, entry: CachedResponse) -> Response:
+    """A result-cache entry as the answer: 304 when `If-None-Match` names it, else the body and ETag."""
+    if etag_matches(request.headers.get("if-none-match"), entry.etag):
+        return Response(status_code=304, headers={"ETag": entry.etag})
+    return _json(entry.body, entry.etag)
+
+
+def request_index(app: Any) -> RequestIndex | None:
+    """The app's index of requests known by their raw bytes (`api_app.cached_route`), created on first
+    use; None when the result cache is off."""
+    index: RequestIndex | None = getattr(app.state, "request_index", None)
+    if index is None and not isinstance(app.state.cache, NoCache):
+        index = app.state.request_index = RequestIndex(max(app.state.settings.cache_max_entries, 1))
+    return index
+
+
+async def remember_request(request: Request, key: str, resource: str | None, fingerprint: str | None) -> None:
+    """Record that this request, byte for byte, is answered by the result-cache entry `key`."""
+    index = request_index(request.app)
+    if index is None:
+        return
+    raw_key = raw_request_key(
+        request.method,
+        request.url.path,
+        request.scope.get("query_string", b""),
+        request.headers.get("content-type", "").encode("latin-1"),
+        await request.body(),
+    )
+    index.put(raw_key, KnownRequest(key, resource, fingerprint))
 
 
 def _accepted(view_id: str, status: JobStatus, applied: str) -> JSONResponse:
@@ -205,9 +246,8 @@ async def run_model(
     cached = await cache_get(cache, key) if cache_results else None
     set_attributes(result_cache="miss" if cached is None else "hit")
     if cached is not None:
-        if etag_matches(request.headers.get("if-none-match"), cached.etag):
-            return Response(status_code=304, headers={"ETag": cached.etag})
-        return _json(cached.body, cached.etag)
+        await remember_request(request, key, resource, fingerprint)
+        return cached_answer(request, cached)
     refuse_uncached(request)
 
     asynchronous, wait = parse_prefer(request.headers.getlist("prefer"))
@@ -229,9 +269,9 @@ async def run_model(
     if synchronous:
         flights: dict[str, asyncio.Future[CachedResponse]] = app.state.flights
         entry = await single_flight(flights, key, lambda: executor.run(work, limit))
-        if etag_matches(request.headers.get("if-none-match"), entry.etag):
-            return Response(status_code=304, headers={"ETag": entry.etag})
-        return _json(entry.body, entry.etag)
+        if cache_results:
+            await remember_request(request, key, resource, fingerprint)
+        return cached_answer(request, entry)
     job_id = await executor.submit(work, limit)
     if wait is None:
         return _accepted(job_id, "queued", "respond-async")

@@ -1,18 +1,30 @@
-"""Time twolvlImp's reference requests (and the simple one with `history: true`) on a cold server (fresh process, as ready as a started
-server: data loaded and the model's WARMUP done, nothing else cached) and warm.
+"""Time twolvlImp's reference requests (and the simple one with `history: true` and with
+IterativeImputer) on a cold server (fresh process, as ready as a started server: data loaded and
+the model's WARMUP done, nothing else cached) and warm.
 
 Prints seconds, machine units (seconds / calibrate.py's figure, the mean of a measurement before
-and one after the requests) and the CV RMSE of each request. Run from the repo root: `python bench/twolvlimp_bench.py`.
+and one after the requests) and the CV RMSE of each request, the median of `--runs` fresh processes
+(default 3). `--before PATH` runs the same requests on another checkout (e.g. the branch's starting
+point) in the same run, alternating with this one, and prints both. Run from the repo root:
+`python bench/twolvlimp_bench.py [--runs 3] [--before PATH]`.
 """
 
+import argparse
 import json
+import statistics
 import subprocess
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 CALIBRATE = REPO / "bench" / "calibrate.py"
-REFERENCE = {"simple": (0.53, None), "simple + history": (None, None), "time-consuming": (26.2, 10.72)}
+REFERENCE = {
+    "simple": (0.53, None),
+    "simple + history": (None, None),
+    "simple Iterative": (None, None),
+    "time-consuming": (26.2, 10.72),
+}
+TARGET = {"simple Iterative": "≤ 2 units cold", "time-consuming": "≤ 0.5 units cold, RMSE ≤ 11.26"}
 
 CHILD = """
 import json, sys, time
@@ -24,7 +36,8 @@ indicators = load_indicator_dataset(DEFAULT_DATASET_PATH)
 WARMUP({"indicators": indicators})
 name = sys.argv[1]
 body = TrainRequest(**{**(AFS_EXAMPLE if name == "time-consuming" else SIMPLE_EXAMPLE),
-                      "history": name.endswith("history")})
+                      "history": name.endswith("history"),
+                      **({"interpolator": "IterativeImputer"} if name.endswith("Iterative") else {})})
 runs = []
 for _ in range(int(sys.argv[2])):
     started = time.perf_counter()
@@ -42,11 +55,11 @@ def calibrate() -> float:
     )
 
 
-def measure(name: str, repeats: int) -> dict:
+def measure(name: str, repeats: int, repo: Path = REPO) -> dict:
     """Runs in a fresh process: the first run is cold (only the warm-up done), the others warm."""
     out = subprocess.run(
-        [sys.executable, "-c", CHILD, name, str(repeats)],
-        cwd=REPO,
+        [sys.executable, "-W", "ignore", "-c", CHILD, name, str(repeats)],
+        cwd=repo,
         capture_output=True,
         text=True,
         check=True,
@@ -55,20 +68,33 @@ def measure(name: str, repeats: int) -> dict:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=3, help="fresh processes per request (median)")
+    parser.add_argument("--before", type=Path, help="another checkout to time in the same run")
+    args = parser.parse_args()
+    checkouts = {"after": REPO, **({"before": args.before} if args.before else {})}
     before = calibrate()
-    results = {name: measure(name, 3) for name in REFERENCE}
+    runs: dict[tuple[str, str], list[dict]] = {}
+    for _ in range(args.runs):
+        for name in REFERENCE:
+            for label, repo in checkouts.items():
+                runs.setdefault((label, name), []).append(measure(name, 3, repo))
     after = calibrate()
     unit = (before + after) / 2
     print(
-        f"calibrate.py: {before:.3f} s before, {after:.3f} s after; machine unit = their mean, {unit:.3f} s"
+        f"calibrate.py: {before:.3f} s before, {after:.3f} s after; machine unit = their mean, {unit:.3f} s; "
+        f"medians of {args.runs} fresh processes"
     )
-    for name, result in results.items():
-        cold, warm = result["runs"][0], min(result["runs"][1:])
+    for (label, name), results in sorted(runs.items(), key=lambda item: (list(REFERENCE).index(item[0][1]),)):
+        cold = statistics.median(result["runs"][0] for result in results)
+        warm = statistics.median(min(result["runs"][1:]) for result in results)
+        rmse = statistics.median(result["rmse"] for result in results)
         ref_units, ref_rmse = REFERENCE[name]
         print(
-            f"{name:15s} cold {cold:7.3f} s = {cold / unit:6.3f} units | warm {warm:7.3f} s = "
-            f"{warm / unit:6.3f} units | reference {ref_units or '—'} units | CV RMSE {result['rmse']:.3f}"
-            + (f" (reference {ref_rmse})" if ref_rmse else "")
+            f"{label:6s} {name:17s} cold {cold:7.3f} s = {cold / unit:6.3f} units | warm {warm:7.3f} s = "
+            f"{warm / unit:6.3f} units | replaced system {ref_units or '—'} units | CV RMSE {rmse:.3f}"
+            + (f" (replaced system {ref_rmse})" if ref_rmse else "")
+            + (f" | target {TARGET[name]}" if name in TARGET else "")
         )
 
 

@@ -188,3 +188,55 @@ class Memo:
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
         return value
+
+
+@dataclass(frozen=True)
+class KnownRequest:
+    """What a request's raw bytes were proven to mean: the result-cache key of its answer, and the
+    data (name, fingerprint) that answer was computed on."""
+
+    key: str
+    data: str | None
+    fingerprint: str | None
+
+
+def raw_request_key(method: str, path: str, query: bytes, content_type: bytes, body: bytes) -> str:
+    """Digest of a request exactly as it arrived (method, path, query, content type, body bytes)."""
+    digest = hashlib.sha256()
+    for part in (method.encode(), path.encode(), query, content_type):
+        digest.update(len(part).to_bytes(4, "big") + part)
+    digest.update(body)
+    return digest.hexdigest()
+
+
+class RequestIndex:
+    """Thread-safe LRU from raw request digests (`raw_request_key`) to `KnownRequest`s: a request
+    whose bytes, route and content type equal one that passed validation and was answered from (or
+    into) the result cache means the same, so its answer can be served without parsing, validating
+    and canonicalising it again. Only a request the full path accepted is ever recorded."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[str, KnownRequest] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, raw_key: str) -> KnownRequest | None:
+        with self._lock:
+            known = self._items.get(raw_key)
+            if known is not None:
+                self._items.move_to_end(raw_key)
+            return known
+
+    def put(self, raw_key: str, known: KnownRequest) -> None:
+        with self._lock:
+            self._items[raw_key] = known
+            self._items.move_to_end(raw_key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def forget(self, raw_key: str) -> None:
+        with self._lock:
+            self._items.pop(raw_key, None)
+
+    def __len__(self) -> int:
+        return len(self._items)

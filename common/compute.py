@@ -124,6 +124,11 @@ def uninstall_processes(pool: "ProcessPool") -> None:
         _process_pools.remove(pool)
 
 
+def installed_processes() -> "ProcessPool | None":
+    """The installed compute processes, or None (never creates a pool)."""
+    return _process_pools[-1] if _process_pools else None
+
+
 def get_processes() -> "ProcessPool":
     """The compute processes the app's startup installed (the app owns them; nothing is built here)."""
     if not _process_pools:

@@ -4,8 +4,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
+from api_app.cached_route import CachedAnswerRoute
 from api_app.run_model import run_model
-from common.body import OffLoopBodyRoute
 from common.constants import MAIN_ENDPOINT_TAG
 from common.model_package import IndicatorsDep, Resources
 from models.twolvlImp import catalog, service
@@ -34,7 +34,7 @@ Year = Annotated[str, Query(title="The year under consideration", max_length=4, 
 DatasetCode = Annotated[str, Query(alias="dataset", title="Dataset", max_length=50, examples=["wdi"])]
 Target = Annotated[str, Query(title="Target", max_length=200, examples=["wdi-EG.ELC.ACCS.ZS"])]
 
-router = APIRouter(prefix="/twolvlImp", tags=["Two Level Imputation"], route_class=OffLoopBodyRoute)
+router = APIRouter(prefix="/twolvlImp", tags=["Two Level Imputation"], route_class=CachedAnswerRoute)
 
 
 @router.get("/target_years", response_model=list[str], summary="Supported years")

@@ -2,10 +2,14 @@
 
 Cost formula, per stage, in machine units (seconds / `bench/calibrate.py`'s figure):
 
-    prepare   (skipped when the imputed matrices are cached)
-              KNN 0.12 · Simple 0.01 · Iterative 0.004 × candidates
-    select    AFS 0.0025 × candidates · PCA 0.02 · MANUAL 0
-    train     per fit 0.008 + per tree 0.0007 × (1 + selected / 20), times 6 fits for rfr/etr (5 folds + final),
+    prepare   (skipped when the imputed matrices are cached, in this process or, as the compute
+              processes report back, in one of them)
+              KNN 0.09 · Simple 0.01 · Iterative 0.006 × candidates (MANUAL: 0.08 per chosen
+              predictor: only it and its nearest columns are imputed)
+    select    AFS 0.0003 × the columns its rounds rank (all candidates once, then the shortlist of
+              a few × number_predictor: `selection.elimination_schedule`) + 0.008 per round ·
+              PCA 0.01 · MANUAL 0
+    train     per fit 0.004 + per tree 0.00035 × (1 + selected / 20), times 6 fits for rfr/etr (5 folds + final),
               23 × 0.5 for gbr (4 depths × 5 folds + final + 2 quantile models), all = the sum
     history   HISTORY_UNITS (curves of every training country, the blend's fit), plus
               HISTORY_CURVE_UNITS the first time for a (target, year): choosing its curve
@@ -30,14 +34,17 @@ import numpy as np
 
 from common.machine_speed import HOST
 from models.twolvlImp.schemas import Estimate
+from models.twolvlImp.selection import elimination_schedule
 
 MACHINE_SECONDS = 1.8
-PREPARE_UNITS = {"KNNImputer": 0.12, "SimpleImputer": 0.01}
-ITERATIVE_UNITS_PER_COLUMN = 0.004
-AFS_UNITS_PER_COLUMN = 0.0025
-PCA_UNITS = 0.02
-TREE_UNITS = 0.0007
-FIT_UNITS = 0.008
+PREPARE_UNITS = {"KNNImputer": 0.09, "SimpleImputer": 0.01}
+ITERATIVE_UNITS_PER_COLUMN = 0.006
+ITERATIVE_FOCUSED_UNITS = 0.08
+RANK_UNITS_PER_COLUMN = 0.0003
+RANK_ROUND_UNITS = 0.008
+PCA_UNITS = 0.01
+TREE_UNITS = 0.00035
+FIT_UNITS = 0.004
 HISTORY_UNITS = 0.06
 HISTORY_CURVE_UNITS = 0.2
 FIT_COUNTS = {"rfr": 6.0, "etr": 6.0, "gbr": 23 * 0.5}
@@ -87,15 +94,28 @@ runs), else from every run with the stage."""
 RECENT_RUNS = 40
 
 
+def prepare_units(f: CostFeatures) -> float:
+    if f.interpolator != "IterativeImputer":
+        return PREPARE_UNITS[f.interpolator]
+    if f.scheme == "MANUAL":
+        return ITERATIVE_FOCUSED_UNITS * f.selected
+    return ITERATIVE_UNITS_PER_COLUMN * f.candidates
+
+
+def select_units(f: CostFeatures) -> float:
+    if f.scheme == "AFS":
+        rounds = elimination_schedule(f.candidates, f.selected)
+        return RANK_UNITS_PER_COLUMN * sum(rounds) + RANK_ROUND_UNITS * len(rounds)
+    return PCA_UNITS if f.scheme == "PCA" else 0.0
+
+
 def stage_units(f: CostFeatures) -> dict[str, float]:
     """The cost formula of each stage, in machine units."""
     fits = sum(FIT_COUNTS.values()) if f.model == "all" else FIT_COUNTS[f.model]
     rows = f.training_rows / 200
     return {
-        "prepare": 0.0
-        if f.cached
-        else PREPARE_UNITS.get(f.interpolator, ITERATIVE_UNITS_PER_COLUMN * f.candidates),
-        "select": {"AFS": AFS_UNITS_PER_COLUMN * f.candidates, "PCA": PCA_UNITS}.get(f.scheme, 0.0),
+        "prepare": 0.0 if f.cached else prepare_units(f),
+        "select": select_units(f),
         "train": fits * (FIT_UNITS + f.estimators * TREE_UNITS * (1 + f.selected / 20) * max(rows, 0.1)),
         "history": (HISTORY_UNITS + (HISTORY_CURVE_UNITS if f.history_cold else 0.0)) if f.history else 0.0,
     }

@@ -150,8 +150,33 @@ def impute(X_train: np.ndarray, X_predict: np.ndarray, kind: str, seed: int) -> 
     return filled_train, filled_predict
 
 
-def prepare(table: pd.DataFrame, target: str, sids: frozenset[str], kind: str, seed: int) -> Prepared:
-    """Training rows (countries with a target value), SIDS rows to predict, imputed predictors."""
+def iterative_neighbourhood(train: pd.DataFrame, needed: list[str], columns: list[str]) -> list[str]:
+    """`needed` and, for each, the `ITERATIVE_NEAREST` candidate columns most correlated with it
+    (absolute Pearson over the training rows, pairwise complete): the columns an iterative imputation
+    of `needed` draws on (as IterativeImputer's `n_nearest_features`), in `columns` order."""
+    others = train[[c for c in columns if c not in needed]]
+    keep = set(needed)
+    for column in needed:
+        strength = others.corrwith(train[column]).abs().dropna()
+        keep.update(strength.sort_values(ascending=False, kind="stable").index[:ITERATIVE_NEAREST])
+    return [c for c in columns if c in keep]
+
+
+def prepare(
+    table: pd.DataFrame,
+    target: str,
+    sids: frozenset[str],
+    kind: str,
+    seed: int,
+    needed: tuple[str, ...] = (),
+) -> Prepared:
+    """Training rows (countries with a target value), SIDS rows to predict, imputed predictors.
+
+    `needed` (the MANUAL predictors) limits an IterativeImputer to those columns and their nearest
+    neighbours, and the matrices to `needed`: the other ~400 candidate columns would be imputed only to
+    be dropped. Nearest-neighbour and mean imputation are cheap enough to fill every candidate (and
+    KNN's distances use them all), so they ignore it.
+    """
     columns = candidate_predictors(table, target)
     if not columns:
         raise ValueError(
@@ -161,9 +186,15 @@ def prepare(table: pd.DataFrame, target: str, sids: frozenset[str], kind: str, s
     has_target = table[target].notna()
     train = table.loc[has_target]
     predict = table.loc[~has_target & table.index.isin(sids)]
+    focused = kind == "IterativeImputer" and bool(needed) and set(needed) <= set(columns)
+    imputed = iterative_neighbourhood(train, list(needed), columns) if focused else columns
     X_train, X_predict = impute(
-        train[columns].to_numpy(dtype=np.float64), predict[columns].to_numpy(dtype=np.float64), kind, seed
+        train[imputed].to_numpy(dtype=np.float64), predict[imputed].to_numpy(dtype=np.float64), kind, seed
     )
+    if focused:
+        kept = [imputed.index(c) for c in columns if c in needed]
+        columns = [imputed[i] for i in kept]
+        X_train, X_predict = X_train[:, kept], X_predict[:, kept]
     return Prepared(
         columns=tuple(columns),
         train_countries=tuple(train.index),

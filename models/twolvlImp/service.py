@@ -7,12 +7,18 @@ for `estimate`.
 """
 
 import logging
+import os
+import threading
 import time
 import zipfile
+from collections import OrderedDict
 from collections.abc import Callable
+
+from threadpoolctl import threadpool_limits
 
 from common.cache import Memo
 from common.calls import in_parent
+from common.compute import installed_processes
 from common.constants import SIDS_SET
 from common.errors import InvalidInput
 from common.progress import Progress
@@ -42,6 +48,10 @@ log = logging.getLogger(__name__)
 
 SEED = 0
 PREPARED_CACHE_SIZE = 16
+BLAS_THREADS = 1
+"""BLAS threads of a computation (KNN distances, PCA's SVD): compute processes already run side by
+side, one per core, and a multi-threaded BLAS on a busy core spins (measured 2–6× slower, with
+outliers of 20×, for the 214 × 380 matrices here). Tree fitting threads are joblib's, not BLAS's."""
 BACKTEST_CACHE_SIZE = 40
 
 
@@ -84,9 +94,39 @@ class PreparedCache:
             return None
 
 
+class ProcessCaches:
+    """What each compute process holds in its caches, as it reports after every predict (predictions
+    run in those processes, estimates in the API process). Per process an LRU that mirrors the
+    process's own (`PREPARED`: same size, same order of use), so an estimate knows whether the
+    matrices of a request are already imputed in some live process."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._held: dict[tuple[int, str], OrderedDict[tuple, None]] = {}
+        self._lock = threading.Lock()
+
+    def note(self, pid: int, kind: str, key: tuple) -> None:
+        with self._lock:
+            held = self._held.setdefault((pid, kind), OrderedDict())
+            held[key] = None
+            held.move_to_end(key)
+            while len(held) > self.size:
+                held.popitem(last=False)
+
+    def holds(self, kind: str, key: tuple) -> bool:
+        """Whether this process or a live compute process holds `key` (forgets the processes gone)."""
+        pool = installed_processes()
+        live = {os.getpid(), *(pool.pids() if pool is not None else ())}
+        with self._lock:
+            for gone in [owner for owner in self._held if owner[0] not in live]:
+                del self._held[gone]
+            return any(key in held for (pid, held_kind), held in self._held.items() if held_kind == kind)
+
+
 PREPARED = PreparedCache(PREPARED_CACHE_SIZE, "prepared")
 FOLD_PREPARED = PreparedCache(BACKTEST_CACHE_SIZE, "fold-prepared")
 RUN_TIMES = RunHistory()
+CACHED_ELSEWHERE = ProcessCaches(PREPARED_CACHE_SIZE)
 BLENDED: set[tuple] = set()
 """(fingerprint, target, year) whose history curve this process has chosen (its first blend is slower)."""
 """Process-wide: imputed matrices shared by requests (and by backtests, per hidden fold), and
@@ -98,8 +138,21 @@ def record_run(features: CostFeatures, seconds: float, stages: dict[str, float] 
     RUN_TIMES.record(features, seconds, stages)
 
 
+def _needed(body: TrainRequest) -> tuple[str, ...]:
+    """The columns the request trains on, when the imputation can be limited to them (MANUAL
+    with IterativeImputer; `preprocess.prepare`); empty when every candidate is imputed."""
+    if body.scheme is Scheme.MANUAL and body.interpolator.name == "IterativeImputer":
+        return tuple(sorted(body.manual_predictors or ()))
+    return ()
+
+
+def note_cached(pid: int, kind: str, key: tuple) -> None:
+    """Record (in the API process) that process `pid` now holds `key` in its `kind` cache."""
+    CACHED_ELSEWHERE.note(pid, kind, key)
+
+
 def _key(indicators: IndicatorDataset, body: TrainRequest) -> tuple:
-    return (indicators.fingerprint, body.target_year, body.target, body.interpolator.name)
+    return (indicators.fingerprint, body.target_year, body.target, body.interpolator.name, *_needed(body))
 
 
 def _history_key(indicators: IndicatorDataset, body: TrainRequest) -> tuple:
@@ -131,6 +184,11 @@ def _options(body: TrainRequest) -> Options:
 def predict(
     body: TrainRequest, indicators: IndicatorDataset, progress: Progress | None = None
 ) -> PredictResponse:
+    with threadpool_limits(limits=BLAS_THREADS, user_api="blas"):
+        return _predict(body, indicators, progress)
+
+
+def _predict(body: TrainRequest, indicators: IndicatorDataset, progress: Progress | None) -> PredictResponse:
     report = StageClock(progress or (lambda stage, fraction: None))
     started = time.perf_counter()
     report("validating", 0.0)
@@ -141,7 +199,7 @@ def predict(
     table = indicators.year_table(body.target_year)
     try:
         prepared = PREPARED.get(
-            key, lambda: prepare(table, body.target, SIDS_SET, body.interpolator.name, SEED)
+            key, lambda: prepare(table, body.target, SIDS_SET, body.interpolator.name, SEED, _needed(body))
         )
         observed = table.loc[table.index.isin(SIDS_SET), body.target]
         result = run(prepared, observed, indicators.meta["category"], _options(body), report)
@@ -156,9 +214,11 @@ def predict(
             body.target_year, HistoryYearResult(**clip_to_support(blended, support))
         )
         BLENDED.add(_history_key(indicators, body))
+        in_parent(note_cached, os.getpid(), "blended", _history_key(indicators, body))
     else:
         nested = IndicatorJson.of_year(body.target_year, YearResult(**clip_to_support(result, support)))
     report("done", 1.0)
+    in_parent(note_cached, os.getpid(), "prepared", key)
     in_parent(
         record_run,
         cost_features(body, len(valid), len(prepared.y_train), cached, history_cold),
@@ -172,6 +232,13 @@ def backtest(
     body: BacktestRequest, indicators: IndicatorDataset, progress: Progress | None = None
 ) -> BacktestResponse:
     """Hide the target's observed SIDS values of the year in `body.folds` folds and score the model."""
+    with threadpool_limits(limits=BLAS_THREADS, user_api="blas"):
+        return _backtest(body, indicators, progress)
+
+
+def _backtest(
+    body: BacktestRequest, indicators: IndicatorDataset, progress: Progress | None
+) -> BacktestResponse:
     validate(body, indicators)
     table = indicators.year_table(body.target_year)
     reporting = int(table.loc[table.index.isin(SIDS_SET), body.target].notna().sum())
@@ -191,7 +258,8 @@ def backtest(
 
     def prepare_fold(masked, hidden):
         return FOLD_PREPARED.get(
-            (*key, hidden), lambda: prepare(masked, body.target, SIDS_SET, body.interpolator.name, SEED)
+            (*key, hidden),
+            lambda: prepare(masked, body.target, SIDS_SET, body.interpolator.name, SEED, _needed(body)),
         )
 
     try:
@@ -228,11 +296,12 @@ def estimate(body: TrainRequest, indicators: IndicatorDataset) -> Estimate:
     valid = validate(body, indicators)
     rows = catalog.year_catalog(indicators, body.target_year)
     training_rows = int(indicators.year_table(rows.year)[body.target].notna().sum())
+    key, history_key = _key(indicators, body), _history_key(indicators, body)
     features = cost_features(
         body,
         len(valid),
         training_rows,
-        _key(indicators, body) in PREPARED,
-        body.history and _history_key(indicators, body) not in BLENDED,
+        key in PREPARED or CACHED_ELSEWHERE.holds("prepared", key),
+        body.history and history_key not in BLENDED and not CACHED_ELSEWHERE.holds("blended", history_key),
     )
     return RUN_TIMES.estimate(features)

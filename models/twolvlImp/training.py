@@ -97,18 +97,27 @@ def truncated_tree_predictions(forest, X: np.ndarray, depths) -> np.ndarray:
     return out
 
 
+def _forest_fold(kind, X, y, w, train, test, n_estimators, seed, n_jobs) -> np.ndarray:
+    """Predictions of every candidate depth for the fold's test rows, shape (depths, test rows)."""
+    forest = make_model(kind, n_estimators, None, seed, n_jobs).fit(
+        X[train], y[train], sample_weight=w[train]
+    )
+    return truncated_tree_predictions(forest, X[test], FOREST_DEPTHS).mean(axis=1)
+
+
 def search_forest(
     kind: str, X: np.ndarray, y: np.ndarray, w: np.ndarray, n_estimators: int, seed: int, n_jobs: int
 ) -> Search:
+    """The folds' forests are fitted side by side on `n_jobs` threads when their work is large enough
+    (a forest builds its trees without the GIL); small ones fold after fold on this thread."""
     folds = cv_folds(len(y), seed)
-    n_jobs = forest_threads(n_estimators, *X.shape, n_jobs)
+    fold_threads = forest_threads(n_estimators * len(folds), *X.shape, n_jobs)
+    results = Parallel(n_jobs=fold_threads, prefer="threads")(
+        delayed(_forest_fold)(kind, X, y, w, train, test, n_estimators, seed, 1) for train, test in folds
+    )
     oof = np.empty((len(FOREST_DEPTHS), len(y)))
     fold_mse = np.empty((len(FOREST_DEPTHS), len(folds)))
-    for f, (train, test) in enumerate(folds):
-        forest = make_model(kind, n_estimators, None, seed, n_jobs).fit(
-            X[train], y[train], sample_weight=w[train]
-        )
-        predictions = truncated_tree_predictions(forest, X[test], FOREST_DEPTHS).mean(axis=1)
+    for f, ((_, test), predictions) in enumerate(zip(folds, results)):
         oof[:, test] = predictions
         fold_mse[:, f] = ((predictions - y[test]) ** 2).mean(axis=1)
     scores = fold_mse.mean(axis=1)

@@ -1,8 +1,11 @@
 """POST /twolvlImp/estimate: the cost formula per stage, rates learned from measured runs, the
 host's machine unit (figures vs real durations are bench/estimate_bench.py's job, not a test's)."""
 
+import os
+
 import pytest
 
+from models.twolvlImp import service
 from models.twolvlImp.estimate import (
     HISTORY_CURVE_UNITS,
     HISTORY_UNITS,
@@ -95,3 +98,57 @@ def test_estimate_reports_its_basis_and_learns_from_predict(client):
     assert client.post("/twolvlImp/predict", json=body).status_code == 200
     after = client.post("/twolvlImp/estimate", json=body).json()
     assert after["method"] == "formula-scaled" and after["runs"] > before["runs"]
+
+
+def test_afs_selection_cost_follows_the_columns_its_rounds_rank():
+    afs = {**SIMPLE.__dict__, "scheme": "AFS", "cached": False}
+    costs = [stage_units(CostFeatures(**{**afs, "selected": n}))["select"] for n in (3, 10, 40)]
+    assert 0 < costs[0] < costs[1] < costs[2]
+    assert stage_units(CostFeatures(**{**afs, "candidates": 760, "selected": 10}))["select"] > costs[1]
+    manual = stage_units(
+        CostFeatures(**{**SIMPLE.__dict__, "interpolator": "IterativeImputer", "cached": False})
+    )
+    full = stage_units(CostFeatures(**{**afs, "interpolator": "IterativeImputer"}))
+    assert manual["select"] == 0 and 0 < manual["prepare"] < full["prepare"]
+
+
+def test_the_api_process_knows_which_matrices_its_compute_processes_hold(client, dataset):
+    """Predictions run in compute processes; their caches are reported back, so an estimate made in
+    the API process counts a request whose matrices a live process holds as warm."""
+    body = {
+        "target_year": "2002",
+        "dataset": "wdi",
+        "target": "wdi-EG.ELC.ACCS.ZS",
+        "interpolator": "SimpleImputer",
+        "scheme": "MANUAL",
+        "manual_predictors": ["wdi-AG.LND.AGRI.ZS"],
+        "estimators": 6,
+        "model": "rfr",
+        "interval": "quantile",
+        "history": True,
+    }
+    key = (dataset.fingerprint, "2002", body["target"], "SimpleImputer")
+    assert not service.CACHED_ELSEWHERE.holds("prepared", key)
+    assert client.post("/twolvlImp/predict", json=body).status_code == 200
+    assert key not in service.PREPARED  # computed in a compute process, not here
+    assert service.CACHED_ELSEWHERE.holds("prepared", key)
+    assert service.CACHED_ELSEWHERE.holds("blended", (dataset.fingerprint, body["target"], "2002"))
+    features = []
+    original = service.cost_features
+    try:
+        service.cost_features = lambda *args: features.append(args) or original(*args)
+        assert client.post("/twolvlImp/estimate", json={**body, "estimators": 9}).status_code == 200
+    finally:
+        service.cost_features = original
+    (_, _, _, cached, history_cold), *_ = features
+    assert cached and not history_cold
+
+
+def test_caches_of_processes_that_are_gone_are_forgotten():
+    caches = service.ProcessCaches(2)
+    caches.note(os.getpid(), "prepared", ("a",))
+    caches.note(2**22 + 12345, "prepared", ("b",))  # no such compute process
+    assert caches.holds("prepared", ("a",)) and not caches.holds("prepared", ("b",))
+    for key in ("c", "d"):
+        caches.note(os.getpid(), "prepared", (key,))
+    assert not caches.holds("prepared", ("a",))  # evicted like the process's own LRU
