@@ -15,7 +15,7 @@ ECHO = """
 from fastapi import APIRouter, Request
 from pydantic import Field, field_validator
 from api_app.cached_route import CachedAnswerRoute
-from common.jobs import run_model
+from api_app.run_model import run_model
 from common.requests import ModelRequest
 
 router = APIRouter(prefix="/echotest", route_class=CachedAnswerRoute)
@@ -32,7 +32,7 @@ class Echo(ModelRequest):
         return value
 
 
-def echo(body, data, progress=None):
+def echo(body, resource, progress=None):
     return {"value": body.value, "squared": body.value**2}
 
 
