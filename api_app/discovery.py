@@ -25,6 +25,13 @@ class DiscoveredPackage:
     warmup: Warmup | None = None
 
     @property
+    def mounted_router(self) -> APIRouter:
+        """The router of a package that loaded (discovery mounts only those)."""
+        if self.router is None:
+            raise RuntimeError(f"model package {self.name} was not mounted: {self.error}")
+        return self.router
+
+    @property
     def label(self) -> str:
         if self.router is not None and self.router.tags:
             return str(self.router.tags[0])

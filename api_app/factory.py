@@ -4,7 +4,9 @@ import asyncio
 import logging
 import multiprocessing
 import time
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -133,9 +135,11 @@ def _compute_processes(settings: Settings, store: ResourceStore) -> ProcessPool:
     )
 
 
-def _lifespan(settings: Settings, discovery: Discovery, store: ResourceStore, tracing: TracerProvider | None):
+def _lifespan(
+    settings: Settings, discovery: Discovery, store: ResourceStore, tracing: TracerProvider | None
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
-    async def lifespan(app: FastAPI):
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if tracing is not None:
             install(tracing)
         pool = ComputePool(
@@ -175,10 +179,10 @@ def _lifespan(settings: Settings, discovery: Discovery, store: ResourceStore, tr
     return lifespan
 
 
-def _openapi(app: FastAPI, settings: Settings):
+def _openapi(app: FastAPI, settings: Settings) -> Callable[[], dict[str, Any]]:
     """OpenAPI with the real error shape: every operation documents 4XX/5XX as ErrorResponse."""
 
-    def build() -> dict:
+    def build() -> dict[str, Any]:
         if app.openapi_schema:
             return app.openapi_schema
         schema = get_openapi(
@@ -239,7 +243,7 @@ def create_app(
     app.state.discovery = discovery
     app.state.resources = store
     app.state.warmed = set()
-    app.state.model_prefixes = {p.router.prefix: p.name for p in discovery.mounted}
+    app.state.model_prefixes = {p.mounted_router.prefix: p.name for p in discovery.mounted}
     app.state.jobs, app.state.cache = build_jobs(settings, lambda: app.state.processes)
     app.state.flights = {}
     database_url = settings.effective_database_url
@@ -261,7 +265,7 @@ def create_app(
     app.include_router(audit_routes.router)
     app.include_router(key_admin.router)
     for package in discovery.mounted:
-        app.include_router(package.router)
+        app.include_router(package.mounted_router)
     playground.install(app)
     error_handlers.install(app)
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
@@ -286,5 +290,6 @@ def create_app(
             server_request_hook=tag_process,
             exclude_spans=["receive", "send"],
         )
-    app.openapi = _openapi(app, settings)
+    # FastAPI's documented way to customise the schema is to replace the app's `openapi` method.
+    app.openapi = _openapi(app, settings)  # type: ignore[method-assign]
     return app

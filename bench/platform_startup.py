@@ -92,7 +92,7 @@ def pss_mib(pid: int) -> float:
 
 
 def children(pid: int) -> list[int]:
-    found = []
+    found: list[int] = []
     for task in Path(f"/proc/{pid}/task").iterdir():
         text = (task / "children").read_text().split()
         found.extend(int(c) for c in text)
@@ -164,6 +164,7 @@ class Server:
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
+        assert self.process.stderr is not None  # started with stderr=PIPE
         for line in self.process.stderr:
             self.lines.append((time.perf_counter() - self.started, line.rstrip()))
 

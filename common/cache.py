@@ -181,7 +181,8 @@ class Memo:
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
-                return self._items[key]
+                cached: T = self._items[key]
+                return cached
         value = build()
         with self._lock:
             self._items[key] = value

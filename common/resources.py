@@ -61,7 +61,7 @@ class ResourceStore:
         while self.state(name).state == LOADING and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
 
-    def snapshot(self) -> dict[str, dict]:
+    def snapshot(self) -> dict[str, dict[str, str]]:
         return {
             name: {"state": item.state, **({"error": item.error} if item.error else {})}
             for name, item in sorted(self._items.items())

@@ -99,7 +99,7 @@ def _find(folder: Path, name: str) -> Path:
     raise DatasetError(f"{name}: file not found in the dataset folder (also looked for {name}.gz)")
 
 
-def _read_csv(path: Path, required: list[str], dtype: dict | None = None) -> pd.DataFrame:
+def _read_csv(path: Path, required: list[str], dtype: dict[str, str] | str | None = None) -> pd.DataFrame:
     try:
         frame = pd.read_csv(path, dtype=dtype)
     except Exception as exc:

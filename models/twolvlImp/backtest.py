@@ -119,7 +119,7 @@ def run_backtest(
                 }
             )
     report("scoring", 1.0)
-    rows.sort(key=lambda row: row["country"])
+    rows.sort(key=lambda row: str(row["country"]))
     table = pd.DataFrame(rows)
     truth = table["truth"].to_numpy()
     result_scores = {

@@ -181,7 +181,9 @@ def calibrate(table: pd.DataFrame) -> tuple[float, int]:
     for _, years, values in _rows(table):
         if len(values) >= 3:
             err, gap, var = _loo(years, values)
-            errors.append(err), gaps.append(gap), variances.append(var)
+            errors.append(err)
+            gaps.append(gap)
+            variances.append(var)
     if not errors:
         return DEFAULT_Q, 0
     err, gap, var = (np.concatenate(parts) for parts in (errors, gaps, variances))
@@ -249,9 +251,9 @@ def _choose(frame: pd.DataFrame, year: str) -> str:
     ]
     if len(differences) < MIN_INNER:
         return CURVES[0]
-    differences = np.array(differences)
-    mean = differences.mean(axis=0)
-    upper = mean + GATE_Z * differences.std(axis=0, ddof=1) / np.sqrt(len(differences))
+    stacked = np.array(differences)
+    mean = stacked.mean(axis=0)
+    upper = mean + GATE_Z * stacked.std(axis=0, ddof=1) / np.sqrt(len(stacked))
     passing = np.flatnonzero(upper < 0)
     return CURVES[1 + int(passing[np.argmin(mean[passing])])] if len(passing) else CURVES[0]
 

@@ -3,6 +3,7 @@
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, SerializeAsAny
+from pydantic.config import JsonDict
 
 from common.accuracy import Scores
 from common.requests import ModelRequest, NamedEnum, lists_values, required_if
@@ -37,7 +38,7 @@ class Interval(NamedEnum):
     quantile = "Quantile (per-tree percentiles, or quantile loss for gbr)"
 
 
-SIMPLE_EXAMPLE = {
+SIMPLE_EXAMPLE: JsonDict = {
     "target_year": "2001",
     "dataset": "wdi",
     "target": "wdi-EG.ELC.ACCS.ZS",

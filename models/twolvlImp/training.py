@@ -111,7 +111,8 @@ def search_forest(
     """The folds' forests are fitted side by side on `n_jobs` threads when their work is large enough
     (a forest builds its trees without the GIL); small ones fold after fold on this thread."""
     folds = cv_folds(len(y), seed)
-    fold_threads = forest_threads(n_estimators * len(folds), *X.shape, n_jobs)
+    rows, columns = X.shape
+    fold_threads = forest_threads(n_estimators * len(folds), rows, columns, n_jobs)
     results = Parallel(n_jobs=fold_threads, prefer="threads")(
         delayed(_forest_fold)(kind, X, y, w, train, test, n_estimators, seed, 1) for train, test in folds
     )
@@ -197,7 +198,8 @@ def train_and_predict(
     Bounds are widened to contain the point prediction when a quantile model crosses it.
     """
     chosen = search(kind, X, y, w, n_estimators, seed, n_jobs)
-    threads = forest_threads(n_estimators, *X.shape, n_jobs)
+    rows, columns = X.shape
+    threads = forest_threads(n_estimators, rows, columns, n_jobs)
     model = make_model(chosen.kind, n_estimators, chosen.depth, seed, threads).fit(X, y, sample_weight=w)
     if len(X_predict):
         prediction = model.predict(X_predict)
