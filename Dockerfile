@@ -22,16 +22,26 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 # An optional build secret "ca" is the CA bundle pip trusts (builds behind a TLS-inspecting egress:
 # docker build --secret id=ca,src=/etc/ssl/certs/ca-certificates.crt ...). Then what the runtime
-# never reads goes: pip and setuptools, the packages' test suites, type stubs and Cython sources,
-# byte-code (made below for what the service imports) and debug symbols
-# (the *.libs folders are left as auditwheel patched them).
+# never reads goes: pip and setuptools, the packages' test suites, type stubs, C/C++/Cython sources,
+# headers, build templates and static libraries, byte-code (made below for what the service imports)
+# and debug symbols (the *.libs folders are left as auditwheel patched them). Unused parts of large
+# wheels go too: onnxruntime's C API library libonnxruntime.so (for native programs; the Python
+# binding onnxruntime_pybind11_state.so is self-contained and never loads it) and its
+# transformers/quantization/tools (offline model-conversion scripts), onnx's backend test cases,
+# numpy's build tools (distutils, f2py) and scikit-learn's sample datasets. psycopg-binary goes too
+# (10 MB: its own libpq, OpenSSL, Kerberos, LDAP): psycopg runs on Debian's libpq5 (runtime stage).
 RUN --mount=type=secret,id=ca \
     if [ -s /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
     && pip install --no-cache-dir -r /tmp/requirements.txt \
-    && pip uninstall --yes --quiet pip setuptools \
+    && pip uninstall --yes --quiet psycopg-binary pip setuptools \
+    && cd /opt/venv/lib/python3.11/site-packages \
     && find /opt/venv -depth -type d \( -name tests -o -name __pycache__ \) -exec rm -rf {} + \
-    && find /opt/venv -type f \( -name '*.pyi' -o -name '*.pxd' -o -name '*.pyx' \) -delete \
-    && rm -rf /opt/venv/lib/python3.11/site-packages/onnx/backend/test/data \
+    && find /opt/venv -type f \( -name '*.pyi' -o -name '*.pxd' -o -name '*.pyx' -o -name '*.pxi' \
+       -o -name '*.tp' -o -name '*.c' -o -name '*.cc' -o -name '*.cpp' -o -name '*.h' -o -name '*.hpp' \
+       -o -name '*.proto' -o -name '*.a' \) -delete \
+    && rm -rf onnxruntime/capi/libonnxruntime.so.* onnxruntime/transformers onnxruntime/quantization \
+       onnxruntime/tools onnx/backend/test numpy/distutils numpy/f2py \
+       sklearn/datasets/data sklearn/datasets/descr sklearn/datasets/images \
     && find /opt/venv -type f -name '*.so*' -not -path '*.libs/*' -exec strip --strip-unneeded {} +
 # Byte-code for every library module that starting the API (all models) and the queue worker
 # imports, shipped in place of those modules' sources (the root filesystem is read-only at run
@@ -55,6 +65,11 @@ ENV PATH=/opt/venv/bin:$PATH \
 RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --no-create-home --home-dir /nonexistent \
        --shell /usr/sbin/nologin app
+# Debian's libpq for psycopg (its pure-Python implementation; the system OpenSSL and Kerberos are shared).
+RUN apt-get update \
+    && apt-get install --yes --no-install-recommends libpq5 \
+    && apt-get clean \
+    && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 # Code after dependencies; files stay owned by root, so the app user cannot modify them.

@@ -15,9 +15,7 @@ from common.settings import DEFAULT_DATASET_PATH, Settings
 
 pytestmark = pytest.mark.container
 
-IMAGE_LIMIT_MB = (
-    500  # 450 before access control and audit added SQLAlchemy, psycopg (+libpq), cryptography (~30 MB)
-)
+IMAGE_LIMIT_MB = 450
 SUMMARY = {"indicator": "wdi-EG.ELC.ACCS.ZS", "year": "2015"}
 PRODUCTION = ("-e", "ENVIRONMENT=production", "-e", "CORS_ORIGINS=https://sids-dashboard.example.org")
 # As the Kubernetes manifests run it: read-only root, a small writable /tmp, no capabilities.
