@@ -28,7 +28,8 @@ RUN apt-get update \
 # wheels go too: onnxruntime's C API library libonnxruntime.so (for native programs; the Python
 # binding onnxruntime_pybind11_state.so is self-contained and never loads it) and its
 # transformers/quantization/tools (offline model-conversion scripts), onnx's backend test cases,
-# numpy's build tools (distutils, f2py) and scikit-learn's sample datasets. psycopg-binary goes too
+# and scikit-learn's sample datasets (numpy's f2py and distutils stay: scipy's array API layer lists
+# every numpy attribute). psycopg-binary goes too
 # (10 MB: its own libpq, OpenSSL, Kerberos, LDAP): psycopg runs on Debian's libpq5 (runtime stage).
 RUN --mount=type=secret,id=ca \
     if [ -s /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
@@ -40,17 +41,23 @@ RUN --mount=type=secret,id=ca \
        -o -name '*.tp' -o -name '*.c' -o -name '*.cc' -o -name '*.cpp' -o -name '*.h' -o -name '*.hpp' \
        -o -name '*.proto' -o -name '*.a' \) -delete \
     && rm -rf onnxruntime/capi/libonnxruntime.so.* onnxruntime/transformers onnxruntime/quantization \
-       onnxruntime/tools onnx/backend/test numpy/distutils numpy/f2py \
+       onnxruntime/tools onnx/backend/test \
        sklearn/datasets/data sklearn/datasets/descr sklearn/datasets/images \
     && find /opt/venv -type f -name '*.so*' -not -path '*.libs/*' -exec strip --strip-unneeded {} +
 # Byte-code for every library module that starting the API (all models) and the queue worker
-# imports, shipped in place of those modules' sources (the root filesystem is read-only at run
+# imports, and the libraries the models compute with (so a removal above that breaks one fails the
+# build), shipped in place of those modules' sources (the root filesystem is read-only at run
 # time, so nothing would be cached there; sources and byte-code of both would not fit the image
 # budget). The app's own code keeps its sources (runtime stage).
 COPY . /app
 WORKDIR /app
 RUN env -u PYTHONDONTWRITEBYTECODE python -c \
        "import api_app.worker, api_app.healthcheck; from api_app.factory import create_app; create_app()" \
+    && env -u PYTHONDONTWRITEBYTECODE python -c "import kmodes.kmodes, kmodes.kprototypes, onnx.checker, \
+       onnxruntime, scipy.interpolate, scipy.stats, skops.io, sklearn.cluster, sklearn.compose, \
+       sklearn.decomposition, sklearn.ensemble, sklearn.experimental.enable_iterative_imputer, \
+       sklearn.feature_extraction.text, sklearn.impute, sklearn.linear_model, sklearn.metrics, \
+       sklearn.model_selection, sklearn.pipeline, sklearn.preprocessing" \
     && python -c "import pathlib; [(p.replace(p.parent.parent / (p.name.split('.')[0] + '.pyc')), (p.parent.parent / (p.name.split('.')[0] + '.py')).unlink(missing_ok=True)) for p in list(pathlib.Path('/opt/venv').rglob('__pycache__/*.cpython-311.pyc'))]"
 
 # ---- runtime stage ---------------------------------------------------------------
