@@ -1,25 +1,15 @@
 """Fixtures of the container tests (marker `container`): a private Docker engine and the project's
-image built from its Dockerfile, offline (see docker_engine.py). They skip, saying why, only where
-Docker cannot run; the figures measured (build time, image size, cold start) close the test report.
-(No conftest.py here: tests import the shared tests/conftest.py as `conftest`.)"""
+image built from its Dockerfile, offline (see tests/helpers/docker_engine.py). They skip, saying why,
+only where Docker cannot run; the figures measured (build time, image size, cold start) close the
+test report."""
 
 from __future__ import annotations
 
-import contextlib
-import subprocess
-import threading
-import time
-import uuid
-
-import docker_engine
-import httpx
 import pytest
-from conftest import MEASURED
 
 from common.settings import REPO_ROOT
-
-IMAGE = "sids-ml-backend:container-test"
-FIGURES: dict[str, object] = MEASURED.setdefault("container", {})
+from helpers import docker_engine
+from helpers.container import FIGURES, IMAGE, Container
 
 
 @pytest.fixture(scope="session")
@@ -40,47 +30,6 @@ def image(docker) -> str:
         pytest.skip(f"Docker cannot run here: {exc}")
 
 
-class Container:
-    """One `docker run -d` of the image, removed afterwards."""
-
-    def __init__(
-        self, docker, image: str, *options: str, command: tuple[str, ...] = (), port: int | None = None
-    ):
-        self.docker = docker
-        self.name = f"sids-test-{uuid.uuid4().hex[:8]}"
-        self.port = port
-        self.started = time.monotonic()
-        docker.run("run", "-d", "--name", self.name, *options, image, *command)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def exec(self, *command: str, timeout: float = 60) -> subprocess.CompletedProcess:
-        return self.docker.run("exec", self.name, *command, check=False, timeout=timeout)
-
-    def state(self) -> dict:
-        return self.docker.inspect(self.name)["State"]
-
-    def logs(self) -> str:
-        result = self.docker.run("logs", self.name, check=False)
-        return result.stdout[-4000:] + result.stderr[-4000:]
-
-    def wait_ready(self, timeout: float = 180) -> float:
-        """Seconds from `docker run` to GET /health/ready answering 200."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(self.url + "/health/ready", timeout=5).status_code == 200:
-                    return time.monotonic() - self.started
-            assert self.state()["Running"], f"container stopped:\n{self.logs()}"
-            time.sleep(0.2)
-        raise AssertionError(f"not ready after {timeout} s:\n{self.logs()}")
-
-    def remove(self) -> None:
-        self.docker.run("rm", "-f", self.name, check=False)
-
-
 @pytest.fixture
 def containers(docker):
     """Start containers with `containers(image, *docker_run_options, command=..., port=...)`."""
@@ -94,25 +43,3 @@ def containers(docker):
     yield start
     for container in started:
         container.remove()
-
-
-def in_background(fn, *args):
-    """Run fn(*args) in a thread; returns a function that joins it and gives its result or raises."""
-    outcome: dict = {}
-
-    def target():
-        try:
-            outcome["value"] = fn(*args)
-        except BaseException as exc:  # handed to the caller
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-
-    def join(timeout: float = 120):
-        thread.join(timeout)
-        if "error" in outcome:
-            raise outcome["error"]
-        return outcome.get("value")
-
-    return join

@@ -8,10 +8,10 @@ import time
 
 import httpx
 import pytest
-from conftest import free_port as free_port_of_host
-from container_fixtures import FIGURES, containers, docker, image, in_background  # noqa: F401 (fixtures)
 
 from common.settings import DEFAULT_DATASET_PATH, Settings
+from helpers.container import FIGURES, in_background
+from helpers.servers import free_port as free_port_of_host
 
 pytestmark = pytest.mark.container
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from deploy_helpers import REPO
 
 from common.settings import Settings
+from helpers.deploy import REPO
 
 
 @pytest.fixture(scope="module")

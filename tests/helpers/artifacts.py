@@ -5,9 +5,8 @@ import json
 import shutil
 from pathlib import Path
 
-from conftest import running_app
-
 from common.settings import DEFAULT_MODEL_STORE_PATH
+from helpers.app import running_app
 from models._artifacts.examples.flight_delay import EXAMPLE as FLIGHT
 
 ARTIFACT_MODELS = ("sentiment", "flight_delay", "kserve_v2")

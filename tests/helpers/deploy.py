@@ -29,7 +29,7 @@ DEPLOYMENT = REPO / "deployment"
 OVERLAY = DEPLOYMENT / "overlays" / "production"
 SERVICES = OVERLAY / "services"
 GENERATOR = DEPLOYMENT / "service_gen.py"
-SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
+SCHEMA_DIR = REPO / "tests" / "deployment" / "schemas"
 K8S_VERSION = "1.31.0"
 
 CRD_SCHEMAS = {
@@ -47,7 +47,7 @@ GATEWAY_API_MODELS = Path(
     os.environ.get("GATEWAY_API_MODELS")
     or REPO / ".ci-tools" / "gateway-api" / "node_modules" / "@kubernetes-models" / "gateway-api"
 )
-GATEWAY_API_SCRIPT = Path(__file__).resolve().parent / "gateway_api_validate.mjs"
+GATEWAY_API_SCRIPT = REPO / "tests" / "deployment" / "gateway_api_validate.mjs"
 _gateway_api_results: dict[str, str | None] = {}
 
 

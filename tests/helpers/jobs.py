@@ -1,19 +1,19 @@
 """Helpers of the job tests: queue workers that can run the slow test model, apps with it mounted.
-(The Redis server and worker processes themselves come from tests/conftest.py.)"""
+(The `worker` fixture is in tests/common/jobs/conftest.py.)"""
 
 import contextlib
 import subprocess
 from pathlib import Path
 
-import jobs_slowmodel
-import pytest
-from conftest import make_settings, stop_worker, wait_ready
-from conftest import start_worker as start_shared_worker
 from fastapi.testclient import TestClient
 
 from api_app.factory import create_app
+from helpers import jobs_slowmodel
+from helpers.app import make_settings, wait_ready
+from helpers.workers import start_worker as start_shared_worker
 
-HERE = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parents[1]
+"""On the worker's PYTHONPATH, so it imports the slow model as `helpers.jobs_slowmodel` too."""
 
 
 def app_with_slow_model(**overrides):
@@ -31,12 +31,4 @@ def client_for(**overrides):
 
 def start_worker(redis_url: str, *args: str, **env: str) -> subprocess.Popen:
     """A queue worker that can also run the slow test model."""
-    return start_shared_worker(redis_url, *args, pythonpath=(str(HERE),), **env)
-
-
-@pytest.fixture
-def worker(redis_conn, redis_url):
-    """One queue worker (concurrency 1) for the test, killed afterwards."""
-    process = start_worker(redis_url)
-    yield process
-    stop_worker(process)
+    return start_shared_worker(redis_url, *args, pythonpath=(str(TESTS),), **env)

@@ -1,6 +1,6 @@
 """A test-only model whose computation takes as long as asked and reports progress at every step,
 so a job can be caught mid-run (cancelled, or its worker killed). Importable by worker subprocesses
-(they get this folder on PYTHONPATH)."""
+(they get tests/ on PYTHONPATH and import it as `helpers.jobs_slowmodel`)."""
 
 import os
 import time

@@ -7,7 +7,8 @@ import time
 
 import pandas as pd
 import pytest
-from conftest import poll_job, running_app
+
+from helpers.app import poll_job, running_app
 
 ASYNC = {"Prefer": "respond-async"}
 

@@ -3,11 +3,11 @@
 import time
 
 import pytest
-from conftest import poll_job as poll
-from jobs_helpers import client_for
 
 from common.cache import LocalCache, cache_key, etag_matches
 from common.jobs import parse_prefer
+from helpers.app import poll_job as poll
+from helpers.jobs import client_for
 
 INDICATOR = "wdi-EG.ELC.ACCS.ZS"
 

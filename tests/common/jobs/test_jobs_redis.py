@@ -6,11 +6,13 @@ import signal
 import time
 
 import pytest
-from conftest import WORKER_RECOVERY_SECONDS as RECOVERY_SECONDS
-from conftest import children, running_app
-from conftest import poll_job as poll
-from conftest import stop_worker as stop
-from jobs_helpers import client_for, start_worker, worker  # noqa: F401  (worker is a fixture)
+
+from helpers.app import poll_job as poll
+from helpers.app import running_app
+from helpers.jobs import client_for, start_worker
+from helpers.workers import WORKER_RECOVERY_SECONDS as RECOVERY_SECONDS
+from helpers.workers import children
+from helpers.workers import stop_worker as stop
 
 INDICATOR = "wdi-EG.ELC.ACCS.ZS"
 QUEUE_KEY = "rq:queue:sids-models"

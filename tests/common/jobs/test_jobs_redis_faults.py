@@ -5,9 +5,10 @@ import threading
 import time
 
 import pytest
-from conftest import children, stop_worker
-from conftest import poll_job as poll
-from jobs_helpers import client_for, start_worker
+
+from helpers.app import poll_job as poll
+from helpers.jobs import client_for, start_worker
+from helpers.workers import children, stop_worker
 
 QUEUE_KEY = "rq:queue:sids-models"
 SAMPLE = {"indicator": "wdi-EG.ELC.ACCS.ZS", "year": "2012"}

@@ -5,7 +5,8 @@ import random
 import time
 
 import pytest
-from conftest import running_app
+
+from helpers.app import running_app
 
 TARGET = "wdi-EG.ELC.ACCS.ZS"
 ASYNC = {"Prefer": "respond-async"}

@@ -1,11 +1,11 @@
 """Job, worker and cache settings: defaults that need nothing else, production refusing half a setup."""
 
 import pytest
-from conftest import make_settings
 from pydantic import ValidationError
 
 from common.jobs import build_jobs
 from common.settings import Settings
+from helpers.app import make_settings
 
 
 def test_defaults_run_everything_in_process():

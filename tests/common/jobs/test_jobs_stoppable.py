@@ -6,10 +6,10 @@ import os
 import threading
 import time
 
-from conftest import make_settings
-from conftest import poll_job as poll
-from jobs_helpers import client_for
-from jobs_slowmodel import SlowRequest, slow
+from helpers.app import make_settings
+from helpers.app import poll_job as poll
+from helpers.jobs import client_for
+from helpers.jobs_slowmodel import SlowRequest, slow
 
 FREE_WITHIN = 3.0
 """Seconds after a timeout or cancel within which the slot must serve again (the old thread pool

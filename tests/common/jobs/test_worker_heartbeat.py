@@ -12,11 +12,12 @@ import time
 
 import pytest
 import redis
-from conftest import free_port, start_worker
-from conftest import stop_worker as stop
 
 from common import heartbeat
 from common.settings import REPO_ROOT
+from helpers.servers import free_port
+from helpers.workers import start_worker
+from helpers.workers import stop_worker as stop
 
 
 def probe(folder) -> subprocess.CompletedProcess:

@@ -6,12 +6,12 @@ import json
 import logging
 
 import pytest
-from conftest import make_settings, wait_ready
 from fastapi.testclient import TestClient
 
 from api_app.factory import create_app
 from common.settings import Settings
 from common.telemetry import bind, configure_logging
+from helpers.app import make_settings, wait_ready
 
 
 @pytest.fixture

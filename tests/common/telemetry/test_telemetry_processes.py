@@ -12,13 +12,14 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
-from conftest import live_server, stop_worker
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
 
 from common.settings import REPO_ROOT
+from helpers.servers import live_server
+from helpers.workers import stop_worker
 
 SIMPLE = {
     "target_year": "2005",

@@ -1,12 +1,12 @@
 """Tracing in the API process: the span tree of a predict request, recorded by an in-memory exporter;
 untraced health and metrics paths; no tracing at all without an exporter or endpoint."""
 
-from conftest import make_settings, wait_ready
 from fastapi.testclient import TestClient
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from api_app.factory import create_app
 from common import telemetry
+from helpers.app import make_settings, wait_ready
 
 SIMPLE = {
     "target_year": "2001",
@@ -24,7 +24,7 @@ STAGES = ("compute.queue_wait", "prepare_data", "select_predictors", "train", "i
 
 def traced_client(exporter: InMemorySpanExporter, **overrides) -> TestClient:
     """An app whose model work runs on compute threads of this process, where the exporter sees it
-    (compute processes export their own spans: tests/common/test_telemetry_processes.py)."""
+    (compute processes export their own spans: tests/common/telemetry/test_telemetry_processes.py)."""
     app = create_app(
         make_settings(model_service=("twolvlImp",), compute_isolation="thread", **overrides),
         span_exporter=exporter,

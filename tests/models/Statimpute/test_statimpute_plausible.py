@@ -5,8 +5,8 @@ span, and returns only plausible values (what had to be clipped is listed in `cl
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import plausible_ranges
 
+from helpers.indicators import plausible_ranges
 from models.Statimpute import service
 from models.Statimpute.interpolation import TooFewPoints
 from models.Statimpute.schemas import ImputeRequest

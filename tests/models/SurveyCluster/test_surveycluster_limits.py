@@ -3,8 +3,8 @@
 import json
 
 import pytest
-from conftest import running_app
 
+from helpers.app import running_app
 from models.SurveyCluster.survey import MAX_COLUMNS, MAX_ROWS
 
 METADATA = [

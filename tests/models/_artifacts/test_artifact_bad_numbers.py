@@ -4,10 +4,10 @@ flight-delay features outside the ranges in the model's metadata, V2 tensors, ba
 import json
 
 import pytest
-from artifact_helpers import FLIGHT, artifact_app, flight, v2_flight, v2_text
-from conftest import poll_job
 
 from common.settings import DEFAULT_MODEL_STORE_PATH
+from helpers.app import poll_job
+from helpers.artifacts import FLIGHT, artifact_app, flight, v2_flight, v2_text
 from models._artifacts.examples.flight_delay import SPEC as FLIGHT_SPEC
 
 DEEP = {"5,000": 5_000, "100,000": 100_000}

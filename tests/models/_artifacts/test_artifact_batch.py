@@ -5,8 +5,8 @@ import json
 
 import pandas as pd
 import pytest
-from artifact_helpers import FLIGHT, artifact_app, flight
 
+from helpers.artifacts import FLIGHT, artifact_app, flight
 from models._artifacts.batch import score_batch
 from models._artifacts.examples.sentiment import SPEC as SENTIMENT
 from models._artifacts.spec import InstanceError

@@ -6,10 +6,10 @@ import json
 
 import pandas as pd
 import pytest
-from artifact_helpers import FLIGHT, artifact_app, flight
-from conftest import poll_job
 
 from common.jobs.model import FileResult
+from helpers.app import poll_job
+from helpers.artifacts import FLIGHT, artifact_app, flight
 from models._artifacts.batch import score_batch, score_file
 from models._artifacts.examples.sentiment import SPEC as SENTIMENT
 from models._artifacts.schemas import BatchJobRequest

@@ -5,10 +5,11 @@ import io
 
 import pandas as pd
 import pytest
-from conftest import poll_job, running_app, start_worker
-from conftest import stop_worker as stop
 
 from common.settings import DEFAULT_MODEL_STORE_PATH
+from helpers.app import poll_job, running_app
+from helpers.workers import start_worker
+from helpers.workers import stop_worker as stop
 
 ASYNC = {"Prefer": "respond-async"}
 TEXTS = ["Loved it!", "Worst purchase ever.", "meh, ok"] * 700

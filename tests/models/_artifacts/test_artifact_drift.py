@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-from artifact_helpers import artifact_app, copy_store, flight, flights, texts
 
+from helpers.artifacts import artifact_app, copy_store, flight, flights, texts
 from models._artifacts import drift
 
 

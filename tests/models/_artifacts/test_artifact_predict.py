@@ -6,9 +6,9 @@ import time
 
 import numpy as np
 import pytest
-from artifact_helpers import FLIGHT, artifact_app, copy_store, flight, flights, texts, write_routing
 
 from common.resources import ResourceStore
+from helpers.artifacts import FLIGHT, artifact_app, copy_store, flight, flights, texts, write_routing
 from shared_dataloader import model_store
 
 

@@ -2,7 +2,8 @@
 keeps serving, instead of traffic moving silently to another version."""
 
 import pytest
-from artifact_helpers import artifact_app, copy_store, texts, write_routing
+
+from helpers.artifacts import artifact_app, copy_store, texts, write_routing
 
 
 @pytest.mark.parametrize("garbage", ["{not json", '["a list"]', '{"default": "9"}', '{"split": {"1": -1}}'])

@@ -5,9 +5,9 @@ import pickle
 
 import pytest
 import skops.io
-from artifact_helpers import artifact_app, copy_store, write_routing
 
 from common.settings import DEFAULT_MODEL_STORE_PATH
+from helpers.artifacts import artifact_app, copy_store, write_routing
 from shared_dataloader.model_store import load_model, load_model_store, sha256_file
 
 

@@ -1,7 +1,8 @@
 """Open Inference Protocol (KServe V2): health, metadata, infer shapes and errors."""
 
 import pytest
-from artifact_helpers import FLIGHT, artifact_app, flight, v2_flight, v2_text
+
+from helpers.artifacts import FLIGHT, artifact_app, flight, v2_flight, v2_text
 
 
 @pytest.fixture(scope="module")

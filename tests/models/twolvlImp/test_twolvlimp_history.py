@@ -2,9 +2,9 @@
 
 import numpy as np
 import pandas as pd
-from conftest import year_of
 from scipy.interpolate import Akima1DInterpolator, PchipInterpolator
 
+from helpers.indicators import year_of
 from models.twolvlImp.history import MIN_INNER, blend, calibrate, choose_curve, fit_blend, temporal
 
 P = "/twolvlImp"

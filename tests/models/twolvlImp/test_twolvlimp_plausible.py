@@ -3,7 +3,8 @@ plausible range, for several targets, both interval kinds, with and without hist
 clipped is reported in `indicatorJson.clipped[year][country]`."""
 
 import pytest
-from conftest import plausible_ranges, year_of
+
+from helpers.indicators import plausible_ranges, year_of
 
 TARGETS = {"wdi-EG.ELC.ACCS.ZS": "2001", "wdi-SE.XPD.TOTL.GD.ZS": "2010", "wdi-NY.GDP.MKTP.KD.ZG": "2010"}
 """A percentage of population, a share of GDP never negative, and a growth rate negative at times."""

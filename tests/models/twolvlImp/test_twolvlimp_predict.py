@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
-from conftest import year_of
 
 from common.constants import SIDS_SET
+from helpers.indicators import year_of
 from models.twolvlImp import preprocess
 from models.twolvlImp.imputation import Options, run
 
