@@ -7,6 +7,7 @@ import json
 import time
 
 import httpx
+import psycopg
 import pytest
 
 from common.settings import DEFAULT_DATASET_PATH, Settings
@@ -183,3 +184,26 @@ def test_scale_mode_api_and_worker_run_a_job_against_redis(containers, image, re
     assert worker.exec("ls", str(heartbeat_dir)).stdout.split(), "the worker loop keeps a heartbeat file"
     worker.docker.run("stop", "--time", "30", worker.name, timeout=60)
     assert worker.state()["ExitCode"] == 0, worker.logs()
+
+
+def test_keys_and_audit_reach_postgresql_through_debian_libpq(containers, image, postgres_url):
+    """psycopg in the image is its pure-Python implementation on Debian's libpq5 (psycopg-binary and its
+    bundled libraries are left out): the server brings the schema up at startup and audits a call."""
+    port = free_port_of_host()
+    database = ("-e", f"DATABASE_URL={postgres_url}", "-e", "MODEL_SERVICE=sampleapi")
+    api = containers(image, *served(port, *HARDENED, *database, *dataset_mount()), port=port)
+    api.wait_ready()
+    driver = api.exec("python", "-c", "import psycopg; print(psycopg.pq.__impl__, psycopg.pq.version())")
+    implementation, libpq_version = driver.stdout.split()
+    assert implementation == "python" and int(libpq_version) >= 150000, driver.stdout + driver.stderr
+    answer = httpx.post(
+        api.url + "/sampleapi/predict", json=SUMMARY, headers={"X-Request-ID": "container-libpq"}, timeout=60
+    )
+    assert answer.status_code == 200, answer.text
+    check_summary(answer.json())
+    query = "SELECT event, model, status FROM audit_events WHERE request_id = 'container-libpq'"
+    deadline = time.monotonic() + 30
+    with psycopg.connect(postgres_url.replace("+psycopg", ""), autocommit=True) as conn:
+        while not (rows := conn.execute(query).fetchall()) and time.monotonic() < deadline:
+            time.sleep(0.5)
+    assert rows == [("model_call", "sampleapi", 200)], api.logs()
