@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT / "tests"))
+sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "tests")]  # the app's packages and the tests' helpers
 
 from helpers import docker_engine  # noqa: E402  (the tests' engine helpers)
 from helpers.servers import free_port  # noqa: E402
