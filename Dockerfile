@@ -22,19 +22,31 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 # An optional build secret "ca" is the CA bundle pip trusts (builds behind a TLS-inspecting egress:
 # docker build --secret id=ca,src=/etc/ssl/certs/ca-certificates.crt ...). Then what the runtime
-# never reads goes: pip and setuptools, the packages' test suites, type stubs and Cython sources,
-# byte-code (made below for what the service imports) and debug symbols
-# (the *.libs folders are left as auditwheel patched them).
+# never reads goes: pip and setuptools, the packages' test suites, type stubs, C/C++/Cython sources,
+# headers, build templates and static libraries, byte-code (made below for what the service imports)
+# and debug symbols (the *.libs folders are left as auditwheel patched them). Unused parts of large
+# wheels go too: onnxruntime's C API library libonnxruntime.so (for native programs; the Python
+# binding onnxruntime_pybind11_state.so is self-contained and never loads it) and its
+# transformers/quantization/tools (offline model-conversion scripts), onnx's backend test cases,
+# and scikit-learn's sample datasets (numpy's f2py and distutils stay: scipy's array API layer lists
+# every numpy attribute). psycopg-binary goes too
+# (10 MB: its own libpq, OpenSSL, Kerberos, LDAP): psycopg runs on Debian's libpq5 (runtime stage).
 RUN --mount=type=secret,id=ca \
     if [ -s /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
     && pip install --no-cache-dir -r /tmp/requirements.txt \
-    && pip uninstall --yes --quiet pip setuptools \
+    && pip uninstall --yes --quiet psycopg-binary pip setuptools \
+    && cd /opt/venv/lib/python3.11/site-packages \
     && find /opt/venv -depth -type d \( -name tests -o -name __pycache__ \) -exec rm -rf {} + \
-    && find /opt/venv -type f \( -name '*.pyi' -o -name '*.pxd' -o -name '*.pyx' \) -delete \
-    && rm -rf /opt/venv/lib/python3.11/site-packages/onnx/backend/test/data \
+    && find /opt/venv -type f \( -name '*.pyi' -o -name '*.pxd' -o -name '*.pyx' -o -name '*.pxi' \
+       -o -name '*.tp' -o -name '*.c' -o -name '*.cc' -o -name '*.cpp' -o -name '*.h' -o -name '*.hpp' \
+       -o -name '*.proto' -o -name '*.a' \) -delete \
+    && rm -rf onnxruntime/capi/libonnxruntime.so.* onnxruntime/transformers onnxruntime/quantization \
+       onnxruntime/tools onnx/backend/test \
+       sklearn/datasets/data sklearn/datasets/descr sklearn/datasets/images \
     && find /opt/venv -type f -name '*.so*' -not -path '*.libs/*' -exec strip --strip-unneeded {} +
 # Byte-code for every library module that starting the API (all models) and the queue worker
-# imports, shipped in place of those modules' sources (the root filesystem is read-only at run
+# imports, and the libraries the models compute with (so a removal above that breaks one fails the
+# build), shipped in place of those modules' sources (the root filesystem is read-only at run
 # time, so nothing would be cached there; sources and byte-code of both would not fit the image
 # budget). The app's own code keeps its sources (runtime stage).
 COPY . /app
@@ -43,6 +55,11 @@ WORKDIR /app
 RUN python -m shared_dataloader.data_cache
 RUN env -u PYTHONDONTWRITEBYTECODE python -c \
        "import api_app.worker, api_app.healthcheck; from api_app.factory import create_app; create_app()" \
+    && env -u PYTHONDONTWRITEBYTECODE python -c "import kmodes.kmodes, kmodes.kprototypes, onnx.checker, \
+       onnxruntime, scipy.interpolate, scipy.stats, skops.io, sklearn.cluster, sklearn.compose, \
+       sklearn.decomposition, sklearn.ensemble, sklearn.experimental.enable_iterative_imputer, \
+       sklearn.feature_extraction.text, sklearn.impute, sklearn.linear_model, sklearn.metrics, \
+       sklearn.model_selection, sklearn.pipeline, sklearn.preprocessing" \
     && python -c "import pathlib; [(p.replace(p.parent.parent / (p.name.split('.')[0] + '.pyc')), (p.parent.parent / (p.name.split('.')[0] + '.py')).unlink(missing_ok=True)) for p in list(pathlib.Path('/opt/venv').rglob('__pycache__/*.cpython-311.pyc'))]"
 
 # ---- runtime stage ---------------------------------------------------------------
@@ -57,6 +74,11 @@ ENV PATH=/opt/venv/bin:$PATH \
 RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --no-create-home --home-dir /nonexistent \
        --shell /usr/sbin/nologin app
+# Debian's libpq for psycopg (its pure-Python implementation; the system OpenSSL and Kerberos are shared).
+RUN apt-get update \
+    && apt-get install --yes --no-install-recommends libpq5 \
+    && apt-get clean \
+    && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 # Code after dependencies; files stay owned by root, so the app user cannot modify them.

@@ -2,7 +2,7 @@
 
     python bench/container_bench.py [--runs 3]
 
-Starts a private dockerd (host networking only; tests/container/docker_engine.py), builds the
+Starts a private dockerd (host networking only; tests/helpers/docker_engine.py), builds the
 image from the Dockerfile on the cached local Debian bookworm base (PYTHON_IMAGE to use another
 base already in the engine), then runs it `--read-only --tmpfs /tmp` with every model on the bundled
 dataset, `--runs` times: seconds from `docker run` to GET /health/live and to GET /health/ready
@@ -19,11 +19,10 @@ from pathlib import Path
 import httpx
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT / "tests" / "container"))
-sys.path.insert(0, str(REPO_ROOT / "tests"))
+sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "tests")]  # the app's packages and the tests' helpers
 
-import docker_engine  # noqa: E402  (the tests' engine helpers)
-from conftest import free_port  # noqa: E402
+from helpers import docker_engine  # noqa: E402  (the tests' engine helpers)
+from helpers.servers import free_port  # noqa: E402
 
 IMAGE = "sids-ml-backend:bench"
 

@@ -8,13 +8,13 @@ behaviour is tested by their model's own tests.
 import time
 
 import schemathesis
-from conftest import READY_TIMEOUT, make_settings
 from hypothesis import HealthCheck, settings
 from schemathesis import GenerationMode
 from schemathesis.python.asgi import get_client
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
 from api_app.factory import create_app
+from helpers.app import READY_TIMEOUT, make_settings
 
 TRAINING_ENDPOINTS = r"^/twolvlImp/(predict|backtest)$|^/statimpute/backtest$"
 REQUEST_TIMEOUT = 120

@@ -6,10 +6,10 @@ import contextlib
 import json
 
 import pytest
-from conftest import make_key, make_settings, models_package
 from fastapi.testclient import TestClient
 
 from api_app.factory import create_app
+from helpers.app import make_key, make_settings, models_package
 
 ECHO = """
 from fastapi import APIRouter, Request

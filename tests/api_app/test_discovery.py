@@ -4,9 +4,9 @@ import os
 import textwrap
 
 import pytest
-from conftest import models_package, running_app
 
 from api_app.discovery import discover
+from helpers.app import models_package, running_app
 
 MODELS_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "models")
 

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import READY_TIMEOUT, free_port
 
 from common.settings import REPO_ROOT
+from helpers.app import READY_TIMEOUT
+from helpers.servers import free_port
 
 SUMMARY = {"indicator": "wdi-EG.ELC.ACCS.ZS", "year": "2015"}
 

@@ -2,8 +2,9 @@
 job figures; and correct totals across several uvicorn workers (multiprocess mode)."""
 
 import httpx
-from conftest import live_server
 from prometheus_client.parser import text_string_to_metric_families
+
+from helpers.servers import live_server
 
 
 def samples(text: str) -> list:

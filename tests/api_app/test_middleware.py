@@ -1,9 +1,9 @@
 """Methods, body limits, malformed JSON and CORS."""
 
 import pytest
-from conftest import running_app
 
 from common.constants import DEFAULT_CORS_ORIGINS
+from helpers.app import running_app
 
 
 @pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE", "HEAD", "TRACE"])

@@ -2,9 +2,8 @@
 
 import gzip
 
-from conftest import running_app
-
 from common.settings import DEFAULT_DATASET_PATH
+from helpers.app import running_app
 
 
 def test_root_names_the_service_and_its_models(client):

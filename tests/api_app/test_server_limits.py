@@ -7,9 +7,9 @@ import time
 
 import httpx
 import pytest
-from conftest import live_server
 
 from common.settings import REPO_ROOT
+from helpers.servers import live_server
 
 LIMITS = {
     "MODEL_SERVICE": "sampleapi",

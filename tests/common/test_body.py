@@ -6,11 +6,12 @@ import time
 
 import httpx
 import pytest
-from conftest import live_server, running_app
 from fastapi.routing import APIRoute
 
 from common.body import INLINE_BODY_BYTES, OffLoopBodyRoute
 from common.errors import MAX_LISTED_ERRORS
+from helpers.app import running_app
+from helpers.servers import live_server
 
 HUGE_METADATA = json.dumps(
     {"data": {"q": [1]}, "metadata": [0.5] * 1_000_000, "factor": "x", "max_k": 2}

@@ -1,9 +1,8 @@
 """The host's machine unit: the fixed forest of bench/calibrate.py, measured in the background
 after startup without delaying readiness."""
 
-from conftest import running_app
-
 from common.machine_speed import HOST, HostSpeed, fixed_workload, machine_unit
+from helpers.app import running_app
 
 
 def test_the_unit_scales_a_smaller_workload_to_100_trees(monkeypatch):

@@ -4,7 +4,8 @@ required_if conditions."""
 import textwrap
 
 import pytest
-from conftest import models_package, running_app
+
+from helpers.app import models_package, running_app
 
 FORM_MODEL = textwrap.dedent("""
     from typing import Annotated

@@ -7,17 +7,16 @@ import json
 import time
 
 import httpx
+import psycopg
 import pytest
-from conftest import free_port as free_port_of_host
-from container_fixtures import FIGURES, containers, docker, image, in_background  # noqa: F401 (fixtures)
 
 from common.settings import DEFAULT_DATASET_PATH, Settings
+from helpers.container import FIGURES, in_background
+from helpers.servers import free_port as free_port_of_host
 
 pytestmark = pytest.mark.container
 
-IMAGE_LIMIT_MB = (
-    500  # 450 before access control and audit added SQLAlchemy, psycopg (+libpq), cryptography (~30 MB)
-)
+IMAGE_LIMIT_MB = 450
 SUMMARY = {"indicator": "wdi-EG.ELC.ACCS.ZS", "year": "2015"}
 PRODUCTION = ("-e", "ENVIRONMENT=production", "-e", "CORS_ORIGINS=https://sids-dashboard.example.org")
 # As the Kubernetes manifests run it: read-only root, a small writable /tmp, no capabilities.
@@ -185,3 +184,26 @@ def test_scale_mode_api_and_worker_run_a_job_against_redis(containers, image, re
     assert worker.exec("ls", str(heartbeat_dir)).stdout.split(), "the worker loop keeps a heartbeat file"
     worker.docker.run("stop", "--time", "30", worker.name, timeout=60)
     assert worker.state()["ExitCode"] == 0, worker.logs()
+
+
+def test_keys_and_audit_reach_postgresql_through_debian_libpq(containers, image, postgres_url):
+    """psycopg in the image is its pure-Python implementation on Debian's libpq5 (psycopg-binary and its
+    bundled libraries are left out): the server brings the schema up at startup and audits a call."""
+    port = free_port_of_host()
+    database = ("-e", f"DATABASE_URL={postgres_url}", "-e", "MODEL_SERVICE=sampleapi")
+    api = containers(image, *served(port, *HARDENED, *database, *dataset_mount()), port=port)
+    api.wait_ready()
+    driver = api.exec("python", "-c", "import psycopg; print(psycopg.pq.__impl__, psycopg.pq.version())")
+    implementation, libpq_version = driver.stdout.split()
+    assert implementation == "python" and int(libpq_version) >= 150000, driver.stdout + driver.stderr
+    answer = httpx.post(
+        api.url + "/sampleapi/predict", json=SUMMARY, headers={"X-Request-ID": "container-libpq"}, timeout=60
+    )
+    assert answer.status_code == 200, answer.text
+    check_summary(answer.json())
+    query = "SELECT event, model, status FROM audit_events WHERE request_id = 'container-libpq'"
+    deadline = time.monotonic() + 30
+    with psycopg.connect(postgres_url.replace("+psycopg", ""), autocommit=True) as conn:
+        while not (rows := conn.execute(query).fetchall()) and time.monotonic() < deadline:
+            time.sleep(0.5)
+    assert rows == [("model_call", "sampleapi", 200)], api.logs()

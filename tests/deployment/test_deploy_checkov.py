@@ -9,7 +9,8 @@ import shutil
 import subprocess
 
 import pytest
-from deploy_helpers import REPO
+
+from helpers.deploy import REPO
 
 # Each scan: (arguments, frameworks that must have run with passing checks).
 SCANS = {

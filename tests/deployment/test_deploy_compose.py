@@ -9,9 +9,9 @@ import subprocess
 
 import pytest
 import yaml
-from deploy_helpers import REPO
 
 from common.settings import Settings
+from helpers.deploy import REPO
 
 APP_SERVICES = ("api", "worker")
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from deploy_helpers import REPO
 
 from common.settings import Settings
+from helpers.deploy import REPO
 
 
 @pytest.fixture(scope="module")
@@ -39,11 +39,23 @@ def test_no_syntax_directive_that_fetches_a_frontend_from_a_registry():
     )
 
 
+RUNTIME_LIBRARIES = {"libpq5"}  # Debian's libpq, for psycopg's pure-Python implementation
+
+
 def test_runtime_needs_no_build_tools_and_keeps_a_writable_tmp(instructions):
+    """The runtime stage installs no Python packages and, from Debian, only shared libraries the
+    service loads, without recommends, leaving no package lists or caches behind."""
     runtime = instructions[[i for i, (w, _) in enumerate(instructions) if w == "FROM"][1] :]
-    assert not any("apt-get" in a or "pip install" in a for w, a in runtime if w == "RUN"), (
-        "build tools and installs stay in the build stage"
-    )
+    runs = [a for w, a in runtime if w == "RUN"]
+    assert not any("pip install" in a for a in runs), "Python packages are installed in the build stage"
+    for run in (a for a in runs if "apt-get" in a):
+        installs = re.findall(r"apt-get install ([^&;]+)", run)
+        packages = {word for words in installs for word in words.split() if not word.startswith("-")}
+        assert installs and packages <= RUNTIME_LIBRARIES, (
+            f"not a runtime library: {packages - RUNTIME_LIBRARIES}"
+        )
+        assert all("--no-install-recommends" in words for words in installs)
+        assert "rm -rf /var/lib/apt/lists/*" in run and "/var/cache/apt/*.bin" in run
     assert ("VOLUME", '["/tmp"]') in runtime, "a writable /tmp under --read-only when none is mounted"
 
 

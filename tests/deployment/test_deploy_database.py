@@ -7,7 +7,8 @@ import re
 
 import hcl2
 import pytest
-from deploy_helpers import DEPLOYMENT, REPO, by_kind, production_with, validate
+
+from helpers.deploy import DEPLOYMENT, REPO, by_kind, production_with, validate
 
 COMPONENT = DEPLOYMENT / "components" / "database"
 

@@ -10,7 +10,8 @@ import sys
 
 import pytest
 import yaml
-from deploy_helpers import (
+
+from helpers.deploy import (
     DEPLOYMENT,
     OVERLAY,
     REPO,

@@ -8,7 +8,8 @@ import textwrap
 
 import pytest
 import yaml
-from deploy_helpers import DEPLOYMENT, REPO, by_kind, kustomize, load_docs, run_generator, validate
+
+from helpers.deploy import DEPLOYMENT, REPO, by_kind, kustomize, load_docs, run_generator, validate
 
 FILES = {"deployment.yaml", "service.yaml", "hpa.yaml", "pdb.yaml", "httproute.yaml", "kustomization.yaml"}
 
@@ -291,7 +292,7 @@ def test_a_terminal_with_missing_flags_prompts(models_dir, tmp_path):
     import subprocess
     import sys
 
-    from deploy_helpers import GENERATOR
+    from helpers.deploy import GENERATOR
 
     primary, secondary = pty.openpty()
     try:

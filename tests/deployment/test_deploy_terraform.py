@@ -8,7 +8,8 @@ import subprocess
 
 import hcl2
 import pytest
-from deploy_helpers import DEPLOYMENT, REPO
+
+from helpers.deploy import DEPLOYMENT, REPO
 
 TF_DIR = DEPLOYMENT / "terraform"
 

@@ -6,7 +6,8 @@ import re
 
 import pytest
 import yaml
-from deploy_helpers import REPO
+
+from helpers.deploy import REPO
 
 WORKFLOWS = REPO / ".github" / "workflows"
 

@@ -12,9 +12,10 @@ import sys
 import jsonschema
 import pytest
 import yaml
-from conftest import poll_job, running_app
-from deploy_helpers import DEPLOYMENT, OVERLAY, SCHEMA_DIR, by_kind, kustomize, validate
 from prometheus_client.parser import text_string_to_metric_families
+
+from helpers.app import poll_job, running_app
+from helpers.deploy import DEPLOYMENT, OVERLAY, SCHEMA_DIR, by_kind, kustomize, validate
 
 OBSERVABILITY = DEPLOYMENT / "observability"
 RULE_FILES = sorted((OBSERVABILITY / "rules").glob("*.rules.yml"))

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from deploy_helpers import DEPLOYMENT, OVERLAY, by_kind, kustomize, validate
 
 from common.settings import Settings
+from helpers.deploy import DEPLOYMENT, OVERLAY, by_kind, kustomize, validate
 
 COMPONENT = DEPLOYMENT / "components" / "jobs-redis"
 WORKER = "sids-ml-worker"

@@ -8,9 +8,9 @@ import subprocess
 import sys
 
 import pytest
-from conftest import running_app
 
 from common.settings import DEFAULT_DATASET_PATH, REPO_ROOT
+from helpers.app import running_app
 from shared_dataloader import DatasetError
 from shared_dataloader.indicators import read_indicator_dataset
 from shared_dataloader.manifest import MANIFEST_FILE, build, read_manifest

@@ -12,10 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import free_port, running_app
 from sqlalchemy import create_engine, select
 
 from api_app.database import audit_events
+from helpers.app import running_app
+from helpers.servers import free_port
 
 SAMPLE = {"indicator": "wdi-EG.ELC.ACCS.ZS", "year": "2012"}
 

@@ -9,11 +9,11 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import make_key, running_app
 from sqlalchemy import insert
 
 from api_app.audit.middleware import body_hash
 from api_app.database import audit_events
+from helpers.app import make_key, running_app
 
 SAMPLE = {"indicator": "wdi-EG.ELC.ACCS.ZS", "year": "2012"}
 

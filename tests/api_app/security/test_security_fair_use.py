@@ -7,11 +7,11 @@ import contextlib
 import time
 
 import pytest
-from conftest import make_key, make_settings, models_package
 from fastapi.testclient import TestClient
 
 from api_app.factory import create_app
 from api_app.security.clients import client_address
+from helpers.app import make_key, make_settings, models_package
 
 SLOW_HEAVY = """
 import time

@@ -6,9 +6,10 @@ import hashlib
 import re
 
 import httpx
-from conftest import free_port, make_key, running_app
 
 from api_app.security.headers import INLINE_SCRIPT
+from helpers.app import make_key, running_app
+from helpers.servers import free_port
 
 ORIGIN = "https://data.undp.org"
 

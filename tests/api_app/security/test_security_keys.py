@@ -8,10 +8,11 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import REPO_ROOT, make_key, running_app
 from sqlalchemy import create_engine, select, text
 
 from api_app.database import api_keys, audit_events
+from common.settings import REPO_ROOT
+from helpers.app import make_key, running_app
 
 SAMPLE = {"indicator": "wdi-EG.ELC.ACCS.ZS", "year": "2012"}
 

@@ -4,11 +4,11 @@ refused (401), with a key lacking that scope it is refused (403), with that scop
 import re
 
 import pytest
-from conftest import make_key, make_settings
 from fastapi.testclient import TestClient
 
 from api_app.factory import create_app
 from common.settings import SCOPES
+from helpers.app import make_key, make_settings
 
 PUBLIC = {"/health/live", "/health/ready", "/openapi.json", "/docs", "/redoc"}
 SAMPLE_BODY = {"indicator": "wdi-EG.ELC.ACCS.ZS", "year": "2012"}

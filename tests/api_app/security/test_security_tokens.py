@@ -11,10 +11,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jwt
 import pytest
-from conftest import running_app
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from jwt.algorithms import RSAAlgorithm
+
+from helpers.app import running_app
 
 ISSUER = "https://login.example.test/tenant-0001/v2.0"
 AUDIENCE = "api://sids-ml-backend"

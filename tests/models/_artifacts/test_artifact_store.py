@@ -1,0 +1,123 @@
+"""Loading the model store: good versions, corrupt files, framework mismatch, unsafe artifacts."""
+
+import json
+import pickle
+
+import pytest
+import skops.io
+
+from common.settings import DEFAULT_MODEL_STORE_PATH
+from helpers.artifacts import artifact_app, copy_store, write_routing
+from models._artifacts.store import load_model, load_model_store, sha256_file
+
+
+class Untrusted:
+    """A type no allow-list contains."""
+
+    def __init__(self) -> None:
+        self.payload = [1, 2, 3]
+
+
+def _store(tmp_path, **versions):
+    return copy_store(tmp_path / "store", versions or {"sentiment": ["1"]})
+
+
+def _edit_metadata(folder, **changes):
+    path = folder / "metadata.json"
+    metadata = json.loads(path.read_text())
+    metadata.update(changes)
+    path.write_text(json.dumps(metadata))
+
+
+def _replace_artifact(folder, data: bytes):
+    (folder / "model.skops").write_bytes(data)
+    _edit_metadata(folder, artifact_sha256=sha256_file(folder / "model.skops"))
+
+
+def test_shipped_store_loads_every_version_with_metadata():
+    store = load_model_store(DEFAULT_MODEL_STORE_PATH)
+    assert store.model_names() == ["flight_delay", "sentiment"]
+    for name in store.model_names():
+        model = store.get(name)
+        assert sorted(model.versions) == ["1", "2"] and model.failures == {}
+        for version in model.versions.values():
+            meta = version.metadata
+            assert meta["metrics"]["held_out"]["roc_auc"] > 0.65
+            assert len(meta["training_data"]["fingerprint"]) == 64
+            assert meta["frameworks"]["scikit-learn"].startswith("1.9")
+            assert version.drift_reference["kind"] == meta["input_schema"]["kind"]
+    assert {v.format for v in store.get("flight_delay").versions.values()} == {"skops", "onnx"}
+
+
+def test_corrupt_artifact_is_skipped_with_reason(tmp_path):
+    store = _store(tmp_path, sentiment=["1", "2"])
+    artifact = store / "sentiment" / "1" / "model.skops"
+    artifact.write_bytes(artifact.read_bytes()[:1000])
+    model = load_model(store / "sentiment")
+    assert list(model.versions) == ["2"]
+    assert "sha256" in model.failures["1"]
+
+
+def test_corrupt_file_with_matching_checksum_is_refused(tmp_path):
+    folder = _store(tmp_path) / "sentiment" / "1"
+    _replace_artifact(folder, b"PK\x03\x04 not really a zip")
+    assert "not a readable skops file" in load_model(folder.parent).failures["1"]
+
+
+def test_raw_pickle_is_refused(tmp_path):
+    folder = _store(tmp_path) / "sentiment" / "1"
+    _replace_artifact(folder, pickle.dumps({"model": "pickled"}))
+    assert "not a readable skops file" in load_model(folder.parent).failures["1"]
+
+
+def test_skops_file_with_untrusted_type_is_refused(tmp_path):
+    folder = _store(tmp_path) / "sentiment" / "1"
+    skops.io.dump(Untrusted(), folder / "model.skops")
+    _edit_metadata(folder, artifact_sha256=sha256_file(folder / "model.skops"))
+    reason = load_model(folder.parent).failures["1"]
+    assert "not allowed" in reason and "Untrusted" in reason
+
+
+def test_other_scikit_learn_version_is_refused(tmp_path):
+    folder = _store(tmp_path) / "sentiment" / "1"
+    meta = json.loads((folder / "metadata.json").read_text())
+    _edit_metadata(folder, frameworks={**meta["frameworks"], "scikit-learn": "1.5.2"})
+    reason = load_model(folder.parent).failures["1"]
+    assert "scikit-learn 1.5.2" in reason and "installed" in reason
+
+
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        ({"version": "7"}, "folder is sentiment/1"),
+        ({"format": "pickle"}, "unknown format"),
+    ],
+)
+def test_inconsistent_metadata_is_refused(tmp_path, change, expected):
+    folder = _store(tmp_path) / "sentiment" / "1"
+    _edit_metadata(folder, **change)
+    assert expected in load_model(folder.parent).failures["1"]
+
+
+def test_bad_routing_falls_back_to_latest_version(tmp_path):
+    store = _store(tmp_path, sentiment=["1", "2"])
+    write_routing(store / "sentiment", {"default": "1", "split": {"1": 1, "9": 1}})
+    model = load_model(store / "sentiment")
+    assert "9" in model.routing_error and model.default_version == "2"
+
+
+def test_readiness_reports_skipped_versions_and_failed_models(tmp_path):
+    store = copy_store(tmp_path / "store", {"sentiment": ["1", "2"], "flight_delay": ["2"]})
+    (store / "sentiment" / "2" / "model.skops").write_bytes(b"garbage")
+    (store / "flight_delay" / "2" / "metadata.json").write_text("{not json")
+    with artifact_app(store) as client:
+        report = client.get("/health/ready")
+        body = report.json()
+        assert report.status_code == 503
+        assert body["models"]["sentiment"]["state"] == "ready"
+        assert "version 2 skipped" in body["models"]["sentiment"]["detail"]
+        assert body["models"]["flight_delay"]["state"] == "failed"
+        assert "not valid JSON" in body["models"]["flight_delay"]["error"]
+        assert client.post("/sentiment/predict", json={"instances": ["fine"]}).json()["version"] == "1"
+        unavailable = client.post("/flight_delay/predict", json={"instances": [[None] * 18]})
+        assert unavailable.status_code == 503 and "No servable version" in unavailable.json()["detail"]
