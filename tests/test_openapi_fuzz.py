@@ -15,6 +15,9 @@ from schemathesis.specs.openapi.checks import content_type_conformance, response
 
 from api_app.factory import create_app
 from helpers.app import READY_TIMEOUT, make_settings
+from helpers.hypothesis_lambdas import guard_lambda_descriptions
+
+guard_lambda_descriptions()
 
 TRAINING_ENDPOINTS = r"^/twolvlImp/(predict|backtest)$|^/statimpute/backtest$"
 REQUEST_TIMEOUT = 120
