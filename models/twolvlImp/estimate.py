@@ -29,8 +29,10 @@ catalogues built once per process, the thread-pool scan): it teaches a stage's r
 later run has had that stage, and never the time outside the stages; that time is the median over
 later runs (or the `request` units until there is one), plus the measured one-time cost (or
 `FRESH_PROCESS_UNITS`) when no live compute process has run a predict yet. For a stage no run has
-had, this host's machine unit, measured in the background once the service is ready
-(`common.machine_speed.HOST`), or `MACHINE_SECONDS` (an idle 2-core machine) until then. So the
+had, the seconds per unit of the latest runs, all their stages together (the load now, which the
+start-up probe no longer knows); with no runs at all, this host's machine unit, measured in the
+background once the service is ready (`common.machine_speed.HOST`), or `MACHINE_SECONDS` (an idle
+2-core machine) until then. So the
 estimate follows the load and speed of the machine that serves it, and each stage learns its own
 rate (AFS selection does not scale like tree fitting).
 """
@@ -132,6 +134,7 @@ STAGE_KINDS: dict[str, tuple[Callable[[CostFeatures], tuple], ...]] = {
 """A stage's rate is learned from the runs most alike that have it: e.g. a two-thread rfr from
 two-thread rfr runs, else from rfr runs, else from every run with the stage."""
 RECENT_RUNS = 40
+RECENT_RATE_RUNS = 5
 
 
 def prepare_units(f: CostFeatures) -> float:
@@ -265,6 +268,18 @@ class RunHistory:
         return None
 
     @staticmethod
+    def _recent_rate(runs: list[Run]) -> float | None:
+        """Seconds per unit of the latest runs, all stages together (later-than-first runs when
+        there are any): how fast the machine is now, for a stage no run has had yet."""
+        warm = [run for run in runs if not run.fresh] or runs
+        rates = []
+        for run in warm[-RECENT_RATE_RUNS:]:
+            units = sum(cost for stage, cost in stage_units(run.features).items() if stage in run.stages)
+            if units > 0:
+                rates.append(sum(run.stages.values()) / units)
+        return float(np.median(rates)) if rates else None
+
+    @staticmethod
     def _outside_seconds(runs: list[Run], fresh_process: bool) -> float:
         """Time outside the stages: the median over recent later-than-first runs (the request units
         until there is one), plus the first run's one-time costs when the request starts a process."""
@@ -290,7 +305,7 @@ class RunHistory:
                 runs=0,
                 machine_unit=HOST.unit_seconds,
             )
-        seconds = 0.0
+        seconds, recent = 0.0, self._recent_rate(runs)
         for stage, stage_cost in units.items():
             if stage_cost > 0:
                 rate = None
@@ -300,7 +315,7 @@ class RunHistory:
                     )
                     if rate is not None:
                         break
-                seconds += stage_cost * (rate or unit_seconds())
+                seconds += stage_cost * (rate or recent or unit_seconds())
         seconds += self._outside_seconds(runs, fresh_process)
         return Estimate(
             seconds=round(seconds, 3), method="formula-scaled", runs=len(runs), machine_unit=HOST.unit_seconds

@@ -255,3 +255,16 @@ def test_each_process_first_predict_is_marked_fresh(client):
         assert not (run.fresh and run.pid in seen), "fresh only on the first run of its process"
         seen.add(run.pid)
     assert client.post("/twolvlImp/estimate", json=body).json()["method"] == "formula-scaled"
+
+
+def test_a_stage_no_run_has_had_takes_the_latest_runs_rate_not_the_start_up_probe(monkeypatch):
+    monkeypatch.setattr(HOST, "unit_seconds", 2.0)
+    history = RunHistory()
+    train = stage_units(SIMPLE)["train"]
+    history.record(SIMPLE, 9 * train, {"train": 9 * train}, True, 11)  # a first run: not the load now
+    for rate in (3.0, 3.5, 4.0):
+        history.record(SIMPLE, rate * train, {"train": rate * train}, False, 11)
+    pca = CostFeatures(**{**SIMPLE.__dict__, "scheme": "PCA", "selected": 5})
+    units = stage_units(pca)
+    expected = units["select"] * 3.5 + units["train"] * 3.5
+    assert history.estimate(pca).seconds == pytest.approx(expected, abs=1e-3)
