@@ -125,7 +125,8 @@ def unit_seconds() -> float:
     return HOST.unit_seconds or MACHINE_SECONDS
 
 
-STAGE_KINDS: dict[str, tuple[Callable[[CostFeatures], tuple], ...]] = {
+Kind = Callable[[CostFeatures], tuple]
+STAGE_KINDS: dict[str, tuple[Kind, ...]] = {
     "prepare": (lambda f: (f.interpolator,),),
     "select": (lambda f: (f.scheme,),),
     "train": (lambda f: (f.model, forest_on_threads(f)), lambda f: (f.model,)),
@@ -134,6 +135,17 @@ STAGE_KINDS: dict[str, tuple[Callable[[CostFeatures], tuple], ...]] = {
 """A stage's rate is learned from the runs most alike that have it: e.g. a two-thread rfr from
 two-thread rfr runs, else from rfr runs, else from every run with the stage."""
 RECENT_RUNS = 40
+
+
+def _any_kind(f: CostFeatures) -> tuple:
+    """Every run is of this kind (the last resort of `STAGE_KINDS`)."""
+    return ()
+
+
+def _alike(kind: Kind, features: CostFeatures) -> Callable[["Run"], bool]:
+    return lambda run: kind(run.features) == kind(features)
+
+
 RECENT_RATE_RUNS = 5
 
 
@@ -309,10 +321,8 @@ class RunHistory:
         for stage, stage_cost in units.items():
             if stage_cost > 0:
                 rate = None
-                for kind in (*STAGE_KINDS[stage], lambda f: ()):
-                    rate = self._rate(
-                        runs, stage, lambda run, kind=kind: kind(run.features) == kind(features)
-                    )
+                for kind in (*STAGE_KINDS[stage], _any_kind):
+                    rate = self._rate(runs, stage, _alike(kind, features))
                     if rate is not None:
                         break
                 seconds += stage_cost * (rate or recent or unit_seconds())
