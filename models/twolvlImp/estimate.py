@@ -20,21 +20,21 @@ Cost formula, per stage, in machine units (seconds / `bench/calibrate.py`'s figu
               every predictor.
     history   0.02 (curves of every training country, the blend's fit), plus 0.1 the first time
               for a (target, year): choosing its curve
-    request   0.003: validation, assembling the answer, the compute call's round trip
+    request   0.003: validation and assembling the answer (until runs measure it)
 
 Seconds per unit, stage by stage: the median over this process's recent runs that had the stage
 (of the same imputer, scheme, or model family and thread count, when there are such runs) of
-(measured seconds of the stage / its units). The first run of each compute process carries one-time costs (lazy imports,
-catalogues built once per process, the thread-pool scan): it teaches a stage's rate only while no
-later run has had that stage, and never the time outside the stages; that time is the median over
-later runs (or the `request` units until there is one), plus the measured one-time cost (or
-`FRESH_PROCESS_UNITS`) when no live compute process has run a predict yet. For a stage no run has
-had, the seconds per unit of the latest runs, all their stages together (the load now, which the
-start-up probe no longer knows); with no runs at all, this host's machine unit, measured in the
-background once the service is ready (`common.machine_speed.HOST`), or `MACHINE_SECONDS` (an idle
-2-core machine) until then. So the
-estimate follows the load and speed of the machine that serves it, and each stage learns its own
-rate (AFS selection does not scale like tree fitting).
+(measured seconds of the stage / its units). The first run of each compute process carries one-time
+costs (lazy imports, catalogues built once per process, the thread-pool scan): it teaches a stage's
+rate only while no later run has had that stage, and never the time outside the stages; that time
+is the median over later runs (or the `request` units until there is one), plus the measured
+one-time cost (or `FRESH_PROCESS_UNITS`) when no live compute process has run a predict yet. For a
+stage no run has had, the seconds per unit of the latest runs, all their stages together (the load
+now, which the start-up probe no longer knows); with no runs at all, this host's machine unit,
+measured in the background once the service is ready (`common.machine_speed.HOST`), or
+`MACHINE_SECONDS` (an idle 2-core machine) until then. So the estimate follows the load and speed
+of the machine that serves it, and each stage learns its own rate (AFS selection does not scale
+like tree fitting).
 """
 
 import threading
@@ -135,6 +135,8 @@ STAGE_KINDS: dict[str, tuple[Kind, ...]] = {
 """A stage's rate is learned from the runs most alike that have it: e.g. a two-thread rfr from
 two-thread rfr runs, else from rfr runs, else from every run with the stage."""
 RECENT_RUNS = 40
+RECENT_RATE_RUNS = 5
+"""Runs that tell how fast the machine is now (`RunHistory._recent_rate`)."""
 
 
 def _any_kind(f: CostFeatures) -> tuple:
@@ -144,9 +146,6 @@ def _any_kind(f: CostFeatures) -> tuple:
 
 def _alike(kind: Kind, features: CostFeatures) -> Callable[["Run"], bool]:
     return lambda run: kind(run.features) == kind(features)
-
-
-RECENT_RATE_RUNS = 5
 
 
 def prepare_units(f: CostFeatures) -> float:
