@@ -113,6 +113,10 @@ def calibrate() -> float:
     )
 
 
+def load() -> str:
+    return " ".join(f"{figure:.2f}" for figure in os.getloadavg())
+
+
 def wait_for_unit(client: httpx.Client, body: dict, timeout: float = 300) -> float:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -165,7 +169,8 @@ def main() -> None:
             unit = wait_for_unit(client, bodies[0][1])
             before = calibrate()
             print(
-                f"server's machine unit (background probe): {unit:.3f} s; bench/calibrate.py: {before:.3f} s"
+                f"server's machine unit (background probe): {unit:.3f} s; bench/calibrate.py: {before:.3f} s; "
+                f"load average {load()}"
             )
             print(f"{'request':32s} {'predicted':>9s} {'actual':>8s} {'ratio':>6s}  basis")
             ratios = []
@@ -185,7 +190,8 @@ def main() -> None:
                 )
             inside = sum(1 / 1.5 <= r <= 1.5 for r in ratios)
             print(
-                f"within a factor 1.5: {inside} of {len(ratios)}; bench/calibrate.py after: {calibrate():.3f} s"
+                f"within a factor 1.5: {inside} of {len(ratios)}; bench/calibrate.py after: {calibrate():.3f} s; "
+                f"load average {load()}"
             )
     finally:
         server.terminate()

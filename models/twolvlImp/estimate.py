@@ -1,32 +1,46 @@
 """Expected duration of a predict request on this host, from a cost formula and measured runs.
 
-Cost formula, per stage, in machine units (seconds / `bench/calibrate.py`'s figure):
+Cost formula, per stage, in machine units (seconds / `bench/calibrate.py`'s figure; fitted on a
+2-core machine under load 2–8 from interleaved timings, so ratios between requests hold):
 
     prepare   (skipped when the imputed matrices are cached, in this process or, as the compute
               processes report back, in one of them)
-              KNN 0.09 · Simple 0.01 · Iterative 0.006 × candidates (MANUAL: 0.08 per chosen
+              KNN 0.045 · Simple 0.005 · Iterative 0.006 × candidates (MANUAL: 0.08 per chosen
               predictor: only it and its nearest columns are imputed)
     select    AFS 0.0003 × the columns its rounds rank (all candidates once, then the shortlist of
               a few × number_predictor: `selection.elimination_schedule`) + 0.008 per round ·
               PCA 0.01 · MANUAL 0
-    train     per fit 0.004 + per tree 0.00035 × (1 + selected / 20), times 6 fits for rfr/etr (5 folds + final),
-              23 × 0.5 for gbr (4 depths × 5 folds + final + 2 quantile models), all = the sum
-    history   HISTORY_UNITS (curves of every training country, the blend's fit), plus
-              HISTORY_CURVE_UNITS the first time for a (target, year): choosing its curve
+    train     per model family (`all` = the three): a fixed part (CV folds, final fit, intervals)
+              plus per tree × (1 + a share per selected predictor beyond the first) × rows / 200:
+              rfr 0.007 + 0.0038 × (1 + 0.035 per predictor) · etr 0.007 + 0.0033 × (1 + 0.02 …) ·
+              gbr 0.07 + 0.0059 × (1 + 0.07 …); a forest whose CV folds fit on two threads
+              (`training.forest_threads`) divides its trees' part by 1.3. Forests cost mostly per
+              tree whatever their predictors (sklearn's per-tree work and the depth read-off
+              dominate at ~210 rows); boosting has 23 fits of sequential stages, each scanning
+              every predictor.
+    history   0.02 (curves of every training country, the blend's fit), plus 0.1 the first time
+              for a (target, year): choosing its curve
+    request   0.003: validation and assembling the answer (until runs measure it)
 
 Seconds per unit, stage by stage: the median over this process's recent runs that had the stage
-(of the same imputer, scheme or model family when there are such runs) of (measured seconds of the
-stage / its units); for a stage no run has had yet, this host's
-machine unit, measured in the background once the service is ready (`common.machine_speed.HOST`),
-or `MACHINE_SECONDS` (an idle 2-core machine) until then. Plus the median time outside the stages
-(validation, assembling the answer). So the estimate follows the load and speed of the machine that
-serves it, and each stage learns its own rate (AFS selection does not scale like tree fitting).
+(of the same imputer, scheme, or model family and thread count, when there are such runs) of
+(measured seconds of the stage / its units). The first run of each compute process carries one-time
+costs (lazy imports, catalogues built once per process, the thread-pool scan): it teaches a stage's
+rate only while no later run has had that stage, and never the time outside the stages; that time
+is the median over later runs (or the `request` units until there is one), plus the measured
+one-time cost (or `FRESH_PROCESS_UNITS`) when no live compute process has run a predict yet. For a
+stage no run has had, the seconds per unit of the latest runs, all their stages together (the load
+now, which the start-up probe no longer knows); with no runs at all, this host's machine unit,
+measured in the background once the service is ready (`common.machine_speed.HOST`), or
+`MACHINE_SECONDS` (an idle 2-core machine) until then. So the estimate follows the load and speed
+of the machine that serves it, and each stage learns its own rate (AFS selection does not scale
+like tree fitting).
 """
 
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -35,19 +49,42 @@ import numpy as np
 from common.machine_speed import HOST
 from models.twolvlImp.schemas import Estimate
 from models.twolvlImp.selection import elimination_schedule
+from models.twolvlImp.training import CV_FOLDS, FORESTS, forest_threads
 
 MACHINE_SECONDS = 1.8
-PREPARE_UNITS = {"KNNImputer": 0.09, "SimpleImputer": 0.01}
+PREPARE_UNITS = {"KNNImputer": 0.045, "SimpleImputer": 0.005}
 ITERATIVE_UNITS_PER_COLUMN = 0.006
 ITERATIVE_FOCUSED_UNITS = 0.08
 RANK_UNITS_PER_COLUMN = 0.0003
 RANK_ROUND_UNITS = 0.008
 PCA_UNITS = 0.01
-TREE_UNITS = 0.00035
-FIT_UNITS = 0.004
-HISTORY_UNITS = 0.06
-HISTORY_CURVE_UNITS = 0.2
-FIT_COUNTS = {"rfr": 6.0, "etr": 6.0, "gbr": 23 * 0.5}
+
+
+@dataclass(frozen=True)
+class TreeCost:
+    """Train-stage units of one model family: `fixed` + trees × `per_tree` × (1 + `per_predictor`
+    × (selected − 1)) × rows / 200."""
+
+    fixed: float
+    per_tree: float
+    per_predictor: float
+
+
+TRAIN_COSTS = {
+    "rfr": TreeCost(fixed=0.007, per_tree=0.0038, per_predictor=0.035),
+    "etr": TreeCost(fixed=0.007, per_tree=0.0033, per_predictor=0.02),
+    "gbr": TreeCost(fixed=0.07, per_tree=0.0059, per_predictor=0.07),
+}
+TRAIN_THREADS = 2
+"""`training.train_and_predict`'s threads: a forest large enough fits its CV folds on two."""
+THREAD_SPEEDUP = 1.3
+"""How much faster a forest's trees grow on two threads: up to 1.8 on a 2-core machine with room,
+1.0–1.2 measured with both cores busy (load 4–6); the learned rates keep two-thread forests apart."""
+HISTORY_UNITS = 0.02
+HISTORY_CURVE_UNITS = 0.1
+REQUEST_UNITS = 0.003
+FRESH_PROCESS_UNITS = 0.035
+"""One-time costs of a compute process's first predict (measured 0.06–0.11 s at a 2–3 s unit)."""
 HISTORY_SIZE = 500
 
 
@@ -88,10 +125,27 @@ def unit_seconds() -> float:
     return HOST.unit_seconds or MACHINE_SECONDS
 
 
-STAGE_KIND = {"prepare": "interpolator", "select": "scheme", "train": "model"}
-"""A stage's rate is learned from runs of the same kind when there are any (e.g. gbr trees from gbr
-runs), else from every run with the stage."""
+Kind = Callable[[CostFeatures], tuple]
+STAGE_KINDS: dict[str, tuple[Kind, ...]] = {
+    "prepare": (lambda f: (f.interpolator,),),
+    "select": (lambda f: (f.scheme,),),
+    "train": (lambda f: (f.model, forest_on_threads(f)), lambda f: (f.model,)),
+    "history": (),
+}
+"""A stage's rate is learned from the runs most alike that have it: e.g. a two-thread rfr from
+two-thread rfr runs, else from rfr runs, else from every run with the stage."""
 RECENT_RUNS = 40
+RECENT_RATE_RUNS = 5
+"""Runs that tell how fast the machine is now (`RunHistory._recent_rate`)."""
+
+
+def _any_kind(f: CostFeatures) -> tuple:
+    """Every run is of this kind (the last resort of `STAGE_KINDS`)."""
+    return ()
+
+
+def _alike(kind: Kind, features: CostFeatures) -> Callable[["Run"], bool]:
+    return lambda run: kind(run.features) == kind(features)
 
 
 def prepare_units(f: CostFeatures) -> float:
@@ -109,21 +163,34 @@ def select_units(f: CostFeatures) -> float:
     return PCA_UNITS if f.scheme == "PCA" else 0.0
 
 
+def forest_on_threads(f: CostFeatures) -> bool:
+    """Whether a forest of this request fits its CV folds on several threads (`training.search_forest`)."""
+    return forest_threads(f.estimators * CV_FOLDS, f.training_rows, f.selected, TRAIN_THREADS) > 1
+
+
+def train_units(f: CostFeatures) -> float:
+    families = TRAIN_COSTS if f.model == "all" else {f.model: TRAIN_COSTS[f.model]}
+    rows = max(f.training_rows / 200, 0.1)
+    threaded = forest_on_threads(f)
+    return sum(
+        cost.fixed
+        + f.estimators
+        * cost.per_tree
+        * (1 + cost.per_predictor * (f.selected - 1))
+        * rows
+        / (THREAD_SPEEDUP if threaded and family in FORESTS else 1.0)
+        for family, cost in families.items()
+    )
+
+
 def stage_units(f: CostFeatures) -> dict[str, float]:
     """The cost formula of each stage, in machine units."""
-    fits = sum(FIT_COUNTS.values()) if f.model == "all" else FIT_COUNTS[f.model]
-    rows = f.training_rows / 200
     return {
         "prepare": 0.0 if f.cached else prepare_units(f),
         "select": select_units(f),
-        "train": fits * (FIT_UNITS + f.estimators * TREE_UNITS * (1 + f.selected / 20) * max(rows, 0.1)),
+        "train": train_units(f),
         "history": (HISTORY_UNITS + (HISTORY_CURVE_UNITS if f.history_cold else 0.0)) if f.history else 0.0,
     }
-
-
-def formula_seconds(f: CostFeatures) -> float:
-    """The cost formula in seconds on this host (no measured runs)."""
-    return sum(stage_units(f).values()) * unit_seconds()
 
 
 class StageClock:
@@ -157,6 +224,15 @@ class Run:
     seconds: float
     stages: dict[str, float]
     """Measured seconds of each stage that ran."""
+    fresh: bool = False
+    """The first predict of its process (one-time costs included)."""
+    pid: int | None = None
+    """The process that ran it."""
+
+    @property
+    def outside(self) -> float:
+        """Seconds outside the timed stages (validation, assembling the answer)."""
+        return max(self.seconds - sum(self.stages.values()), 0.0)
 
 
 class RunHistory:
@@ -166,49 +242,90 @@ class RunHistory:
         self._runs: deque[Run] = deque(maxlen=size)
         self._lock = threading.Lock()
 
-    def record(self, features: CostFeatures, seconds: float, stages: dict[str, float] | None = None) -> None:
+    def record(
+        self,
+        features: CostFeatures,
+        seconds: float,
+        stages: dict[str, float] | None = None,
+        fresh: bool = False,
+        pid: int | None = None,
+    ) -> None:
         with self._lock:
-            self._runs.append(Run(features, seconds, dict(stages or {})))
+            self._runs.append(Run(features, seconds, dict(stages or {}), fresh, pid))
 
     def __len__(self) -> int:
         return len(self._runs)
 
+    def ran_in(self, pids: Iterable[int]) -> bool:
+        """Whether one of these processes has recorded a run."""
+        wanted = set(pids)
+        with self._lock:
+            return any(run.pid in wanted for run in self._runs)
+
     @staticmethod
-    def _rate(runs: list[Run], stage: str, alike=lambda run: True) -> float | None:
-        """Median measured seconds per unit of `stage` over the recent runs that had it (and are `alike`)."""
+    def _rate(runs: list[Run], stage: str, alike: Callable[[Run], bool] = lambda run: True) -> float | None:
+        """Median measured seconds per unit of `stage` over the recent runs that had it (and are
+        `alike`): the runs after their process's first, or the first ones while there are no others."""
+        for candidates in ([run for run in runs if not run.fresh], runs):
+            rates = []
+            for run in reversed(candidates):
+                units = stage_units(run.features)[stage]
+                if units > 0 and stage in run.stages and alike(run):
+                    rates.append(run.stages[stage] / units)
+                if len(rates) == RECENT_RUNS:
+                    break
+            if rates:
+                return float(np.median(rates))
+        return None
+
+    @staticmethod
+    def _recent_rate(runs: list[Run]) -> float | None:
+        """Seconds per unit of the latest runs, all stages together (later-than-first runs when
+        there are any): how fast the machine is now, for a stage no run has had yet."""
+        warm = [run for run in runs if not run.fresh] or runs
         rates = []
-        for run in reversed(runs):
-            units = stage_units(run.features)[stage]
-            if units > 0 and stage in run.stages and alike(run):
-                rates.append(run.stages[stage] / units)
-            if len(rates) == RECENT_RUNS:
-                break
+        for run in warm[-RECENT_RATE_RUNS:]:
+            units = sum(cost for stage, cost in stage_units(run.features).items() if stage in run.stages)
+            if units > 0:
+                rates.append(sum(run.stages.values()) / units)
         return float(np.median(rates)) if rates else None
 
-    def estimate(self, features: CostFeatures) -> Estimate:
+    @staticmethod
+    def _outside_seconds(runs: list[Run], fresh_process: bool) -> float:
+        """Time outside the stages: the median over recent later-than-first runs (the request units
+        until there is one), plus the first run's one-time costs when the request starts a process."""
+        warm = [run.outside for run in runs if not run.fresh][-RECENT_RUNS:]
+        seconds = float(np.median(warm)) if warm else REQUEST_UNITS * unit_seconds()
+        if fresh_process:
+            first = [run.outside for run in runs if run.fresh][-RECENT_RUNS:]
+            once = float(np.median(first)) - seconds if first and warm else 0.0
+            seconds += once if once > 0 else FRESH_PROCESS_UNITS * unit_seconds()
+        return seconds
+
+    def estimate(self, features: CostFeatures, fresh_process: bool = False) -> Estimate:
+        """Expected seconds of a request with `features`; `fresh_process`: it will be the first
+        predict of its compute process."""
         with self._lock:
             runs = list(self._runs)
         units = stage_units(features)
         if not runs:
+            once = FRESH_PROCESS_UNITS if fresh_process else 0.0
             return Estimate(
-                seconds=round(sum(units.values()) * unit_seconds(), 3),
+                seconds=round((sum(units.values()) + REQUEST_UNITS + once) * unit_seconds(), 3),
                 method="formula",
                 runs=0,
                 machine_unit=HOST.unit_seconds,
             )
-        seconds = 0.0
+        seconds, recent = 0.0, self._recent_rate(runs)
         for stage, stage_cost in units.items():
             if stage_cost > 0:
-                kind = STAGE_KIND.get(stage)
-                same_kind = (
-                    (lambda run, kind=kind: getattr(run.features, kind) == getattr(features, kind))
-                    if kind
-                    else None
-                )
-                rate = (same_kind and self._rate(runs, stage, same_kind)) or self._rate(runs, stage)
-                seconds += stage_cost * (rate or unit_seconds())
-        recent = runs[-RECENT_RUNS:]
-        seconds += float(np.median([max(run.seconds - sum(run.stages.values()), 0.0) for run in recent]))
+                rate = None
+                for kind in (*STAGE_KINDS[stage], _any_kind):
+                    rate = self._rate(runs, stage, _alike(kind, features))
+                    if rate is not None:
+                        break
+                seconds += stage_cost * (rate or recent or unit_seconds())
+        seconds += self._outside_seconds(runs, fresh_process)
         return Estimate(
             seconds=round(seconds, 3), method="formula-scaled", runs=len(runs), machine_unit=HOST.unit_seconds
         )

@@ -115,8 +115,7 @@ class ProcessCaches:
 
     def holds(self, kind: str, key: tuple) -> bool:
         """Whether this process or a live compute process holds `key` (forgets the processes gone)."""
-        pool = installed_processes()
-        live = {os.getpid(), *(pool.pids() if pool is not None else ())}
+        live = _live_pids()
         with self._lock:
             for gone in [owner for owner in self._held if owner[0] not in live]:
                 del self._held[gone]
@@ -131,11 +130,20 @@ BLENDED: set[tuple] = set()
 """(fingerprint, target, year) whose history curve this process has chosen (its first blend is slower)."""
 """Process-wide: imputed matrices shared by requests (and by backtests, per hidden fold), and
 measured runs for `estimate`."""
+_PREDICTED_IN: set[int] = set()
+"""The process (by pid, so a forked child starts empty-handed) once it has run a predict: its first
+carries one-time costs that `estimate` keeps apart."""
 
 
-def record_run(features: CostFeatures, seconds: float, stages: dict[str, float] | None = None) -> None:
+def record_run(
+    features: CostFeatures,
+    seconds: float,
+    stages: dict[str, float] | None = None,
+    fresh: bool = False,
+    pid: int | None = None,
+) -> None:
     """Keep a measured run for `estimate` (in the API process, where estimates are made)."""
-    RUN_TIMES.record(features, seconds, stages)
+    RUN_TIMES.record(features, seconds, stages, fresh, pid)
 
 
 def _needed(body: TrainRequest) -> tuple[str, ...]:
@@ -188,13 +196,15 @@ def _options(body: TrainRequest) -> Options:
 def predict(
     body: TrainRequest, indicators: IndicatorDataset, progress: Progress | None = None
 ) -> PredictResponse:
-    with threadpool_limits(limits=BLAS_THREADS, user_api="blas"):
-        return _predict(body, indicators, progress)
-
-
-def _predict(body: TrainRequest, indicators: IndicatorDataset, progress: Progress | None) -> PredictResponse:
-    report = StageClock(progress or (lambda stage, fraction: None))
     started = time.perf_counter()
+    with threadpool_limits(limits=BLAS_THREADS, user_api="blas"):
+        return _predict(body, indicators, progress, started)
+
+
+def _predict(
+    body: TrainRequest, indicators: IndicatorDataset, progress: Progress | None, started: float
+) -> PredictResponse:
+    report = StageClock(progress or (lambda stage, fraction: None))
     report("validating", 0.0)
     valid = validate(body, indicators)
     key = _key(indicators, body)
@@ -223,11 +233,15 @@ def _predict(body: TrainRequest, indicators: IndicatorDataset, progress: Progres
         nested = IndicatorJson.of_year(body.target_year, YearResult(**clip_to_support(result, support)))
     report("done", 1.0)
     in_parent(note_cached, os.getpid(), "prepared", key)
+    fresh = os.getpid() not in _PREDICTED_IN
+    _PREDICTED_IN.add(os.getpid())
     in_parent(
         record_run,
         cost_features(body, len(valid), len(prepared.y_train), cached, history_cold),
         time.perf_counter() - started,
         report.durations,
+        fresh,
+        os.getpid(),
     )
     return PredictResponse(indicatorJson=nested)
 
@@ -308,4 +322,10 @@ def estimate(body: TrainRequest, indicators: IndicatorDataset) -> Estimate:
         key in PREPARED or CACHED_ELSEWHERE.holds("prepared", key),
         body.history and history_key not in BLENDED and not CACHED_ELSEWHERE.holds("blended", history_key),
     )
-    return RUN_TIMES.estimate(features)
+    return RUN_TIMES.estimate(features, fresh_process=not RUN_TIMES.ran_in(_live_pids()))
+
+
+def _live_pids() -> set[int]:
+    """This process and the live compute processes (where predicts may run)."""
+    pool = installed_processes()
+    return {os.getpid(), *(pool.pids() if pool is not None else ())}

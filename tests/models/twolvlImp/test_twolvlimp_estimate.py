@@ -5,14 +5,19 @@ import os
 
 import pytest
 
+from common.machine_speed import HOST
 from models.twolvlImp import service
 from models.twolvlImp.estimate import (
+    FRESH_PROCESS_UNITS,
     HISTORY_CURVE_UNITS,
     HISTORY_UNITS,
+    REQUEST_UNITS,
     CostFeatures,
     RunHistory,
     StageClock,
+    forest_on_threads,
     stage_units,
+    train_units,
 )
 
 SIMPLE = CostFeatures(
@@ -152,3 +157,114 @@ def test_caches_of_processes_that_are_gone_are_forgotten():
     for key in ("c", "d"):
         caches.note(os.getpid(), "prepared", (key,))
     assert not caches.holds("prepared", ("a",))  # evicted like the process's own LRU
+
+
+def _warm_and_fresh_runs():
+    """A process's first run (train at 5 s/unit, 0.3 s outside the stages) and a later one (2 s/unit, 0.01 s)."""
+    train = stage_units(SIMPLE)["train"]
+    return (
+        (SIMPLE, 5 * train + 0.3, {"train": 5 * train}, True, 11),
+        (SIMPLE, 2 * train + 0.01, {"train": 2 * train}, False, 11),
+    )
+
+
+def test_a_process_first_run_teaches_its_stages_only_until_a_later_run_does(monkeypatch):
+    monkeypatch.setattr(HOST, "unit_seconds", 2.0)
+    fresh, warm = _warm_and_fresh_runs()
+    train = stage_units(SIMPLE)["train"]
+    history = RunHistory()
+    history.record(*fresh)
+    alone = history.estimate(SIMPLE).seconds
+    assert alone == pytest.approx(5 * train + REQUEST_UNITS * 2.0, abs=1e-3), (
+        "its stage rate is all there is, its time outside the stages is not the request's"
+    )
+    history.record(*warm)
+    assert history.estimate(SIMPLE).seconds == pytest.approx(2 * train + 0.01, abs=1e-3)
+
+
+def test_a_request_that_starts_a_process_pays_the_measured_one_time_cost(monkeypatch):
+    monkeypatch.setattr(HOST, "unit_seconds", 2.0)
+    fresh, warm = _warm_and_fresh_runs()
+    formula = sum(stage_units(SIMPLE).values())
+    empty = RunHistory()
+    assert empty.estimate(SIMPLE, fresh_process=True).seconds - empty.estimate(SIMPLE).seconds == (
+        pytest.approx(FRESH_PROCESS_UNITS * 2.0, abs=1e-3)
+    )
+    assert empty.estimate(SIMPLE).seconds == pytest.approx((formula + REQUEST_UNITS) * 2.0, abs=1e-3)
+    history = RunHistory()
+    history.record(*fresh)
+    history.record(*warm)
+    extra = history.estimate(SIMPLE, fresh_process=True).seconds - history.estimate(SIMPLE).seconds
+    assert extra == pytest.approx(0.3 - 0.01, abs=1e-3), "the first run's outside time beyond a later run's"
+    assert history.ran_in({11, 12}) and not history.ran_in({12})
+
+
+def test_forest_cost_is_per_tree_and_boosting_pays_per_predictor():
+    def train(model, trees, predictors):
+        return train_units(
+            CostFeatures(**{**SIMPLE.__dict__, "model": model, "estimators": trees, "selected": predictors})
+        )
+
+    assert train("rfr", 150, 1) / train("rfr", 50, 1) == pytest.approx(3, rel=0.05)
+    for forest in ("rfr", "etr"):
+        assert train(forest, 50, 10) / train(forest, 50, 1) < 1.4
+    assert train("gbr", 50, 10) / train("gbr", 50, 1) > 1.5
+    assert train("gbr", 10, 1) > train("rfr", 10, 1), "boosting's 23 fits cost more than a small forest"
+    assert train("all", 50, 5) == pytest.approx(sum(train(m, 50, 5) for m in ("rfr", "etr", "gbr")))
+
+
+def test_two_thread_forests_learn_their_own_rate(monkeypatch):
+    monkeypatch.setattr(HOST, "unit_seconds", 2.0)
+    one_thread = CostFeatures(**{**SIMPLE.__dict__, "estimators": 20})
+    two_threads = CostFeatures(**{**SIMPLE.__dict__, "estimators": 300, "selected": 10})
+    assert not forest_on_threads(one_thread) and forest_on_threads(two_threads)
+    assert train_units(two_threads) < train_units(CostFeatures(**{**two_threads.__dict__, "model": "gbr"}))
+    history = RunHistory()
+    for features, rate in ((one_thread, 1.0), (two_threads, 3.0)):
+        train = stage_units(features)["train"]
+        history.record(features, rate * train, {"train": rate * train})
+    for features, rate in ((one_thread, 1.0), (two_threads, 3.0)):
+        assert history.estimate(features).seconds == pytest.approx(
+            rate * stage_units(features)["train"], abs=1e-3
+        )
+    etr = CostFeatures(**{**two_threads.__dict__, "model": "etr"})
+    assert history.estimate(etr).seconds == pytest.approx(2.0 * stage_units(etr)["train"], abs=1e-3), (
+        "no etr run: the median over every run with the stage"
+    )
+
+
+def test_each_process_first_predict_is_marked_fresh(client):
+    body = {
+        "target_year": "2004",
+        "dataset": "wdi",
+        "target": "wdi-EG.ELC.ACCS.ZS",
+        "interpolator": "SimpleImputer",
+        "scheme": "MANUAL",
+        "manual_predictors": ["wdi-AG.LND.AGRI.ZS"],
+        "estimators": 5,
+        "model": "rfr",
+        "interval": "quantile",
+    }
+    for trees in (5, 6):
+        assert client.post("/twolvlImp/predict", json={**body, "estimators": trees}).status_code == 200
+    runs = list(service.RUN_TIMES._runs)
+    assert runs[-1].pid is not None and service.RUN_TIMES.ran_in({runs[-1].pid})
+    assert not runs[-1].fresh, "the second predict in a row runs in a process that has run one"
+    seen: set[int | None] = set()
+    for run in runs:
+        assert not (run.fresh and run.pid in seen), "fresh only on the first run of its process"
+        seen.add(run.pid)
+    assert client.post("/twolvlImp/estimate", json=body).json()["method"] == "formula-scaled"
+
+
+def test_a_stage_no_run_has_had_takes_the_latest_runs_rate_not_the_start_up_probe(monkeypatch):
+    monkeypatch.setattr(HOST, "unit_seconds", 2.0)
+    history = RunHistory()
+    train = stage_units(SIMPLE)["train"]
+    history.record(SIMPLE, 9 * train, {"train": 9 * train}, True, 11)  # a first run: not the load now
+    for rate in (3.0, 3.5, 4.0):
+        history.record(SIMPLE, rate * train, {"train": rate * train}, False, 11)
+    pca = CostFeatures(**{**SIMPLE.__dict__, "scheme": "PCA", "selected": 5})
+    units = stage_units(pca)
+    expected = units["select"] * 3.5 + units["train"] * 3.5
+    assert history.estimate(pca).seconds == pytest.approx(expected, abs=1e-3)
