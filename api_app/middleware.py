@@ -1,6 +1,6 @@
 """ASGI middleware: allowed methods, body-size limit and request ids, answered in the common error shape."""
 
-import uuid
+import os
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -24,7 +24,7 @@ class RequestGuard:
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
-        request_id = headers.get(b"x-request-id", b"").decode("latin-1")[:64] or uuid.uuid4().hex
+        request_id = headers.get(b"x-request-id", b"").decode("latin-1")[:64] or os.urandom(16).hex()
         scope.setdefault("state", {})["request_id"] = request_id
         set_attributes(request_id=request_id)
         id_header = (b"x-request-id", request_id.encode("latin-1"))
