@@ -38,21 +38,15 @@ class RequestGuard:
             )
             await render(refusal)(scope, receive, send)
             return
-        too_large = ErrorAnswer(
-            413,
-            "payload_too_large",
-            f"The request body is larger than the limit of {self.max_body_bytes} bytes.",
-            headers={"X-Request-ID": request_id},
-        )
         length = headers.get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
-            await render(too_large)(scope, receive, send)
+            await render(self._too_large(request_id))(scope, receive, send)
             return
 
         if length is None and scope["method"] == "POST":
             body = await self._read_limited(receive)
             if body is None:
-                await render(too_large)(scope, receive, send)
+                await render(self._too_large(request_id))(scope, receive, send)
                 return
             receive = _replay(body, receive)
 
@@ -63,6 +57,14 @@ class RequestGuard:
 
         with bind(request_id=request_id):
             await self.app(scope, receive, tagged_send)
+
+    def _too_large(self, request_id: str) -> ErrorAnswer:
+        return ErrorAnswer(
+            413,
+            "payload_too_large",
+            f"The request body is larger than the limit of {self.max_body_bytes} bytes.",
+            headers={"X-Request-ID": request_id},
+        )
 
     async def _read_limited(self, receive: Receive) -> bytes | None:
         """Read a body sent without Content-Length (chunked); None once it passes the limit."""
