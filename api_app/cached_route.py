@@ -85,25 +85,24 @@ def _known_route(app: Any, route: APIRoute) -> KnownRoute | None:
     return KnownRoute(route, checks, model or route.path.strip("/").split("/", 1)[0])
 
 
-async def _buffered(receive: Receive) -> tuple[list[Message], bytes]:
-    """The request's messages up to the end of its body (or a disconnect), and the body."""
-    messages: list[Message] = []
+async def _read_body(receive: Receive) -> tuple[bytes, Message | None]:
+    """The whole body, and the message that cut it short (a disconnect) if one did."""
+    chunks: list[bytes] = []
     while True:
         message = await receive()
-        messages.append(message)
-        if message["type"] != "http.request" or not message.get("more_body", False):
-            break
-    return messages, b"".join(m.get("body", b"") for m in messages if m["type"] == "http.request")
+        if message["type"] != "http.request":
+            return b"".join(chunks), message
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks), None
 
 
-def _replay(messages: list[Message], receive_more: Receive) -> Receive:
-    """Hand `messages` to the app again, then pass on what the server sends."""
-    pending = list(messages)
+def _replay(message: Message, receive_more: Receive) -> Receive:
+    """Hand `message` to the app first, then pass on what the server sends."""
+    pending = [message]
 
     async def receive() -> Message:
-        if pending:
-            return pending.pop(0)
-        return await receive_more()
+        return pending.pop() if pending else await receive_more()
 
     return receive
 
@@ -126,11 +125,12 @@ class CachedAnswers:
         if route is None or not index:
             await self.app(scope, receive, send)
             return
-        messages, body = await _buffered(receive)
-        receive = _replay(messages, receive)
-        answer = None
-        if messages[-1]["type"] == "http.request":
-            answer = await self._answer(scope, receive, body, app, route, index)
+        body, interruption = await _read_body(receive)
+        if interruption is not None:  # the client went away: the app sees it as it would have
+            await self.app(scope, _replay(interruption, receive), send)
+            return
+        receive = _replay({"type": "http.request", "body": body, "more_body": False}, receive)
+        answer = await self._answer(scope, receive, body, app, route, index)
         await (self.app if answer is None else answer)(scope, receive, send)
 
     def _target(self, app: Any, route: APIRoute) -> KnownRoute | None:
@@ -142,7 +142,7 @@ class CachedAnswers:
         self, scope: Scope, receive: Receive, body: bytes, app: Any, route: APIRoute, index: RequestIndex
     ) -> Response | None:
         target = self._target(app, route)
-        if target is None:
+        if target is None or app.dependency_overrides:  # overridden checks apply on the full path
             return None
         raw_key = await request_raw_key(scope, body)
         scope.setdefault("state", {})["raw_request_key"] = raw_key  # for `remember_request` on a miss
