@@ -18,6 +18,7 @@ from api_app import docs, error_handlers, jobs, metrics, playground, routes
 from api_app.audit import routes as audit_routes
 from api_app.audit.middleware import AuditMiddleware
 from api_app.audit.writer import AuditWriter
+from api_app.cached_route import CachedAnswers
 from api_app.database import make_engine, upgrade_to_head
 from api_app.discovery import Discovery, discover
 from api_app.metrics_server import MetricsServer
@@ -268,6 +269,7 @@ def create_app(
         app.include_router(package.mounted_router)
     playground.install(app)
     error_handlers.install(app)
+    app.add_middleware(CachedAnswers)
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(AuditMiddleware, store_bodies=settings.audit_store_bodies)
     app.add_middleware(

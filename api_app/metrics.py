@@ -11,6 +11,7 @@ import logging
 import os
 import time
 from collections.abc import Iterator
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
@@ -29,6 +30,7 @@ access_log = logging.getLogger("sids.access")
 router = APIRouter(tags=["Platform"])
 UNMATCHED = "<unmatched>"
 STATS_TIMEOUT = 1.0
+SERIES_KEPT = 4096
 """Seconds a scrape waits for the job figures from Redis before answering without them."""
 
 
@@ -39,6 +41,23 @@ class MetricsMiddleware:
     def __init__(self, app: ASGIApp, prefixes: dict[str, str]) -> None:
         self.app = app
         self.prefixes = prefixes
+        self._series: dict[tuple[str, str, int], tuple[str | None, Any, Any]] = {}
+
+    def _series_of(self, route: str, method: str, status: int) -> tuple[str | None, Any, Any]:
+        """The model label, request counter and latency histogram (None for platform routes) of a
+        (route template, method, status), kept after the first lookup."""
+        key = (route, method, status)
+        series = self._series.get(key)
+        if series is None:
+            model = model_label(self.prefixes, route) if route != UNMATCHED else None
+            requests = HTTP_REQUESTS.labels(route, method, str(status), model or "")
+            latency = None
+            if model is not None:
+                latency = MODEL_LATENCY.labels(model, route, request_kind(method, status))
+            series = (model, requests, latency)
+            if len(self._series) < SERIES_KEPT:
+                self._series[key] = series
+        return series
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -59,26 +78,33 @@ class MetricsMiddleware:
             elapsed = time.perf_counter() - started
             method = scope["method"]
             route = getattr(scope.get("route"), "path", None) or UNMATCHED
-            model = model_label(self.prefixes, route) if route != UNMATCHED else None
-            HTTP_REQUESTS.labels(route, method, str(status), model or "").inc()
-            if model is not None:
-                MODEL_LATENCY.labels(model, route, request_kind(method, status)).observe(elapsed)
-            fields = {
-                "request_id": scope.get("state", {}).get("request_id"),
-                "model": model,
-                "route": route,
-                "method": method,
-                "status": status,
-                "duration_ms": round(elapsed * 1000, 1),
-            }
-            access_log.info(
-                "%s %s %d %.0f ms",
-                method,
-                route,
-                status,
-                elapsed * 1000,
-                extra={k: v for k, v in fields.items() if v is not None},
-            )
+            model, requests, latency = self._series_of(route, method, status)
+            requests.inc()
+            if latency is not None:
+                latency.observe(elapsed)
+            if access_log.isEnabledFor(logging.INFO):
+                _log_request(scope, model, route, method, status, elapsed)
+
+
+def _log_request(
+    scope: Scope, model: str | None, route: str, method: str, status: int, elapsed: float
+) -> None:
+    fields = {
+        "request_id": scope.get("state", {}).get("request_id"),
+        "model": model,
+        "route": route,
+        "method": method,
+        "status": status,
+        "duration_ms": round(elapsed * 1000, 1),
+    }
+    access_log.info(
+        "%s %s %d %.0f ms",
+        method,
+        route,
+        status,
+        elapsed * 1000,
+        extra={k: v for k, v in fields.items() if v is not None},
+    )
 
 
 class JobsCollector:

@@ -1,6 +1,6 @@
 """ASGI middleware: allowed methods, body-size limit and request ids, answered in the common error shape."""
 
-import uuid
+import os
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -24,7 +24,7 @@ class RequestGuard:
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
-        request_id = headers.get(b"x-request-id", b"").decode("latin-1")[:64] or uuid.uuid4().hex
+        request_id = headers.get(b"x-request-id", b"").decode("latin-1")[:64] or os.urandom(16).hex()
         scope.setdefault("state", {})["request_id"] = request_id
         set_attributes(request_id=request_id)
         id_header = (b"x-request-id", request_id.encode("latin-1"))
@@ -38,21 +38,15 @@ class RequestGuard:
             )
             await render(refusal)(scope, receive, send)
             return
-        too_large = ErrorAnswer(
-            413,
-            "payload_too_large",
-            f"The request body is larger than the limit of {self.max_body_bytes} bytes.",
-            headers={"X-Request-ID": request_id},
-        )
         length = headers.get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
-            await render(too_large)(scope, receive, send)
+            await render(self._too_large(request_id))(scope, receive, send)
             return
 
         if length is None and scope["method"] == "POST":
             body = await self._read_limited(receive)
             if body is None:
-                await render(too_large)(scope, receive, send)
+                await render(self._too_large(request_id))(scope, receive, send)
                 return
             receive = _replay(body, receive)
 
@@ -63,6 +57,14 @@ class RequestGuard:
 
         with bind(request_id=request_id):
             await self.app(scope, receive, tagged_send)
+
+    def _too_large(self, request_id: str) -> ErrorAnswer:
+        return ErrorAnswer(
+            413,
+            "payload_too_large",
+            f"The request body is larger than the limit of {self.max_body_bytes} bytes.",
+            headers={"X-Request-ID": request_id},
+        )
 
     async def _read_limited(self, receive: Receive) -> bytes | None:
         """Read a body sent without Content-Length (chunked); None once it passes the limit."""

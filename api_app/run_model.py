@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 from fastapi import Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel
+from starlette.types import Scope
 
 from common.body import INLINE_BODY_BYTES
 from common.cache import (
@@ -141,19 +142,37 @@ def request_index(app: Any) -> RequestIndex | None:
     return index
 
 
+def known_routes(app: Any) -> dict[str, Any]:
+    """Request path → the route (one that `serves_known_requests`) of the requests `remember_request`
+    recorded there: the paths `api_app.cached_route.CachedAnswers` looks at."""
+    routes: dict[str, Any] | None = getattr(app.state, "known_routes", None)
+    if routes is None:
+        routes = app.state.known_routes = {}
+    return routes
+
+
+async def request_raw_key(scope: Scope, body: bytes) -> str:
+    """`raw_request_key` of a request as it arrived (the body hashed off the event loop when large)."""
+    content_type = next((value for name, value in scope["headers"] if name == b"content-type"), b"")
+    parts = (scope["method"], scope["path"], scope.get("query_string", b""), content_type, body)
+    if len(body) > INLINE_BODY_BYTES:
+        return await asyncio.to_thread(raw_request_key, *parts)
+    return raw_request_key(*parts)
+
+
 async def remember_request(request: Request, key: str, resource: str | None, fingerprint: str | None) -> None:
     """Record that this request, byte for byte, is answered by the result-cache entry `key`."""
     index = request_index(request.app)
     if index is None:
         return
-    raw_key = raw_request_key(
-        request.method,
-        request.url.path,
-        request.scope.get("query_string", b""),
-        request.headers.get("content-type", "").encode("latin-1"),
-        await request.body(),
+    scope = request.scope
+    raw_key = scope.get("state", {}).get("raw_request_key") or await request_raw_key(
+        scope, await request.body()
     )
     index.put(raw_key, KnownRequest(key, resource, fingerprint))
+    route = scope.get("route")
+    if getattr(route, "serves_known_requests", False) and not getattr(route, "param_convertors", None):
+        known_routes(request.app)[scope["path"]] = route
 
 
 def _accepted(view_id: str, status: JobStatus, applied: str) -> JSONResponse:

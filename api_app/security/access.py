@@ -20,6 +20,8 @@ from common.jobs.types import TERMINAL
 from common.settings import SCOPES, Settings
 
 log = logging.getLogger(__name__)
+UNRESTRICTED = Principal(kind=ANONYMOUS, scopes=frozenset(SCOPES))
+"""Every caller when AUTH_MODE=off."""
 CHALLENGE = {"WWW-Authenticate": 'Bearer, ApiKey header="X-API-Key"'}
 
 
@@ -82,8 +84,9 @@ class AccessControl:
         return view is None or view.status in TERMINAL
 
     async def check(self, request: Request) -> None:
-        route = request.scope.get("route")
-        path = getattr(route, "path", request.url.path)
+        path = getattr(request.scope.get("route"), "path", None)
+        if path is None:
+            path = request.url.path
         scope = required_scope(request.method, path)
         state = request.state
         state.required_scope = scope
@@ -91,7 +94,7 @@ class AccessControl:
             return
         state.client = client_address(request.scope, self.settings.trusted_proxies)
         if not self.enabled:
-            state.principal = Principal(kind=ANONYMOUS, scopes=frozenset(SCOPES))
+            state.principal = UNRESTRICTED
             return
         state.denial = "invalid_credentials"
         principal = await self.identify(request)

@@ -6,6 +6,8 @@
   jobs, backtests, batches); job reads are `compute` too, as jobs come from model calls.
 """
 
+from functools import lru_cache
+
 READ, COMPUTE, ADMIN = "read", "compute", "admin"
 PUBLIC_PREFIXES = ("/health/", "/docs", "/redoc", "/openapi.json", "/ui", "/static", "/static-offline-docs")
 ADMIN_PREFIXES = ("/audit", "/keys", "/metrics")
@@ -22,6 +24,7 @@ def _under(path: str, prefix: str) -> bool:
     return path == prefix or path.startswith(prefix + "/")
 
 
+@lru_cache(maxsize=1024)
 def required_scope(method: str, path: str) -> str | None:
     """The scope a request to route template `path` needs (None: public)."""
     if any(_under(path, prefix) for prefix in PUBLIC_PREFIXES):
