@@ -107,7 +107,7 @@ def main() -> None:
         f"{args.workers} worker(s), loopback, median of {args.runs} runs taken in turn"
     )
     with contextlib.ExitStack() as servers:
-        targets = [
+        targets: list[tuple[str, str, dict[str, object] | None]] = [
             (
                 "GET / (FastAPI hello-world)",
                 servers.enter_context(server("artifacts_hello:app", args.workers, "/", REPO_ROOT, "bench"))
