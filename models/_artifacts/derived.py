@@ -83,9 +83,13 @@ def _terms_in_column_order(vocabulary: dict[str, int]) -> list[str]:
     return terms
 
 
-def write(cache_dir: Path, artifact_sha256: str, estimator: Any) -> Path | None:
+def write(
+    cache_dir: Path, artifact_sha256: str, estimator: Any, replace_damaged: bool = False
+) -> Path | None:
     """Store the derived form of `estimator` (loaded from the artifact with that sha256); the entry's
-    folder, or None when the estimator has no large vocabulary or the folder cannot be written."""
+    folder, or None when the estimator has no large vocabulary or the folder cannot be written. An
+    existing entry is kept (another process, e.g. a second worker starting alongside, wrote it) unless
+    `replace_damaged`."""
     import skops.io
 
     found = list(_vocabularies(estimator, []))
@@ -106,7 +110,9 @@ def write(cache_dir: Path, artifact_sha256: str, estimator: Any) -> Path | None:
         (staging / VOCABULARIES_FILE).write_text(json.dumps(records), encoding="utf-8")
         staging.chmod(0o755)
         if target.exists():
-            shutil.rmtree(target, ignore_errors=True)  # a damaged entry being replaced
+            if not replace_damaged:
+                return target
+            shutil.rmtree(target, ignore_errors=True)
         os.replace(staging, target)
         staging = None
         log.info("derived form of artifact %s written to %s", artifact_sha256[:12], target)
@@ -146,14 +152,16 @@ def load(
     of `cache_dirs` holding one; otherwise loaded from the artifact and its derived form written to
     `cache_dirs[0]` (the writable one) for the next start."""
     name = entry_name(artifact_sha256)
-    for root in cache_dirs:
+    damaged = False
+    for index, root in enumerate(cache_dirs):
         folder = Path(root) / name
         if folder.is_dir():
             try:
                 return read(folder, load_skops)
             except DamagedEntry as exc:
                 log.error("derived artifact form skipped, loading the artifact: %s", exc)
+                damaged = damaged or index == 0
     estimator = load_skops(artifact)
     if cache_dirs:
-        write(cache_dirs[0], artifact_sha256, estimator)
+        write(cache_dirs[0], artifact_sha256, estimator, replace_damaged=damaged)
     return estimator

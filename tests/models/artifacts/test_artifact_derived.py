@@ -131,3 +131,15 @@ def test_the_app_answers_the_same_from_the_derived_form(tmp_path, reviews):
             )
         assert len(list((tmp_path / "cache").glob("artifact-v1-*"))) == 2
     assert answers[0] == answers[1]
+
+
+def test_an_entry_another_process_wrote_meanwhile_is_kept(tmp_path):
+    """Two workers starting together both build the entry: the second keeps the first's."""
+    folder = copy_store(tmp_path / "store", {"sentiment": ["1"]}) / "sentiment" / "1"
+    metadata = json.loads((folder / "metadata.json").read_text())
+    estimator = load_skops(folder / "model.skops")
+    first = derived.write(tmp_path / "cache", metadata["artifact_sha256"], estimator)
+    inode = (first / "vocabularies.json").stat().st_ino
+    second = derived.write(tmp_path / "cache", metadata["artifact_sha256"], estimator)
+    assert second == first and (second / "vocabularies.json").stat().st_ino == inode
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == [first.name]  # no staging folder left
