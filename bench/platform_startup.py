@@ -1,6 +1,6 @@
 """Cold start and memory of the server with every model (issue 18), in machine units of the same run.
 
-    python bench/platform_startup.py [--runs 5] [--model-service ...] [--repo PATH] [--skip ...]
+    python bench/platform_startup.py [--runs 5] [--model-service ...] [--repo PATH] [--skip ...] [--poll S]
 
 Sections (each prints medians over `--runs` fresh servers; `--skip importtime,workers,jobs` leaves
 some out):
@@ -41,6 +41,11 @@ import httpx
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 READY_TIMEOUT = 180
+READY_POLL_SECONDS = 0.01
+"""Pause between `/health/ready` polls (`--poll`). Every poll is a request the starting server answers
+on its event loop while its start-up thread imports and loads: at 10 ms they compete for the GIL
+(imports release it at every file access and wait to get it back), a Kubernetes probe every 5–10 s
+does not."""
 JOBS_REDIS = "redis://127.0.0.1:6379/14"
 SENTENCE = "The battery lasts all day, great phone."
 FLIGHT = {
@@ -146,6 +151,8 @@ def main_requests(repo: Path) -> list[tuple[str, dict]]:
 class Server:
     """`uvicorn api_app:app` in a fresh process; its log lines are time-stamped as they arrive."""
 
+    poll_seconds = READY_POLL_SECONDS
+
     def __init__(self, repo: Path, env: dict[str, str], workers: int = 1) -> None:
         self.port = free_port()
         self.lines: list[tuple[float, str]] = []
@@ -178,7 +185,7 @@ class Server:
             if self.process.poll() is not None or time.perf_counter() - self.started > READY_TIMEOUT:
                 tail = "\n".join(line for _, line in self.lines[-20:])
                 raise RuntimeError(f"server did not become ready:\n{tail}")
-            time.sleep(0.01)
+            time.sleep(self.poll_seconds)
 
     @property
     def url(self) -> str:
@@ -355,10 +362,14 @@ def main() -> None:
     )
     parser.add_argument("--skip", default="", help="comma-separated: importtime,workers,jobs")
     parser.add_argument("--jobs", type=int, default=40)
+    parser.add_argument(
+        "--poll", type=float, default=READY_POLL_SECONDS, help="seconds between readiness polls (0.01)"
+    )
     args = parser.parse_args()
+    Server.poll_seconds = args.poll
     skip = set(filter(None, args.skip.split(",")))
     repo = args.repo.resolve()
-    print(f"checkout: {repo}; load average: {os.getloadavg()[0]:.2f}")
+    print(f"checkout: {repo}; readiness polled every {args.poll:g} s; load average: {os.getloadavg()[0]:.2f}")
     unit_before = calibrate(REPO_ROOT)
     env = server_env(args.model_service, tempfile.mkdtemp(prefix="sids-bench-cache-"))
     requests = main_requests(repo)

@@ -56,8 +56,9 @@ class Settings(BaseSettings):
     data_cache_dir: Path = Field(
         DEFAULT_DATA_CACHE_DIR,
         description="Writable folder where the dataset's fast binary form is built once from its CSV "
-        "files (keyed by their sha256) and read at every later start. Unwritable: the CSVs are parsed "
-        "at each start (the container image ships the bundled dataset's binary form).",
+        "files (keyed by their sha256), and the model store's skops artifacts their derived form (keyed "
+        "by the artifact's sha256), read at every later start. Unwritable: the CSVs are parsed and the "
+        "artifacts loaded by skops at each start (the container image ships both for its bundled data).",
     )
     model_store_path: Path = Field(DEFAULT_MODEL_STORE_PATH, description="Folder of trained-artifact models.")
     model_service: CommaList = Field(

@@ -15,7 +15,10 @@ An entry is written to a temporary folder and renamed into place, so readers see
 nothing. Entries are looked up in the writable DATA_CACHE_DIR, then in the read-only folder the
 container image fills at build time (`BUNDLED_CACHE_DIR`); new entries go to DATA_CACHE_DIR only.
 
-    python -m shared_dataloader.data_cache [DATASET_DIR] [--into DIR]   # build an entry ahead of time
+    python -m shared_dataloader.data_cache [DATASET_DIR] [--into DIR]   # build entries ahead of time
+
+The same command also writes the derived forms of the model store's skops artifacts
+(`models/_artifacts/derived.py`, `--model-store`), so the image ships both.
 """
 
 import argparse
@@ -160,7 +163,8 @@ def lookup(fingerprint: str, cache_dir: Path) -> dict[str, Any] | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from common.settings import DEFAULT_DATASET_PATH
+    from common.settings import DEFAULT_DATASET_PATH, DEFAULT_MODEL_STORE_PATH
+    from models._artifacts.store import load_model_store
     from shared_dataloader.errors import DatasetError
     from shared_dataloader.indicators import read_indicator_dataset
 
@@ -171,14 +175,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--into", type=Path, default=BUNDLED_CACHE_DIR, help="cache folder (default: the bundled one)"
     )
+    parser.add_argument(
+        "--model-store",
+        type=Path,
+        default=DEFAULT_MODEL_STORE_PATH,
+        help="model store whose skops artifacts get derived forms too (default: the bundled one)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         dataset = read_indicator_dataset(args.dataset, cache_dir=None)
+        store = load_model_store(args.model_store, [args.into])
     except DatasetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    return 0 if write(args.into, dataset) is not None else 1
+    failed = [
+        f"{name}/{version}"
+        for name in store.model_names()
+        if (stored := store.get(name)) is not None
+        for version in stored.failures
+    ]
+    if failed:
+        print(f"error: model store versions that do not load: {', '.join(failed)}", file=sys.stderr)
+    return 0 if write(args.into, dataset) is not None and not failed else 1
 
 
 if __name__ == "__main__":

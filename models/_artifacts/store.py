@@ -20,6 +20,7 @@ from importlib.metadata import version as installed_version
 from pathlib import Path
 from typing import Any
 
+from models._artifacts import derived
 from shared_dataloader.errors import DatasetError
 
 log = logging.getLogger(__name__)
@@ -166,7 +167,9 @@ def load_onnx(path: Path) -> bytes:
     return data
 
 
-def load_version(folder: Path) -> StoredVersion:
+def load_version(folder: Path, cache_dirs: list[Path] | None = None) -> StoredVersion:
+    """Load and check one version folder; a skops artifact is read from its derived form in
+    `cache_dirs` when one is there (`derived.py`), and that form is written there otherwise."""
     metadata = _read_json(folder / METADATA_FILE)
     if not isinstance(metadata, dict):
         raise ArtifactError(f"{METADATA_FILE} must be a JSON object")
@@ -186,7 +189,10 @@ def load_version(folder: Path) -> StoredVersion:
     if sha256_file(artifact_path) != metadata["artifact_sha256"]:
         raise ArtifactError(f"{artifact_path.name} does not match its recorded sha256 (corrupt or replaced)")
     check_frameworks(metadata)
-    artifact = load_skops(artifact_path) if metadata["format"] == "skops" else load_onnx(artifact_path)
+    if metadata["format"] == "skops":
+        artifact = derived.load(artifact_path, metadata["artifact_sha256"], cache_dirs or [], load_skops)
+    else:
+        artifact = load_onnx(artifact_path)
     reference = _read_json(folder / DRIFT_FILE) if (folder / DRIFT_FILE).is_file() else None
     return StoredVersion(
         model=folder.parent.name,
@@ -239,11 +245,13 @@ def load_model(
     folder: Path,
     cache: dict[str, tuple[tuple, StoredVersion]] | None = None,
     last_good: Routing | None = None,
+    cache_dirs: list[Path] | None = None,
 ) -> StoredModel:
     """Load every version folder of a model; `cache` (version → (files signature, loaded version))
     lets unchanged versions be reused instead of loaded again, and is updated in place. A routing.json
     that cannot be used is reported in `routing_error`; `last_good` (the routing served so far) is
-    kept then, while its versions are still loaded."""
+    kept then, while its versions are still loaded. `cache_dirs`: where derived forms of skops
+    artifacts are looked up (the first is written)."""
     cache = {} if cache is None else cache
     versions, failures = {}, {}
     children = sorted(
@@ -258,7 +266,7 @@ def load_model(
             if child.name in cache and cache[child.name][0] == signature:
                 versions[child.name] = cache[child.name][1]
                 continue
-            versions[child.name] = load_version(child)
+            versions[child.name] = load_version(child, cache_dirs)
             cache[child.name] = (signature, versions[child.name])
         except (ArtifactError, OSError) as exc:
             log.error("model %s version %s skipped: %s", folder.name, child.name, exc)
@@ -291,8 +299,9 @@ class ModelStore:
     """Every model of the store, reloaded per model when its folder changes (checked at most every
     `RECHECK_SECONDS`) or on request; readers always see a complete `StoredModel`."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, cache_dirs: list[Path] | None = None) -> None:
         self.root = Path(root)
+        self.cache_dirs = list(cache_dirs or [])
         self._models: dict[str, StoredModel] = {}
         self._signatures: dict[str, tuple] = {}
         self._checked: dict[str, float] = {}
@@ -322,7 +331,10 @@ class ModelStore:
             signature = _signature(folder)
             previous = self._models.get(name)
             model = load_model(
-                folder, self._loaded.setdefault(name, {}), previous.routing if previous is not None else None
+                folder,
+                self._loaded.setdefault(name, {}),
+                previous.routing if previous is not None else None,
+                self.cache_dirs,
             )
             self._models[name], self._signatures[name] = model, signature
             self._checked[name] = time.monotonic()
@@ -342,8 +354,10 @@ class ModelStore:
             return name in self._models
 
 
-def load_model_store(root: Path) -> ModelStore:
+def load_model_store(root: Path, cache_dirs: list[Path] | None = None) -> ModelStore:
+    """Load every model under `root`; `cache_dirs` as in `load_model` (DATA_CACHE_DIR, then the
+    image's bundled cache folder)."""
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"model store folder (MODEL_STORE_PATH) {root.name!r} does not exist")
-    return ModelStore(root).load_all()
+    return ModelStore(root, cache_dirs).load_all()

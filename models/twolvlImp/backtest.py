@@ -16,7 +16,6 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import KFold
 
 from common.accuracy import scores
 from common.plausibility import Support
@@ -31,6 +30,8 @@ PrepareFn = Callable[[pd.DataFrame, tuple[str, ...]], Prepared]
 
 def assign_folds(countries: list[str], folds: int, seed: int = 0) -> list[tuple[str, ...]]:
     """The hidden countries of each fold (countries sorted first, so the split is deterministic)."""
+    from sklearn.model_selection import KFold
+
     ordered = sorted(countries)
     splitter = KFold(n_splits=folds, shuffle=True, random_state=seed)
     return [tuple(ordered[i] for i in test) for _, test in splitter.split(ordered)]

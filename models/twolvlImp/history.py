@@ -56,7 +56,6 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
-from scipy.interpolate import Akima1DInterpolator, PchipInterpolator
 
 from common.accuracy import conformal_quantile
 from common.cache import Memo
@@ -68,7 +67,8 @@ MIN_CALIBRATION = 20
 FLAT_QUANTILE = 0.1
 DEFAULT_Q = 2.5
 """Normalised 90 % quantile used only when an indicator has too few samples to calibrate (rare)."""
-SMOOTH_CURVES = {"pchip": PchipInterpolator, "akima": Akima1DInterpolator}
+SMOOTH_CURVES = ("pchip", "akima")
+"""Interpolators of scipy.interpolate (imported on first use, or by the model's WARMUP)."""
 CURVES = ("linear", *SMOOTH_CURVES)
 """Candidate curves through a country's other years (linear is the reference); beyond its first or
 last observed year every curve is flat."""
@@ -221,13 +221,19 @@ def temporal(table: pd.DataFrame, year: str, countries: list[str], curve: str = 
     return Temporal(pd.Series(estimate, dtype=float), pd.Series(half, dtype=float), q, samples)
 
 
+def _smooth_curve(curve: str):
+    from scipy.interpolate import Akima1DInterpolator, PchipInterpolator
+
+    return {"pchip": PchipInterpolator, "akima": Akima1DInterpolator}[curve]
+
+
 def _curve_at(years: np.ndarray, values: np.ndarray, target: float, curve: str) -> float:
     """The value of `curve` through a country's observed (sorted) years at `target`."""
     if curve == "linear" or len(values) < 3 or not years[0] < target < years[-1]:
         return float(np.interp(target, years, values))
     split = int(np.searchsorted(years, target))
     window = slice(max(0, split - CURVE_WINDOW), split + CURVE_WINDOW)
-    return float(SMOOTH_CURVES[curve](years[window], values[window])(target))
+    return float(_smooth_curve(curve)(years[window], values[window])(target))
 
 
 def _curve_differences(years: np.ndarray, values: np.ndarray, around: float) -> np.ndarray | None:

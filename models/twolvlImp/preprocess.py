@@ -9,11 +9,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.ensemble import ExtraTreesRegressor
-from sklearn.experimental import enable_iterative_imputer  # noqa: F401  (registers IterativeImputer)
-from sklearn.impute import IterativeImputer, SimpleImputer
-from sklearn.metrics.pairwise import nan_euclidean_distances
-from sklearn.preprocessing import MinMaxScaler
 
 PREDICTOR_MISSING_MAX = 30.0
 TARGET_MISSING_MAX = 80.0
@@ -95,6 +90,8 @@ def knn_fill(X_train: np.ndarray, X: np.ndarray, k: int = KNN_NEIGHBOURS) -> np.
     missing = np.isnan(X)
     if not missing.any():
         return filled
+    from sklearn.metrics.pairwise import nan_euclidean_distances
+
     distances = nan_euclidean_distances(X, X_train)
     distances[np.isnan(distances)] = np.inf
     observed = ~np.isnan(X_train)
@@ -119,6 +116,10 @@ def knn_fill(X_train: np.ndarray, X: np.ndarray, k: int = KNN_NEIGHBOURS) -> np.
 
 def make_imputer(kind: str, seed: int):
     """The scikit-learn imputer named `kind` (IterativeImputer or SimpleImputer)."""
+    from sklearn.ensemble import ExtraTreesRegressor
+    from sklearn.experimental import enable_iterative_imputer  # noqa: F401  (registers IterativeImputer)
+    from sklearn.impute import IterativeImputer, SimpleImputer
+
     if kind == "IterativeImputer":
         estimator = ExtraTreesRegressor(n_estimators=ITERATIVE_TREES, random_state=seed, n_jobs=1)
         return IterativeImputer(
@@ -140,6 +141,8 @@ def impute(X_train: np.ndarray, X_predict: np.ndarray, kind: str, seed: int) -> 
     back. Columns entirely missing in the training rows never reach here (they are not candidates).
     """
     if kind == "KNNImputer":
+        from sklearn.preprocessing import MinMaxScaler
+
         scaler = MinMaxScaler().fit(X_train)
         scaled_train = scaler.transform(X_train)
         fill = lambda X: scaler.inverse_transform(knn_fill(scaled_train, scaler.transform(X)))  # noqa: E731

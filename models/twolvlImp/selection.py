@@ -1,8 +1,6 @@
 """Step 3: choose the predictors (MANUAL, AFS = recursive feature elimination, PCA loadings)."""
 
 import numpy as np
-from sklearn.decomposition import PCA
-from sklearn.ensemble import RandomForestRegressor
 
 from models.twolvlImp.training import forest_threads
 
@@ -38,6 +36,8 @@ def recursive_elimination(
     with log(candidates) rounds over most of them. The ranking forest is smaller than the final
     model (fewer trees, a fraction of the features per split): it only has to order the columns.
     """
+    from sklearn.ensemble import RandomForestRegressor
+
     remaining = np.arange(X.shape[1])
     schedule = elimination_schedule(X.shape[1], n_select)
     for ranked, keep in zip(schedule, [*schedule[1:], n_select]):
@@ -58,6 +58,8 @@ def pca_selection(X: np.ndarray, n_select: int, seed: int) -> list[int]:
     `n_select` distinct columns; if there are fewer components than that, the remaining columns
     are the ones with the largest variance-weighted loadings overall.
     """
+    from sklearn.decomposition import PCA
+
     std = X.std(axis=0)
     Z = (X - X.mean(axis=0)) / np.where(std > 0, std, 1.0)
     components = min(n_select, *Z.shape)

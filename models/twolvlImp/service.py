@@ -14,8 +14,6 @@ import zipfile
 from collections import OrderedDict
 from collections.abc import Callable
 
-from threadpoolctl import threadpool_limits
-
 from common.cache import Memo
 from common.calls import in_parent
 from common.compute import installed_processes
@@ -196,6 +194,8 @@ def _options(body: TrainRequest) -> Options:
 def predict(
     body: TrainRequest, indicators: IndicatorDataset, progress: Progress | None = None
 ) -> PredictResponse:
+    from threadpoolctl import threadpool_limits
+
     started = time.perf_counter()
     with threadpool_limits(limits=BLAS_THREADS, user_api="blas"):
         return _predict(body, indicators, progress, started)
@@ -250,6 +250,8 @@ def backtest(
     body: BacktestRequest, indicators: IndicatorDataset, progress: Progress | None = None
 ) -> BacktestResponse:
     """Hide the target's observed SIDS values of the year in `body.folds` folds and score the model."""
+    from threadpoolctl import threadpool_limits
+
     with threadpool_limits(limits=BLAS_THREADS, user_api="blas"):
         return _backtest(body, indicators, progress)
 

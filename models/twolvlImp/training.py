@@ -11,9 +11,6 @@ in parallel threads.
 from dataclasses import dataclass
 
 import numpy as np
-from joblib import Parallel, delayed
-from sklearn.ensemble import ExtraTreesRegressor, GradientBoostingRegressor, RandomForestRegressor
-from sklearn.model_selection import KFold
 
 from common.telemetry import span
 
@@ -62,6 +59,8 @@ def forest_threads(n_estimators: int, rows: int, split_features: float, n_jobs: 
 
 
 def make_model(kind: str, n_estimators: int, depth: int | None, seed: int, n_jobs: int = 1, **extra):
+    from sklearn.ensemble import ExtraTreesRegressor, GradientBoostingRegressor, RandomForestRegressor
+
     if kind == "rfr":
         return RandomForestRegressor(
             n_estimators=n_estimators, max_depth=depth, random_state=seed, n_jobs=n_jobs
@@ -78,6 +77,8 @@ def make_model(kind: str, n_estimators: int, depth: int | None, seed: int, n_job
 
 
 def cv_folds(n_rows: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    from sklearn.model_selection import KFold
+
     return list(
         KFold(n_splits=min(CV_FOLDS, n_rows), shuffle=True, random_state=seed).split(np.zeros(n_rows))
     )
@@ -110,6 +111,8 @@ def search_forest(
 ) -> Search:
     """The folds' forests are fitted side by side on `n_jobs` threads when their work is large enough
     (a forest builds its trees without the GIL); small ones fold after fold on this thread."""
+    from joblib import Parallel, delayed
+
     folds = cv_folds(len(y), seed)
     rows, columns = X.shape
     fold_threads = forest_threads(n_estimators * len(folds), rows, columns, n_jobs)
@@ -134,6 +137,8 @@ def _gbr_fold(X, y, w, train, test, depth, n_estimators, seed) -> np.ndarray:
 def search_gbr(
     X: np.ndarray, y: np.ndarray, w: np.ndarray, n_estimators: int, seed: int, n_jobs: int
 ) -> Search:
+    from joblib import Parallel, delayed
+
     folds = cv_folds(len(y), seed)
     tasks = [(depth, train, test) for depth in GBR_DEPTHS for train, test in folds]
     results = Parallel(n_jobs=n_jobs, prefer="threads")(

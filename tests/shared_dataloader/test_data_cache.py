@@ -1,6 +1,7 @@
 """The indicator dataset's binary cache: built once from the CSVs, read back identical, keyed by the
 CSV files' fingerprint, never written beside the (read-only) dataset, rebuilt when damaged, no pickle."""
 
+import json
 import shutil
 import stat
 import subprocess
@@ -10,7 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from common.settings import DEFAULT_DATASET_PATH, REPO_ROOT
+from common.settings import DEFAULT_DATASET_PATH, DEFAULT_MODEL_STORE_PATH, REPO_ROOT
+from models._artifacts import derived
 from shared_dataloader import data_cache
 from shared_dataloader.indicators import read_indicator_dataset
 
@@ -169,5 +171,39 @@ def test_the_build_command_writes_an_entry_the_loader_reads(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     fingerprint = read_indicator_dataset(tmp_path / "data").fingerprint
-    assert entries(tmp_path / "c") == [data_cache.entry_name(fingerprint)]
-    assert data_cache.read_entry(tmp_path / "c" / entries(tmp_path / "c")[0], fingerprint)["rows"] == 125_093
+    dataset_entries = [name for name in entries(tmp_path / "c") if not name.startswith("artifact-")]
+    assert dataset_entries == [data_cache.entry_name(fingerprint)]
+    assert data_cache.read_entry(tmp_path / "c" / dataset_entries[0], fingerprint)["rows"] == 125_093
+    # and the derived forms of the shipped store's skops artifacts with vocabularies (both sentiment versions)
+    shas = {
+        json.loads((DEFAULT_MODEL_STORE_PATH / "sentiment" / v / "metadata.json").read_text())[
+            "artifact_sha256"
+        ]
+        for v in ("1", "2")
+    }
+    assert sorted(name for name in entries(tmp_path / "c") if name.startswith("artifact-")) == sorted(
+        derived.entry_name(sha) for sha in shas
+    )
+
+
+def test_the_build_command_fails_on_a_model_store_version_that_does_not_load(tmp_path):
+    shutil.copytree(DEFAULT_MODEL_STORE_PATH / "sentiment" / "1", tmp_path / "store" / "sentiment" / "1")
+    artifact = tmp_path / "store" / "sentiment" / "1" / "model.skops"
+    artifact.write_bytes(artifact.read_bytes()[:1000])
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "shared_dataloader.data_cache",
+            "--into",
+            str(tmp_path / "c"),
+            "--model-store",
+            str(tmp_path / "store"),
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert "sentiment/1" in done.stderr

@@ -1,0 +1,167 @@
+"""A faster form of a skops artifact, derived from it once and read at every later start (issue 18).
+
+skops rebuilds a text vectorizer's vocabulary (a dict of 10^4–10^5 terms) node by node, auditing
+each: about a second per `sentiment` version. The derived form splits that out:
+
+- `model.skops`: the same estimator with each vocabulary emptied — loaded by `load_skops`, so the
+  same trusted types apply;
+- `vocabularies.json`: per vectorizer, where it sits in the estimator (attribute names and list
+  indexes from the root) and its terms in column order.
+
+Loading it gives an estimator equal to the original (the vocabularies are the same mappings), so its
+predictions are identical. Never a pickle. An entry is a folder
+`artifact-v<FORMAT>-<artifact sha256>-sklearn<version>-skops<version>/` under DATA_CACHE_DIR (or the
+image's bundled cache folder); the artifact's sha256 is checked against its metadata before the
+derived form is looked up, so a replaced artifact gets a new entry. A damaged entry is logged and
+rebuilt from the artifact; an unwritable folder only costs the slow load at each start.
+"""
+
+import copy
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from importlib.metadata import version as installed_version
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+FORMAT = 1
+MODEL_FILE = "model.skops"
+VOCABULARIES_FILE = "vocabularies.json"
+MIN_TERMS = 256
+"""Vocabularies smaller than this stay in the skops file (nothing to gain)."""
+
+Location = list[str | int]
+"""Attribute names and list indexes from the estimator to a vectorizer."""
+
+
+class DamagedEntry(Exception):
+    """A derived entry that cannot be used; the caller loads the artifact itself."""
+
+
+def entry_name(artifact_sha256: str) -> str:
+    return (
+        f"artifact-v{FORMAT}-{artifact_sha256}"
+        f"-sklearn{installed_version('scikit-learn')}-skops{installed_version('skops')}"
+    )
+
+
+def _vocabularies(obj: Any, path: Location) -> Iterator[tuple[Location, Any]]:
+    """(path, owner) of every fitted vocabulary (`vocabulary_`, a dict of str → int) in the estimator
+    tree: estimators' attributes and the lists/tuples they hold (pipeline steps, column transformers)."""
+    from sklearn.base import BaseEstimator
+
+    if isinstance(obj, BaseEstimator):
+        vocabulary = getattr(obj, "vocabulary_", None)
+        if isinstance(vocabulary, dict) and len(vocabulary) >= MIN_TERMS:
+            yield path, obj
+        for name, value in sorted(vars(obj).items()):
+            if name != "vocabulary_":
+                yield from _vocabularies(value, [*path, name])
+    elif isinstance(obj, (list, tuple)):
+        for index, value in enumerate(obj):
+            yield from _vocabularies(value, [*path, index])
+
+
+def _follow(root: Any, path: Location) -> Any:
+    obj = root
+    for step in path:
+        obj = obj[step] if isinstance(step, int) else getattr(obj, step)
+    return obj
+
+
+def _terms_in_column_order(vocabulary: dict[str, int]) -> list[str]:
+    terms = [""] * len(vocabulary)
+    for term, column in vocabulary.items():
+        terms[column] = term
+    if sorted(vocabulary.values()) != list(range(len(vocabulary))):
+        raise ValueError("vocabulary columns are not 0..n-1")
+    return terms
+
+
+def write(
+    cache_dir: Path, artifact_sha256: str, estimator: Any, replace_damaged: bool = False
+) -> Path | None:
+    """Store the derived form of `estimator` (loaded from the artifact with that sha256); the entry's
+    folder, or None when the estimator has no large vocabulary or the folder cannot be written. An
+    existing entry is kept (another process, e.g. a second worker starting alongside, wrote it) unless
+    `replace_damaged`."""
+    import skops.io
+
+    found = list(_vocabularies(estimator, []))
+    if not found:
+        return None
+    target = Path(cache_dir) / entry_name(artifact_sha256)
+    staging = None
+    try:
+        Path(cache_dir).mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=cache_dir))
+        slim = copy.deepcopy(estimator)
+        records = []
+        for path, _owner in found:
+            owner = _follow(slim, path)
+            records.append({"path": path, "terms": _terms_in_column_order(owner.vocabulary_)})
+            owner.vocabulary_ = {}
+        skops.io.dump(slim, staging / MODEL_FILE)
+        (staging / VOCABULARIES_FILE).write_text(json.dumps(records), encoding="utf-8")
+        staging.chmod(0o755)
+        if target.exists():
+            if not replace_damaged:
+                return target
+            shutil.rmtree(target, ignore_errors=True)
+        os.replace(staging, target)
+        staging = None
+        log.info("derived form of artifact %s written to %s", artifact_sha256[:12], target)
+        return target
+    except (OSError, ValueError) as exc:
+        log.warning("cannot write the derived form of artifact %s (%s)", artifact_sha256[:12], exc)
+        return None
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def read(folder: Path, load_skops: Callable[[Path], Any]) -> Any:
+    """The estimator of a derived entry, its vocabularies put back; DamagedEntry if it is unusable."""
+    try:
+        records = json.loads((folder / VOCABULARIES_FILE).read_text(encoding="utf-8"))
+        estimator = load_skops(folder / MODEL_FILE)
+        for record in records:
+            owner = _follow(estimator, record["path"])
+            terms = record["terms"]
+            if (
+                owner.vocabulary_ != {}
+                or not all(isinstance(t, str) for t in terms)
+                or len(set(terms)) != len(terms)
+            ):
+                raise ValueError(f"vocabulary at {record['path']} does not fit the estimator")
+            owner.vocabulary_ = {term: column for column, term in enumerate(terms)}
+        return estimator
+    except Exception as exc:  # any failure means: load the artifact itself
+        raise DamagedEntry(f"{folder.name}: {type(exc).__name__}: {exc}") from None
+
+
+def load(
+    artifact: Path, artifact_sha256: str, cache_dirs: list[Path], load_skops: Callable[[Path], Any]
+) -> Any:
+    """The estimator of a skops `artifact` whose sha256 was checked, from its derived form in the first
+    of `cache_dirs` holding one; otherwise loaded from the artifact and its derived form written to
+    `cache_dirs[0]` (the writable one) for the next start."""
+    name = entry_name(artifact_sha256)
+    damaged = False
+    for index, root in enumerate(cache_dirs):
+        folder = Path(root) / name
+        if folder.is_dir():
+            try:
+                return read(folder, load_skops)
+            except DamagedEntry as exc:
+                log.error("derived artifact form skipped, loading the artifact: %s", exc)
+                damaged = damaged or index == 0
+    estimator = load_skops(artifact)
+    if cache_dirs:
+        write(cache_dirs[0], artifact_sha256, estimator, replace_damaged=damaged)
+    return estimator
