@@ -25,9 +25,10 @@ def _canonical(body: bytes) -> tuple[bytes, object]:
     when it is not JSON."""
     try:
         value = json.loads(body)
-    except ValueError:
+        canonical = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    except ValueError:  # not JSON, or JSON whose text is not UTF-8 (e.g. a lone surrogate escape)
         return body, None
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(), value
+    return canonical, value
 
 
 def body_hash(body: bytes) -> str | None:

@@ -39,7 +39,8 @@ WARMED_MODULES = (
 
 PROBE = """
 import json, sys
-from tests.conftest import make_settings, wait_ready
+sys.path.insert(0, "tests")
+from helpers.app import make_settings, wait_ready
 
 def loaded():
     return sorted({m.split(".")[0] for m in sys.modules} & set(json.loads(sys.argv[1])))
