@@ -17,8 +17,9 @@ from pathlib import Path
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.conftest import live_server
+REPO = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(REPO), str(REPO / "tests")]  # the app's packages and the tests' helpers
+from helpers.servers import live_server  # noqa: E402
 
 BODY = {"indicator": "wdi-EG.ELC.ACCS.ZS", "year": "2012"}
 

@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+sys.path[:0] = [str(REPO), str(REPO / "tests")]  # the app's packages and the tests' helpers
 CALIBRATE = REPO / "bench" / "calibrate.py"
 
 from common.settings import DEFAULT_DATASET_PATH  # noqa: E402
+from helpers.app import running_app  # noqa: E402
 from shared_dataloader import load_survey_sample  # noqa: E402
-from tests.conftest import running_app  # noqa: E402
 
 MODELS = ("CountryCorrelation", "Statimpute", "SurveyCluster")
 WARM_RUNS = 3

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
 from common.settings import REPO_ROOT
-from tests.conftest import PLAYGROUND_PREFIX
+from helpers.servers import PLAYGROUND_PREFIX
 
 SCREENSHOTS = REPO_ROOT / "test-results" / "playground"
 TIMEOUT_MS = 60_000

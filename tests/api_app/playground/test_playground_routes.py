@@ -1,7 +1,7 @@
 """The playground's server side: the page and its static files, links to it, and
 `Cache-Control: only-if-cached`, which lets a shared link show a cached answer without computing."""
 
-from tests.conftest import running_app
+from helpers.app import running_app
 
 CORRELATE = {"dataset": "wdi", "category": "Financial Sector", "country": "SGP", "year": "2014"}
 ONLY_IF_CACHED = {"Cache-Control": "only-if-cached"}
