@@ -207,3 +207,24 @@ def test_the_build_command_fails_on_a_model_store_version_that_does_not_load(tmp
     )
     assert done.returncode == 1
     assert "sentiment/1" in done.stderr
+
+
+def test_the_build_command_can_write_the_artifacts_derived_forms_alone(tmp_path):
+    """What the image build runs: the model store's derived forms, no dataset entry."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "shared_dataloader.data_cache",
+            "--artifacts-only",
+            "--into",
+            str(tmp_path / "c"),
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    written = entries(tmp_path / "c")
+    assert written and all(name.startswith("artifact-") for name in written)
