@@ -47,7 +47,15 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def server(app: str, workers: int, ready_path: str, app_dir: str | None = None):
+def server(
+    app: str,
+    workers: int,
+    ready_path: str,
+    app_dir: str | None = None,
+    models: str = "sentiment,kserve_v2",
+    cwd: Path = REPO_ROOT,
+):
+    """A uvicorn server of `app` (with MODEL_SERVICE=`models`, run from `cwd`) until the block ends."""
     port = free_port()
     command = [
         sys.executable,
@@ -69,11 +77,11 @@ def server(app: str, workers: int, ready_path: str, app_dir: str | None = None):
         "--no-access-log",
         *(["--app-dir", app_dir] if app_dir else []),
     ]
-    env = {**os.environ, "MODEL_SERVICE": "sentiment,kserve_v2", "LOG_LEVEL": "WARNING"}
-    process = subprocess.Popen(command, cwd=REPO_ROOT, env=env)
+    env = {**os.environ, "MODEL_SERVICE": models, "LOG_LEVEL": "WARNING", "PYTHONPATH": str(cwd)}
+    process = subprocess.Popen(command, cwd=cwd, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(url + ready_path, timeout=2).status_code == 200:

@@ -20,14 +20,13 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from artifacts_bench import free_port, wrk
+from artifacts_bench import server, wrk
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CALIBRATE = REPO_ROOT / "bench" / "calibrate.py"
@@ -43,47 +42,6 @@ SIMPLE = {
     "interval": "quantile",
     "history": True,
 }
-
-
-@contextlib.contextmanager
-def server(app: str, workers: int, ready_path: str, cwd: Path, app_dir: str | None = None):
-    port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        app,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-        "--loop",
-        "uvloop",
-        "--http",
-        "httptools",
-        "--log-level",
-        "warning",
-        "--no-access-log",
-        *(["--app-dir", app_dir] if app_dir else []),
-    ]
-    env = {**os.environ, "MODEL_SERVICE": "twolvlImp", "LOG_LEVEL": "WARNING", "PYTHONPATH": str(cwd)}
-    process = subprocess.Popen(command, cwd=cwd, env=env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(url + ready_path, timeout=2).status_code == 200:
-                    break
-            time.sleep(0.2)
-        else:
-            raise RuntimeError(f"{app} did not become ready")
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def primed(url: str, workers: int) -> None:
@@ -110,14 +68,16 @@ def main() -> None:
         targets: list[tuple[str, str, dict[str, object] | None]] = [
             (
                 "GET / (FastAPI hello-world)",
-                servers.enter_context(server("artifacts_hello:app", args.workers, "/", REPO_ROOT, "bench"))
+                servers.enter_context(server("artifacts_hello:app", args.workers, "/", app_dir="bench"))
                 + "/",
                 None,
             )
         ]
         for repo in [*args.repo, REPO_ROOT]:
             label = "this checkout" if repo == REPO_ROOT else str(repo)
-            url = servers.enter_context(server("api_app:app", args.workers, "/health/ready", repo))
+            url = servers.enter_context(
+                server("api_app:app", args.workers, "/health/ready", models="twolvlImp", cwd=repo)
+            )
             primed(url, args.workers)
             targets.append(
                 (f"POST /twolvlImp/predict cached ({label})"[:43], url + "/twolvlImp/predict", SIMPLE)
