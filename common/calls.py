@@ -8,9 +8,11 @@ running in a compute process have `fn(*args)` run in the API process once the ca
 
 import contextlib
 import gc
+import io
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -158,9 +160,39 @@ def _close_inherited_files(keep: int) -> None:
                 os.close(descriptor)
 
 
+def reopen_standard_streams() -> None:
+    """New `sys.stdout`/`sys.stderr` objects on the same descriptors, for a forked child.
+
+    A thread of the parent may have held an inherited stream's buffer lock at the fork (it was writing
+    a log line); no thread of the child would ever release it, so the child's first line would hang.
+    The logging handlers that wrote to an old stream write to its replacement (set directly: a
+    handler's `setStream` would flush the old stream, taking that lock)."""
+    replaced: dict[int, Any] = {}
+    for name in ("stdout", "stderr"):
+        old = getattr(sys, name)
+        try:
+            descriptor = old.fileno()
+        except (AttributeError, OSError, ValueError):  # closed, or not a file (e.g. captured by a test)
+            continue
+        new = io.TextIOWrapper(
+            io.FileIO(descriptor, "w", closefd=False),
+            encoding=getattr(old, "encoding", None) or "utf-8",
+            errors="backslashreplace",
+            line_buffering=True,
+        )
+        setattr(sys, name, new)
+        replaced[id(old)] = new
+    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+    for logger in loggers:
+        for handler in getattr(logger, "handlers", ()):
+            if isinstance(handler, logging.StreamHandler) and id(handler.stream) in replaced:
+                handler.stream = replaced[id(handler.stream)]
+
+
 def serve(conn: Any, resolve: Resolver) -> None:
     """Main loop of a compute process: one call after the other until told to stop or orphaned."""
     signal.set_wakeup_fd(-1)  # the parent's event loop wakeup pipe is not ours
+    reopen_standard_streams()
     _close_inherited_files(keep=conn.fileno())
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)

@@ -4,6 +4,9 @@ errors as the HTTP errors they are, a crashed compute process replaced."""
 import asyncio
 import contextlib
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from pydantic import BaseModel
@@ -87,3 +90,49 @@ def test_errors_come_back_as_their_http_errors_and_a_crash_is_replaced(pool):
         run(pool, Echo(crash=True))
     assert b'"text":"after"' in run(pool, Echo(text="after"))
     assert crashed not in pool.pids()
+
+
+HELD_STDERR_AT_FORK = r"""
+import io, logging, os, sys, threading, time
+from common.calls import reopen_standard_streams
+
+read_end, write_end = os.pipe()
+os.dup2(write_end, 2)
+sys.stderr = io.TextIOWrapper(io.BufferedWriter(io.FileIO(2, "w", closefd=False)), line_buffering=True)
+logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(message)s")
+# A thread writes more than the pipe holds: it blocks inside the write, holding the stream's lock.
+threading.Thread(target=lambda: (sys.stderr.write("x" * 200_000), sys.stderr.flush()), daemon=True).start()
+time.sleep(0.5)
+child = os.fork()
+if child == 0:
+    if sys.argv[1] == "reopen":
+        reopen_standard_streams()
+    logging.info("child logged")
+    os._exit(0)
+received, deadline = b"", time.monotonic() + 10
+os.set_blocking(read_end, False)
+while time.monotonic() < deadline and b"child logged" not in received:
+    try:
+        received += os.read(read_end, 65536)  # draining lets the parent's writer finish too
+    except BlockingIOError:
+        time.sleep(0.02)
+print("logged" if b"child logged" in received else "hung", flush=True)
+if b"child logged" not in received:
+    os.kill(child, 9)
+os.waitpid(child, 0)
+os._exit(0)  # not a normal exit: it would flush sys.stderr, whose lock the writer thread may hold again
+"""
+
+
+@pytest.mark.parametrize("mode, outcome", [("reopen", "logged"), ("inherit", "hung")])
+def test_a_forked_child_logs_although_a_parent_thread_held_stderr(mode, outcome):
+    """What `serve` does first in a compute process: with the inherited stream, the child's first
+    log line waits forever for a lock no thread of the child holds; with new streams it is written."""
+    done = subprocess.run(
+        [sys.executable, "-c", HELD_STDERR_AT_FORK, mode],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.stdout.strip() == outcome, done.stderr[-2000:]
