@@ -153,22 +153,20 @@ def test_an_entry_holds_no_pickle(tmp_path):
         data_cache.read_entry(entry, read_indicator_dataset(DEFAULT_DATASET_PATH).fingerprint)
 
 
-def test_the_build_command_writes_an_entry_the_loader_reads(tmp_path):
-    shutil.copytree(DEFAULT_DATASET_PATH, tmp_path / "data")
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "shared_dataloader.data_cache",
-            str(tmp_path / "data"),
-            "--into",
-            str(tmp_path / "c"),
-        ],
+def build_command(*args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m shared_dataloader.data_cache ARGS` from the repository root."""
+    return subprocess.run(
+        [sys.executable, "-m", "shared_dataloader.data_cache", *args],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
         timeout=120,
     )
+
+
+def test_the_build_command_writes_an_entry_the_loader_reads(tmp_path):
+    shutil.copytree(DEFAULT_DATASET_PATH, tmp_path / "data")
+    done = build_command(str(tmp_path / "data"), "--into", str(tmp_path / "c"))
     assert done.returncode == 0, done.stderr
     fingerprint = read_indicator_dataset(tmp_path / "data").fingerprint
     dataset_entries = [name for name in entries(tmp_path / "c") if not name.startswith("artifact-")]
@@ -190,41 +188,14 @@ def test_the_build_command_fails_on_a_model_store_version_that_does_not_load(tmp
     shutil.copytree(DEFAULT_MODEL_STORE_PATH / "sentiment" / "1", tmp_path / "store" / "sentiment" / "1")
     artifact = tmp_path / "store" / "sentiment" / "1" / "model.skops"
     artifact.write_bytes(artifact.read_bytes()[:1000])
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "shared_dataloader.data_cache",
-            "--into",
-            str(tmp_path / "c"),
-            "--model-store",
-            str(tmp_path / "store"),
-        ],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = build_command("--into", str(tmp_path / "c"), "--model-store", str(tmp_path / "store"))
     assert done.returncode == 1
     assert "sentiment/1" in done.stderr
 
 
 def test_the_build_command_can_write_the_artifacts_derived_forms_alone(tmp_path):
     """What the image build runs: the model store's derived forms, no dataset entry."""
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "shared_dataloader.data_cache",
-            "--artifacts-only",
-            "--into",
-            str(tmp_path / "c"),
-        ],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = build_command("--artifacts-only", "--into", str(tmp_path / "c"))
     assert done.returncode == 0, done.stderr
     written = entries(tmp_path / "c")
     assert written and all(name.startswith("artifact-") for name in written)
