@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from common.settings import DEFAULT_DATASET_PATH
 from models.Statimpute import service as statimpute
-from models.Statimpute.schemas import ImputeRequest
+from models.Statimpute.schemas import ImputeRequest, Method
 from models.twolvlImp import service as twolvlimp
 from models.twolvlImp.schemas import TrainRequest
 from shared_dataloader import load_indicator_dataset
@@ -38,20 +38,7 @@ YEAR_TARGETS = {
     "wdi-IT.NET.BBND.P2": "2012",
 }
 PREDICTORS = ["wdi-AG.LND.AGRI.ZS", "wdi-SP.DYN.LE00.IN"]
-METHODS = [
-    "linear",
-    "nearest",
-    "zero",
-    "slinear",
-    "quadratic",
-    "cubic",
-    "spline",
-    "polynomial",
-    "piecewise_polynomial",
-    "pchip",
-    "akima",
-    "cubicspline",
-]
+METHODS = [method.name for method in Method]
 DIRECTIONS = ["forward", "backward", "both"]
 
 

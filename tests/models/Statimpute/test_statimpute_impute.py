@@ -6,21 +6,9 @@ import pytest
 
 from common.constants import SIDS_SET
 from models.Statimpute.interpolation import MIN_POINTS
+from models.Statimpute.schemas import Method
 
-METHODS = [
-    "linear",
-    "nearest",
-    "zero",
-    "slinear",
-    "quadratic",
-    "cubic",
-    "spline",
-    "polynomial",
-    "piecewise_polynomial",
-    "pchip",
-    "akima",
-    "cubicspline",
-]
+METHODS = [method.name for method in Method]
 ORDERED = {"spline", "polynomial"}
 
 

@@ -9,22 +9,9 @@ import pytest
 from helpers.indicators import plausible_ranges
 from models.Statimpute import service
 from models.Statimpute.interpolation import TooFewPoints
-from models.Statimpute.schemas import ImputeRequest
+from models.Statimpute.schemas import ImputeRequest, Method
 
-METHODS = [
-    "linear",
-    "nearest",
-    "zero",
-    "slinear",
-    "quadratic",
-    "cubic",
-    "spline",
-    "polynomial",
-    "piecewise_polynomial",
-    "pchip",
-    "akima",
-    "cubicspline",
-]
+METHODS = [method.name for method in Method]
 TARGETS = ["wdi-EG.ELC.ACCS.ZS", "wdi-SE.XPD.TOTL.GD.ZS", "gapminder-gdp_total_yearly_growth"]
 """A percentage of population (0–100), a share of GDP never negative, and a growth rate that is negative at times."""
 
