@@ -40,6 +40,10 @@ from pathlib import Path
 import httpx
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+from models.flight_delay.spec import EXAMPLE as FLIGHT  # noqa: E402 (after the sys.path entry)
+
 READY_TIMEOUT = 180
 READY_POLL_SECONDS = 0.01
 """Pause between `/health/ready` polls (`--poll`). Every poll is a request the starting server answers
@@ -48,26 +52,6 @@ on its event loop while its start-up thread imports and loads: at 10 ms they com
 does not."""
 JOBS_REDIS = "redis://127.0.0.1:6379/14"
 SENTENCE = "The battery lasts all day, great phone."
-FLIGHT = {
-    "month": 7,
-    "day": 12,
-    "weekday": 4,
-    "sched_dep_hour": 17.5,
-    "sched_arr_hour": 20.25,
-    "distance": 719,
-    "carrier": "UA",
-    "origin": "EWR",
-    "dest": "ORD",
-    "temp": 84.0,
-    "dewp": 69.1,
-    "humid": 61.0,
-    "wind_dir": 200,
-    "wind_speed": 12.7,
-    "wind_gust": None,
-    "precip": 0.0,
-    "pressure": 1012.0,
-    "visib": 10.0,
-}
 TIMELINE_MARKS = (
     (re.compile(r"Started server process"), "uvicorn started (app imported and built)"),
     (re.compile(r"Application startup complete"), "port open (lifespan done)"),

@@ -23,25 +23,17 @@ import sys
 from pathlib import Path
 
 import httpx
+from pydantic.config import JsonDict
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the app's packages
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the other benches
 
 from artifacts_bench import server, wrk
 
+from models.twolvlImp.schemas import SIMPLE_EXAMPLE as SIMPLE
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CALIBRATE = REPO_ROOT / "bench" / "calibrate.py"
-SIMPLE = {
-    "target_year": "2001",
-    "dataset": "wdi",
-    "target": "wdi-EG.ELC.ACCS.ZS",
-    "interpolator": "KNNImputer",
-    "scheme": "MANUAL",
-    "manual_predictors": ["wdi-AG.LND.AGRI.ZS"],
-    "estimators": 10,
-    "model": "rfr",
-    "interval": "quantile",
-    "history": True,
-}
 
 
 def primed(url: str, workers: int) -> None:
@@ -65,7 +57,7 @@ def main() -> None:
         f"{args.workers} worker(s), loopback, median of {args.runs} runs taken in turn"
     )
     with contextlib.ExitStack() as servers:
-        targets: list[tuple[str, str, dict[str, object] | None]] = [
+        targets: list[tuple[str, str, JsonDict | None]] = [
             (
                 "GET / (FastAPI hello-world)",
                 servers.enter_context(server("artifacts_hello:app", args.workers, "/", app_dir="bench"))
