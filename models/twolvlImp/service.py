@@ -170,11 +170,9 @@ def validate(body: TrainRequest, indicators: IndicatorDataset) -> tuple[str, ...
     valid = catalog.check_target_request(indicators, body.target_year, body.dataset, body.target)
     if body.scheme is Scheme.MANUAL:
         catalog.check_manual(valid, body.target, body.manual_predictors or [], body.target_year)
-    elif body.number_predictor is None:
-        raise InvalidInput(
-            f"number_predictor is required with scheme {body.scheme.name}", field="body.number_predictor"
-        )
     else:
+        # The request model requires number_predictor for AFS and PCA (required_if, a 422 before this).
+        assert body.number_predictor is not None
         catalog.check_count(valid, body.number_predictor)
     return valid
 
