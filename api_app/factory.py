@@ -91,33 +91,45 @@ async def _load_resources(settings: Settings, store: ResourceStore, names: list[
             store.set_failed(name, f"{type(exc).__name__}: {exc}")
 
 
-async def _warm_up(discovery: Discovery, store: ResourceStore, warmed: set[str]) -> None:
-    """Run each model's optional WARMUP once its resources are loaded; a failure only costs speed."""
+async def _warm_up(discovery: Discovery, store: ResourceStore) -> bool:
+    """Run each model's optional WARMUP once its resources are loaded; a failure only costs speed.
+    Whether any ran."""
+    ran = False
     for package in discovery.mounted:
-        if package.warmup is None or package.name in warmed:
+        if package.warmup is None:
             continue
         if all(store.state(name).state == READY for name in package.required_resources):
             resources = {name: store.get(name) for name in package.required_resources}
             started = time.perf_counter()
+            ran = True
             try:
                 await asyncio.to_thread(package.warmup, resources)
                 log.info("warm-up of %s done in %.2f s", package.name, time.perf_counter() - started)
             except Exception:
                 log.exception("warm-up of %s failed; it serves without it", package.name)
-        warmed.add(package.name)
+    return ran
 
 
 async def _start_up(
+    app: FastAPI,
     settings: Settings,
     discovery: Discovery,
     store: ResourceStore,
     needed: list[str],
-    warmed: set[str],
     processes: ProcessPool,
 ) -> None:
+    """Load the data (artifacts verified, not deserialized) and fork the compute processes: then the
+    app is ready. The models' warm-ups (their libraries, artifacts, catalogues) follow in the
+    background, and the compute processes are forked again to inherit what they loaded; a request that
+    needs something meanwhile loads it itself (an artifact load in progress is waited for)."""
+    started = time.perf_counter()
     await _load_resources(settings, store, needed)
-    await _warm_up(discovery, store, warmed)
     await asyncio.to_thread(processes.refresh)
+    app.state.computing = True
+    log.info("compute processes started; start-up done in %.2f s", time.perf_counter() - started)
+    if await _warm_up(discovery, store):
+        await asyncio.to_thread(processes.refresh)
+        log.info("compute processes forked again after the warm-ups")
     if settings.machine_speed_probe:
         HOST.measure_in_background()
 
@@ -152,9 +164,7 @@ def _lifespan(
         needed = sorted({name for p in discovery.mounted for name in p.required_resources})
         for name in needed:
             store.expect(name)
-        app.state.loading = asyncio.create_task(
-            _start_up(settings, discovery, store, needed, app.state.warmed, processes)
-        )
+        app.state.loading = asyncio.create_task(_start_up(app, settings, discovery, store, needed, processes))
         await app.state.jobs.start()
         await asyncio.to_thread(app.state.audit.flush)  # brings the database to the current schema
         app.state.audit.start()
@@ -243,7 +253,7 @@ def create_app(
     app.state.settings = settings
     app.state.discovery = discovery
     app.state.resources = store
-    app.state.warmed = set()
+    app.state.computing = False
     app.state.model_prefixes = {p.mounted_router.prefix: p.name for p in discovery.mounted}
     app.state.jobs, app.state.cache = build_jobs(settings, lambda: app.state.processes)
     app.state.flights = {}

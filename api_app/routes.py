@@ -66,9 +66,7 @@ def readiness(app: FastAPI) -> Readiness:
                 "state": FAILED,
                 "error": "; ".join(f"data {n!r} failed: {s.error}" for n, s in failed.items()),
             }
-        elif any(s.state == LOADING for s in states.values()) or (
-            package.warmup is not None and package.name not in app.state.warmed
-        ):
+        elif any(s.state == LOADING for s in states.values()) or not app.state.computing:
             models[package.name] = {"state": LOADING}
         elif package.health is not None:
             models[package.name] = package.health(app)

@@ -56,7 +56,9 @@ TIMELINE_MARKS = (
     (re.compile(r"Started server process"), "uvicorn started (app imported and built)"),
     (re.compile(r"Application startup complete"), "port open (lifespan done)"),
     (re.compile(r"data (\S+) loaded"), "data {0} loaded"),
-    (re.compile(r"warm-up of (\S+) done"), "warm-up of {0} done"),
+    (re.compile(r"compute processes started"), "compute processes started (ready from here)"),
+    (re.compile(r"warm-up of (\S+) done"), "warm-up of {0} done (after ready, in the background)"),
+    (re.compile(r"compute processes forked again"), "compute processes forked again after the warm-ups"),
 )
 
 

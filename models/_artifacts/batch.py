@@ -200,7 +200,7 @@ def score_file(body: BatchJobRequest, store: ModelStore, progress: Progress | No
     if store.is_stale(spec.name):
         store.reload(spec.name)
     model = registry_for(store).model(spec.name, spec)
-    served = model.versions.get(body.version) if model is not None else None
+    served = model.prepare().versions.get(body.version) if model is not None else None
     if served is None or served.stored.metadata["artifact_sha256"] != body.artifact_sha256:
         raise InvalidInput(
             f"Version {body.version} of {spec.name} changed or is no longer served since "

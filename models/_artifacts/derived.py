@@ -14,6 +14,12 @@ predictions are identical. Never a pickle. An entry is a folder
 image's bundled cache folder); the artifact's sha256 is checked against its metadata before the
 derived form is looked up, so a replaced artifact gets a new entry. A damaged entry is logged and
 rebuilt from the artifact; an unwritable folder only costs the slow load at each start.
+
+An entry is written for every skops artifact that loads, with `vocabularies.json` = `[]` (and no
+`model.skops`) when it has no large vocabulary, and for every ONNX artifact that passes the ONNX checker
+(`checked`: `artifact-v<FORMAT>-<sha256>-onnx<version>/`). Its presence records that the artifact with
+that sha256 loaded with these library versions, so a later start can report it servable from its
+checksum alone and deserialize it after readiness (`verified`).
 """
 
 import copy
@@ -23,6 +29,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
+from functools import cache
 from importlib.metadata import version as installed_version
 from pathlib import Path
 from typing import Any
@@ -32,6 +39,7 @@ log = logging.getLogger(__name__)
 FORMAT = 1
 MODEL_FILE = "model.skops"
 VOCABULARIES_FILE = "vocabularies.json"
+CHECKED_FILE = "checked"
 MIN_TERMS = 256
 """Vocabularies smaller than this stay in the skops file (nothing to gain)."""
 
@@ -43,11 +51,36 @@ class DamagedEntry(Exception):
     """A derived entry that cannot be used; the caller loads the artifact itself."""
 
 
-def entry_name(artifact_sha256: str) -> str:
+@cache
+def _installed(distribution: str) -> str:
+    return installed_version(distribution)
+
+
+def entry_name(artifact_sha256: str, fmt: str = "skops") -> str:
+    if fmt == "onnx":
+        return f"artifact-v{FORMAT}-{artifact_sha256}-onnx{_installed('onnx')}"
     return (
-        f"artifact-v{FORMAT}-{artifact_sha256}"
-        f"-sklearn{installed_version('scikit-learn')}-skops{installed_version('skops')}"
+        f"artifact-v{FORMAT}-{artifact_sha256}-sklearn{_installed('scikit-learn')}-skops{_installed('skops')}"
     )
+
+
+def verified(artifact_sha256: str, fmt: str, cache_dirs: list[Path]) -> bool:
+    """Whether one of `cache_dirs` holds the entry of the artifact with that sha256 (skops: its derived
+    form; onnx: its `checked` record), written after it loaded with the installed library versions.
+    Only looks at the files' presence; a damaged derived form is found when it is read."""
+    name, wanted = entry_name(artifact_sha256, fmt), CHECKED_FILE if fmt == "onnx" else VOCABULARIES_FILE
+    return any((Path(root) / name / wanted).is_file() for root in cache_dirs)
+
+
+def record_checked(cache_dir: Path, artifact_sha256: str) -> None:
+    """Record that the ONNX artifact with that sha256 passed the checker; an unwritable folder only
+    means it is checked again at the next start."""
+    target = Path(cache_dir) / entry_name(artifact_sha256, "onnx")
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        (target / CHECKED_FILE).touch()
+    except OSError as exc:
+        log.warning("cannot record the checked ONNX artifact %s (%s)", artifact_sha256[:12], exc)
 
 
 def _vocabularies(obj: Any, path: Location) -> Iterator[tuple[Location, Any]]:
@@ -87,26 +120,25 @@ def write(
     cache_dir: Path, artifact_sha256: str, estimator: Any, replace_damaged: bool = False
 ) -> Path | None:
     """Store the derived form of `estimator` (loaded from the artifact with that sha256); the entry's
-    folder, or None when the estimator has no large vocabulary or the folder cannot be written. An
-    existing entry is kept (another process, e.g. a second worker starting alongside, wrote it) unless
-    `replace_damaged`."""
+    folder, or None when the folder cannot be written. Without a large vocabulary the entry holds only
+    `vocabularies.json` = `[]` (the artifact is read as it is). An existing entry is kept (another
+    process, e.g. a second worker starting alongside, wrote it) unless `replace_damaged`."""
     import skops.io
 
     found = list(_vocabularies(estimator, []))
-    if not found:
-        return None
     target = Path(cache_dir) / entry_name(artifact_sha256)
     staging = None
     try:
         Path(cache_dir).mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=cache_dir))
-        slim = copy.deepcopy(estimator)
+        slim = copy.deepcopy(estimator) if found else estimator
         records = []
         for path, _owner in found:
             owner = _follow(slim, path)
             records.append({"path": path, "terms": _terms_in_column_order(owner.vocabulary_)})
             owner.vocabulary_ = {}
-        skops.io.dump(slim, staging / MODEL_FILE)
+        if found:
+            skops.io.dump(slim, staging / MODEL_FILE)
         (staging / VOCABULARIES_FILE).write_text(json.dumps(records), encoding="utf-8")
         staging.chmod(0o755)
         if target.exists():
@@ -126,9 +158,14 @@ def write(
 
 
 def read(folder: Path, load_skops: Callable[[Path], Any]) -> Any:
-    """The estimator of a derived entry, its vocabularies put back; DamagedEntry if it is unusable."""
+    """The estimator of a derived entry, its vocabularies put back; None when the entry derives nothing
+    (no large vocabulary: the artifact is read as it is); DamagedEntry if it is unusable."""
     try:
         records = json.loads((folder / VOCABULARIES_FILE).read_text(encoding="utf-8"))
+        if not isinstance(records, list):
+            raise ValueError("vocabularies.json is not a list")
+        if not records:
+            return None
         estimator = load_skops(folder / MODEL_FILE)
         for record in records:
             owner = _follow(estimator, record["path"])
@@ -157,10 +194,12 @@ def load(
         folder = Path(root) / name
         if folder.is_dir():
             try:
-                return read(folder, load_skops)
+                estimator = read(folder, load_skops)
             except DamagedEntry as exc:
                 log.error("derived artifact form skipped, loading the artifact: %s", exc)
                 damaged = damaged or index == 0
+                continue
+            return load_skops(artifact) if estimator is None else estimator
     estimator = load_skops(artifact)
     if cache_dirs:
         write(cache_dirs[0], artifact_sha256, estimator, replace_damaged=damaged)

@@ -13,6 +13,7 @@ from common.compute import run_cpu
 from common.constants import MAIN_ENDPOINT_TAG
 from common.errors import InvalidInput, NotFound, PayloadTooLarge, Unavailable
 from common.jobs import JobAccepted
+from common.model_package import Resources
 from common.resources import FAILED, LOAD_WAIT_SECONDS, READY
 from models._artifacts.batch import (
     FORMATS,
@@ -58,6 +59,8 @@ async def serving_model(app, name: str, spec: ModelSpec | None = None) -> Artifa
     if registry.store.is_stale(name):
         await run_cpu(registry.store.reload, name)
     model = registry.model(name, spec)
+    if model is not None and not model.prepared:  # its artifacts are still loading after readiness
+        await run_cpu(model.prepare)
     if model is None or not model.versions:
         reasons = "; ".join(f"{v}: {r}" for v, r in (model.skipped if model else {}).items())
         raise Unavailable(
@@ -100,8 +103,22 @@ async def score(model: ArtifactModel, version: str | None, instances: list, fiel
         raise InvalidInput(str(exc), field=field) from None
 
 
+def warm_up(spec: ModelSpec):
+    """The WARMUP of an artifact model's package: deserialize its versions and build their predictors
+    (after readiness, so that the first request does not wait for them)."""
+
+    def run(resources: Resources) -> None:
+        model = registry_for(resources[RESOURCE]).model(spec.name, spec)
+        if model is not None:
+            model.prepare()
+
+    return run
+
+
 def health(spec: ModelSpec):
-    """Readiness of the model's package: failed without a servable version; skipped versions noted."""
+    """Readiness of the model's package: failed without a servable version; skipped versions noted.
+    A version is servable once verified (`models._artifacts.store`); one whose artifact then fails to
+    deserialize is reported skipped from then on, and the model failed if it was the last."""
 
     def report(app) -> dict:
         state = app.state.resources.state(RESOURCE)
@@ -283,4 +300,4 @@ def artifact_router(spec: ModelSpec) -> APIRouter:
     return router
 
 
-__all__ = ["artifact_router", "health", "loaded_registry", "registry_of", "serving_model"]
+__all__ = ["artifact_router", "health", "loaded_registry", "registry_of", "serving_model", "warm_up"]

@@ -1,8 +1,13 @@
 """Serving state of trained-artifact models in one process: the servable versions of each model,
 version choice (default, explicit, weighted A/B split), scoring with metrics, and the recent
 inputs kept for drift. No HTTP here; errors are `ValueError` subclasses the routers map.
+
+An `ArtifactModel` is built from the verified versions alone (no deserialization); `prepare()`
+deserializes the artifacts and builds their predictors, once (the model's WARMUP does it after
+readiness; a request arriving first waits for it). A version that fails there is skipped from then on.
 """
 
+import logging
 import random
 import threading
 import time
@@ -18,7 +23,9 @@ from common.metrics import ARTIFACT_LATENCY, ARTIFACT_PREDICTIONS
 from models._artifacts import drift
 from models._artifacts.runtime import Predictor, make_predictors
 from models._artifacts.spec import TEXT, Feature, ModelSpec
-from models._artifacts.store import ModelStore, StoredModel, StoredVersion, version_key
+from models._artifacts.store import ArtifactError, ModelStore, StoredModel, StoredVersion, version_key
+
+log = logging.getLogger(__name__)
 
 WINDOW = 5_000
 INLINE_MAX = 16
@@ -54,12 +61,14 @@ class Window:
 
 @dataclass
 class ServedVersion:
+    """A servable version; `inline` and `bulk` are set by `ArtifactModel.prepare` before it serves."""
+
     stored: StoredVersion
-    inline: Predictor
-    bulk: Predictor
     window: Window
     counter: Any = field(repr=False)
     latency: Any = field(repr=False)
+    inline: Predictor = field(init=False, repr=False)
+    bulk: Predictor = field(init=False, repr=False)
 
     @property
     def version(self) -> str:
@@ -105,26 +114,25 @@ class ArtifactModel:
         self.stored = stored
         self.skipped = dict(stored.failures)
         self.versions: dict[str, ServedVersion] = {}
+        self.prepared = False
+        self._prepare_lock = threading.Lock()
         for name, version in stored.versions.items():
             problem = spec.mismatch(version.metadata)
             if problem:
                 self.skipped[name] = problem
                 continue
-            try:
-                inline, bulk = make_predictors(version.artifact, version.format, spec)
-            except Exception as exc:
-                self.skipped[name] = f"no runtime could serve it ({type(exc).__name__}: {exc})"
-                continue
             window = windows.setdefault(name, Window(spec))
             self.versions[name] = ServedVersion(
                 version,
-                inline,
-                bulk,
                 window,
                 ARTIFACT_PREDICTIONS.labels(model=spec.name, version=name),
                 ARTIFACT_LATENCY.labels(model=spec.name, version=name),
             )
-        routing = stored.routing
+        self._random = random.Random(spec.name)
+        self._route()
+
+    def _route(self) -> None:
+        routing = self.stored.routing
         self.default = (
             routing.default
             if routing.default in self.versions
@@ -134,7 +142,33 @@ class ArtifactModel:
         self.split = split
         self._split_names = list(split)
         self._split_edges = list(accumulate(split.values()))
-        self._random = random.Random(spec.name)
+
+    def prepare(self) -> "ArtifactModel":
+        """Deserialize every version's artifact and build its predictors (blocking: call it off the event
+        loop); once, later callers wait for it. A version that cannot be served is skipped with its
+        reason, and the routing is worked out again without it."""
+        if self.prepared:
+            return self
+        with self._prepare_lock:
+            if self.prepared:
+                return self
+            versions, skipped = dict(self.versions), dict(self.skipped)
+            for name, served in self.versions.items():
+                try:
+                    served.inline, served.bulk = make_predictors(
+                        served.stored.artifact, served.stored.format, self.spec
+                    )
+                except ArtifactError as exc:
+                    skipped[name] = str(exc)
+                except Exception as exc:
+                    skipped[name] = f"no runtime could serve it ({type(exc).__name__}: {exc})"
+                if name in skipped:
+                    del versions[name]
+                    log.error("model %s version %s skipped: %s", self.spec.name, name, skipped[name])
+            self.versions, self.skipped = versions, skipped
+            self._route()
+            self.prepared = True
+        return self
 
     def choose(self, requested: str | None) -> ServedVersion:
         """The explicitly requested version, else a weighted draw of the A/B split, else the default."""

@@ -4,6 +4,11 @@ Reads and validates the store and loads artifacts safely; knows nothing of HTTP 
 served. A version that fails to load (corrupt file, checksum mismatch, untrusted type, framework
 version mismatch) is recorded with its reason and skipped; the other versions keep serving.
 
+Loading a version verifies it: metadata, the artifact's sha256, framework versions. An artifact whose
+entry in the cache folders (`derived.py`) records that it loaded before is deserialized later, on first
+use (`StoredVersion.artifact`, once, under a lock), so a start does no deserialization and imports no
+scikit-learn, skops or ONNX; any other artifact is deserialized at once, which writes that entry.
+
 `<root>/<model>/routing.json` (optional) picks the default version and an A/B traffic split:
 `{"default": "2", "split": {"1": 0.5, "2": 0.5}}`. Folders whose name starts with `_` or `.` are
 not models (the training data lives in `_data/`).
@@ -15,6 +20,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import version as installed_version
 from pathlib import Path
@@ -54,21 +60,55 @@ class ArtifactError(Exception):
     """An artifact or its metadata cannot be served; the message says why."""
 
 
+class Artifact:
+    """The deserialized artifact of a verified version: given, or loaded by `load` on first `get`, once
+    (callers wait for a load in progress under the lock); a failed load raises the same ArtifactError
+    at every `get`."""
+
+    def __init__(self, load: Callable[[], Any] | None = None, value: Any = None) -> None:
+        self._load = load
+        self._value = value
+        self._error: ArtifactError | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def loaded(self) -> bool:
+        return self._load is None
+
+    def get(self) -> Any:
+        if self._load is not None:
+            with self._lock:
+                if self._error is None and self._load is not None:
+                    try:
+                        self._value = self._load()
+                        self._load = None
+                    except ArtifactError as exc:
+                        self._error = exc
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
 @dataclass(frozen=True)
 class StoredVersion:
-    """One loaded version: its metadata and the loaded artifact (a fitted estimator for skops,
-    serialized ONNX bytes for onnx), plus the optional drift reference."""
+    """One verified version: its metadata and its artifact (a fitted estimator for skops, serialized
+    ONNX bytes for onnx; `artifact` deserializes it on first use), plus the optional drift reference."""
 
     model: str
     version: str
     path: Path
     metadata: dict
-    artifact: Any
+    content: Artifact
     drift_reference: dict | None = None
 
     @property
     def format(self) -> str:
         return self.metadata["format"]
+
+    @property
+    def artifact(self) -> Any:
+        """The deserialized artifact; ArtifactError if it cannot be (reported as a skipped version)."""
+        return self.content.get()
 
 
 @dataclass(frozen=True)
@@ -167,9 +207,22 @@ def load_onnx(path: Path) -> bytes:
     return data
 
 
+def _deserialize(artifact_path: Path, metadata: dict, cache_dirs: list[Path]) -> Any:
+    """The artifact itself; a skops artifact is read from its derived form in `cache_dirs` when one is
+    there (`derived.py`). Either way its entry is in `cache_dirs[0]` afterwards."""
+    sha256 = metadata["artifact_sha256"]
+    if metadata["format"] == "skops":
+        return derived.load(artifact_path, sha256, cache_dirs, load_skops)
+    data = load_onnx(artifact_path)
+    if cache_dirs and not derived.verified(sha256, "onnx", cache_dirs[:1]):
+        derived.record_checked(cache_dirs[0], sha256)
+    return data
+
+
 def load_version(folder: Path, cache_dirs: list[Path] | None = None) -> StoredVersion:
-    """Load and check one version folder; a skops artifact is read from its derived form in
-    `cache_dirs` when one is there (`derived.py`), and that form is written there otherwise."""
+    """Load and verify one version folder. The artifact is deserialized on first use when an entry in
+    `cache_dirs` records that it loaded before, and at once otherwise (ArtifactError if it cannot be)."""
+    cache_dirs = list(cache_dirs or [])
     metadata = _read_json(folder / METADATA_FILE)
     if not isinstance(metadata, dict):
         raise ArtifactError(f"{METADATA_FILE} must be a JSON object")
@@ -189,17 +242,17 @@ def load_version(folder: Path, cache_dirs: list[Path] | None = None) -> StoredVe
     if sha256_file(artifact_path) != metadata["artifact_sha256"]:
         raise ArtifactError(f"{artifact_path.name} does not match its recorded sha256 (corrupt or replaced)")
     check_frameworks(metadata)
-    if metadata["format"] == "skops":
-        artifact = derived.load(artifact_path, metadata["artifact_sha256"], cache_dirs or [], load_skops)
+    if derived.verified(metadata["artifact_sha256"], metadata["format"], cache_dirs):
+        content = Artifact(lambda: _deserialize(artifact_path, metadata, cache_dirs))
     else:
-        artifact = load_onnx(artifact_path)
+        content = Artifact(value=_deserialize(artifact_path, metadata, cache_dirs))
     reference = _read_json(folder / DRIFT_FILE) if (folder / DRIFT_FILE).is_file() else None
     return StoredVersion(
         model=folder.parent.name,
         version=folder.name,
         path=folder,
         metadata=metadata,
-        artifact=artifact,
+        content=content,
         drift_reference=reference,
     )
 

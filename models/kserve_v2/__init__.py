@@ -1,8 +1,21 @@
 """Open Inference Protocol (KServe V2) for every model in the model store, so KServe, MLServer and
 Triton clients work unchanged; the endpoints are `models/_artifacts/v2_router.py`."""
 
+from common.model_package import Resources
+from models._artifacts.router import RESOURCE
+from models._artifacts.serving import registry_for
 from models._artifacts.v2_router import router
 
 REQUIRED_RESOURCES = ("model_store",)
 
-__all__ = ["REQUIRED_RESOURCES", "router"]
+
+def WARMUP(resources: Resources) -> None:
+    """Deserialize every stored model's versions and build their predictors, after readiness."""
+    registry = registry_for(resources[RESOURCE])
+    for name in registry.names():
+        model = registry.model(name)
+        if model is not None:
+            model.prepare()
+
+
+__all__ = ["REQUIRED_RESOURCES", "WARMUP", "router"]

@@ -2,6 +2,7 @@
 
 import os
 import textwrap
+import time
 
 import pytest
 
@@ -95,19 +96,20 @@ def test_model_service_loads_only_the_data_its_models_need():
 
 
 WARMED_MODEL = textwrap.dedent("""
-    import time
+    import threading
     from fastapi import APIRouter
     REQUIRED_RESOURCES = ("indicators",)
     router = APIRouter(prefix="/warmed", tags=["Warmed"])
     calls = []
+    release = threading.Event()
 
     def WARMUP(resources):
-        time.sleep(0.3)
         calls.append(sorted(resources))
+        release.wait(60)
 """)
 
 
-def test_warm_up_runs_once_with_the_loaded_data_before_ready(tmp_path, monkeypatch):
+def test_warm_up_runs_once_with_the_loaded_data_after_ready(tmp_path, monkeypatch):
     package = models_package(
         tmp_path,
         monkeypatch,
@@ -119,9 +121,15 @@ def test_warm_up_runs_once_with_the_loaded_data_before_ready(tmp_path, monkeypat
         },
     )
     with running_app(models_package=package) as client:
-        report = client.get("/health/ready")
+        import warm_models.warmed
+
+        report = client.get("/health/ready")  # ready while the warm-up still runs
         assert report.status_code == 200
         assert report.json()["models"] == {"failing": {"state": "ready"}, "warmed": {"state": "ready"}}
-    import warm_models.warmed
-
+        assert not client.app.state.loading.done()
+        warm_models.warmed.release.set()
+        deadline = time.monotonic() + 30
+        while not client.app.state.loading.done() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert client.app.state.loading.done() and client.get("/health/ready").status_code == 200
     assert warm_models.warmed.calls == [["indicators"]]

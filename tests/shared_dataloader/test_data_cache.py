@@ -172,15 +172,21 @@ def test_the_build_command_writes_an_entry_the_loader_reads(tmp_path):
     dataset_entries = [name for name in entries(tmp_path / "c") if not name.startswith("artifact-")]
     assert dataset_entries == [data_cache.entry_name(fingerprint)]
     assert data_cache.read_entry(tmp_path / "c" / dataset_entries[0], fingerprint)["rows"] == 125_093
-    # and the derived forms of the shipped store's skops artifacts with vocabularies (both sentiment versions)
-    shas = {
-        json.loads((DEFAULT_MODEL_STORE_PATH / "sentiment" / v / "metadata.json").read_text())[
-            "artifact_sha256"
-        ]
+    # and an entry per artifact of the shipped store: the derived forms of the skops ones (vocabularies
+    # of both sentiment versions; flight_delay 1 has none), the checked record of the ONNX one
+    metadata = [
+        json.loads((DEFAULT_MODEL_STORE_PATH / model / v / "metadata.json").read_text())
+        for model in ("sentiment", "flight_delay")
         for v in ("1", "2")
-    }
+    ]
     assert sorted(name for name in entries(tmp_path / "c") if name.startswith("artifact-")) == sorted(
-        derived.entry_name(sha) for sha in shas
+        derived.entry_name(m["artifact_sha256"], m["format"]) for m in metadata
+    )
+    with_vocabularies = [
+        name for name in entries(tmp_path / "c") if (tmp_path / "c" / name / derived.MODEL_FILE).is_file()
+    ]
+    assert sorted(with_vocabularies) == sorted(
+        derived.entry_name(m["artifact_sha256"]) for m in metadata if m["name"] == "sentiment"
     )
 
 
