@@ -127,6 +127,9 @@ async def _start_up(
     await asyncio.to_thread(processes.refresh)
     app.state.computing = True
     log.info("compute processes started; start-up done in %.2f s", time.perf_counter() - started)
+    # Without keys to look up, the audit database is brought to its schema (Alembic) after readiness;
+    # the records of the first requests wait in memory until then.
+    app.state.audit.start()
     if await _warm_up(discovery, store):
         await asyncio.to_thread(processes.refresh)
         log.info("compute processes forked again after the warm-ups")
@@ -166,8 +169,9 @@ def _lifespan(
             store.expect(name)
         app.state.loading = asyncio.create_task(_start_up(app, settings, discovery, store, needed, processes))
         await app.state.jobs.start()
-        await asyncio.to_thread(app.state.audit.flush)  # brings the database to the current schema
-        app.state.audit.start()
+        if settings.auth_enabled:  # keys are looked up from the first request: the schema must be there
+            await asyncio.to_thread(app.state.audit.flush)  # brings the database to the current schema
+            app.state.audit.start()
         metrics_server = MetricsServer(app, settings.metrics_port)
         await metrics_server.start()
         try:

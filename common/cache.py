@@ -14,8 +14,6 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from redis.exceptions import RedisError
-
 from common.metrics import CACHE_REQUESTS
 
 REDIS_PREFIX = "sids:cache:"
@@ -130,6 +128,8 @@ class FallbackCache:
         self.link = link
 
     def get(self, key: str) -> CachedResponse | None:
+        from redis.exceptions import RedisError  # imported once Redis is in use
+
         if self.link.up:
             try:
                 entry = self.shared.get(key)
@@ -146,6 +146,8 @@ class FallbackCache:
         self.local.put(key, body)
 
     def put(self, key: str, body: bytes) -> CachedResponse:
+        from redis.exceptions import RedisError
+
         if self.link.up:
             try:
                 return self.shared.put(key, body)

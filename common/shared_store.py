@@ -8,9 +8,10 @@ process has no shared level and its caches are in-process only.
 
 import hashlib
 import logging
-from typing import Protocol, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
-from redis import Redis
+if TYPE_CHECKING:  # the caller (the queue worker) imports redis and passes the connection
+    from redis import Redis
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ class RedisBlobStore:
     """Values as Redis strings `sids:shared:<sha256 of the key>` with an expiry. A Redis error is
     logged and treated as a miss: the shared level only ever saves work."""
 
-    def __init__(self, connection: Redis, ttl_seconds: int) -> None:
+    def __init__(self, connection: "Redis", ttl_seconds: int) -> None:
         self.connection = connection
         self.ttl = ttl_seconds
 

@@ -6,14 +6,16 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from common.settings import REPO_ROOT
+
+if TYPE_CHECKING:  # Alembic is imported only when a database is brought to its schema
+    from alembic.config import Config
 
 log = logging.getLogger(__name__)
 MIGRATIONS = REPO_ROOT / "migrations"
@@ -37,7 +39,9 @@ def make_engine(url: str) -> Engine:
     )
 
 
-def alembic_config(url: str) -> Config:
+def alembic_config(url: str) -> "Config":
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["database_url"] = url
@@ -64,5 +68,7 @@ def _sqlite_lock(url: str) -> Iterator[None]:
 
 def upgrade_to_head(url: str) -> None:
     """Bring the database at `url` to the current schema (nothing to do when it already is)."""
+    from alembic import command
+
     with _sqlite_lock(url):
         command.upgrade(alembic_config(url), "head")

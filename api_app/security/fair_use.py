@@ -12,11 +12,11 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
-from limits import RateLimitItem, parse
-from limits.aio.storage import MemoryStorage, RedisStorage
-from limits.aio.strategies import MovingWindowRateLimiter
+if TYPE_CHECKING:  # `limits` is imported when the first request is rate-limited
+    from limits import RateLimitItem
+    from limits.aio.strategies import MovingWindowRateLimiter
 
 log = logging.getLogger(__name__)
 LEASE_PREFIX = "sids:heavy:"
@@ -45,24 +45,38 @@ class RateLimits:
     """Cost-weighted limits per caller; a storage failure lets the request through (logged)."""
 
     def __init__(self, redis_url: str | None) -> None:
-        self.storage = (
-            RedisStorage(f"async+{redis_url}", implementation="redispy", key_prefix="sids-limits")
-            if redis_url
-            else MemoryStorage()
-        )
-        self.limiter = MovingWindowRateLimiter(self.storage)
+        self.redis_url = redis_url
+        self._limiter: MovingWindowRateLimiter | None = None
         self._items: dict[str, RateLimitItem] = {}
 
-    def item(self, text: str) -> RateLimitItem:
+    @property
+    def limiter(self) -> "MovingWindowRateLimiter":
+        """The limiter over its storage, made on first use (with AUTH_MODE=off nothing is limited)."""
+        if self._limiter is None:
+            from limits.aio.storage import MemoryStorage, RedisStorage
+            from limits.aio.strategies import MovingWindowRateLimiter
+
+            storage = (
+                RedisStorage(f"async+{self.redis_url}", implementation="redispy", key_prefix="sids-limits")
+                if self.redis_url
+                else MemoryStorage()
+            )
+            self._limiter = MovingWindowRateLimiter(storage)
+        return self._limiter
+
+    def item(self, text: str) -> "RateLimitItem":
+        from limits import parse
+
         if text not in self._items:
             self._items[text] = parse(text)
         return self._items[text]
 
     async def hit(self, limit: str, caller: str, cost: int) -> Verdict | None:
         item = self.item(limit)
+        limiter = self.limiter
         try:
-            allowed = await self.limiter.hit(item, caller, cost=cost)
-            stats = await self.limiter.get_window_stats(item, caller)
+            allowed = await limiter.hit(item, caller, cost=cost)
+            stats = await limiter.get_window_stats(item, caller)
         except Exception as exc:
             log.warning("rate limit storage unavailable, request let through: %s", exc)
             return None

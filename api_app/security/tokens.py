@@ -1,9 +1,7 @@
 """OIDC bearer tokens (Microsoft Entra ID in production): signature against the issuer's JWKS, then
 `iss`, `aud`, `exp` and `nbf`; scopes from the `scp` (space-separated) and `roles` claims through
 OIDC_SCOPE_MAP. PyJWKClient caches the key set and refetches it when a token names an unknown `kid`
-(key rotation)."""
-
-import jwt
+(key rotation). PyJWT is imported when a verifier is made (OIDC_ISSUER set)."""
 
 from api_app.security.principal import TOKEN, Principal
 
@@ -28,12 +26,16 @@ class TokenVerifier:
         self.issuer = issuer
         self.audience = audience
         self.scope_map = scope_map
+        import jwt
+
         self.jwks = jwt.PyJWKClient(
             jwks_url, cache_keys=True, lifespan=3600, timeout=5, cooldown_duration=refresh_cooldown
         )
 
     def verify(self, token: str) -> Principal:
         """The token's principal (blocking: may fetch the JWKS); TokenRefused when it is not valid."""
+        import jwt
+
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
