@@ -6,13 +6,11 @@ import multiprocessing
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SpanExporter
 
 from api_app import docs, error_handlers, jobs, metrics, playground, routes
 from api_app.audit import routes as audit_routes
@@ -46,6 +44,10 @@ from common.telemetry import (
     uninstall,
 )
 from shared_dataloader import LOADERS, DatasetError
+
+if TYPE_CHECKING:  # the OpenTelemetry SDK is imported only when tracing is on
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +154,7 @@ def _compute_processes(settings: Settings, store: ResourceStore) -> ProcessPool:
 
 
 def _lifespan(
-    settings: Settings, discovery: Discovery, store: ResourceStore, tracing: TracerProvider | None
+    settings: Settings, discovery: Discovery, store: ResourceStore, tracing: "TracerProvider | None"
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -235,7 +237,7 @@ def _openapi(app: FastAPI, settings: Settings) -> Callable[[], dict[str, Any]]:
 def create_app(
     settings: Settings | None = None,
     models_package: str = "models",
-    span_exporter: SpanExporter | None = None,
+    span_exporter: "SpanExporter | None" = None,
 ) -> FastAPI:
     """The app. It traces requests when OTEL_EXPORTER_OTLP_ENDPOINT is set (or a test passes its own
     `span_exporter`); otherwise it installs no tracing at all."""

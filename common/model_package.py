@@ -5,9 +5,11 @@ Discovery (`api_app/discovery.py`) imports the package and reads exactly these n
 - `router` (required): the `APIRouter` with the package's endpoints.
 - `REQUIRED_RESOURCES` (optional, default `()`): names of the shared resources its endpoints use, keys
   of `shared_dataloader.LOADERS` (e.g. `"indicators"`). Each is loaded once at startup and shared.
-- `WARMUP` (optional): `WARMUP(resources)`, called once with `{name: loaded resource}` after the
-  resources load and before the model reports ready, e.g. to build a cache the first request would
-  pay for. A failure is logged and only costs speed.
+- `WARMUP` (optional): `WARMUP(resources)`, called once with `{name: loaded resource}` in the
+  background after the app reports ready (the compute processes are then forked again so they inherit
+  what it loaded), e.g. to import the model's libraries or build a cache the first request would pay
+  for; a request arriving before it is done loads what it needs itself. A failure is logged and only
+  costs speed.
 - `HEALTH` (optional): `HEALTH(app)` → `{"state": "ready" | "loading" | "failed", "error"?, "detail"?}`,
   the model's entry in `GET /health/ready` (default: the state of its resources).
 

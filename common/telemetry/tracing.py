@@ -9,29 +9,30 @@ import contextlib
 import os
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
-from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 from common.settings import Settings
 from common.telemetry.context import bind, current_model, current_request_id
+
+if TYPE_CHECKING:  # the SDK is imported only when tracing is on (`build_tracer_provider`)
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 T = TypeVar("T")
 TRACER_NAME = "sids"
 TRACES_PATH = "/v1/traces"
 PID = "process.pid"
 
-_provider: TracerProvider | None = None
+_provider: "TracerProvider | None" = None
 _tracer: trace.Tracer | None = None
 
 
 def build_tracer_provider(
-    settings: Settings, service: str, exporter: SpanExporter | None = None
-) -> TracerProvider | None:
+    settings: Settings, service: str, exporter: "SpanExporter | None" = None
+) -> "TracerProvider | None":
     """A provider exporting to `exporter`, or over OTLP/HTTP to OTEL_EXPORTER_OTLP_ENDPOINT; None
     when neither is given (tracing off, nothing installed, no cost)."""
     if exporter is None:
@@ -40,6 +41,10 @@ def build_tracer_provider(
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         exporter = OTLPSpanExporter(endpoint=settings.otel_exporter_otlp_endpoint.rstrip("/") + TRACES_PATH)
+    from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
     provider = TracerProvider(resource=Resource.create({SERVICE_NAME: settings.otel_service_name or service}))
     provider.add_span_processor(BatchSpanProcessor(exporter))
     return provider
@@ -51,18 +56,18 @@ def tag_process(span: trace.Span, scope: dict[str, Any]) -> None:
         span.set_attribute(PID, os.getpid())
 
 
-def install(provider: TracerProvider | None) -> None:
+def install(provider: "TracerProvider | None") -> None:
     """Make `provider` the one `span` and `resumed` record to (None: tracing off)."""
     global _provider, _tracer
     _provider = provider
     _tracer = provider.get_tracer(TRACER_NAME) if provider is not None else None
 
 
-def installed() -> TracerProvider | None:
+def installed() -> "TracerProvider | None":
     return _provider
 
 
-def uninstall(provider: TracerProvider) -> None:
+def uninstall(provider: "TracerProvider") -> None:
     """Remove `provider` if it is still the installed one, after sending what it holds."""
     if _provider is provider:
         install(None)
