@@ -10,9 +10,10 @@ some out):
   answer), in seconds and units (target ≤ 1.0; replaced system ≈ 2 units with fewer models). The
   server's DATA_CACHE_DIR is a temporary folder filled by one unmeasured start first, as the image
   ships it. A startup timeline (seconds after the process started) comes from one run's log lines.
-- memory: resident memory (VmRSS) of the server process once ready and idle, and again after one
-  request to each main endpoint (target ≤ 200 MiB; replaced system 240 MB); PSS of the server with
-  its compute processes alongside.
+- memory: resident memory (VmRSS) of the server process at ready, once the warm-ups that run after
+  readiness are done (and the compute processes forked again), and after one request to each main
+  endpoint (target ≤ 200 MiB; replaced system 240 MB); PSS of the server with its compute processes
+  alongside. The timeline is read after the requests, so it shows the warm-ups too.
 - workers: the same server with `--workers 2`: PSS of each uvicorn worker process, and what the
   second adds (target ≤ 60 MiB).
 - importtime: `python -X importtime` of building the app: the slowest top-level imports.

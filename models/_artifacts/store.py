@@ -207,10 +207,13 @@ def load_onnx(path: Path) -> bytes:
     return data
 
 
-def _deserialize(artifact_path: Path, metadata: dict, cache_dirs: list[Path]) -> Any:
+def _deserialize(artifact_path: Path, metadata: dict, cache_dirs: list[Path], recheck: bool = False) -> Any:
     """The artifact itself; a skops artifact is read from its derived form in `cache_dirs` when one is
-    there (`derived.py`). Either way its entry is in `cache_dirs[0]` afterwards."""
+    there (`derived.py`). Either way its entry is in `cache_dirs[0]` afterwards. `recheck`: the file's
+    sha256 is compared with the metadata again (deserialized later than it was verified)."""
     sha256 = metadata["artifact_sha256"]
+    if recheck and sha256_file(artifact_path) != sha256:
+        raise ArtifactError(f"{artifact_path.name} changed since it was verified; reload the model")
     if metadata["format"] == "skops":
         return derived.load(artifact_path, sha256, cache_dirs, load_skops)
     data = load_onnx(artifact_path)
@@ -243,7 +246,7 @@ def load_version(folder: Path, cache_dirs: list[Path] | None = None) -> StoredVe
         raise ArtifactError(f"{artifact_path.name} does not match its recorded sha256 (corrupt or replaced)")
     check_frameworks(metadata)
     if derived.verified(metadata["artifact_sha256"], metadata["format"], cache_dirs):
-        content = Artifact(lambda: _deserialize(artifact_path, metadata, cache_dirs))
+        content = Artifact(lambda: _deserialize(artifact_path, metadata, cache_dirs, recheck=True))
     else:
         content = Artifact(value=_deserialize(artifact_path, metadata, cache_dirs))
     reference = _read_json(folder / DRIFT_FILE) if (folder / DRIFT_FILE).is_file() else None

@@ -58,10 +58,10 @@ def test_ready_before_the_artifacts_load_and_a_request_meanwhile_waits_for_them(
     release, loads = threading.Event(), []
     deserialize = model_store._deserialize
 
-    def held_back(*args):
+    def held_back(*args, **kwargs):
         loads.append(args[0].parent.name)
         release.wait(60)
-        return deserialize(*args)
+        return deserialize(*args, **kwargs)
 
     monkeypatch.setattr(model_store, "_deserialize", held_back)
     with _app(store, cache) as client:
@@ -119,3 +119,17 @@ def test_an_artifact_that_fails_only_when_deserialized_is_reported_after_readine
         assert refused.status_code == 422 and "not served" in refused.json()["detail"]
         unavailable = client.post("/flight_delay/predict", json=flights())
         assert unavailable.status_code == 503 and "No servable version" in unavailable.json()["detail"]
+
+
+def test_a_file_replaced_after_verification_is_refused_when_deserialized(recorded_store):
+    store, cache = recorded_store
+    loaded = model_store.load_model_store(store, [cache])
+    version = loaded.get("sentiment").versions["1"]
+    assert not version.content.loaded
+    (store / "sentiment" / "1" / "model.skops").write_bytes(b"replaced after the start")
+    with pytest.raises(model_store.ArtifactError, match="changed since it was verified"):
+        _ = version.artifact
+    assert (
+        loaded.get("flight_delay").versions["2"].artifact[:4]
+        == (store / "flight_delay" / "2" / "model.onnx").read_bytes()[:4]
+    )
