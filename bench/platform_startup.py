@@ -2,8 +2,8 @@
 
     python bench/platform_startup.py [--runs 5] [--model-service ...] [--repo PATH] [--skip ...] [--poll S]
 
-Sections (each prints medians over `--runs` fresh servers; `--skip importtime,workers,jobs` leaves
-some out):
+Sections (each prints medians over `--runs` fresh servers; `--skip importtime,workers,cold,jobs`
+leaves some out):
 
 - startup: `uvicorn api_app:app` (one worker, default settings: no auth, no tracing) is started in a
   fresh process; the time until `GET /health/ready` answers 200 (every model loaded, warmed, able to
@@ -17,6 +17,9 @@ some out):
 - workers: the same server with `--workers 2`: PSS of each uvicorn worker process, and what the
   second adds (target ≤ 60 MiB).
 - importtime: `python -X importtime` of building the app: the slowest top-level imports.
+- cold: the first twolvlImp predict (simple KNN, simple IterativeImputer) of a fresh server, sent the
+  moment it is ready (the warm-ups still running: its compute process imports scikit-learn itself) and
+  once the warm-ups are done.
 - jobs: a queue worker (`python -m api_app.worker`, redis://127.0.0.1:6379/14, flushed) forks a work
   horse per job; the time per trivial job with the forking worker minus that of rq's non-forking
   SimpleWorker on the same jobs is the job's start-up overhead (fork + imports + data), target ≤ 0.05 u.
@@ -45,6 +48,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from models.flight_delay.spec import EXAMPLE as FLIGHT  # noqa: E402 (after the sys.path entry)
+from models.twolvlImp.schemas import SIMPLE_EXAMPLE  # noqa: E402
 
 READY_TIMEOUT = 180
 READY_POLL_SECONDS = 0.01
@@ -304,6 +308,34 @@ def importtime(repo: Path, top: int) -> tuple[list[tuple[float, str]], list[tupl
     return libraries, sorted(rows, reverse=True)[:top]
 
 
+COLD_REQUESTS = {
+    "simple KNN (target ≤ 0.1 u)": {**SIMPLE_EXAMPLE, "history": False},
+    "simple IterativeImputer (target ≤ 2 u)": {
+        **SIMPLE_EXAMPLE,
+        "history": False,
+        "interpolator": "IterativeImputer",
+    },
+}
+
+
+def first_request(repo: Path, env: dict[str, str], body: dict, settled: bool) -> float:
+    """Seconds of the first twolvlImp predict of a fresh server, sent the moment it is ready, or once
+    the warm-ups that run after readiness are done (`settled`)."""
+    server = Server(repo, env)
+    try:
+        server.wait_ready()
+        if settled:
+            server.wait_warm_ups()
+            time.sleep(1)
+        started = time.perf_counter()
+        response = httpx.post(f"{server.url}/twolvlImp/predict", json=body, timeout=120)
+        if response.status_code != 200:
+            raise RuntimeError(f"twolvlImp answered {response.status_code}: {response.text[:300]}")
+        return time.perf_counter() - started
+    finally:
+        server.stop()
+
+
 JOB_CHILD = """
 import sys, time
 import redis
@@ -364,7 +396,7 @@ def main() -> None:
     parser.add_argument(
         "--repo", type=Path, default=REPO_ROOT, help="checkout to measure (default: this one)"
     )
-    parser.add_argument("--skip", default="", help="comma-separated: importtime,workers,jobs")
+    parser.add_argument("--skip", default="", help="comma-separated: importtime,workers,cold,jobs")
     parser.add_argument("--jobs", type=int, default=40)
     parser.add_argument(
         "--poll", type=float, default=READY_POLL_SECONDS, help="seconds between readiness polls (0.01)"
@@ -429,6 +461,13 @@ def main() -> None:
         print("  slowest imports made by the app's own modules (cumulative / own seconds):")
         for cumulative, own, name in rows:
             print(f"    {cumulative:6.3f}  {own:6.3f}  {name}")
+    if "cold" not in skip:
+        print("first twolvlImp request of a fresh server (median of 2 servers each):")
+        for name, body in COLD_REQUESTS.items():
+            for settled in (False, True):
+                seconds = statistics.median(first_request(repo, env, body, settled) for _ in range(2))
+                when = "once the warm-ups are done" if settled else "sent the moment it is ready"
+                print(f"  {name}, {when}: {seconds:.2f} s = {seconds / unit:.2f} u")
     if "jobs" not in skip:
         forked, simple = job_overhead(repo, env, args.jobs)
         overhead = forked - simple
