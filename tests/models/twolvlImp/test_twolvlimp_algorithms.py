@@ -52,6 +52,20 @@ def test_truncated_forest_equals_depth_limited_forest():
         assert np.allclose(cut[k], limited.predict(X[90:]))
 
 
+def test_truncated_predictions_read_each_depth_off_the_decision_path():
+    X, y = noisy()
+    forest = RandomForestRegressor(10, random_state=0).fit(X[:90], y[:90])
+    cut = training.truncated_tree_predictions(forest, X[90:], training.FOREST_DEPTHS)
+    for t, tree in enumerate(forest.estimators_):
+        path = tree.decision_path(X[90:]).toarray().astype(bool)
+        depth = tree.tree_.compute_node_depths() - 1
+        for k, limit in enumerate(training.FOREST_DEPTHS):
+            deepest = [
+                np.flatnonzero(on & (depth <= (limit if limit is not None else np.inf)))[-1] for on in path
+            ]
+            assert np.array_equal(cut[k, t], tree.tree_.value[deepest, 0, 0])
+
+
 def test_truncated_importances_equal_depth_limited_forest():
     X, y = noisy()
     full = RandomForestRegressor(20, random_state=0).fit(X, y)
