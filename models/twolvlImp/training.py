@@ -2,8 +2,10 @@
 
 Forest depth search without refitting per depth: a tree grown with `max_depth=d` is the full tree
 cut at depth d (every node's split depends only on the samples reaching it, and sklearn keeps the
-weighted mean of every node, internal ones included). So each fold fits ONE full-depth forest and
-reads the prediction of every candidate depth off the decision paths. The final forest is the
+weighted mean of every node, internal ones included; scikit-learn draws its random numbers as it
+builds, so below the first level a few splits of a depth-limited tree can differ: the same model
+with other draws). So each fold fits ONE full-depth forest and reads the prediction of every
+candidate depth off the rows' paths from their leaves up. The final forest is the
 same: fitted at full depth on every training row alongside the folds' forests (the depth is not
 known yet), then cut at the chosen depth for its predictions, per-tree bounds and importances.
 Gradient boosting has no such shortcut (each stage depends on the previous ones' depth), so its
