@@ -53,6 +53,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import ClassVar
 
 import numpy as np
@@ -271,14 +272,19 @@ class Run:
         """Seconds outside the timed stages (validation, assembling the answer)."""
         return max(self.seconds - sum(self.stages.values()), 0.0)
 
-    @property
+    @cached_property
+    def units(self) -> dict[str, float]:
+        """`stage_units` of its features (computed once: every estimate reads every run's)."""
+        return stage_units(self.features)
+
+    @cached_property
     def contention(self) -> float | None:
         """How many times longer than its CPU time the run's single-threaded stages took: the
         machine's slowness while it ran (1: a core to itself; 3: a third of one), or None when it
         had no such stage long enough to tell (or its CPU time was not measured)."""
         if not self.cpu_seconds:
             return None
-        units = stage_units(self.features)
+        units = self.units
         timed = [stage for stage in self.stages if units.get(stage, 0.0) > 0 and stage in self.cpu_seconds]
         measured = [stage for stage in timed if single_threaded(stage, self.features)]
         cpu = sum(self.cpu_seconds[stage] for stage in measured)
@@ -359,7 +365,7 @@ class RunHistory:
         for candidates in ([run for run in runs if not run.fresh], runs):
             rates = []
             for run in reversed(candidates):
-                units = stage_units(run.features)[stage]
+                units = run.units[stage]
                 if units > 0 and stage in run.stages and alike(run):
                     rates.append(run.stages[stage] / units / slowness[id(run)])
                 if len(rates) == RECENT_RUNS:
@@ -375,7 +381,7 @@ class RunHistory:
         warm = [run for run in runs if not run.fresh] or runs
         rates = []
         for run in warm[-RECENT_RATE_RUNS:]:
-            units = sum(cost for stage, cost in stage_units(run.features).items() if stage in run.stages)
+            units = sum(cost for stage, cost in run.units.items() if stage in run.stages)
             if units > 0:
                 rates.append(sum(run.stages.values()) / units / slowness[id(run)])
         return float(np.median(rates)) if rates else None
