@@ -97,7 +97,7 @@ HISTORY_CURVE_UNITS = 0.1
 REQUEST_UNITS = 0.003
 FRESH_PROCESS_UNITS = 0.13
 """One-time costs of a compute process's first predict, with the libraries imported before the fork
-(the first touch of the memory it shares with the API process, first calls): the first request of
+(not broken down further): the first request of
 `bench/estimate_bench.py` took 0.13 units more than its formula (median of six runs, −0.11 to 0.30,
 load average 7–11), and a forked process's first predict ~0.6 CPU seconds more than its second."""
 HISTORY_SIZE = 500
