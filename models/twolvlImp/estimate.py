@@ -23,15 +23,15 @@ Cost formula, per stage, in machine units (seconds / `bench/calibrate.py`'s figu
     request   0.003: validation and assembling the answer (until runs measure it)
 
 A stage's seconds = its units × its kind's seconds per unit on a core of its own × the machine's
-slowness when it runs. Each run measures both: its stages' wall-clock and CPU seconds (`StageClock`);
-its contention, wall over CPU time of its single-threaded stages (of all its stages when those
-are too short to tell; `Run.contention`: 1 with a core to itself, 3 when it gets a third of one),
-is its slowness. Its rates divided by it are what its kinds
-cost on an unloaded core, whatever the load was; an estimate multiplies them by the slowness now, an
-exponentially weighted mean of the latest runs' contention (`DRIFT_WEIGHT`). On a shared machine
-the load changes within a minute: a rate learned a minute earlier no longer says how long a stage
-takes now, while the work it measures still holds. Without CPU times (a run recorded without them)
-the slowness stays 1 and rates are plain wall-clock seconds per unit.
+slowness when it runs. Each run measures its stages' wall-clock and CPU seconds (`StageClock`); its
+contention, wall over CPU time of its single-threaded stages (of all its stages when those are too
+short to tell; `Run.contention`: 1 with a core to itself, 3 when it gets a third of one), is its
+slowness. Its rates divided by it are what its kinds cost on an unloaded core, whatever the load
+was; an estimate multiplies them by the slowness now, an exponentially weighted mean of the latest
+runs' contention (`DRIFT_WEIGHT`). On a shared machine the load changes within a minute: a rate
+learned a minute earlier no longer says how long a stage takes now, while the work it measures
+still holds. Without CPU times (a run recorded without them) the slowness stays 1 and rates are
+plain wall-clock seconds per unit.
 
 Seconds per unit, stage by stage: the median over this process's recent runs that had the stage
 (of the same imputer, scheme, or model family and thread count, when there are such runs) of
@@ -97,9 +97,9 @@ HISTORY_CURVE_UNITS = 0.1
 REQUEST_UNITS = 0.003
 FRESH_PROCESS_UNITS = 0.13
 """One-time costs of a compute process's first predict, with the libraries imported before the fork
-(not broken down further): the first request of
-`bench/estimate_bench.py` took 0.13 units more than its formula (median of six runs, −0.11 to 0.30,
-load average 7–11), and a forked process's first predict ~0.6 CPU seconds more than its second."""
+(not broken down further): the first request of `bench/estimate_bench.py` took 0.13 units more than
+its formula (median of six runs, −0.11 to 0.30, load average 7–11), and a forked process's first
+predict ~0.6 CPU seconds more than its second."""
 HISTORY_SIZE = 500
 
 
