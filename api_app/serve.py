@@ -74,8 +74,10 @@ class Worker:
 
 def preload(app: "FastAPI") -> None:
     """Load, in this process, every resource the mounted models need and run their WARMUP, into the
-    app's own resource store: the workers' start-up finds them ready. A failure here is logged and left
-    to each worker's start-up, which retries and reports it through readiness."""
+    app's own resource store: the workers' start-up finds them ready. Then ask each model's HEALTH
+    once (what readiness asks; the artifact models build their serving state then) and build the
+    OpenAPI schema, so the workers inherit those too. A failure here is logged and left to each
+    worker's start-up, which retries and reports it through readiness."""
     from common.resources import READY
     from shared_dataloader import LOADERS
 
@@ -101,6 +103,13 @@ def preload(app: "FastAPI") -> None:
             )
         except Exception:
             log.exception("warm-up of %s failed before forking; each worker tries it again", package.name)
+    for package in discovery.mounted:  # what a model builds on first use (artifact models: ONNX sessions)
+        if package.health is not None:
+            try:
+                package.health(app)
+            except Exception:
+                log.exception("health of %s failed before forking", package.name)
+    app.openapi()  # built once, on first use, then kept
 
 
 class Master:
