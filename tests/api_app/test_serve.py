@@ -143,6 +143,16 @@ def test_sigterm_lets_requests_in_flight_finish_then_every_process_exits(redis_u
         assert not [pid for pid in workers + compute if os.path.exists(f"/proc/{pid}")]
 
 
+def test_workers_drain_and_leave_when_the_master_is_killed(redis_url, tmp_path):
+    with served(redis_url, tmp_path) as (master, url):
+        workers = workers_of(master, 2)
+        assert summary(url)["indicator"] == SUMMARY["indicator"]
+        master.kill()
+        wait_for(lambda: not [pid for pid in workers if os.path.exists(f"/proc/{pid}")], "the workers exit")
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"{url}/health/live", timeout=2)
+
+
 def test_several_workers_with_embedded_jobs_are_refused():
     done = subprocess.run(
         [sys.executable, "-m", "api_app.serve", "--workers", "2", "--port", "1"],
