@@ -34,7 +34,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -109,7 +109,10 @@ def preload(app: "FastAPI") -> None:
                 package.health(app)
             except Exception:
                 log.exception("health of %s failed before forking", package.name)
-    app.openapi()  # built once, on first use, then kept
+    try:
+        app.openapi()  # built once, on first use, then kept
+    except Exception:
+        log.exception("the OpenAPI schema could not be built before forking")
 
 
 class Master:
@@ -117,7 +120,7 @@ class Master:
     SIGTERM/SIGINT."""
 
     def __init__(
-        self, config: uvicorn.Config, sock: socket.socket, count: int, on_exit: "WorkerExit"
+        self, config: uvicorn.Config, sock: socket.socket, count: int, on_exit: Callable[[int], None]
     ) -> None:
         self.config = config
         self.sock = sock
@@ -151,23 +154,24 @@ class Master:
         threads = threading.active_count()
         if threads > 1:
             log.warning("forking with %d threads running; their locks may be held in the worker", threads)
+        master = os.getpid()
         pid = os.fork()
         if pid == 0:
-            self._serve_in_worker()  # never returns
+            self._serve_in_worker(master)  # never returns
         self.workers[pid] = Worker(pid)
         log.info("worker [%d] started", pid)
 
-    def _serve_in_worker(self) -> None:
+    def _serve_in_worker(self, master: int) -> None:
         status = 1
         try:
             for signum in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(signum, signal.SIG_DFL)
-            _die_with_parent()
+            _die_with(master)
             server = uvicorn.Server(self.config)
             server.run(sockets=[self.sock])
             status = 0 if server.started else STARTUP_FAILURE
         except SystemExit as exc:
-            status = exc.code if isinstance(exc.code, int) else 1
+            status = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
         except BaseException:
             log.exception("worker [%d] failed", os.getpid())
         finally:
@@ -219,28 +223,26 @@ class Master:
         log.info("master [%d] stopped", os.getpid())
 
 
-class WorkerExit:
+def drop_live_gauges(pid: int) -> None:
     """What the master does when a worker is gone: drop its live gauges from the metrics folder."""
+    from common.metrics_folder import multiprocess_mode
 
-    def __call__(self, pid: int) -> None:
-        from common.metrics_folder import multiprocess_mode
+    if multiprocess_mode():
+        from prometheus_client.multiprocess import mark_process_dead
 
-        if multiprocess_mode():
-            from prometheus_client.multiprocess import mark_process_dead
-
-            mark_process_dead(pid)
+        mark_process_dead(pid)
 
 
 def _describe(code: int) -> str:
     return f"signal {signal.Signals(-code).name}" if code < 0 else f"status {code}"
 
 
-def _die_with_parent() -> None:
-    """Linux: SIGTERM this process when the master dies (the master forked from its only thread)."""
+def _die_with(master: int) -> None:
+    """Linux: SIGTERM this process when `master`, its parent, dies (it forked from its only thread)."""
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-        if os.getppid() == 1:  # the master died before the line above
+        if os.getppid() != master:  # the master died before the line above
             os._exit(1)
 
 
@@ -263,7 +265,10 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=None, help="default: WEB_CONCURRENCY (1)")
     parser.add_argument("--loop", default="auto", choices=["auto", "asyncio", "uvloop"])
     parser.add_argument(
-        "--proxy-headers", action="store_true", help="trust X-Forwarded-* from --forwarded-allow-ips"
+        "--proxy-headers",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="trust X-Forwarded-* from --forwarded-allow-ips (on, as in uvicorn)",
     )
     parser.add_argument("--forwarded-allow-ips", default="127.0.0.1")
     parser.add_argument(
@@ -318,7 +323,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         gc.freeze()  # what exists now is never traversed by the workers' collections
         gc.enable()
         log.info("master [%d] forks %d worker(s)", os.getpid(), settings.web_concurrency)
-        return Master(config, sock, settings.web_concurrency, WorkerExit()).run()
+        return Master(config, sock, settings.web_concurrency, drop_live_gauges).run()
     finally:
         if own_folder is not None:
             shutil.rmtree(own_folder, ignore_errors=True)
