@@ -76,11 +76,11 @@ def rss_mib(pid: int) -> float:
     raise RuntimeError("no VmRSS")
 
 
-def pss_mib(pid: int) -> float:
+def pss_mib(pid: int, field: str = "Pss") -> float:
     for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-        if line.startswith("Pss:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
-    raise RuntimeError("no Pss")
+    raise RuntimeError(f"no {field}")
 
 
 def children(pid: int) -> list[int]:
@@ -248,12 +248,19 @@ def one_start(repo: Path, env: dict[str, str], requests: list[tuple[str, dict]])
         server.stop()
 
 
-def tree_pss(pid: int) -> float:
-    """PSS of `pid` and every process under it (workers, their compute processes)."""
-    return pss_mib(pid) + sum(tree_pss(child) for child in children(pid))
+def tree_pss(pid: int) -> tuple[float, float]:
+    """PSS of `pid` and every process under it (workers, their compute processes): all of it, and its
+    anonymous part. Mapped files (libraries) are shared with every process on the host that maps
+    them, other people's servers too, so their share moves with what else runs; anonymous memory is
+    shared only within this tree."""
+    below = [tree_pss(child) for child in children(pid)]
+    return (
+        pss_mib(pid) + sum(total for total, _ in below),
+        pss_mib(pid, "Pss_Anon") + sum(anonymous for _, anonymous in below),
+    )
 
 
-def workers_pss(repo: Path, env: dict[str, str], workers: int, forked: bool) -> float:
+def workers_pss(repo: Path, env: dict[str, str], workers: int, forked: bool) -> tuple[float, float]:
     """PSS of a server of `workers` workers at ready and idle, compute processes included. uvicorn: the
     worker processes (not its supervisor, which holds no app; one worker is the server process itself);
     forked (`api_app.serve`): the master, which holds the loaded data, and everything under it."""
@@ -273,7 +280,8 @@ def workers_pss(repo: Path, env: dict[str, str], workers: int, forked: bool) -> 
             for p in children(server.process.pid)
             if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()
         ]
-        return sum(tree_pss(p) for p in pids)
+        trees = [tree_pss(p) for p in pids]
+        return sum(total for total, _ in trees), sum(anonymous for _, anonymous in trees)
     finally:
         server.stop()
 
@@ -416,20 +424,26 @@ def main() -> None:
         if (repo / "api_app" / "serve.py").exists():
             modes.append(("python -m api_app.serve (forked after loading)", True))
         repeats = max(1, args.runs // 2)
-        figures: dict[tuple[bool, int], list[float]] = {}
+        figures: dict[tuple[bool, int], list[tuple[float, float]]] = {}
         for _ in range(repeats):  # the modes alternate, so both see the same load
             for _label, preforked in modes:
                 for count in (1, 2):
                     figures.setdefault((preforked, count), []).append(
                         workers_pss(repo, env, count, preforked)
                     )
-        print(f"worker processes (PSS at ready, compute processes included; median of {repeats}):")
+        print(
+            f"worker processes (PSS at ready, compute processes included, median of {repeats}; "
+            "in brackets its anonymous part, which other processes on the host do not share):"
+        )
         for label, preforked in modes:
-            one = statistics.median(figures[(preforked, 1)])
-            two = statistics.median(figures[(preforked, 2)])
+            singles, pairs = figures[(preforked, 1)], figures[(preforked, 2)]
+            one, one_anonymous = (statistics.median(f[i] for f in singles) for i in (0, 1))
+            two, two_anonymous = (statistics.median(f[i] for f in pairs) for i in (0, 1))
+            added = ", ".join(f"{b[0] - a[0]:.0f}" for a, b in zip(singles, pairs, strict=True))
             print(
-                f"  {label}: 1 worker {one:.0f} MiB; 2 workers {two:.0f} MiB: "
-                f"the second adds {two - one:.0f} MiB (target ≤ 60 MiB)"
+                f"  {label}: 1 worker {one:.0f} MiB ({one_anonymous:.0f}); 2 workers {two:.0f} MiB "
+                f"({two_anonymous:.0f}): the second adds {two - one:.0f} MiB "
+                f"({two_anonymous - one_anonymous:.0f}; per repeat {added}) (target ≤ 60 MiB)"
             )
     if "importtime" not in skip:
         libraries, rows = importtime(repo, 12)
