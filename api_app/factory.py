@@ -75,6 +75,8 @@ UNTRACED_URLS = "/health/(live|ready)$,/metrics$"
 
 async def _load_resources(settings: Settings, store: ResourceStore, names: list[str]) -> None:
     for name in names:
+        if store.state(name).state == READY:  # loaded before the process was forked (api_app.serve)
+            continue
         loader = LOADERS.get(name)
         if loader is None:
             store.set_failed(name, f"no loader for data {name!r}; known: {', '.join(sorted(LOADERS))}")
