@@ -112,7 +112,12 @@ def test_both_workers_serve_a_killed_one_is_replaced_and_limits_and_metrics_hold
         (replacement,) = set(replaced) - {second}
         os.kill(second, signal.SIGKILL)
         assert answers_until_ok(url) == expected  # now only the replacement can answer
-        assert second not in workers_of(master, 2) and replacement in children(master.pid)
+        # the killed worker stays a child (a zombie) until the master reaps it and forks another
+        renewed = wait_for(
+            lambda: len(now := children(master.pid)) == 2 and second not in now and now,
+            "a second replacement",
+        )
+        assert replacement in renewed
 
     log = log_file.read_text()
     # the master loaded the data once; no worker (not even a replacement) loaded it again
