@@ -77,6 +77,8 @@ UNTRACED_URLS = "/health/(live|ready)$,/metrics$"
 
 async def _load_resources(settings: Settings, store: ResourceStore, names: list[str]) -> None:
     for name in names:
+        if store.state(name).state == READY:  # loaded before the process was forked (api_app.serve)
+            continue
         loader = LOADERS.get(name)
         if loader is None:
             store.set_failed(name, f"no loader for data {name!r}; known: {', '.join(sorted(LOADERS))}")
@@ -93,12 +95,12 @@ async def _load_resources(settings: Settings, store: ResourceStore, names: list[
             store.set_failed(name, f"{type(exc).__name__}: {exc}")
 
 
-async def _warm_up(discovery: Discovery, store: ResourceStore) -> bool:
-    """Run each model's optional WARMUP once its resources are loaded; a failure only costs speed.
-    Whether any ran."""
+async def _warm_up(discovery: Discovery, store: ResourceStore, warmed: set[str]) -> bool:
+    """Run each model's optional WARMUP once its resources are loaded, unless it ran before the process
+    was forked (`warmed`, api_app.serve); a failure only costs speed. Whether any ran."""
     ran = False
     for package in discovery.mounted:
-        if package.warmup is None:
+        if package.warmup is None or package.name in warmed:
             continue
         if all(store.state(name).state == READY for name in package.required_resources):
             resources = {name: store.get(name) for name in package.required_resources}
@@ -109,6 +111,7 @@ async def _warm_up(discovery: Discovery, store: ResourceStore) -> bool:
                 log.info("warm-up of %s done in %.2f s", package.name, time.perf_counter() - started)
             except Exception:
                 log.exception("warm-up of %s failed; it serves without it", package.name)
+        warmed.add(package.name)
     return ran
 
 
@@ -132,7 +135,7 @@ async def _start_up(
     # Without keys to look up, the audit database is brought to its schema (Alembic) after readiness;
     # the records of the first requests wait in memory until then.
     app.state.audit.start()
-    if await _warm_up(discovery, store):
+    if await _warm_up(discovery, store, app.state.warmed):
         await asyncio.to_thread(processes.refresh)
         log.info("compute processes forked again after the warm-ups")
     if settings.machine_speed_probe:
@@ -260,6 +263,7 @@ def create_app(
     app.state.discovery = discovery
     app.state.resources = store
     app.state.computing = False
+    app.state.warmed = set()
     app.state.model_prefixes = {p.mounted_router.prefix: p.name for p in discovery.mounted}
     app.state.jobs, app.state.cache = build_jobs(settings, lambda: app.state.processes)
     app.state.flights = {}

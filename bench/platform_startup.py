@@ -14,8 +14,11 @@ leaves some out):
   readiness are done (and the compute processes forked again), and after one request to each main
   endpoint (target ≤ 200 MiB; replaced system 240 MB); PSS of the server with its compute processes
   alongside. The timeline is read after the requests, so it shows the warm-ups too.
-- workers: the same server with `--workers 2`: PSS of each uvicorn worker process, and what the
-  second adds (target ≤ 60 MiB).
+- workers: the PSS of the server with one and with two worker processes, each with its compute
+  processes, and what the second adds (target ≤ 60 MiB): `uvicorn --workers` (each worker a fresh
+  interpreter that loads everything again) and `python -m api_app.serve` (workers forked from a
+  master that loaded the data and ran the warm-ups; the master is counted), alternately. Both with
+  JOB_BACKEND=redis (several forked workers need it; no request is sent).
 - importtime: `python -X importtime` of building the app: the slowest top-level imports.
 - cold: the first twolvlImp predict (simple KNN, simple IterativeImputer) of a fresh server, sent the
   moment it is ready (the warm-ups still running: its compute process imports scikit-learn itself) and
@@ -83,11 +86,11 @@ def rss_mib(pid: int) -> float:
     raise RuntimeError("no VmRSS")
 
 
-def pss_mib(pid: int) -> float:
+def pss_mib(pid: int, field: str = "Pss") -> float:
     for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-        if line.startswith("Pss:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
-    raise RuntimeError("no Pss")
+    raise RuntimeError(f"no {field}")
 
 
 def children(pid: int) -> list[int]:
@@ -147,13 +150,24 @@ class Server:
 
     poll_seconds = READY_POLL_SECONDS
 
-    def __init__(self, repo: Path, env: dict[str, str], workers: int = 1) -> None:
+    def __init__(self, repo: Path, env: dict[str, str], workers: int = 1, forked: bool = False) -> None:
         self.port = free_port()
         self.lines: list[tuple[float, str]] = []
         self.started = time.perf_counter()
-        command = [sys.executable, "-m", "uvicorn", "api_app:app", "--port", str(self.port)]
-        if workers > 1:
-            command += ["--workers", str(workers)]
+        if forked:
+            command = [
+                sys.executable,
+                "-m",
+                "api_app.serve",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(workers),
+            ]
+        else:
+            command = [sys.executable, "-m", "uvicorn", "api_app:app", "--port", str(self.port)]
+            if workers > 1:
+                command += ["--workers", str(workers)]
         self.process = subprocess.Popen(
             command,
             cwd=repo,
@@ -258,22 +272,40 @@ def one_start(repo: Path, env: dict[str, str], requests: list[tuple[str, dict]])
         server.stop()
 
 
-def workers_pss(repo: Path, env: dict[str, str], workers: int) -> list[float]:
-    server = Server(
-        repo, {**env, "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="sids-bench-prom-")}, workers
+def tree_pss(pid: int) -> tuple[float, float]:
+    """PSS of `pid` and every process under it (workers, their compute processes): all of it, and its
+    anonymous part. Mapped files (libraries) are shared with every process on the host that maps
+    them, other people's servers too, so their share moves with what else runs; anonymous memory is
+    shared only within this tree."""
+    below = [tree_pss(child) for child in children(pid)]
+    return (
+        pss_mib(pid) + sum(total for total, _ in below),
+        pss_mib(pid, "Pss_Anon") + sum(anonymous for _, anonymous in below),
     )
+
+
+def workers_pss(repo: Path, env: dict[str, str], workers: int, forked: bool) -> tuple[float, float]:
+    """PSS of a server of `workers` workers at ready and idle, compute processes included. uvicorn: the
+    worker processes (not its supervisor, which holds no app; one worker is the server process itself);
+    forked (`api_app.serve`): the master, which holds the loaded data, and everything under it."""
+    queue_env = {
+        "JOB_BACKEND": "redis",
+        "REDIS_URL": JOBS_REDIS,
+    }  # several workers need it (serve refuses local)
+    prometheus = {"PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="sids-bench-prom-")}
+    server = Server(repo, {**env, **queue_env, **prometheus}, workers, forked)
     try:
         ready = server.wait_ready()
         time.sleep(max(3.0, ready))  # the workers start together; readiness is answered by either
-        if workers == 1:
-            pids = [server.process.pid]
-        else:
-            pids = [
-                p
-                for p in children(server.process.pid)
-                if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()
-            ]
-        return sorted(pss_mib(p) + sum(pss_mib(c) for c in children(p)) for p in pids)
+        if forked or workers == 1:
+            return tree_pss(server.process.pid)
+        pids = [
+            p
+            for p in children(server.process.pid)
+            if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()
+        ]
+        trees = [tree_pss(p) for p in pids]
+        return sum(total for total, _ in trees), sum(anonymous for _, anonymous in trees)
     finally:
         server.stop()
 
@@ -442,13 +474,31 @@ def main() -> None:
         print(f"  {at:6.2f} s  {at / unit:5.2f} u  {label}")
 
     if "workers" not in skip:
-        one = statistics.median(workers_pss(repo, env, 1)[0] for _ in range(max(1, args.runs // 2)))
-        two = [workers_pss(repo, env, 2) for _ in range(max(1, args.runs // 2))]
-        total_two = statistics.median(sum(p) for p in two)
+        modes = [("uvicorn --workers", False)]
+        if (repo / "api_app" / "serve.py").exists():
+            modes.append(("python -m api_app.serve (forked after loading)", True))
+        repeats = max(1, args.runs // 2)
+        figures: dict[tuple[bool, int], list[tuple[float, float]]] = {}
+        for _ in range(repeats):  # the modes alternate, so both see the same load
+            for _label, preforked in modes:
+                for count in (1, 2):
+                    figures.setdefault((preforked, count), []).append(
+                        workers_pss(repo, env, count, preforked)
+                    )
         print(
-            f"uvicorn workers (PSS incl. compute processes): 1 worker {one:.0f} MiB; 2 workers "
-            f"{total_two:.0f} MiB: the second adds {total_two - one:.0f} MiB (target ≤ 60 MiB)"
+            f"worker processes (PSS at ready, compute processes included, median of {repeats}; "
+            "in brackets its anonymous part, which other processes on the host do not share):"
         )
+        for label, preforked in modes:
+            singles, pairs = figures[(preforked, 1)], figures[(preforked, 2)]
+            one, one_anonymous = (statistics.median(f[i] for f in singles) for i in (0, 1))
+            two, two_anonymous = (statistics.median(f[i] for f in pairs) for i in (0, 1))
+            added = ", ".join(f"{b[0] - a[0]:.0f}" for a, b in zip(singles, pairs, strict=True))
+            print(
+                f"  {label}: 1 worker {one:.0f} MiB ({one_anonymous:.0f}); 2 workers {two:.0f} MiB "
+                f"({two_anonymous:.0f}): the second adds {two - one:.0f} MiB "
+                f"({two_anonymous - one_anonymous:.0f}; per repeat {added}) (target ≤ 60 MiB)"
+            )
     if "importtime" not in skip:
         libraries, rows = importtime(repo, 12)
         total = sum(s for s, _ in libraries)

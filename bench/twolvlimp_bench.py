@@ -6,7 +6,8 @@ Prints seconds, machine units (seconds / calibrate.py's figure, the mean of a me
 and one after the requests) and the CV RMSE of each request, the median of `--runs` fresh processes
 (default 3). `--before PATH` runs the same requests on another checkout (e.g. the branch's starting
 point) in the same run, alternating with this one, and prints both. Run from the repo root:
-`python bench/twolvlimp_bench.py [--runs 3] [--before PATH]`.
+`python bench/twolvlimp_bench.py [--runs 3] [--before PATH] [--only NAME ...]`; `--only
+time-consuming` times the AFS request alone.
 """
 
 import argparse
@@ -71,12 +72,16 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3, help="fresh processes per request (median)")
     parser.add_argument("--before", type=Path, help="another checkout to time in the same run")
+    parser.add_argument(
+        "--only", choices=list(REFERENCE), action="append", help="time only this request (repeatable)"
+    )
     args = parser.parse_args()
+    names = args.only or list(REFERENCE)
     checkouts = {"after": REPO, **({"before": args.before} if args.before else {})}
     before = calibrate()
     runs: dict[tuple[str, str], list[dict]] = {}
     for _ in range(args.runs):
-        for name in REFERENCE:
+        for name in names:
             for label, repo in checkouts.items():
                 runs.setdefault((label, name), []).append(measure(name, 3, repo))
     after = calibrate()

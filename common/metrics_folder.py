@@ -28,7 +28,12 @@ def multiprocess_folder(settings: Settings) -> Path | None:
         return settings.prometheus_multiproc_dir
     if multiprocessing.parent_process() is None:
         return None
-    return Path(tempfile.gettempdir()) / f"sids-metrics-{os.getppid()}"
+    return workers_folder(os.getppid())
+
+
+def workers_folder(parent_pid: int) -> Path:
+    """The samples folder of the workers of one parent process (uvicorn's, or `api_app.serve`'s master)."""
+    return Path(tempfile.gettempdir()) / f"sids-metrics-{parent_pid}"
 
 
 def multiprocess_mode() -> bool:

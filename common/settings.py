@@ -191,8 +191,9 @@ class Settings(BaseSettings):
         1,
         ge=1,
         le=64,
-        description="uvicorn worker processes (uvicorn reads it too). More than 1 needs "
-        "JOB_BACKEND=redis: embedded jobs live in the process that started them.",
+        description="Server processes: uvicorn's workers (uvicorn reads it too) or those "
+        "`python -m api_app.serve` forks. More than 1 needs JOB_BACKEND=redis: embedded jobs live in "
+        "the process that started them.",
     )
     cache_max_entries: int = Field(
         512,

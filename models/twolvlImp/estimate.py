@@ -22,19 +22,30 @@ Cost formula, per stage, in machine units (seconds / `bench/calibrate.py`'s figu
               for a (target, year): choosing its curve
     request   0.003: validation and assembling the answer (until runs measure it)
 
+A stage's seconds = its units × its kind's seconds per unit on a core of its own × the machine's
+slowness when it runs. Each run measures its stages' wall-clock and CPU seconds (`StageClock`); its
+contention, wall over CPU time of its single-threaded stages (of all its stages when those are too
+short to tell; `Run.contention`: 1 with a core to itself, 3 when it gets a third of one), is its
+slowness. Its rates divided by it are what its kinds cost on an unloaded core, whatever the load
+was; an estimate multiplies them by the slowness now, an exponentially weighted mean of the latest
+runs' contention (`DRIFT_WEIGHT`). On a shared machine the load changes within a minute: a rate
+learned a minute earlier no longer says how long a stage takes now, while the work it measures
+still holds. Without CPU times (a run recorded without them) the slowness stays 1 and rates are
+plain wall-clock seconds per unit.
+
 Seconds per unit, stage by stage: the median over this process's recent runs that had the stage
 (of the same imputer, scheme, or model family and thread count, when there are such runs) of
-(measured seconds of the stage / its units). The first run of each compute process carries one-time
-costs (lazy imports, catalogues built once per process, the thread-pool scan): it teaches a stage's
-rate only while no later run has had that stage, and never the time outside the stages; that time
-is the median over later runs (or the `request` units until there is one), plus the measured
-one-time cost (or `FRESH_PROCESS_UNITS`) when no live compute process has run a predict yet. For a
-stage no run has had, the seconds per unit of the latest runs, all their stages together (the load
-now, which the start-up probe no longer knows); with no runs at all, this host's machine unit,
-measured in the background once the service is ready (`common.machine_speed.HOST`), or
-`MACHINE_SECONDS` (an idle 2-core machine) until then. So the estimate follows the load and speed
-of the machine that serves it, and each stage learns its own rate (AFS selection does not scale
-like tree fitting).
+(measured seconds of the stage / its units / the run's slowness). The first run of each compute
+process carries one-time costs (lazy imports, catalogues built once per process, the thread-pool
+scan): it teaches a stage's rate only while no later run has had that stage, its contention counts
+only until a later run measured one, and it never teaches the time outside the stages; that time is
+the median over later runs (or the `request` units until there is one), plus the measured one-time
+cost (or `FRESH_PROCESS_UNITS`) when no live compute process has run a predict yet. For a stage no
+run has had, the seconds per unit of the latest runs, all their stages together; with no runs at
+all, this host's machine unit, measured in the background once the service is ready
+(`common.machine_speed.HOST`), or `MACHINE_SECONDS` (an idle 2-core machine) until then. So the
+estimate follows the load and speed of the machine that serves it, and each stage learns its own
+rate (AFS selection does not scale like tree fitting).
 """
 
 import threading
@@ -42,6 +53,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import ClassVar
 
 import numpy as np
@@ -83,8 +95,11 @@ THREAD_SPEEDUP = 1.3
 HISTORY_UNITS = 0.02
 HISTORY_CURVE_UNITS = 0.1
 REQUEST_UNITS = 0.003
-FRESH_PROCESS_UNITS = 0.035
-"""One-time costs of a compute process's first predict (measured 0.06–0.11 s at a 2–3 s unit)."""
+FRESH_PROCESS_UNITS = 0.13
+"""One-time costs of a compute process's first predict, with the libraries imported before the fork
+(not broken down further): the first request of `bench/estimate_bench.py` took 0.13 units more than
+its formula (median of six runs, −0.11 to 0.30, load average 7–11), and a forked process's first
+predict ~0.6 CPU seconds more than its second."""
 HISTORY_SIZE = 500
 
 
@@ -194,8 +209,9 @@ def stage_units(f: CostFeatures) -> dict[str, float]:
 
 
 class StageClock:
-    """A progress callback (stage, fraction) that forwards each report and times the stages: a
-    report whose name is in `STARTS` begins that stage; any other report ends the running one."""
+    """A progress callback (stage, fraction) that forwards each report and times the stages, in
+    wall-clock and in CPU seconds of the process: a report whose name is in `STARTS` begins that
+    stage; any other report ends the running one."""
 
     STARTS: ClassVar[dict[str, str]] = {
         "imputing predictors": "prepare",
@@ -207,15 +223,35 @@ class StageClock:
     def __init__(self, forward: Callable[[str, float], None]) -> None:
         self.forward = forward
         self.durations: dict[str, float] = {}
+        self.cpu_seconds: dict[str, float] = {}
         self._stage: str | None = None
         self._since = time.perf_counter()
+        self._cpu_since = time.process_time()
 
     def __call__(self, stage: str, fraction: float) -> None:
-        now = time.perf_counter()
+        now, cpu_now = time.perf_counter(), time.process_time()
         if self._stage is not None:
             self.durations[self._stage] = self.durations.get(self._stage, 0.0) + now - self._since
-        self._stage, self._since = self.STARTS.get(stage), now
+            self.cpu_seconds[self._stage] = self.cpu_seconds.get(self._stage, 0.0) + cpu_now - self._cpu_since
+        self._stage, self._since, self._cpu_since = self.STARTS.get(stage), now, cpu_now
         self.forward(stage, fraction)
+
+
+def single_threaded(stage: str, f: CostFeatures) -> bool:
+    """Whether `stage` of a request computes on one thread: then its wall-clock over CPU seconds is
+    how much the other processes on the machine slow it down. AFS ranks with forests that may fit on
+    two threads, and so may the model's forests (`forest_on_threads`)."""
+    if stage == "select":
+        return f.scheme != "AFS"
+    if stage == "train":
+        return f.model == "gbr" or not forest_on_threads(f)
+    return True
+
+
+CONTENTION_RANGE = (0.5, 20.0)
+"""A run's measured contention is taken within these bounds (a clock glitch stays harmless)."""
+CONTENTION_MIN_CPU_SECONDS = 0.1
+"""Single-threaded stages shorter than this in CPU time tell too little of the contention."""
 
 
 @dataclass(frozen=True)
@@ -228,15 +264,53 @@ class Run:
     """The first predict of its process (one-time costs included)."""
     pid: int | None = None
     """The process that ran it."""
+    cpu_seconds: dict[str, float] | None = None
+    """CPU seconds of each stage, when measured."""
 
     @property
     def outside(self) -> float:
         """Seconds outside the timed stages (validation, assembling the answer)."""
         return max(self.seconds - sum(self.stages.values()), 0.0)
 
+    @cached_property
+    def units(self) -> dict[str, float]:
+        """`stage_units` of its features (computed once: every estimate reads every run's)."""
+        return stage_units(self.features)
+
+    @cached_property
+    def contention(self) -> float | None:
+        """How many times longer than its CPU time the run's single-threaded stages took: the
+        machine's slowness while it ran (1: a core to itself; 3: a third of one), or None when it
+        had no such stage long enough to tell (or its CPU time was not measured)."""
+        if not self.cpu_seconds:
+            return None
+        units = self.units
+        timed = [stage for stage in self.stages if units.get(stage, 0.0) > 0 and stage in self.cpu_seconds]
+        measured = [stage for stage in timed if single_threaded(stage, self.features)]
+        cpu = sum(self.cpu_seconds[stage] for stage in measured)
+        if cpu < CONTENTION_MIN_CPU_SECONDS:
+            measured = timed
+            cpu = sum(self.cpu_seconds[stage] for stage in measured)
+        if cpu < CONTENTION_MIN_CPU_SECONDS:
+            return None
+        low, high = CONTENTION_RANGE
+        return min(max(sum(self.stages[stage] for stage in measured) / cpu, low), high)
+
+
+DRIFT_WEIGHT = 0.8
+"""How much the latest run's contention counts in the slowness now (an exponentially weighted
+mean, in log terms, over the runs in order): the machine's load on a shared host changes within a
+minute, so the latest runs tell most, and a single outlier run is damped."""
+
 
 class RunHistory:
-    """Thread-safe record of recent runs (cost features, total and per-stage seconds)."""
+    """Thread-safe record of recent runs (cost features, total, per-stage wall-clock and CPU seconds).
+
+    A stage's duration = its units × the seconds per unit its kind costs on an unloaded core × the
+    machine's slowness when it runs. Each run measures its slowness (`Run.contention`); the rates
+    learned from it are divided by it, and an estimate multiplies them by the slowness now, a
+    weighted mean of the latest runs' (`DRIFT_WEIGHT`). So a rate learned while the machine was
+    busy serves when it is idle, and the estimate follows the load without a run of each kind."""
 
     def __init__(self, size: int = HISTORY_SIZE) -> None:
         self._runs: deque[Run] = deque(maxlen=size)
@@ -249,9 +323,19 @@ class RunHistory:
         stages: dict[str, float] | None = None,
         fresh: bool = False,
         pid: int | None = None,
+        cpu_seconds: dict[str, float] | None = None,
     ) -> None:
         with self._lock:
-            self._runs.append(Run(features, seconds, dict(stages or {}), fresh, pid))
+            self._runs.append(
+                Run(
+                    features,
+                    seconds,
+                    dict(stages or {}),
+                    fresh,
+                    pid,
+                    dict(cpu_seconds) if cpu_seconds else None,
+                )
+            )
 
     def __len__(self) -> int:
         return len(self._runs)
@@ -262,16 +346,28 @@ class RunHistory:
         with self._lock:
             return any(run.pid in wanted for run in self._runs)
 
+    @property
+    def slowness(self) -> float:
+        """The machine's slowness now (1 until a run has measured it)."""
+        with self._lock:
+            runs = list(self._runs)
+        return _slowness(runs)[1]
+
     @staticmethod
-    def _rate(runs: list[Run], stage: str, alike: Callable[[Run], bool] = lambda run: True) -> float | None:
-        """Median measured seconds per unit of `stage` over the recent runs that had it (and are
-        `alike`): the runs after their process's first, or the first ones while there are no others."""
+    def _rate(
+        runs: list[Run],
+        slowness: dict[int, float],
+        stage: str,
+        alike: Callable[[Run], bool] = lambda run: True,
+    ) -> float | None:
+        """Median seconds per unit of `stage` on an unloaded core over the recent runs that had it (and
+        are `alike`): the runs after their process's first, or the first ones while there are no others."""
         for candidates in ([run for run in runs if not run.fresh], runs):
             rates = []
             for run in reversed(candidates):
-                units = stage_units(run.features)[stage]
+                units = run.units[stage]
                 if units > 0 and stage in run.stages and alike(run):
-                    rates.append(run.stages[stage] / units)
+                    rates.append(run.stages[stage] / units / slowness[id(run)])
                 if len(rates) == RECENT_RUNS:
                     break
             if rates:
@@ -279,15 +375,15 @@ class RunHistory:
         return None
 
     @staticmethod
-    def _recent_rate(runs: list[Run]) -> float | None:
-        """Seconds per unit of the latest runs, all stages together (later-than-first runs when
-        there are any): how fast the machine is now, for a stage no run has had yet."""
+    def _recent_rate(runs: list[Run], slowness: dict[int, float]) -> float | None:
+        """Seconds per unit on an unloaded core of the latest runs, all stages together (later-than-
+        first runs when there are any): for a stage no run has had yet."""
         warm = [run for run in runs if not run.fresh] or runs
         rates = []
         for run in warm[-RECENT_RATE_RUNS:]:
-            units = sum(cost for stage, cost in stage_units(run.features).items() if stage in run.stages)
+            units = sum(cost for stage, cost in run.units.items() if stage in run.stages)
             if units > 0:
-                rates.append(sum(run.stages.values()) / units)
+                rates.append(sum(run.stages.values()) / units / slowness[id(run)])
         return float(np.median(rates)) if rates else None
 
     @staticmethod
@@ -316,16 +412,38 @@ class RunHistory:
                 runs=0,
                 machine_unit=HOST.unit_seconds,
             )
-        seconds, recent = 0.0, self._recent_rate(runs)
+        slowness, now = _slowness(runs)
+        seconds, recent = 0.0, self._recent_rate(runs, slowness)
         for stage, stage_cost in units.items():
             if stage_cost > 0:
                 rate = None
                 for kind in (*STAGE_KINDS[stage], _any_kind):
-                    rate = self._rate(runs, stage, _alike(kind, features))
+                    rate = self._rate(runs, slowness, stage, _alike(kind, features))
                     if rate is not None:
                         break
-                seconds += stage_cost * (rate or recent or unit_seconds())
+                rate = rate or recent
+                seconds += stage_cost * (rate * now if rate else unit_seconds())
         seconds += self._outside_seconds(runs, fresh_process)
         return Estimate(
             seconds=round(seconds, 3), method="formula-scaled", runs=len(runs), machine_unit=HOST.unit_seconds
         )
+
+
+def _slowness(runs: list[Run]) -> tuple[dict[int, float], float]:
+    """The slowness each run ran at (by `id`: its measured contention; for a run that measured none,
+    the slowness known then, or the first one measured), and the slowness now: the weighted mean
+    (`DRIFT_WEIGHT`, in log terms) of the runs' contention in order, a process's first runs counting
+    only while there are no others."""
+    counted = {id(run) for run in ([run for run in runs if not run.fresh] or runs)}
+    measured = {id(run): run.contention for run in runs}
+    first = next((value for value in measured.values() if value is not None), 1.0)
+    log_now: float | None = None
+    at: dict[int, float] = {}
+    for run in runs:
+        contention = measured[id(run)]
+        if contention is not None and id(run) in counted:
+            step = float(np.log(contention))
+            log_now = step if log_now is None else (1 - DRIFT_WEIGHT) * log_now + DRIFT_WEIGHT * step
+        known = first if log_now is None else float(np.exp(log_now))
+        at[id(run)] = contention if contention is not None else known
+    return at, first if log_now is None else float(np.exp(log_now))

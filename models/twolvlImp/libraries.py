@@ -3,6 +3,23 @@ them inside the functions that use them, so importing the app loads none of them
 model's WARMUP calls `load_libraries` so that a ready server answers the first request without
 paying for the imports."""
 
+import importlib
+
+MODULES = (
+    "joblib",
+    "scipy.interpolate",
+    "sklearn.decomposition",
+    "sklearn.ensemble",
+    "sklearn.experimental.enable_iterative_imputer",
+    "sklearn.impute",
+    "sklearn.metrics.pairwise",
+    "sklearn.model_selection",
+    "sklearn.preprocessing",
+    "threadpoolctl",
+)
+"""Every module a predict, estimate or backtest of twolvlImp imports."""
+
 
 def load_libraries() -> None:
-    import threadpoolctl  # noqa: F401
+    for name in MODULES:
+        importlib.import_module(name)

@@ -139,9 +139,10 @@ def record_run(
     stages: dict[str, float] | None = None,
     fresh: bool = False,
     pid: int | None = None,
+    cpu_seconds: dict[str, float] | None = None,
 ) -> None:
     """Keep a measured run for `estimate` (in the API process, where estimates are made)."""
-    RUN_TIMES.record(features, seconds, stages, fresh, pid)
+    RUN_TIMES.record(features, seconds, stages, fresh, pid, cpu_seconds)
 
 
 def _needed(body: TrainRequest) -> tuple[str, ...]:
@@ -240,6 +241,7 @@ def _predict(
         report.durations,
         fresh,
         os.getpid(),
+        report.cpu_seconds,
     )
     return PredictResponse(indicatorJson=nested)
 

@@ -2,10 +2,14 @@
 
 Forest depth search without refitting per depth: a tree grown with `max_depth=d` is the full tree
 cut at depth d (every node's split depends only on the samples reaching it, and sklearn keeps the
-weighted mean of every node, internal ones included). So each fold fits ONE full-depth forest and
-reads the prediction of every candidate depth off the decision paths. Gradient boosting has no
-such shortcut (each stage depends on the previous ones' depth), so its grid is fitted for real,
-in parallel threads.
+weighted mean of every node, internal ones included; scikit-learn draws its random numbers as it
+builds, so below the first level a few splits of a depth-limited tree can differ: the same model
+with other draws). So each fold fits ONE full-depth forest and reads the prediction of every
+candidate depth off the rows' paths from their leaves up. The final forest is the
+same: fitted at full depth on every training row alongside the folds' forests (the depth is not
+known yet), then cut at the chosen depth for its predictions, per-tree bounds and importances.
+Gradient boosting has no such shortcut (each stage depends on the previous ones' depth), so its
+grid is fitted for real, in parallel threads, and its final model after the search.
 """
 
 from dataclasses import dataclass
@@ -25,6 +29,14 @@ PARALLEL_WORK = 300_000
 
 
 @dataclass(frozen=True)
+class CutForest:
+    """The final forest (every training row, full depth) read at the chosen depth."""
+
+    per_tree: np.ndarray  # each tree's predictions of the rows to predict
+    importances: np.ndarray  # impurity-based, as a forest grown to that depth reports them
+
+
+@dataclass(frozen=True)
 class Search:
     """Outcome of one model family's depth search."""
 
@@ -32,6 +44,7 @@ class Search:
     depth: int | None
     mse: float
     oof: np.ndarray  # out-of-fold predictions at the best depth
+    final: CutForest | None = None  # forests only, when the search was given the rows to predict
 
 
 @dataclass(frozen=True)
@@ -85,17 +98,55 @@ def cv_folds(n_rows: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
 
 
 def truncated_tree_predictions(forest, X: np.ndarray, depths) -> np.ndarray:
-    """Per-tree predictions of `forest` cut at each depth: shape (len(depths), trees, rows)."""
+    """Per-tree predictions of `forest` cut at each depth: shape (len(depths), trees, rows).
+
+    Each row's leaf (`Tree.apply`) climbs to its ancestor at each depth, all rows at once: a few
+    array operations per level instead of a sparse decision path per tree."""
+    rows = np.ascontiguousarray(X, dtype=np.float32)  # the trees' own dtype, as `predict` converts
     out = np.empty((len(depths), len(forest.estimators_), len(X)))
+    deepest_first = sorted(range(len(depths)), key=lambda k: -np.inf if depths[k] is None else -depths[k])
     for t, tree in enumerate(forest.estimators_):
-        path = tree.decision_path(X)
-        path.sort_indices()  # node ids grow with depth along a path
-        start, last = path.indptr[:-1], path.indptr[1:] - 1
-        values = tree.tree_.value[:, 0, 0]
-        for k, depth in enumerate(depths):
-            position = last if depth is None else np.minimum(start + depth, last)
-            out[k, t] = values[path.indices[position]]
+        nodes = tree.tree_
+        depth = nodes.compute_node_depths() - 1  # the root's depth is 0
+        internal = np.flatnonzero(nodes.children_left >= 0)
+        parent = np.zeros(nodes.node_count, dtype=np.intp)
+        parent[nodes.children_left[internal]] = internal
+        parent[nodes.children_right[internal]] = internal
+        values = nodes.value[:, 0, 0]
+        node = nodes.apply(rows)
+        for k in deepest_first:
+            if depths[k] is not None:
+                while (deeper := depth[node] > depths[k]).any():
+                    node = np.where(deeper, parent[node], node)
+            out[k, t] = values[node]
     return out
+
+
+def truncated_importances(forest, depths) -> np.ndarray:
+    """Impurity-based feature importances of `forest` with its trees cut at each depth, shape
+    (depths, features): what `feature_importances_` reports for the forest grown with that
+    `max_depth` (per tree normalised to sum 1, averaged over the trees that split, normalised)."""
+    summed = np.zeros((len(depths), forest.n_features_in_))
+    for tree in forest.estimators_:
+        nodes = tree.tree_
+        internal = np.flatnonzero(nodes.children_left >= 0)
+        if not len(internal):
+            continue
+        left, right = nodes.children_left[internal], nodes.children_right[internal]
+        weighted, impurity = nodes.weighted_n_node_samples, nodes.impurity
+        decrease = weighted[internal] * impurity[internal] - (
+            weighted[left] * impurity[left] + weighted[right] * impurity[right]
+        )
+        depth = nodes.compute_node_depths()[internal] - 1  # the root's depth is 0
+        for k, cut in enumerate(depths):
+            kept = slice(None) if cut is None else depth < cut
+            per_feature = np.bincount(
+                nodes.feature[internal][kept], weights=decrease[kept], minlength=forest.n_features_in_
+            )
+            total = per_feature.sum()
+            summed[k] += per_feature / total if total > 0 else per_feature
+    totals = summed.sum(axis=1, keepdims=True)
+    return np.divide(summed, totals, out=np.zeros_like(summed), where=totals > 0)
 
 
 def _forest_fold(kind, X, y, w, train, test, n_estimators, seed, n_jobs) -> np.ndarray:
@@ -106,19 +157,42 @@ def _forest_fold(kind, X, y, w, train, test, n_estimators, seed, n_jobs) -> np.n
     return truncated_tree_predictions(forest, X[test], FOREST_DEPTHS).mean(axis=1)
 
 
+def _final_forest(kind, X, y, w, X_predict, n_estimators, seed) -> tuple[np.ndarray, np.ndarray]:
+    """The forest on every training row at full depth, read at every candidate depth: each tree's
+    predictions of `X_predict` (depths, trees, rows) and the importances (depths, features)."""
+    forest = make_model(kind, n_estimators, None, seed).fit(X, y, sample_weight=w)
+    if len(X_predict):
+        per_tree = truncated_tree_predictions(forest, X_predict, FOREST_DEPTHS)
+    else:
+        per_tree = np.empty((len(FOREST_DEPTHS), n_estimators, 0))
+    return per_tree, truncated_importances(forest, FOREST_DEPTHS)
+
+
 def search_forest(
-    kind: str, X: np.ndarray, y: np.ndarray, w: np.ndarray, n_estimators: int, seed: int, n_jobs: int
+    kind: str,
+    X: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    n_estimators: int,
+    seed: int,
+    n_jobs: int,
+    X_predict: np.ndarray | None = None,
 ) -> Search:
-    """The folds' forests are fitted side by side on `n_jobs` threads when their work is large enough
-    (a forest builds its trees without the GIL); small ones fold after fold on this thread."""
+    """The folds' forests (and, given `X_predict`, the final one) are fitted side by side on `n_jobs`
+    threads when their work is large enough (a forest builds its trees without the GIL); small ones
+    one after the other on this thread."""
     from joblib import Parallel, delayed
 
     folds = cv_folds(len(y), seed)
     rows, columns = X.shape
-    fold_threads = forest_threads(n_estimators * len(folds), rows, columns, n_jobs)
-    results = Parallel(n_jobs=fold_threads, prefer="threads")(
+    forests = len(folds) + (X_predict is not None)
+    fold_threads = forest_threads(n_estimators * forests, rows, columns, n_jobs)
+    tasks = [
         delayed(_forest_fold)(kind, X, y, w, train, test, n_estimators, seed, 1) for train, test in folds
-    )
+    ]
+    if X_predict is not None:
+        tasks.append(delayed(_final_forest)(kind, X, y, w, X_predict, n_estimators, seed))
+    results = Parallel(n_jobs=fold_threads, prefer="threads")(tasks)
     oof = np.empty((len(FOREST_DEPTHS), len(y)))
     fold_mse = np.empty((len(FOREST_DEPTHS), len(folds)))
     for f, ((_, test), predictions) in enumerate(zip(folds, results)):
@@ -126,7 +200,11 @@ def search_forest(
         fold_mse[:, f] = ((predictions - y[test]) ** 2).mean(axis=1)
     scores = fold_mse.mean(axis=1)
     best = int(np.argmin(scores))
-    return Search(kind, FOREST_DEPTHS[best], float(scores[best]), oof[best])
+    final = None
+    if X_predict is not None:
+        per_tree, importances = results[-1]
+        final = CutForest(per_tree[best], importances[best])
+    return Search(kind, FOREST_DEPTHS[best], float(scores[best]), oof[best], final)
 
 
 def _gbr_fold(X, y, w, train, test, depth, n_estimators, seed) -> np.ndarray:
@@ -155,13 +233,15 @@ def search_gbr(
     return Search("gbr", GBR_DEPTHS[best], float(scores[best]), oof[best])
 
 
-def search(kind: str, X, y, w, n_estimators: int, seed: int, n_jobs: int) -> Search:
-    """Best depth of one family (rfr, etr, gbr) or of all three (`all`), by 5-fold CV MSE."""
+def search(kind: str, X, y, w, n_estimators: int, seed: int, n_jobs: int, X_predict=None) -> Search:
+    """Best depth of one family (rfr, etr, gbr) or of all three (`all`), by 5-fold CV MSE. Given
+    `X_predict`, a single forest family's search also fits its final forest (`Search.final`); `all`
+    fits the winner's final model afterwards."""
     if kind == "all":
         searches = [search(k, X, y, w, n_estimators, seed, n_jobs) for k in ("rfr", "etr", "gbr")]
         return min(searches, key=lambda s: s.mse)
     if kind in FORESTS:
-        return search_forest(kind, X, y, w, n_estimators, seed, n_jobs)
+        return search_forest(kind, X, y, w, n_estimators, seed, n_jobs, X_predict)
     return search_gbr(X, y, w, n_estimators, seed, n_jobs)
 
 
@@ -177,6 +257,8 @@ def bootstrap_offsets(
 
 def quantile_bounds(chosen: Search, model, X, y, w, X_predict, n_estimators: int, seed: int):
     """Per-tree percentiles for forests; quantile-loss boosting models for gbr."""
+    if chosen.final is not None:
+        return np.percentile(chosen.final.per_tree, [LOWER_PCT, UPPER_PCT], axis=0)
     if chosen.kind in FORESTS:
         per_tree = np.stack([tree.predict(X_predict) for tree in model.estimators_])
         return np.percentile(per_tree, [LOWER_PCT, UPPER_PCT], axis=0)
@@ -198,16 +280,24 @@ def train_and_predict(
     seed: int,
     n_jobs: int = 2,
 ) -> Fitted:
-    """Search, refit on all training rows, predict the missing rows with their 90 % interval.
+    """Search, fit on all training rows, predict the missing rows with their 90 % interval.
 
-    Bounds are widened to contain the point prediction when a quantile model crosses it.
+    A single forest family's final forest comes from the search (`Search.final`); gbr and `all`
+    refit the chosen model. Bounds are widened to contain the point prediction when a quantile
+    model crosses it.
     """
-    chosen = search(kind, X, y, w, n_estimators, seed, n_jobs)
-    rows, columns = X.shape
-    threads = forest_threads(n_estimators, rows, columns, n_jobs)
-    model = make_model(chosen.kind, n_estimators, chosen.depth, seed, threads).fit(X, y, sample_weight=w)
+    chosen = search(kind, X, y, w, n_estimators, seed, n_jobs, X_predict)
+    model = None
+    if chosen.final is None:
+        rows, columns = X.shape
+        threads = forest_threads(n_estimators, rows, columns, n_jobs)
+        model = make_model(chosen.kind, n_estimators, chosen.depth, seed, threads).fit(X, y, sample_weight=w)
+        importances = model.feature_importances_
+        prediction = model.predict(X_predict) if len(X_predict) else np.empty(0)
+    else:
+        importances = chosen.final.importances
+        prediction = chosen.final.per_tree.mean(axis=0)
     if len(X_predict):
-        prediction = model.predict(X_predict)
         with span("intervals", interval=interval, rows=len(X_predict)):
             if interval == "bootstrap":
                 low, high = bootstrap_offsets(y - chosen.oof, seed)
@@ -216,7 +306,7 @@ def train_and_predict(
                 lower, upper = quantile_bounds(chosen, model, X, y, w, X_predict, n_estimators, seed)
         lower, upper = np.minimum(lower, prediction), np.maximum(upper, prediction)
     else:
-        prediction = lower = upper = np.empty(0)
+        lower = upper = np.empty(0)
     return Fitted(
         kind=chosen.kind,
         depth=chosen.depth,
@@ -224,6 +314,6 @@ def train_and_predict(
         prediction=prediction,
         lower=lower,
         upper=upper,
-        importances=np.asarray(model.feature_importances_, dtype=float),
+        importances=np.asarray(importances, dtype=float),
         oof=chosen.oof,
     )

@@ -2,13 +2,11 @@
 (the Dockerfile's CMD line, run here without Docker): uvicorn stops listening, lets the request
 finish within GRACEFUL_SHUTDOWN_SECONDS, then exits; past that limit the request is cut."""
 
-import json
 import os
 import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -17,7 +15,7 @@ import pytest
 
 from common.settings import REPO_ROOT
 from helpers.app import READY_TIMEOUT
-from helpers.servers import free_port
+from helpers.servers import free_port, post_slowly
 
 SUMMARY = {"indicator": "wdi-EG.ELC.ACCS.ZS", "year": "2015"}
 
@@ -54,31 +52,6 @@ def start_server(graceful: float, **env: str) -> tuple[subprocess.Popen, str]:
         time.sleep(0.1)
 
 
-def post_slowly(url: str, upload_seconds: float, outcome: dict) -> threading.Thread:
-    """POST whose body takes `upload_seconds` to arrive, so the request is in flight meanwhile."""
-    body = json.dumps(SUMMARY).encode()
-
-    def chunks():
-        yield body[:10]
-        time.sleep(upload_seconds)
-        yield body[10:]
-
-    def run():
-        try:
-            outcome["response"] = httpx.post(
-                url + "/sampleapi/predict",
-                content=chunks(),
-                timeout=60,
-                headers={"Content-Type": "application/json"},
-            )
-        except httpx.HTTPError as exc:
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread
-
-
 @pytest.fixture
 def servers():
     started = []
@@ -98,7 +71,7 @@ def servers():
 def test_sigterm_lets_the_request_in_flight_finish(servers):
     process, url = servers(10, COMPUTE_TIMEOUT_SECONDS="5")
     outcome: dict = {}
-    thread = post_slowly(url, 2.5, outcome)
+    thread = post_slowly(url + "/sampleapi/predict", SUMMARY, 2.5, outcome)
     time.sleep(0.8)
     process.send_signal(signal.SIGTERM)
     time.sleep(0.4)
@@ -117,7 +90,7 @@ def test_sigterm_lets_the_request_in_flight_finish(servers):
 def test_a_request_longer_than_the_graceful_timeout_is_cut(servers):
     process, url = servers(1, COMPUTE_TIMEOUT_SECONDS="0.5")
     outcome: dict = {}
-    thread = post_slowly(url, 6, outcome)
+    thread = post_slowly(url + "/sampleapi/predict", SUMMARY, 6, outcome)
     time.sleep(0.8)
     stopped_at = time.monotonic()
     process.send_signal(signal.SIGTERM)

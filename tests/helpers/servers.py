@@ -2,6 +2,7 @@
 prefix or under a strict Content-Security-Policy."""
 
 import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -22,6 +23,41 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def wait_until_ready(process: subprocess.Popen, base_url: str) -> None:
+    """Poll `/health/ready` until it answers 200; RuntimeError if the process exits or it takes too long."""
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{base_url}/health/ready", timeout=2).status_code == 200:
+                return
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        time.sleep(0.1)
+    raise RuntimeError("server did not become ready")
+
+
+@contextlib.contextmanager
+def _server_process(command: list[str], port: int, env: dict | None, output):
+    process = subprocess.Popen(
+        command,
+        cwd=REPO_ROOT,
+        env={**os.environ, "MACHINE_SPEED_PROBE": "false", "STATE_DIR": str(STATE_DIR), **(env or {})},
+        stdout=output,
+        stderr=subprocess.STDOUT if output is not None else None,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_ready(process, base_url)
+        yield process, base_url
+    finally:
+        if process.poll() is None:
+            process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 @contextlib.contextmanager
@@ -45,32 +81,51 @@ def live_server(env: dict | None = None, workers: int = 1, output=None):
         "--http",
         "api_app.server:GuardedHttpToolsProtocol",
     ]
-    process = subprocess.Popen(
-        command,
-        cwd=REPO_ROOT,
-        env={**os.environ, "MACHINE_SPEED_PROBE": "false", "STATE_DIR": str(STATE_DIR), **(env or {})},
-        stdout=output,
-        stderr=subprocess.STDOUT if output is not None else None,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + READY_TIMEOUT
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{base_url}/health/ready", timeout=2).status_code == 200:
-                    break
-            if process.poll() is not None:
-                raise RuntimeError(f"server exited with {process.returncode}")
-            time.sleep(0.1)
-        else:
-            raise RuntimeError("server did not become ready")
+    with _server_process(command, port, env, output) as (_, base_url):
         yield base_url
-    finally:
-        process.terminate()
+
+
+@contextlib.contextmanager
+def forking_server(env: dict | None = None, workers: int = 2, output=None, graceful: float = 10):
+    """`python -m api_app.serve` (a master that loads the data, then forks `workers` workers) on a free
+    port; yields (the master's Popen, base URL) once ready. The caller may stop the master itself."""
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "api_app.serve",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--timeout-graceful-shutdown",
+        str(graceful),
+    ]
+    with _server_process(command, port, env, output) as started:
+        yield started
+
+
+def post_slowly(url: str, body: dict, upload_seconds: float, outcome: dict) -> threading.Thread:
+    """POST `body` to `url` from a thread, its body taking `upload_seconds` to arrive, so the request is
+    in flight meanwhile; `outcome` receives "response" or "error"."""
+    content = json.dumps(body).encode()
+
+    def chunks():
+        yield content[:10]
+        time.sleep(upload_seconds)
+        yield content[10:]
+
+    def run():
         try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
+            outcome["response"] = httpx.post(
+                url, content=chunks(), timeout=60, headers={"Content-Type": "application/json"}
+            )
+        except httpx.HTTPError as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
 
 
 def under_prefix(app, prefix: str):

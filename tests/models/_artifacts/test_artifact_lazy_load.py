@@ -67,7 +67,8 @@ def test_ready_before_the_artifacts_load_and_a_request_meanwhile_waits_for_them(
     with _app(store, cache) as client:
         assert client.get("/health/ready").status_code == 200
         resource = client.app.state.resources.get("model_store")
-        versions = [v for name in ("sentiment", "flight_delay") for v in resource.get(name).versions.values()]
+        models = [resource.get(name) for name in ("sentiment", "flight_delay")]
+        versions = [v for model in models if model is not None for v in model.versions.values()]
         assert len(versions) == 4 and not any(v.content.loaded for v in versions)
         with ThreadPoolExecutor(len(REQUESTS)) as pool:
             pending = [pool.submit(client.post, path, json=body) for path, body in REQUESTS]
@@ -124,12 +125,14 @@ def test_an_artifact_that_fails_only_when_deserialized_is_reported_after_readine
 def test_a_file_replaced_after_verification_is_refused_when_deserialized(recorded_store):
     store, cache = recorded_store
     loaded = model_store.load_model_store(store, [cache])
-    version = loaded.get("sentiment").versions["1"]
+    sentiment, flight_delay = loaded.get("sentiment"), loaded.get("flight_delay")
+    assert sentiment is not None and flight_delay is not None
+    version = sentiment.versions["1"]
     assert not version.content.loaded
     (store / "sentiment" / "1" / "model.skops").write_bytes(b"replaced after the start")
     with pytest.raises(model_store.ArtifactError, match="changed since it was verified"):
         _ = version.artifact
     assert (
-        loaded.get("flight_delay").versions["2"].artifact[:4]
+        flight_delay.versions["2"].artifact[:4]
         == (store / "flight_delay" / "2" / "model.onnx").read_bytes()[:4]
     )

@@ -52,6 +52,50 @@ def test_truncated_forest_equals_depth_limited_forest():
         assert np.allclose(cut[k], limited.predict(X[90:]))
 
 
+def test_truncated_predictions_read_each_depth_off_the_decision_path():
+    X, y = noisy()
+    forest = RandomForestRegressor(10, random_state=0).fit(X[:90], y[:90])
+    cut = training.truncated_tree_predictions(forest, X[90:], training.FOREST_DEPTHS)
+    for t, tree in enumerate(forest.estimators_):
+        path = tree.decision_path(X[90:]).toarray().astype(bool)
+        depth = tree.tree_.compute_node_depths() - 1
+        for k, limit in enumerate(training.FOREST_DEPTHS):
+            deepest = [
+                np.flatnonzero(on & (depth <= (limit if limit is not None else np.inf)))[-1] for on in path
+            ]
+            assert np.array_equal(cut[k, t], tree.tree_.value[deepest, 0, 0])
+
+
+def test_truncated_importances_equal_depth_limited_forest():
+    X, y = noisy()
+    full = RandomForestRegressor(20, random_state=0).fit(X, y)
+    cut = training.truncated_importances(full, (1, 3, None))
+    for k, depth in enumerate((1, 3, None)):
+        limited = RandomForestRegressor(20, max_depth=depth, random_state=0).fit(X, y)
+        assert cut[k].sum() == pytest.approx(1.0)
+        # below the first level a depth-limited tree's later nodes see other random draws (sklearn
+        # draws as it builds), so a few of its splits differ from the full tree's
+        assert np.allclose(cut[k], limited.feature_importances_, atol=0 if depth in (1, None) else 0.02)
+
+
+def test_final_forest_from_the_search_is_the_forest_fitted_on_every_row():
+    X, y = noisy(rows=150)
+    weights = np.ones(len(y))
+    found = training.search("rfr", X[:120], y[:120], weights[:120], 30, 0, 1, X[120:])
+    assert found.final is not None and found.final.per_tree.shape == (30, 30)
+    refit = RandomForestRegressor(30, random_state=0).fit(X[:120], y[:120], sample_weight=weights[:120])
+    cut = training.FOREST_DEPTHS.index(found.depth)
+    per_tree = training.truncated_tree_predictions(refit, X[120:], training.FOREST_DEPTHS)[cut]
+    assert np.allclose(found.final.per_tree, per_tree)
+    assert np.allclose(
+        found.final.importances, training.truncated_importances(refit, training.FOREST_DEPTHS)[cut]
+    )
+    fitted = training.train_and_predict(X[:120], y[:120], weights[:120], X[120:], "rfr", 30, "quantile", 0, 1)
+    assert np.allclose(fitted.prediction, per_tree.mean(axis=0))
+    assert np.all(fitted.lower <= fitted.prediction) and np.all(fitted.prediction <= fitted.upper)
+    assert np.allclose(fitted.importances, found.final.importances)
+
+
 @pytest.mark.parametrize("kind", ["rfr", "etr", "gbr"])
 def test_search_picks_a_grid_depth_with_out_of_fold_predictions(kind):
     X, y = noisy()

@@ -3,19 +3,25 @@ host's machine unit (figures vs real durations are bench/estimate_bench.py's job
 
 import os
 
+import numpy as np
 import pytest
 
 from common.machine_speed import HOST
 from models.twolvlImp import service
 from models.twolvlImp.estimate import (
+    CONTENTION_MIN_CPU_SECONDS,
+    CONTENTION_RANGE,
+    DRIFT_WEIGHT,
     FRESH_PROCESS_UNITS,
     HISTORY_CURVE_UNITS,
     HISTORY_UNITS,
     REQUEST_UNITS,
     CostFeatures,
+    Run,
     RunHistory,
     StageClock,
     forest_on_threads,
+    single_threaded,
     stage_units,
     train_units,
 )
@@ -82,7 +88,7 @@ def test_stage_clock_times_the_stages_it_is_told_about():
     ):
         clock(stage, 0.0)
     assert seen[-1] == "done"
-    assert set(clock.durations) == {"prepare", "select", "train", "history"}
+    assert set(clock.durations) == set(clock.cpu_seconds) == {"prepare", "select", "train", "history"}
     assert all(seconds >= 0 for seconds in clock.durations.values())
 
 
@@ -140,8 +146,13 @@ def test_the_api_process_knows_which_matrices_its_compute_processes_hold(client,
     assert service.CACHED_ELSEWHERE.holds("blended", (dataset.fingerprint, body["target"], "2002"))
     features = []
     original = service.cost_features
+
+    def recording(*args):
+        features.append(args)
+        return original(*args)
+
     try:
-        service.cost_features = lambda *args: features.append(args) or original(*args)
+        service.cost_features = recording
         assert client.post("/twolvlImp/estimate", json={**body, "estimators": 9}).status_code == 200
     finally:
         service.cost_features = original
@@ -250,6 +261,8 @@ def test_each_process_first_predict_is_marked_fresh(client):
     runs = list(service.RUN_TIMES._runs)
     assert runs[-1].pid is not None and service.RUN_TIMES.ran_in({runs[-1].pid})
     assert not runs[-1].fresh, "the second predict in a row runs in a process that has run one"
+    assert runs[-1].cpu_seconds is not None and runs[-1].cpu_seconds["train"] > 0
+    assert runs[-1].contention is not None and runs[-1].contention >= CONTENTION_RANGE[0]
     seen: set[int | None] = set()
     for run in runs:
         assert not (run.fresh and run.pid in seen), "fresh only on the first run of its process"
@@ -268,3 +281,92 @@ def test_a_stage_no_run_has_had_takes_the_latest_runs_rate_not_the_start_up_prob
     units = stage_units(pca)
     expected = units["select"] * 3.5 + units["train"] * 3.5
     assert history.estimate(pca).seconds == pytest.approx(expected, abs=1e-3)
+
+
+FOREST = CostFeatures(**{**SIMPLE.__dict__, "estimators": 200})
+"""Long enough that the estimate's rounding to milliseconds does not matter (one thread, see below)."""
+
+
+def _record_at(history: RunHistory, features: CostFeatures, cpu_rate: float, contention: float) -> None:
+    """A later-than-first run whose train stage cost `cpu_rate` CPU seconds per unit and took
+    `contention` times as long on the clock."""
+    cpu = cpu_rate * stage_units(features)["train"]
+    history.record(features, cpu * contention, {"train": cpu * contention}, False, 11, {"train": cpu})
+
+
+def _per_unit(history: RunHistory, features: CostFeatures) -> float:
+    return history.estimate(features).seconds / stage_units(features)["train"]
+
+
+def test_after_runs_three_times_slower_the_estimate_follows_then_recovers():
+    assert single_threaded("train", FOREST)
+    history = RunHistory()
+    _record_at(history, FOREST, 2.0, 1.0)
+    assert history.slowness == 1.0 and _per_unit(history, FOREST) == pytest.approx(2.0, rel=1e-3)
+    # the machine turns busy: the same work takes three times as long on the clock
+    expected_log = 0.0
+    for _ in range(3):
+        _record_at(history, FOREST, 2.0, 3.0)
+        expected_log = (1 - DRIFT_WEIGHT) * expected_log + DRIFT_WEIGHT * np.log(3.0)
+        assert history.slowness == pytest.approx(np.exp(expected_log), rel=1e-6)
+        assert _per_unit(history, FOREST) == pytest.approx(2.0 * np.exp(expected_log), rel=1e-3)
+    assert _per_unit(history, FOREST) > 2.0 * 3.0 / 1.05, "within 5 % of the new speed after three runs"
+    # and idle again
+    for _ in range(3):
+        _record_at(history, FOREST, 2.0, 1.0)
+        expected_log *= 1 - DRIFT_WEIGHT
+    assert _per_unit(history, FOREST) == pytest.approx(2.0 * np.exp(expected_log), rel=1e-3)
+    assert _per_unit(history, FOREST) < 2.0 * 1.01
+
+
+def test_a_kind_that_costs_more_than_its_formula_says_keeps_its_own_rate():
+    """Runs that take 3× longer because they do 3× the work (CPU time) move the kind's rate, not
+    the machine's slowness: other kinds' estimates stay."""
+    gbr = CostFeatures(**{**FOREST.__dict__, "model": "gbr", "estimators": 50})
+    history = RunHistory()
+    _record_at(history, gbr, 2.0, 1.5)
+    for _ in range(3):
+        _record_at(history, FOREST, 6.0, 1.5)
+    assert history.slowness == pytest.approx(1.5, rel=1e-6)
+    assert _per_unit(history, FOREST) == pytest.approx(9.0, rel=1e-3)
+    assert _per_unit(history, gbr) == pytest.approx(3.0, rel=1e-3)
+
+
+def test_a_rate_learned_while_the_machine_was_idle_follows_the_load_the_latest_runs_show():
+    gbr = CostFeatures(**{**FOREST.__dict__, "model": "gbr", "estimators": 50})
+    history = RunHistory()
+    _record_at(history, gbr, 3.0, 1.0)
+    _record_at(history, FOREST, 2.0, 1.0)
+    assert _per_unit(history, gbr) == pytest.approx(3.0, rel=1e-3)
+    for _ in range(4):
+        _record_at(history, FOREST, 2.0, 2.5)
+    assert history.slowness == pytest.approx(2.5 ** (1 - (1 - DRIFT_WEIGHT) ** 4), rel=1e-6)
+    assert _per_unit(history, gbr) == pytest.approx(3.0 * history.slowness, rel=1e-3), (
+        "no gbr run has shown the load, its estimate follows it all the same"
+    )
+
+
+def test_contention_is_read_from_single_threaded_stages_when_they_are_long_enough():
+    two_threads = CostFeatures(**{**SIMPLE.__dict__, "estimators": 300, "selected": 10, "history": True})
+    assert not single_threaded("train", two_threads) and single_threaded("history", two_threads)
+    assert not single_threaded("select", CostFeatures(**{**SIMPLE.__dict__, "scheme": "AFS"}))
+    both = {"train": 4.0, "history": 0.9}
+    run = Run(two_threads, 5.0, both, cpu_seconds={"train": 6.0, "history": 0.3})
+    assert run.contention == pytest.approx(3.0), "the forest's two threads are left out"
+    short = Run(two_threads, 5.0, both, cpu_seconds={"train": 6.0, "history": CONTENTION_MIN_CPU_SECONDS / 2})
+    assert short.contention == pytest.approx(4.9 / (6.0 + CONTENTION_MIN_CPU_SECONDS / 2)), (
+        "too short: every stage"
+    )
+    assert Run(two_threads, 5.0, both).contention is None, "CPU time not measured"
+    stalled = Run(SIMPLE, 5.0, {"train": 5.0}, cpu_seconds={"train": 0.11})
+    assert stalled.contention == CONTENTION_RANGE[1]
+
+
+def test_a_process_first_run_does_not_set_the_slowness_once_later_runs_have():
+    history = RunHistory()
+    history.record(SIMPLE, 1.0, {"train": 1.0}, True, 12, {"train": 0.2})  # a new process's first run
+    assert history.slowness == pytest.approx(5.0), "all there is"
+    _record_at(history, FOREST, 2.0, 1.5)
+    assert history.slowness == pytest.approx(1.5, rel=1e-6)
+    history.record(SIMPLE, 1.0, {"train": 1.0}, True, 13, {"train": 0.2})
+    assert history.slowness == pytest.approx(1.5, rel=1e-6)
