@@ -7,17 +7,19 @@ Cost formula, per stage, in machine units (seconds / `bench/calibrate.py`'s figu
               processes report back, in one of them)
               KNN 0.045 · Simple 0.005 · Iterative 0.006 × candidates (MANUAL: 0.08 per chosen
               predictor: only it and its nearest columns are imputed)
-    select    AFS 0.0003 × the columns its rounds rank (all candidates once, then the shortlist of
-              a few × number_predictor: `selection.elimination_schedule`) + 0.008 per round ·
+    select    AFS 0.0002 × the columns its rounds rank (all candidates once, then the shortlist of
+              a few × number_predictor: `selection.elimination_schedule`) + 0.026 per round ·
               PCA 0.01 · MANUAL 0
-    train     per model family (`all` = the three): a fixed part (CV folds, final fit, intervals)
-              plus per tree × (1 + a share per selected predictor beyond the first) × rows / 200:
-              rfr 0.007 + 0.0038 × (1 + 0.035 per predictor) · etr 0.007 + 0.0033 × (1 + 0.02 …) ·
-              gbr 0.07 + 0.0059 × (1 + 0.07 …); a forest whose CV folds fit on two threads
-              (`training.forest_threads`) divides its trees' part by 1.3. Forests cost mostly per
-              tree whatever their predictors (sklearn's per-tree work and the depth read-off
-              dominate at ~210 rows); boosting has 23 fits of sequential stages, each scanning
-              every predictor.
+    train     per model family (`all`: 0.76 × the three's sum): a fixed part (CV folds, final
+              fit, intervals) plus per tree × (1 + a share per selected predictor beyond the
+              first) × rows / 200:
+              rfr 0.007 + 0.0043 × (1 + 0.05 per predictor) · etr 0.001 + 0.0034 × (1 + 0.07 …) ·
+              gbr 0.017 + 0.0086 × (1 + 0.036 …); a forest whose CV folds fit on two threads
+              (`training.forest_threads`) divides its trees' part by 1.3. A forest's trees are its
+              5 CV folds' and the final one fitted beside them (`training.search_forest`); boosting
+              has 23 fits of sequential stages (20 CV, the final model, two quantile models).
+              Re-fitted on the current training code from 80 interleaved timings (bench/README.md,
+              "Duration estimates").
     history   0.02 (curves of every training country, the blend's fit), plus 0.1 the first time
               for a (target, year): choosing its curve
     request   0.003: validation and assembling the answer (until runs measure it)
@@ -67,8 +69,8 @@ MACHINE_SECONDS = 1.8
 PREPARE_UNITS = {"KNNImputer": 0.045, "SimpleImputer": 0.005}
 ITERATIVE_UNITS_PER_COLUMN = 0.006
 ITERATIVE_FOCUSED_UNITS = 0.08
-RANK_UNITS_PER_COLUMN = 0.0003
-RANK_ROUND_UNITS = 0.008
+RANK_UNITS_PER_COLUMN = 0.0002
+RANK_ROUND_UNITS = 0.026
 PCA_UNITS = 0.01
 
 
@@ -83,10 +85,14 @@ class TreeCost:
 
 
 TRAIN_COSTS = {
-    "rfr": TreeCost(fixed=0.007, per_tree=0.0038, per_predictor=0.035),
-    "etr": TreeCost(fixed=0.007, per_tree=0.0033, per_predictor=0.02),
-    "gbr": TreeCost(fixed=0.07, per_tree=0.0059, per_predictor=0.07),
+    "rfr": TreeCost(fixed=0.007, per_tree=0.0043, per_predictor=0.05),
+    "etr": TreeCost(fixed=0.001, per_tree=0.0034, per_predictor=0.07),
+    "gbr": TreeCost(fixed=0.017, per_tree=0.0086, per_predictor=0.036),
 }
+ALL_SHARE = 0.76
+"""`all`'s train units over the sum of the three families': it fits each family's CV models only
+(a forest's 5 of 6, boosting's 20 of 23), then refits the winner (measured 0.56–0.98, median 0.76,
+10 runs)."""
 TRAIN_THREADS = 2
 """`training.train_and_predict`'s threads: a forest large enough fits its CV folds on two."""
 THREAD_SPEEDUP = 1.3
@@ -187,7 +193,8 @@ def train_units(f: CostFeatures) -> float:
     families = TRAIN_COSTS if f.model == "all" else {f.model: TRAIN_COSTS[f.model]}
     rows = max(f.training_rows / 200, 0.1)
     threaded = forest_on_threads(f)
-    return sum(
+    share = ALL_SHARE if f.model == "all" else 1.0
+    return share * sum(
         cost.fixed
         + f.estimators
         * cost.per_tree
