@@ -46,7 +46,7 @@ def dataset():
 
 @pytest.fixture(scope="session")
 def client():
-    """A client of the app with every model, on the bundled data, ready."""
+    """A client of the app with every model, on the bundled data, ready and past its warm-ups."""
     with running_app() as test_client:
         report = test_client.get("/health/ready").json()
         assert report["status"] == "ready", report

@@ -2,12 +2,11 @@
 
 import os
 import textwrap
-import time
 
 import pytest
 
 from api_app.discovery import discover
-from helpers.app import models_package, running_app
+from helpers.app import models_package, running_app, wait_started
 
 MODELS_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "models")
 
@@ -120,7 +119,7 @@ def test_warm_up_runs_once_with_the_loaded_data_after_ready(tmp_path, monkeypatc
             "def WARMUP(resources):\n    raise RuntimeError('cache build failed')\n",
         },
     )
-    with running_app(models_package=package) as client:
+    with running_app(models_package=package, started=False) as client:
         import warm_models.warmed
 
         report = client.get("/health/ready")  # ready while the warm-up still runs
@@ -128,8 +127,6 @@ def test_warm_up_runs_once_with_the_loaded_data_after_ready(tmp_path, monkeypatc
         assert report.json()["models"] == {"failing": {"state": "ready"}, "warmed": {"state": "ready"}}
         assert not client.app.state.loading.done()
         warm_models.warmed.release.set()
-        deadline = time.monotonic() + 30
-        while not client.app.state.loading.done() and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert client.app.state.loading.done() and client.get("/health/ready").status_code == 200
+        wait_started(client, timeout=30)
+        assert client.get("/health/ready").status_code == 200
     assert warm_models.warmed.calls == [["indicators"]]

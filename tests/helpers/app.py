@@ -42,12 +42,24 @@ def wait_ready(client, timeout: float = READY_TIMEOUT) -> dict:
         time.sleep(0.05)
 
 
+def wait_started(client, timeout: float = READY_TIMEOUT) -> None:
+    """Wait for what a started app does after readiness (the warm-ups, the compute processes forked
+    again after them, the machine-speed probe's start)."""
+    deadline = time.monotonic() + timeout
+    while not client.app.state.loading.done() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert client.app.state.loading.done(), f"the app's start-up did not finish within {timeout} s"
+
+
 @contextlib.contextmanager
-def running_app(models_package: str = "models", **overrides):
-    """A TestClient on a new app built with these settings, started and past data loading."""
+def running_app(models_package: str = "models", started: bool = True, **overrides):
+    """A TestClient on a new app built with these settings, ready and (unless `started` is False: a
+    test of what happens between them) past the warm-ups that follow readiness."""
     app = create_app(make_settings(**overrides), models_package=models_package)
     with TestClient(app) as client:
         wait_ready(client)
+        if started:
+            wait_started(client)
         yield client
 
 

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from helpers.app import running_app
+from helpers.app import running_app, wait_started
 from helpers.artifacts import ARTIFACT_MODELS, copy_store, flights, texts, v2_text
 from models._artifacts import derived
 from models._artifacts import store as model_store
@@ -25,14 +25,9 @@ REQUESTS = (
 
 
 def _app(store, cache):
-    return running_app(model_service=ARTIFACT_MODELS, model_store_path=store, data_cache_dir=cache)
-
-
-def _warm_ups_done(client, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not client.app.state.loading.done() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert client.app.state.loading.done()
+    return running_app(
+        model_service=ARTIFACT_MODELS, started=False, model_store_path=store, data_cache_dir=cache
+    )
 
 
 def _answers(client) -> list[dict]:
@@ -52,7 +47,7 @@ def recorded_store(tmp_path):
 def test_ready_before_the_artifacts_load_and_a_request_meanwhile_waits_for_them(recorded_store, monkeypatch):
     store, cache = recorded_store
     with _app(store, cache) as client:
-        _warm_ups_done(client)
+        wait_started(client)
         expected = _answers(client)
 
     release, loads = threading.Event(), []
@@ -82,7 +77,7 @@ def test_ready_before_the_artifacts_load_and_a_request_meanwhile_waits_for_them(
             answers = [p.result(timeout=60) for p in pending]
         assert [a.status_code for a in answers] == [200] * len(REQUESTS)
         assert [a.json() for a in answers] == expected
-        _warm_ups_done(client)
+        wait_started(client)
         assert all(v.content.loaded for v in versions) and sorted(loads) == ["1", "1", "2", "2"]
 
 
@@ -105,7 +100,7 @@ def test_an_artifact_that_fails_only_when_deserialized_is_reported_after_readine
     _forge_broken(store / "sentiment" / "2")
     _forge_broken(store / "flight_delay" / "1")
     with _app(store, tmp_path / "cache") as client:
-        _warm_ups_done(client)
+        wait_started(client)
         report = client.get("/health/ready")
         models = report.json()["models"]
         assert report.status_code == 503
