@@ -116,18 +116,7 @@ def main_requests(repo: Path) -> list[tuple[str, dict]]:
     return [
         (
             "/twolvlImp/predict",
-            {
-                "target_year": "2001",
-                "dataset": "wdi",
-                "target": "wdi-EG.ELC.ACCS.ZS",
-                "interpolator": "KNNImputer",
-                "scheme": "MANUAL",
-                "manual_predictors": ["wdi-AG.LND.AGRI.ZS"],
-                "estimators": 10,
-                "model": "rfr",
-                "interval": "quantile",
-                "history": False,
-            },
+            {**SIMPLE_EXAMPLE, "history": False},
         ),
         (
             "/correlation/correlate",

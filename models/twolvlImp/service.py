@@ -120,14 +120,14 @@ class ProcessCaches:
             return any(key in held for (pid, held_kind), held in self._held.items() if held_kind == kind)
 
 
+# Process-wide: imputed matrices shared by requests (and by backtests, per hidden fold), and
+# measured runs for `estimate`.
 PREPARED = PreparedCache(PREPARED_CACHE_SIZE, "prepared")
 FOLD_PREPARED = PreparedCache(BACKTEST_CACHE_SIZE, "fold-prepared")
 RUN_TIMES = RunHistory()
 CACHED_ELSEWHERE = ProcessCaches(PREPARED_CACHE_SIZE)
 BLENDED: set[tuple] = set()
 """(fingerprint, target, year) whose history curve this process has chosen (its first blend is slower)."""
-"""Process-wide: imputed matrices shared by requests (and by backtests, per hidden fold), and
-measured runs for `estimate`."""
 _PREDICTED_IN: set[int] = set()
 """The process (by pid, so a forked child starts empty-handed) once it has run a predict: its first
 carries one-time costs that `estimate` keeps apart."""

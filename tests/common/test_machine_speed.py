@@ -3,6 +3,7 @@ after startup without delaying readiness."""
 
 from common.machine_speed import HOST, HostSpeed, fixed_workload, machine_unit
 from helpers.app import running_app
+from models.twolvlImp.schemas import SIMPLE_EXAMPLE
 
 
 def test_the_unit_scales_a_smaller_workload_to_100_trees(monkeypatch):
@@ -31,14 +32,4 @@ def test_the_app_measures_the_host_after_it_is_ready_and_estimates_report_it(mon
         assert client.get("/health/ready").status_code == 200
         unit = HOST.wait(timeout=120)
         assert unit and unit > 0
-        body = {
-            "target_year": "2001",
-            "dataset": "wdi",
-            "target": "wdi-EG.ELC.ACCS.ZS",
-            "interpolator": "KNNImputer",
-            "scheme": "MANUAL",
-            "manual_predictors": ["wdi-AG.LND.AGRI.ZS"],
-            "model": "rfr",
-            "interval": "quantile",
-        }
-        assert client.post("/twolvlImp/estimate", json=body).json()["machine_unit"] == unit
+        assert client.post("/twolvlImp/estimate", json=SIMPLE_EXAMPLE).json()["machine_unit"] == unit

@@ -13,6 +13,7 @@ from helpers.jobs import client_for, start_worker
 from helpers.workers import WORKER_RECOVERY_SECONDS as RECOVERY_SECONDS
 from helpers.workers import children
 from helpers.workers import stop_worker as stop
+from models.twolvlImp.schemas import SIMPLE_EXAMPLE
 
 INDICATOR = "wdi-EG.ELC.ACCS.ZS"
 QUEUE_KEY = "rq:queue:sids-models"
@@ -152,17 +153,7 @@ def test_imputed_matrices_built_by_one_job_serve_the_next_through_redis(client, 
     """Each job runs in a fresh work horse, so twolvlImp's in-process matrix cache dies with it; the
     matrices go to Redis instead, and a later job on the same year/target/imputer reads them back
     and answers exactly as embedded mode does."""
-    base = {
-        "target_year": "2001",
-        "dataset": "wdi",
-        "target": INDICATOR,
-        "interpolator": "KNNImputer",
-        "scheme": "MANUAL",
-        "manual_predictors": ["wdi-AG.LND.AGRI.ZS"],
-        "estimators": 5,
-        "model": "rfr",
-        "interval": "quantile",
-    }
+    base = {**SIMPLE_EXAMPLE, "estimators": 5}
     process = start_worker(redis_url, MODEL_SERVICE="twolvlImp")
     try:
         with running_app(

@@ -20,18 +20,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from common.settings import REPO_ROOT
 from helpers.servers import live_server
 from helpers.workers import stop_worker
+from models.twolvlImp.schemas import SIMPLE_EXAMPLE
 
-SIMPLE = {
-    "target_year": "2005",
-    "dataset": "wdi",
-    "target": "wdi-EG.ELC.ACCS.ZS",
-    "interpolator": "KNNImputer",
-    "scheme": "MANUAL",
-    "manual_predictors": ["wdi-AG.LND.AGRI.ZS"],
-    "estimators": 10,
-    "model": "rfr",
-    "interval": "bootstrap",
-}
+SIMPLE = {**SIMPLE_EXAMPLE, "target_year": "2005", "interval": "bootstrap"}
 WORKER_STAGES = {
     "queue.wait",
     "job.execute",

@@ -7,18 +7,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from api_app.factory import create_app
 from common import telemetry
 from helpers.app import make_settings, wait_ready
+from models.twolvlImp.schemas import SIMPLE_EXAMPLE as SIMPLE
 
-SIMPLE = {
-    "target_year": "2001",
-    "dataset": "wdi",
-    "target": "wdi-EG.ELC.ACCS.ZS",
-    "interpolator": "KNNImputer",
-    "scheme": "MANUAL",
-    "manual_predictors": ["wdi-AG.LND.AGRI.ZS"],
-    "estimators": 10,
-    "model": "rfr",
-    "interval": "quantile",
-}
 STAGES = ("compute.queue_wait", "prepare_data", "select_predictors", "train", "intervals", "serialise")
 
 

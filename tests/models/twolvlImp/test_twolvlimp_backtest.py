@@ -6,27 +6,15 @@ import numpy as np
 
 from common.constants import SIDS_SET
 from models.twolvlImp.backtest import assign_folds, own_series
+from models.twolvlImp.schemas import SIMPLE_EXAMPLE
 
 P = "/twolvlImp"
-TARGET, YEAR = "wdi-EG.ELC.ACCS.ZS", "2001"
+TARGET, YEAR = SIMPLE_EXAMPLE["target"], SIMPLE_EXAMPLE["target_year"]
 
 
 def body(**overrides) -> dict:
     """A light request: MANUAL with one predictor, 5 trees, 3 folds."""
-    base = {
-        "target_year": YEAR,
-        "dataset": "wdi",
-        "target": TARGET,
-        "interpolator": "KNNImputer",
-        "scheme": "MANUAL",
-        "manual_predictors": ["wdi-AG.LND.AGRI.ZS"],
-        "estimators": 5,
-        "model": "rfr",
-        "interval": "quantile",
-        "history": False,
-        "folds": 3,
-    }
-    return base | overrides
+    return {**SIMPLE_EXAMPLE, "estimators": 5, "history": False, "folds": 3} | overrides
 
 
 def reporting_sids(dataset, target=TARGET, year=YEAR) -> list[str]:

@@ -25,6 +25,7 @@ from models.twolvlImp.estimate import (
     stage_units,
     train_units,
 )
+from models.twolvlImp.schemas import SIMPLE_EXAMPLE
 
 SIMPLE = CostFeatures(
     scheme="MANUAL",
@@ -41,14 +42,14 @@ SIMPLE = CostFeatures(
 def test_each_stage_learns_its_own_rate_and_model_families_stay_apart():
     history = RunHistory()
     afs = CostFeatures(
-        scheme="AFS",
-        model="gbr",
-        interpolator="KNNImputer",
-        estimators=50,
-        candidates=378,
-        selected=10,
-        training_rows=210,
-        cached=False,
+        **{
+            **SIMPLE.__dict__,
+            "scheme": "AFS",
+            "model": "gbr",
+            "estimators": 50,
+            "selected": 10,
+            "cached": False,
+        }
     )
     units = stage_units(afs)
     # measured: prepare at 2 s/unit, selection at 10 s/unit, gbr trees at 4 s/unit, 0.5 s outside the stages
@@ -245,17 +246,7 @@ def test_two_thread_forests_learn_their_own_rate(monkeypatch):
 
 
 def test_each_process_first_predict_is_marked_fresh(client):
-    body = {
-        "target_year": "2004",
-        "dataset": "wdi",
-        "target": "wdi-EG.ELC.ACCS.ZS",
-        "interpolator": "SimpleImputer",
-        "scheme": "MANUAL",
-        "manual_predictors": ["wdi-AG.LND.AGRI.ZS"],
-        "estimators": 5,
-        "model": "rfr",
-        "interval": "quantile",
-    }
+    body = {**SIMPLE_EXAMPLE, "target_year": "2004", "interpolator": "SimpleImputer", "estimators": 5}
     for trees in (5, 6):
         assert client.post("/twolvlImp/predict", json={**body, "estimators": trees}).status_code == 200
     runs = list(service.RUN_TIMES._runs)
