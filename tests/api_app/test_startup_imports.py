@@ -41,12 +41,11 @@ WARMED_MODULES = (
 PROBE = """
 import json, sys
 sys.path.insert(0, "tests")
-from helpers.app import make_settings, wait_ready
+from helpers.app import make_settings, wait_ready, wait_started
 
 def loaded():
     return sorted({m.split(".")[0] for m in sys.modules} & set(json.loads(sys.argv[1])))
 
-import time
 import api_app, api_app.factory
 report = {"import": loaded(), "models_imported": sorted(m for m in sys.modules if m.startswith("models."))}
 from fastapi.testclient import TestClient
@@ -54,8 +53,7 @@ app = api_app.factory.create_app(make_settings(model_service=tuple(sys.argv[2].s
 report["create_app"] = loaded()
 with TestClient(app) as client:
     report["ready"] = wait_ready(client)["status"]
-    while not app.state.loading.done():  # the warm-ups, after readiness
-        time.sleep(0.05)
+    wait_started(client)  # the warm-ups, after readiness
     report["after_warm_ups"] = loaded()
     report["modules"] = [m for m in json.loads(sys.argv[3]) if m in sys.modules]
 print(json.dumps(report))
