@@ -246,8 +246,10 @@ def test_two_thread_forests_learn_their_own_rate(monkeypatch):
 
 
 def test_each_process_first_predict_is_marked_fresh(client):
-    body = {**SIMPLE_EXAMPLE, "target_year": "2004", "interpolator": "SimpleImputer", "estimators": 5}
-    for trees in (5, 6):
+    body = {**SIMPLE_EXAMPLE, "target_year": "2004", "interpolator": "SimpleImputer"}
+    # Forests large enough that the runs' CPU time tells their contention (CONTENTION_MIN_CPU_SECONDS)
+    # on a fast machine too (6 trees took 0.07 CPU seconds there).
+    for trees in (30, 31):
         assert client.post("/twolvlImp/predict", json={**body, "estimators": trees}).status_code == 200
     runs = list(service.RUN_TIMES._runs)
     assert runs[-1].pid is not None and service.RUN_TIMES.ran_in({runs[-1].pid})
