@@ -11,10 +11,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import models.kserve_v2
+import models.sentiment
 from common.settings import DEFAULT_MODEL_STORE_PATH, REPO_ROOT
-from helpers.artifacts import ARTIFACT_MODELS, flight, v2_flight
-from models._artifacts import linear
-from models._artifacts.store import load_skops
+from helpers.app import running_app
+from helpers.artifacts import ARTIFACT_MODELS, artifact_app, copy_store, flight, texts, v2_flight
+from models._artifacts import derived, linear, pipelines
+from models._artifacts.router import registry_of
+from models._artifacts.store import load_model_store, load_skops
 from models.flight_delay.spec import SPEC as FLIGHTS
 
 LIBRARIES = ("sklearn", "scipy", "skops", "onnx")
@@ -127,3 +131,54 @@ def test_the_api_process_serves_every_artifact_model_without_scikit_learn(tmp_pa
     )
     assert first["v2/flight_delay/1"]["outputs"][1]["data"][:2] == expected[0].tolist()
     assert first["flight_delay/2"]["version"] == "2"
+
+
+def _sentiment_entry(cache, version: str):
+    metadata = json.loads((DEFAULT_MODEL_STORE_PATH / "sentiment" / version / "metadata.json").read_text())
+    return cache / derived.entry_name(metadata["artifact_sha256"])
+
+
+def test_a_damaged_linear_form_only_sends_the_texts_to_a_compute_process(tmp_path, caplog):
+    store = copy_store(tmp_path / "store", {"sentiment": ["1"]})
+    with running_app(model_service=("sentiment",), model_store_path=store, data_cache_dir=tmp_path / "cache"):
+        pass  # the first start writes the entry
+    (_sentiment_entry(tmp_path / "cache", "1") / linear.LINEAR_FILE).write_text("{")
+    with running_app(
+        model_service=("sentiment",), model_store_path=store, data_cache_dir=tmp_path / "cache"
+    ) as client:
+        answer = client.post("/sentiment/predict", json=texts(*TEXTS)).json()
+        served = registry_of(client.app).model("sentiment")
+        assert served is not None and served.versions["1"].offloaded()
+    assert "linear form" in caplog.text and "skipped" in caplog.text
+    pipeline = load_skops(store / "sentiment" / "1" / "model.skops")
+    assert np.array_equal(np.array(answer["probabilities"]), pipeline.predict_proba(TEXTS))
+
+
+def test_with_compute_threads_the_pipeline_is_scored_in_this_process(tmp_path):
+    body = {"instances": FLIGHTS_SENT, "version": "1"}
+    with artifact_app(models=("flight_delay",)) as client:
+        in_processes = client.post("/flight_delay/predict", json=body).json()
+    with running_app(model_service=("flight_delay",), compute_isolation="thread") as client:
+        served = registry_of(client.app).model("flight_delay")
+        in_threads = client.post("/flight_delay/predict", json=body).json()
+        assert served is not None and not served.versions["1"].offloaded()
+    assert in_threads == in_processes
+
+
+def test_the_compute_warm_up_deserializes_the_pipelines_compute_processes_score(tmp_path):
+    store = load_model_store(
+        copy_store(tmp_path / "store", {"sentiment": ["1", "2"], "flight_delay": ["1", "2"]}),
+        [tmp_path / "cache"],
+    )
+    shas = {}
+    for name in ("sentiment", "flight_delay"):
+        model = store.get(name)
+        assert model is not None
+        shas.update({(name, v): stored.metadata["artifact_sha256"] for v, stored in model.versions.items()})
+    models.sentiment.COMPUTE_WARMUP({"model_store": store})  # its versions have linear forms: nothing
+    assert not {shas["sentiment", "1"], shas["sentiment", "2"]} & pipelines.loaded()
+    models.kserve_v2.COMPUTE_WARMUP({"model_store": store})
+    assert shas["flight_delay", "1"] in pipelines.loaded()
+    assert (
+        not {shas["sentiment", "1"], shas["sentiment", "2"], shas["flight_delay", "2"]} & pipelines.loaded()
+    )

@@ -8,6 +8,7 @@ import skops.io
 
 from common.settings import DEFAULT_MODEL_STORE_PATH
 from helpers.artifacts import artifact_app, copy_store, write_routing
+from models._artifacts import derived, linear
 from models._artifacts.store import load_model, load_model_store, sha256_file
 
 
@@ -121,3 +122,22 @@ def test_readiness_reports_skipped_versions_and_failed_models(tmp_path):
         assert client.post("/sentiment/predict", json={"instances": ["fine"]}).json()["version"] == "1"
         unavailable = client.post("/flight_delay/predict", json={"instances": [[None] * 18]})
         assert unavailable.status_code == 503 and "No servable version" in unavailable.json()["detail"]
+
+
+def test_an_isolated_store_has_new_artifacts_deserialized_by_one_child_process(tmp_path, caplog):
+    store = _store(tmp_path, sentiment=["1", "2"], flight_delay=["1"])
+    _replace_artifact(store / "sentiment" / "2", pickle.dumps({"model": "pickled"}))
+    caplog.set_level("INFO", logger="models._artifacts.store")
+    sentiment = load_model(store / "sentiment", cache_dirs=[tmp_path / "cache"], isolated=True)
+    assert list(sentiment.versions) == ["1"] and "not a readable skops file" in sentiment.failures["2"]
+    assert "2 artifact(s) verified in a child process" in caplog.text
+    version = sentiment.versions["1"]
+    assert not version.content.loaded  # deserialized there, not here
+    assert derived.has_linear_form(version.metadata["artifact_sha256"], [tmp_path / "cache"])
+    assert isinstance(version.serving_form, linear.LinearTextModel)
+    flights = load_model(store / "flight_delay", cache_dirs=[tmp_path / "cache"], isolated=True)
+    assert flights.versions["1"].serving_form is None  # no linear form: scored by compute processes
+    caplog.clear()
+    again = load_model(store / "sentiment", cache_dirs=[tmp_path / "cache"], isolated=True)
+    assert list(again.versions) == ["1"] and not again.versions["1"].content.loaded
+    assert "1 artifact(s) verified" in caplog.text  # version 2 again; version 1 is recorded now
