@@ -2,6 +2,7 @@
 
 import json
 import pickle
+import sys
 
 import pytest
 import skops.io
@@ -141,3 +142,11 @@ def test_an_isolated_store_has_new_artifacts_deserialized_by_one_child_process(t
     again = load_model(store / "sentiment", cache_dirs=[tmp_path / "cache"], isolated=True)
     assert list(again.versions) == ["1"] and not again.versions["1"].content.loaded
     assert "1 artifact(s) verified" in caplog.text  # version 2 again; version 1 is recorded now
+
+
+def test_a_verifying_process_that_fails_skips_the_new_versions_with_why(tmp_path, monkeypatch):
+    store = _store(tmp_path, sentiment=["1"])
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "no-python"))
+    model = load_model(store / "sentiment", cache_dirs=[tmp_path / "cache"], isolated=True)
+    assert model.versions == {}
+    assert "could not be verified (the verifying process failed: FileNotFoundError" in model.failures["1"]
