@@ -1,6 +1,6 @@
 """Latency and memory of the trained-artifact models, this checkout next to another (issue 18).
 
-    python bench/artifact_latency.py [--before PATH] [--rounds 3] [--requests 300]
+    python bench/artifact_latency.py [--before PATH] [--rounds 3] [--requests 300] [--only-round-trips]
 
 For each round and checkout (`--before` first, when given, then this one; alternating, so both see
 the same load) a fresh `uvicorn api_app:app` with `MODEL_SERVICE=sentiment,flight_delay,kserve_v2`
@@ -16,7 +16,10 @@ started and, once its warm-ups are done:
 - `POST /sentiment/predict` with 1,000 review texts (median of 10);
 - the server's RSS at the end.
 
-Prints the medians over the rounds per checkout, and the load average.
+Prints the medians over the rounds per checkout, and the load average. Then, in this process with this
+checkout's code: the round trip of a call to one compute process (`common.processes.ProcessPool`)
+whose work is a cache lookup (`pipelines.check` of a pipeline it holds), and flight_delay 1 scored
+through a compute process next to the same scoring in this process (`--requests` each, medians).
 """
 
 import argparse
@@ -95,12 +98,68 @@ def one_server(repo: Path, env: dict[str, str], requests: int, texts: list[str])
         server.stop()
 
 
+def percentiles(times: list[float]) -> str:
+    return f"p50 {statistics.median(times) * 1000:.3f} ms, p90 {statistics.quantiles(times, n=10)[-1] * 1000:.3f} ms"
+
+
+def round_trips(requests: int) -> None:
+    """The cost of handing a flight_delay 1 batch to a compute process, without HTTP."""
+    import asyncio
+
+    from common.calls import Call
+    from common.processes import ProcessPool
+    from models._artifacts import pipelines
+    from models._artifacts.spec import prepare
+    from models._artifacts.store import load_model_store
+    from models.flight_delay.spec import SPEC
+
+    cache = Path(tempfile.mkdtemp(prefix="sids-bench-cache-"))
+    version = load_model_store(REPO_ROOT / "model_store", [cache]).get("flight_delay").versions["1"]  # type: ignore[union-attr]
+    target = {
+        "path": str(version.artifact_path),
+        "sha256": version.metadata["artifact_sha256"],
+        "cache_dirs": [str(cache)],
+        "kind": SPEC.kind,
+    }
+    batch = prepare(SPEC, [FLIGHT])
+    pool = ProcessPool(1, 4, lambda name: None, "process", "fork")
+
+    async def timed(call: Call) -> list[float]:
+        times = []
+        for _ in range(requests):
+            started = time.perf_counter()
+            await pool.run(call, 60)
+            times.append(time.perf_counter() - started)
+        return times
+
+    try:
+        asyncio.run(pool.run(Call.of(pipelines.check, target), 120))  # deserialized there once
+        lookups = asyncio.run(timed(Call.of(pipelines.check, target)))
+        remote = asyncio.run(timed(Call.of(pipelines.score, {**target, "batch": batch})))
+    finally:
+        pool.shutdown()
+    estimator = pipelines.pipeline(version.artifact_path, target["sha256"], [cache])
+    here = []
+    for _ in range(requests):
+        started = time.perf_counter()
+        pipelines.predict(estimator, SPEC.kind, batch)
+        here.append(time.perf_counter() - started)
+    print(f"compute process round trip, a cache lookup: {percentiles(lookups)}")
+    print(
+        f"flight_delay 1, one flight, in a compute process: {percentiles(remote)}; here: {percentiles(here)}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", type=Path, help="another checkout to measure alongside")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--only-round-trips", action="store_true", help="skip the servers")
     args = parser.parse_args()
+    if args.only_round_trips:
+        round_trips(args.requests)
+        return
     checkouts = [("before", args.before.resolve())] if args.before else []
     checkouts.append(("this checkout", REPO_ROOT))
     sentences = REPO_ROOT / "model_store/_data/sentiment-labelled-sentences/sentiment.csv"
@@ -122,6 +181,7 @@ def main() -> None:
             f"{key:<40}"
             + "".join(f"{statistics.median(r[key] for r in results[name]):>16.3f}" for name, _ in checkouts)
         )
+    round_trips(args.requests)
     print(f"load average at the end: {os.getloadavg()[0]:.2f}")
 
 

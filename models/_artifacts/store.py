@@ -460,13 +460,15 @@ def load_model(
     last_good: Routing | None = None,
     cache_dirs: list[Path] | None = None,
     isolated: bool = False,
+    verify: Verify | None = None,
 ) -> StoredModel:
     """Load every version folder of a model; `cache` (version → (files signature, loaded version))
     lets unchanged versions be reused instead of loaded again, and is updated in place. A routing.json
     that cannot be used is reported in `routing_error`; `last_good` (the routing served so far) is
     kept then, while its versions are still loaded. `cache_dirs`: where derived forms of skops
     artifacts are looked up (the first is written). `isolated`: artifacts not recorded there are
-    deserialized in a child process (one for the model's versions), not in this one."""
+    deserialized in a child process (one for the model's versions, unless `verify` is given: one
+    shared with other models), not in this one."""
     cache = {} if cache is None else cache
     cache_dirs = list(cache_dirs or [])
     versions, failures = {}, {}
@@ -487,7 +489,8 @@ def load_model(
         except OSError as exc:
             log.error("model %s version %s skipped: %s", folder.name, child.name, exc)
             failures[child.name] = str(exc)
-    verify = _child_verifier([child for child, _ in loading], cache_dirs) if isolated else None
+    if isolated and verify is None:
+        verify = _child_verifier([child for child, _ in loading], cache_dirs)
     for child, signature in loading:
         try:
             versions[child.name] = load_version(child, cache_dirs, verify)
@@ -538,15 +541,28 @@ class ModelStore:
         return sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
 
     def load_all(self) -> "ModelStore":
-        for name in self.model_names():
-            self.reload(name)
+        """Load every model; an isolated store verifies the new artifacts of all of them in one child
+        process."""
+        names = self.model_names()
+        verify = None
+        if self.isolated:
+            folders = [
+                version
+                for name in names
+                for version in (self.root / name).iterdir()
+                if version.is_dir() and not version.name.startswith((".", "_"))
+            ]
+            verify = _child_verifier(folders, self.cache_dirs)
+        for name in names:
+            self.reload(name, verify)
         return self
 
     def get(self, name: str) -> StoredModel | None:
         return self._models.get(name)
 
-    def reload(self, name: str) -> StoredModel | None:
-        """Load `name` from disk again (an absent folder forgets the model)."""
+    def reload(self, name: str, verify: Verify | None = None) -> StoredModel | None:
+        """Load `name` from disk again (an absent folder forgets the model); `verify` as in
+        `load_model`."""
         folder = self.root / name
         with self._lock:
             if not folder.is_dir():
@@ -562,6 +578,7 @@ class ModelStore:
                 previous.routing if previous is not None else None,
                 self.cache_dirs,
                 self.isolated,
+                verify,
             )
             self._models[name], self._signatures[name] = model, signature
             self._checked[name] = time.monotonic()
