@@ -90,6 +90,12 @@ def in_parent(fn: Callable[..., Any], *args: Any) -> None:
         _child.outbox.append((dotted(fn), args))
 
 
+def in_compute_process() -> bool:
+    """Whether this code runs in a call served by a compute process (`serve`), rather than in the
+    process that sends the calls."""
+    return _child.outbox is not None
+
+
 def run_outbox(outbox: list[tuple[str, tuple[Any, ...]]]) -> None:
     for name, args in outbox:
         try:

@@ -15,10 +15,13 @@ from shared_dataloader.survey import SurveySample, load_survey_sample
 
 def _load_model_store(settings: Settings) -> Any:
     # The store belongs to the trained-artifact subsystem, which itself imports this package's errors.
+    # Isolated: a new artifact is first deserialized in a child process, never in the serving one.
     from models._artifacts.store import load_model_store
     from shared_dataloader.data_cache import BUNDLED_CACHE_DIR
 
-    return load_model_store(settings.model_store_path, [settings.data_cache_dir, BUNDLED_CACHE_DIR])
+    return load_model_store(
+        settings.model_store_path, [settings.data_cache_dir, BUNDLED_CACHE_DIR], isolated=True
+    )
 
 
 LOADERS: dict[str, Callable[[Settings], Any]] = {

@@ -4,7 +4,9 @@ Read in this order, from the files on disk to the HTTP endpoints:
 
 - `store.py`    the model store `<root>/<model>/<version>/`: reads, validates, safely loads artifacts
 - `spec.py`     a model's contract (`ModelSpec`: text or tabular features, labels) and input checks
-- `runtime.py`  predictors over a loaded artifact (skops pipeline, inline scorer, ONNX session)
+- `derived.py`  an artifact's cache entry (faster-loading form; `linear.py`: a text pipeline's linear
+                form, scored without scikit-learn); `verify.py` the child process that writes entries
+- `runtime.py`  predictors (linear form, ONNX session, `pipelines.py`: a pipeline in compute processes)
 - `serving.py`  per-process serving state: versions, A/B routing, drift windows, metrics
 - `drift.py`    drift references and PSI; `batch.py` scoring of CSV / JSON-lines files
 - `schemas.py`  request/response models; `v2.py` the Open Inference Protocol codec

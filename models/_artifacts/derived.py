@@ -6,7 +6,10 @@ each: about a second per `sentiment` version. The derived form splits that out:
 - `model.skops`: the same estimator with each vocabulary emptied — loaded by `load_skops`, so the
   same trusted types apply;
 - `vocabularies.json`: per vectorizer, where it sits in the estimator (attribute names and list
-  indexes from the root) and its terms in column order.
+  indexes from the root) and its terms in column order;
+- the *linear form* (`linear.py`: `linear.json`, `idf.npy`, `coef.npy`) of a TF-IDF + binary logistic
+  regression pipeline, checked against the pipeline when the entry is written: the API process scores
+  such a model from it alone, without importing scikit-learn, SciPy or skops.
 
 Loading it gives an estimator equal to the original (the vocabularies are the same mappings), so its
 predictions are identical. Never a pickle. An entry is a folder
@@ -16,10 +19,11 @@ derived form is looked up, so a replaced artifact gets a new entry. A damaged en
 rebuilt from the artifact; an unwritable folder only costs the slow load at each start.
 
 An entry is written for every skops artifact that loads, with `vocabularies.json` = `[]` (and no
-`model.skops`) when it has no large vocabulary, and for every ONNX artifact that passes the ONNX checker
-(`checked`: `artifact-v<FORMAT>-<sha256>-onnx<version>/`). Its presence records that the artifact with
-that sha256 loaded with these library versions, so a later start can report it servable from its
-checksum alone and deserialize it after readiness (`verified`).
+`model.skops`) when it has no large vocabulary and a linear form only when the pipeline has one, and
+for every ONNX artifact that passes the ONNX checker (`checked`:
+`artifact-v<FORMAT>-<sha256>-onnx<version>/`). Its presence records that the artifact with that sha256
+loaded with these library versions (and for ONNX, passed the checker), so a later start can report it
+servable from its checksum alone and deserialize it after readiness (`verified`).
 """
 
 import copy
@@ -28,15 +32,18 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import cache
 from importlib.metadata import version as installed_version
 from pathlib import Path
 from typing import Any
 
+from models._artifacts import linear
+
 log = logging.getLogger(__name__)
 
-FORMAT = 1
+FORMAT = 2
+"""2: entries may hold a linear form (1 had none: its entries are not read any more)."""
 MODEL_FILE = "model.skops"
 VOCABULARIES_FILE = "vocabularies.json"
 CHECKED_FILE = "checked"
@@ -117,16 +124,25 @@ def _terms_in_column_order(vocabulary: dict[str, int]) -> list[str]:
 
 
 def write(
-    cache_dir: Path, artifact_sha256: str, estimator: Any, replace_damaged: bool = False
+    cache_dir: Path,
+    artifact_sha256: str,
+    estimator: Any,
+    replace_damaged: bool = False,
+    check_texts: Iterable[str] = (),
 ) -> Path | None:
     """Store the derived form of `estimator` (loaded from the artifact with that sha256); the entry's
     folder, or None when the folder cannot be written. Without a large vocabulary the entry holds only
-    `vocabularies.json` = `[]` (the artifact is read as it is). An existing entry is kept (another
-    process, e.g. a second worker starting alongside, wrote it) unless `replace_damaged`."""
+    `vocabularies.json` = `[]` (the artifact is read as it is); the linear form is added when the
+    estimator has one that agrees with it on `linear.check_texts` plus `check_texts`. An existing entry
+    is kept (another process, e.g. a second worker starting alongside, wrote it) unless
+    `replace_damaged`."""
     import skops.io
 
     found = list(_vocabularies(estimator, []))
     target = Path(cache_dir) / entry_name(artifact_sha256)
+    if target.exists() and not replace_damaged:
+        return target
+    linear_form = linear.derive(estimator, check_texts)
     staging = None
     try:
         Path(cache_dir).mkdir(parents=True, exist_ok=True)
@@ -139,6 +155,8 @@ def write(
             owner.vocabulary_ = {}
         if found:
             skops.io.dump(slim, staging / MODEL_FILE)
+        if linear_form is not None:
+            linear.save(linear_form, staging)
         (staging / VOCABULARIES_FILE).write_text(json.dumps(records), encoding="utf-8")
         staging.chmod(0o755)
         if target.exists():
@@ -147,7 +165,12 @@ def write(
             shutil.rmtree(target, ignore_errors=True)
         os.replace(staging, target)
         staging = None
-        log.info("derived form of artifact %s written to %s", artifact_sha256[:12], target)
+        log.info(
+            "derived form of artifact %s written to %s%s",
+            artifact_sha256[:12],
+            target,
+            " (with its linear form)" if linear_form is not None else "",
+        )
         return target
     except (OSError, ValueError) as exc:
         log.warning("cannot write the derived form of artifact %s (%s)", artifact_sha256[:12], exc)
@@ -183,11 +206,16 @@ def read(folder: Path, load_skops: Callable[[Path], Any]) -> Any:
 
 
 def load(
-    artifact: Path, artifact_sha256: str, cache_dirs: list[Path], load_skops: Callable[[Path], Any]
+    artifact: Path,
+    artifact_sha256: str,
+    cache_dirs: list[Path],
+    load_skops: Callable[[Path], Any],
+    check_texts: Callable[[], Iterable[str]] = tuple,
 ) -> Any:
     """The estimator of a skops `artifact` whose sha256 was checked, from its derived form in the first
     of `cache_dirs` holding one; otherwise loaded from the artifact and its derived form written to
-    `cache_dirs[0]` (the writable one) for the next start."""
+    `cache_dirs[0]` (the writable one) for the next start, its linear form checked on `check_texts()`
+    too."""
     name = entry_name(artifact_sha256)
     damaged = False
     for index, root in enumerate(cache_dirs):
@@ -202,5 +230,26 @@ def load(
             return load_skops(artifact) if estimator is None else estimator
     estimator = load_skops(artifact)
     if cache_dirs:
-        write(cache_dirs[0], artifact_sha256, estimator, replace_damaged=damaged)
+        write(cache_dirs[0], artifact_sha256, estimator, replace_damaged=damaged, check_texts=check_texts())
     return estimator
+
+
+def linear_form(artifact_sha256: str, cache_dirs: list[Path]) -> "linear.LinearTextModel | None":
+    """The linear form in the first entry of the skops artifact with that sha256 that holds one; None
+    when none does (the artifact is then scored where scikit-learn may load). A damaged one is logged
+    and skipped."""
+    name = entry_name(artifact_sha256)
+    for root in cache_dirs:
+        folder = Path(root) / name
+        if (folder / linear.LINEAR_FILE).is_file():
+            try:
+                return linear.read(folder)
+            except linear.UnusableForm as exc:
+                log.error("linear form in %s skipped: %s", folder, exc)
+    return None
+
+
+def has_linear_form(artifact_sha256: str, cache_dirs: list[Path]) -> bool:
+    """Whether an entry of the skops artifact with that sha256 holds a linear form (presence only)."""
+    name = entry_name(artifact_sha256)
+    return any((Path(root) / name / linear.LINEAR_FILE).is_file() for root in cache_dirs)

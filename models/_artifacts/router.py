@@ -15,6 +15,7 @@ from common.errors import InvalidInput, NotFound, PayloadTooLarge, Unavailable
 from common.jobs import JobAccepted
 from common.model_package import Resources
 from common.resources import FAILED, LOAD_WAIT_SECONDS, READY
+from models._artifacts import pipelines
 from models._artifacts.batch import (
     FORMATS,
     expected_seconds,
@@ -32,7 +33,7 @@ from models._artifacts.schemas import (
     VersionsResponse,
     predict_request,
 )
-from models._artifacts.serving import ArtifactModel, Registry, UnknownVersion, registry_for
+from models._artifacts.serving import INLINE_MAX, ArtifactModel, Registry, UnknownVersion, registry_for
 from models._artifacts.spec import TEXT, InstanceError, ModelSpec, prepare
 
 RESOURCE = "model_store"
@@ -89,7 +90,8 @@ def prepare_and_score(served, spec: ModelSpec, instances: list):
 
 
 async def score(model: ArtifactModel, version: str | None, instances: list, field: str):
-    """(served version, probabilities) of instances; cheap small requests run inline."""
+    """(served version, probabilities) of instances; cheap small requests run inline, a version that
+    a compute process scores is awaited on the event loop."""
     try:
         served = model.choose(version)
     except UnknownVersion as exc:
@@ -97,6 +99,10 @@ async def score(model: ArtifactModel, version: str | None, instances: list, fiel
     try:
         if served.runs_inline(len(instances)):
             return served, prepare_and_score(served, model.spec, instances)
+        if served.offloaded():
+            small = len(instances) <= INLINE_MAX
+            batch = prepare(model.spec, instances) if small else await run_cpu(prepare, model.spec, instances)
+            return served, await served.score_async(batch, len(instances))
         # validating many instances takes time too: off the event loop with the scoring
         return served, await run_cpu(prepare_and_score, served, model.spec, instances)
     except InstanceError as exc:
@@ -111,6 +117,17 @@ def warm_up(spec: ModelSpec):
         model = registry_for(resources[RESOURCE]).model(spec.name, spec)
         if model is not None:
             model.prepare()
+
+    return run
+
+
+def compute_warm_up(spec: ModelSpec | None = None):
+    """The COMPUTE_WARMUP of an artifact package (run where the compute processes are forked from):
+    deserialize the pipelines of its model (`spec`; None: every model of the store) that compute
+    processes score for the API process, so that each of them inherits them (`pipelines.preload`)."""
+
+    def run(resources: Resources) -> None:
+        pipelines.preload(resources[RESOURCE], None if spec is None else [spec.name])
 
     return run
 
@@ -300,4 +317,12 @@ def artifact_router(spec: ModelSpec) -> APIRouter:
     return router
 
 
-__all__ = ["artifact_router", "health", "loaded_registry", "registry_of", "serving_model", "warm_up"]
+__all__ = [
+    "artifact_router",
+    "compute_warm_up",
+    "health",
+    "loaded_registry",
+    "registry_of",
+    "serving_model",
+    "warm_up",
+]

@@ -1,22 +1,26 @@
-"""Inference runtimes: one `predict_proba(batch) -> (n, n_labels) array` over a loaded artifact.
+"""Inference runtimes: one `predict_proba(batch) -> (n, n_labels) array` per servable version, built
+from what the API process serves it from (`StoredVersion.serving_form`), without scikit-learn:
 
-- `SklearnPredictor`: a skops-loaded scikit-learn pipeline, called directly.
-- `LinearTextPredictor`: the same pipeline when it is TF-IDF + binary logistic regression, scored
-  per text without scikit-learn's per-call validation (tens of microseconds instead of
-  milliseconds); it is checked against the pipeline at load and used only when they agree.
-- `OnnxPredictor`: an onnxruntime session (one thread; the process serves requests in parallel).
+- `LinearTextPredictor`: a TF-IDF + binary logistic regression text pipeline, from its linear form
+  (`linear.py`), text by text in plain Python (tens of microseconds instead of milliseconds);
+- `OnnxPredictor`: an onnxruntime session (one thread; the process serves requests in parallel);
+- `ComputeProcessPredictor`: any other scikit-learn pipeline, scored by a compute process
+  (`pipelines.py`), or in this process where it is one, a queue worker, or has no compute processes.
 """
 
-import math
-from typing import Any, Protocol
+import asyncio
+import json
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-import pandas as pd
 
+from models._artifacts import pipelines
+from models._artifacts.linear import LinearTextModel
 from models._artifacts.spec import TEXT, ModelSpec
+from models._artifacts.store import ArtifactError, StoredVersion
 
-PROBE_TEXTS = ("", "great", "not good at all", "The food was GREAT but service slow!!", "ok ok ok")
-AGREEMENT_TOLERANCE = 1e-9
+if TYPE_CHECKING:
+    from common.processes import ProcessPool
 
 
 class Predictor(Protocol):
@@ -25,92 +29,14 @@ class Predictor(Protocol):
     def predict_proba(self, batch: Any) -> np.ndarray: ...
 
 
-class SklearnPredictor:
-    cheap = False
-
-    def __init__(self, pipeline: Any, spec: ModelSpec) -> None:
-        self.pipeline = pipeline
-        self.spec = spec
-
-    def predict_proba(self, batch: Any) -> np.ndarray:
-        inputs = batch if self.spec.kind == TEXT else pd.DataFrame(batch)
-        return np.asarray(self.pipeline.predict_proba(inputs), dtype=np.float64)
-
-
 class LinearTextPredictor:
-    """TF-IDF (any analyzer) + binary LogisticRegression, scored text by text in plain Python.
-
-    Uses the vectorizer's own analyzer, so tokens are exactly scikit-learn's; the arithmetic is
-    the same as `TfidfTransformer` + `LogisticRegression.predict_proba` (binary, one-vs-rest).
-    """
-
     cheap = True
 
-    def __init__(self, pipeline: Any) -> None:
-        vectorizer, classifier = pipeline.steps[0][1], pipeline.steps[-1][1]
-        self.analyzer = vectorizer.build_analyzer()
-        self.vocabulary = vectorizer.vocabulary_
-        idf = vectorizer.idf_ if vectorizer.use_idf else np.ones(len(self.vocabulary))
-        self.idf = idf.tolist()
-        self.coef = classifier.coef_[0].tolist()
-        self.intercept = float(classifier.intercept_[0])
-        self.sublinear, self.binary, self.norm = vectorizer.sublinear_tf, vectorizer.binary, vectorizer.norm
-
-    def _decision(self, text: str) -> float:
-        counts: dict[int, int] = {}
-        vocabulary = self.vocabulary
-        for token in self.analyzer(text):
-            index = vocabulary.get(token)
-            if index is not None:
-                counts[index] = counts.get(index, 0) + 1
-        dot = scale = 0.0
-        for index, count in counts.items():
-            tf = 1.0 if self.binary else float(count)
-            if self.sublinear:
-                tf = math.log(tf) + 1.0
-            value = tf * self.idf[index]
-            dot += value * self.coef[index]
-            scale += value * value if self.norm == "l2" else abs(value)
-        if self.norm == "l2" and scale > 0:
-            dot /= math.sqrt(scale)
-        elif self.norm == "l1" and scale > 0:
-            dot /= scale
-        return dot + self.intercept
+    def __init__(self, model: LinearTextModel) -> None:
+        self.model = model
 
     def predict_proba(self, batch: list[str]) -> np.ndarray:
-        rows = []
-        for text in batch:
-            decision = self._decision(text)
-            if decision >= 0:
-                positive = 1.0 / (1.0 + math.exp(-decision))
-            else:
-                exp = math.exp(decision)
-                positive = exp / (1.0 + exp)
-            rows.append((1.0 - positive, positive))
-        return np.array(rows, dtype=np.float64).reshape(len(rows), 2)
-
-
-def fast_text_path(pipeline: Any) -> LinearTextPredictor | None:
-    """A `LinearTextPredictor` for a TF-IDF + binary LogisticRegression pipeline, if it agrees with
-    the pipeline on probe texts; None for any other pipeline."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import Pipeline
-
-    if not (
-        isinstance(pipeline, Pipeline)
-        and len(pipeline.steps) == 2
-        and type(pipeline.steps[0][1]) is TfidfVectorizer
-        and type(pipeline.steps[1][1]) is LogisticRegression
-        and len(pipeline.steps[1][1].classes_) == 2
-        and pipeline.steps[0][1].norm in ("l1", "l2", None)
-    ):
-        return None
-    fast = LinearTextPredictor(pipeline)
-    probes = list(PROBE_TEXTS)
-    if np.abs(fast.predict_proba(probes) - pipeline.predict_proba(probes)).max() > AGREEMENT_TOLERANCE:
-        return None
-    return fast
+        return self.model.predict_proba(batch)
 
 
 class OnnxPredictor:
@@ -151,13 +77,93 @@ class OnnxPredictor:
         return np.asarray(probabilities, dtype=np.float64)
 
 
-def make_predictors(artifact: Any, fmt: str, spec: ModelSpec) -> tuple[Predictor, Predictor]:
-    """(predictor for a few instances, predictor for large batches) of one loaded artifact."""
-    if fmt == "onnx":
-        predictor = OnnxPredictor(artifact, spec)
-        return predictor, predictor
-    if not hasattr(artifact, "predict_proba"):
-        raise ValueError(f"the artifact ({type(artifact).__name__}) has no predict_proba")
-    full = SklearnPredictor(artifact, spec)
-    fast = fast_text_path(artifact) if spec.kind == TEXT else None
-    return fast or full, full
+def _call_timeout() -> float:
+    """The time limit of one synchronous computation (COMPUTE_TIMEOUT_SECONDS, held by the app's pool)."""
+    from common.compute import get_pool
+
+    return get_pool().timeout
+
+
+def _probabilities(payload: bytes) -> np.ndarray:
+    return np.asarray(json.loads(payload), dtype=np.float64)
+
+
+class ComputeProcessPredictor:
+    """A scikit-learn pipeline this process does not load: each batch is a `common.calls.Call` to a
+    compute process (`pipelines.score`), which deserializes the artifact once and keeps it. Where
+    there are no compute processes to send it to (in a compute process itself, a queue worker, or
+    COMPUTE_ISOLATION=thread), the pipeline is loaded and scored here."""
+
+    cheap = False
+
+    def __init__(self, stored: StoredVersion, spec: ModelSpec) -> None:
+        self.stored = stored
+        self.kind = spec.kind
+        self.target = {
+            "path": str(stored.artifact_path),
+            "sha256": stored.metadata["artifact_sha256"],
+            "cache_dirs": [str(folder) for folder in stored.cache_dirs],
+            "kind": spec.kind,
+        }
+
+    @staticmethod
+    def pool() -> "ProcessPool | None":
+        """The compute processes to score in, or None to score here."""
+        from common.calls import in_compute_process
+        from common.compute import installed_processes
+
+        pool = installed_processes()
+        if pool is None or pool.isolation != "process" or in_compute_process():
+            return None
+        return pool
+
+    def _here(self) -> Any:
+        return pipelines.pipeline(self.stored.artifact_path, self.target["sha256"], self.stored.cache_dirs)
+
+    def check(self) -> None:
+        """Have the pipeline deserialized where it is scored (blocking; not on the event loop);
+        ArtifactError if it cannot be."""
+        from common.calls import Call
+
+        pool = self.pool()
+        if pool is None:
+            self._here()
+            return
+        answer = json.loads(asyncio.run(pool.run(Call.of(pipelines.check, self.target), _call_timeout())))
+        if answer["error"] is not None:
+            raise ArtifactError(answer["error"])
+
+    def predict_proba(self, batch: Any) -> np.ndarray:
+        """Blocking (not on the event loop: `predict_proba_async` there)."""
+        pool = self.pool()
+        if pool is None:
+            return pipelines.predict(self._here(), self.kind, batch)
+        return asyncio.run(self._remote(pool, batch))
+
+    async def predict_proba_async(self, batch: Any) -> np.ndarray:
+        """On the event loop: awaits the compute process (or scores here on the compute pool)."""
+        pool = self.pool()
+        if pool is None:
+            from common.compute import run_cpu
+
+            return await run_cpu(self.predict_proba, batch)
+        return await self._remote(pool, batch)
+
+    async def _remote(self, pool: "ProcessPool", batch: Any) -> np.ndarray:
+        from common.calls import Call
+
+        payload = await pool.run(Call.of(pipelines.score, {**self.target, "batch": batch}), _call_timeout())
+        return _probabilities(payload)
+
+
+def make_predictor(stored: StoredVersion, spec: ModelSpec) -> Predictor:
+    """The predictor of a verified version (blocking: it reads the version's serving form, and has a
+    pipeline scored elsewhere deserialized there); ArtifactError (or another error) if it cannot serve."""
+    form = stored.serving_form
+    if isinstance(form, bytes):
+        return OnnxPredictor(form, spec)
+    if isinstance(form, LinearTextModel) and spec.kind == TEXT:
+        return LinearTextPredictor(form)
+    predictor = ComputeProcessPredictor(stored, spec)
+    predictor.check()
+    return predictor

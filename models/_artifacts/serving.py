@@ -2,9 +2,10 @@
 version choice (default, explicit, weighted A/B split), scoring with metrics, and the recent
 inputs kept for drift. No HTTP here; errors are `ValueError` subclasses the routers map.
 
-An `ArtifactModel` is built from the verified versions alone (no deserialization); `prepare()`
-deserializes the artifacts and builds their predictors, once (the model's WARMUP does it after
-readiness; a request arriving first waits for it). A version that fails there is skipped from then on.
+An `ArtifactModel` is built from the verified versions alone (no deserialization); `prepare()` reads
+what each version is served from and builds its predictor, once (the model's WARMUP does it after
+readiness; a request arriving first waits for it): a pipeline scored by compute processes is
+deserialized there. A version that fails there is skipped from then on.
 """
 
 import logging
@@ -21,7 +22,7 @@ import numpy as np
 
 from common.metrics import ARTIFACT_LATENCY, ARTIFACT_PREDICTIONS
 from models._artifacts import drift
-from models._artifacts.runtime import Predictor, make_predictors
+from models._artifacts.runtime import ComputeProcessPredictor, Predictor, make_predictor
 from models._artifacts.spec import TEXT, Feature, ModelSpec
 from models._artifacts.store import ArtifactError, ModelStore, StoredModel, StoredVersion, version_key
 
@@ -61,31 +62,48 @@ class Window:
 
 @dataclass
 class ServedVersion:
-    """A servable version; `inline` and `bulk` are set by `ArtifactModel.prepare` before it serves."""
+    """A servable version; `predictor` is set by `ArtifactModel.prepare` before it serves."""
 
     stored: StoredVersion
     window: Window
     counter: Any = field(repr=False)
     latency: Any = field(repr=False)
-    inline: Predictor = field(init=False, repr=False)
-    bulk: Predictor = field(init=False, repr=False)
+    predictor: Predictor = field(init=False, repr=False)
 
     @property
     def version(self) -> str:
         return self.stored.version
 
-    def score(self, batch: Any, size: int) -> np.ndarray:
-        """Probabilities (n × labels) of a prepared batch; counts it in metrics and the drift window."""
-        predictor = self.inline if size <= INLINE_MAX else self.bulk
-        start = time.perf_counter()
-        probabilities = predictor.predict_proba(batch)
-        self.latency.observe(time.perf_counter() - start)
+    def _scored(self, batch: Any, size: int, started: float) -> None:
+        self.latency.observe(time.perf_counter() - started)
         self.counter.inc(size)
         self.window.add(batch)
+
+    def score(self, batch: Any, size: int) -> np.ndarray:
+        """Probabilities (n × labels) of a prepared batch; counts it in metrics and the drift window
+        (blocking: on the event loop only when `runs_inline`)."""
+        started = time.perf_counter()
+        probabilities = self.predictor.predict_proba(batch)
+        self._scored(batch, size, started)
+        return probabilities
+
+    def offloaded(self) -> bool:
+        """Whether a compute process scores this version (`score_async` awaits it on the event loop)."""
+        predictor = self.predictor
+        return isinstance(predictor, ComputeProcessPredictor) and predictor.pool() is not None
+
+    async def score_async(self, batch: Any, size: int) -> np.ndarray:
+        """`score` of a version that a compute process scores, awaited on the event loop."""
+        predictor = self.predictor
+        if not isinstance(predictor, ComputeProcessPredictor):
+            raise TypeError(f"version {self.version} is scored in this process: use score")
+        started = time.perf_counter()
+        probabilities = await predictor.predict_proba_async(batch)
+        self._scored(batch, size, started)
         return probabilities
 
     def runs_inline(self, size: int) -> bool:
-        return size <= INLINE_MAX and self.inline.cheap
+        return size <= INLINE_MAX and self.predictor.cheap
 
 
 def spec_from_metadata(metadata: dict) -> ModelSpec:
@@ -144,7 +162,7 @@ class ArtifactModel:
         self._split_edges = list(accumulate(split.values()))
 
     def prepare(self) -> "ArtifactModel":
-        """Deserialize every version's artifact and build its predictors (blocking: call it off the event
+        """Build every version's predictor from what it is served from (blocking: call it off the event
         loop); once, later callers wait for it. A version that cannot be served is skipped with its
         reason, and the routing is worked out again without it."""
         if self.prepared:
@@ -155,9 +173,7 @@ class ArtifactModel:
             versions, skipped = dict(self.versions), dict(self.skipped)
             for name, served in self.versions.items():
                 try:
-                    served.inline, served.bulk = make_predictors(
-                        served.stored.artifact, served.stored.format, self.spec
-                    )
+                    served.predictor = make_predictor(served.stored, self.spec)
                 except ArtifactError as exc:
                     skipped[name] = str(exc)
                 except Exception as exc:

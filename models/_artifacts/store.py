@@ -7,7 +7,11 @@ version mismatch) is recorded with its reason and skipped; the other versions ke
 Loading a version verifies it: metadata, the artifact's sha256, framework versions. An artifact whose
 entry in the cache folders (`derived.py`) records that it loaded before is deserialized later, on first
 use (`StoredVersion.artifact`, once, under a lock), so a start does no deserialization and imports no
-scikit-learn, skops or ONNX; any other artifact is deserialized at once, which writes that entry.
+scikit-learn, skops or ONNX; any other artifact is deserialized at once, which writes that entry. An
+*isolated* store (the one the API process serves from, `load_model_store(..., isolated=True)`) has that
+done by a child process (`python -m models._artifacts.verify`), so that scikit-learn, SciPy and skops
+never load in the API process: it serves from `StoredVersion.serving_form` (the ONNX bytes, or the
+linear form of a text pipeline) and has compute processes score the other pipelines (`pipelines.py`).
 
 `<root>/<model>/routing.json` (optional) picks the default version and an A/B traffic split:
 `{"default": "2", "split": {"1": 0.5, "2": 0.5}}`. Folders whose name starts with `_` or `.` are
@@ -18,6 +22,8 @@ import hashlib
 import json
 import logging
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -26,7 +32,8 @@ from importlib.metadata import version as installed_version
 from pathlib import Path
 from typing import Any
 
-from models._artifacts import derived
+from common.settings import REPO_ROOT
+from models._artifacts import derived, linear
 from shared_dataloader.errors import DatasetError
 
 log = logging.getLogger(__name__)
@@ -54,6 +61,11 @@ SKOPS_ALLOWED_TYPES = frozenset(
     }
 )
 RECHECK_SECONDS = 2.0
+VERIFY_TIMEOUT_SECONDS = 600.0
+"""Time limit of the child process that verifies an isolated store's new artifacts."""
+WORDS_PER_CHECK_TEXT = 8
+"""A text model's training vocabulary (drift reference) is cut into texts of this many words to check
+its linear form on."""
 
 
 class ArtifactError(Exception):
@@ -92,7 +104,8 @@ class Artifact:
 @dataclass(frozen=True)
 class StoredVersion:
     """One verified version: its metadata and its artifact (a fitted estimator for skops, serialized
-    ONNX bytes for onnx; `artifact` deserializes it on first use), plus the optional drift reference."""
+    ONNX bytes for onnx; `artifact` deserializes it on first use), what the API process serves it from
+    (`serving_form`, read on first use), plus the optional drift reference."""
 
     model: str
     version: str
@@ -100,15 +113,29 @@ class StoredVersion:
     metadata: dict
     content: Artifact
     drift_reference: dict | None = None
+    form: Artifact = field(default_factory=Artifact)
+    cache_dirs: list[Path] = field(default_factory=list)
+    """Where the artifact's entry (derived form, linear form) is looked up; the first is written."""
 
     @property
     def format(self) -> str:
         return self.metadata["format"]
 
     @property
+    def artifact_path(self) -> Path:
+        return self.path / FORMATS[self.format]
+
+    @property
     def artifact(self) -> Any:
         """The deserialized artifact; ArtifactError if it cannot be (reported as a skipped version)."""
         return self.content.get()
+
+    @property
+    def serving_form(self) -> "bytes | linear.LinearTextModel | None":
+        """What this version is served from without scikit-learn: the ONNX model's bytes, the linear
+        form of a skops text pipeline, or None (a pipeline to score where scikit-learn may load);
+        ArtifactError if the artifact changed since it was verified."""
+        return self.form.get()
 
 
 @dataclass(frozen=True)
@@ -207,24 +234,120 @@ def load_onnx(path: Path) -> bytes:
     return data
 
 
-def _deserialize(artifact_path: Path, metadata: dict, cache_dirs: list[Path], recheck: bool = False) -> Any:
-    """The artifact itself; a skops artifact is read from its derived form in `cache_dirs` when one is
-    there (`derived.py`). Either way its entry is in `cache_dirs[0]` afterwards. `recheck`: the file's
-    sha256 is compared with the metadata again (deserialized later than it was verified)."""
-    sha256 = metadata["artifact_sha256"]
-    if recheck and sha256_file(artifact_path) != sha256:
-        raise ArtifactError(f"{artifact_path.name} changed since it was verified; reload the model")
-    if metadata["format"] == "skops":
-        return derived.load(artifact_path, sha256, cache_dirs, load_skops)
-    data = load_onnx(artifact_path)
-    if cache_dirs and not derived.verified(sha256, "onnx", cache_dirs[:1]):
-        derived.record_checked(cache_dirs[0], sha256)
+def check_texts(folder: Path) -> list[str]:
+    """Texts of a version's training vocabulary (its text drift reference, a few words per text) to
+    check a linear form on; none for a tabular model or without a reference."""
+    try:
+        reference = json.loads((folder / DRIFT_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    vocabulary = reference.get("vocabulary") if isinstance(reference, dict) else None
+    if not isinstance(vocabulary, list) or not all(isinstance(word, str) for word in vocabulary):
+        return []
+    return [
+        " ".join(vocabulary[start : start + WORDS_PER_CHECK_TEXT])
+        for start in range(0, len(vocabulary), WORDS_PER_CHECK_TEXT)
+    ]
+
+
+def _changed(artifact_path: Path) -> ArtifactError:
+    return ArtifactError(f"{artifact_path.name} changed since it was verified; reload the model")
+
+
+def _onnx_bytes(artifact_path: Path, sha256: str, cache_dirs: list[Path], recheck: bool) -> bytes:
+    """The ONNX model's bytes; checked by the ONNX checker (which imports `onnx`) unless an entry
+    records that the artifact with that sha256 passed it, and that entry written otherwise."""
+    if not derived.verified(sha256, "onnx", cache_dirs):
+        if recheck and sha256_file(artifact_path) != sha256:
+            raise _changed(artifact_path)
+        data = load_onnx(artifact_path)
+        if cache_dirs:
+            derived.record_checked(cache_dirs[0], sha256)
+        return data
+    data = artifact_path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise _changed(artifact_path)
     return data
 
 
-def load_version(folder: Path, cache_dirs: list[Path] | None = None) -> StoredVersion:
+def deserialize_skops(artifact_path: Path, sha256: str, cache_dirs: list[Path], recheck: bool = True) -> Any:
+    """The estimator of a skops artifact, read from its derived form in `cache_dirs` when one is there
+    (`derived.py`), its entry in `cache_dirs[0]` afterwards. `recheck`: the file's sha256 is compared
+    with `sha256` again (deserialized later than it was verified)."""
+    if recheck and sha256_file(artifact_path) != sha256:
+        raise _changed(artifact_path)
+    return derived.load(
+        artifact_path, sha256, cache_dirs, load_skops, lambda: check_texts(artifact_path.parent)
+    )
+
+
+def _deserialize(artifact_path: Path, metadata: dict, cache_dirs: list[Path], recheck: bool = False) -> Any:
+    """The artifact itself: `deserialize_skops`, or the checked ONNX bytes."""
+    sha256 = metadata["artifact_sha256"]
+    if metadata["format"] == "skops":
+        return deserialize_skops(artifact_path, sha256, cache_dirs, recheck)
+    return _onnx_bytes(artifact_path, sha256, cache_dirs, recheck)
+
+
+def _serving_form(artifact_path: Path, metadata: dict, cache_dirs: list[Path]) -> Any:
+    """`StoredVersion.serving_form`: read without scikit-learn or skops, the artifact's sha256 checked
+    again (read later than it was verified)."""
+    sha256 = metadata["artifact_sha256"]
+    if metadata["format"] == "onnx":
+        return _onnx_bytes(artifact_path, sha256, cache_dirs, recheck=True)
+    if sha256_file(artifact_path) != sha256:
+        raise _changed(artifact_path)
+    return derived.linear_form(sha256, cache_dirs)
+
+
+Verify = Callable[[Path], "str | None"]
+"""How a version folder whose artifact is not recorded in the cache folders is verified: None when its
+artifact deserializes, else why it cannot be served."""
+
+
+def verify_in_child(folders: list[Path], cache_dirs: list[Path]) -> dict[str, str | None]:
+    """Deserialize the artifacts of `folders` in a child process (`python -m models._artifacts.verify`),
+    which writes their entries into `cache_dirs[0]`, so that this process loads neither scikit-learn nor
+    skops: folder → None (it deserialized) or why it cannot be served. A child that fails gives every
+    folder that failure as its reason."""
+    command = [
+        sys.executable,
+        "-m",
+        "models._artifacts.verify",
+        *(f"--cache={folder}" for folder in cache_dirs),
+        *(str(folder) for folder in folders),
+    ]
+    path = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
+    started = time.perf_counter()
+    try:
+        done = subprocess.run(
+            command,
+            cwd=REPO_ROOT,
+            env={**os.environ, "PYTHONPATH": path},
+            capture_output=True,
+            text=True,
+            timeout=VERIFY_TIMEOUT_SECONDS,
+        )
+        verdicts = json.loads(done.stdout.strip().splitlines()[-1]) if done.returncode == 0 else None
+        problem = f"exit status {done.returncode}: {done.stderr.strip()[-500:]}"
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError) as exc:
+        verdicts, problem = None, f"{type(exc).__name__}: {exc}"
+    if not isinstance(verdicts, dict):
+        log.error("verifying %s in a child process failed (%s)", ", ".join(map(str, folders)), problem)
+        reason = f"could not be verified (the verifying process failed: {problem})"
+        return {str(folder): reason for folder in folders}
+    log.info(
+        "%d artifact(s) verified in a child process in %.2f s", len(folders), time.perf_counter() - started
+    )
+    return {str(folder): verdicts.get(str(folder), "was not verified") for folder in folders}
+
+
+def load_version(
+    folder: Path, cache_dirs: list[Path] | None = None, verify: Verify | None = None
+) -> StoredVersion:
     """Load and verify one version folder. The artifact is deserialized on first use when an entry in
-    `cache_dirs` records that it loaded before, and at once otherwise (ArtifactError if it cannot be)."""
+    `cache_dirs` records that it loaded before; otherwise at once here, or by `verify` when given (an
+    isolated store: in a child process), ArtifactError either way if it cannot be."""
     cache_dirs = list(cache_dirs or [])
     metadata = _read_json(folder / METADATA_FILE)
     if not isinstance(metadata, dict):
@@ -245,8 +368,14 @@ def load_version(folder: Path, cache_dirs: list[Path] | None = None) -> StoredVe
     if sha256_file(artifact_path) != metadata["artifact_sha256"]:
         raise ArtifactError(f"{artifact_path.name} does not match its recorded sha256 (corrupt or replaced)")
     check_frameworks(metadata)
+    lazy = Artifact(lambda: _deserialize(artifact_path, metadata, cache_dirs, recheck=True))
     if derived.verified(metadata["artifact_sha256"], metadata["format"], cache_dirs):
-        content = Artifact(lambda: _deserialize(artifact_path, metadata, cache_dirs, recheck=True))
+        content = lazy
+    elif verify is not None:
+        problem = verify(folder)
+        if problem is not None:
+            raise ArtifactError(problem)
+        content = lazy
     else:
         content = Artifact(value=_deserialize(artifact_path, metadata, cache_dirs))
     reference = _read_json(folder / DRIFT_FILE) if (folder / DRIFT_FILE).is_file() else None
@@ -257,6 +386,8 @@ def load_version(folder: Path, cache_dirs: list[Path] | None = None) -> StoredVe
         metadata=metadata,
         content=content,
         drift_reference=reference,
+        form=Artifact(lambda: _serving_form(artifact_path, metadata, cache_dirs)),
+        cache_dirs=cache_dirs,
     )
 
 
@@ -297,18 +428,49 @@ def _still_valid(routing: Routing | None, versions: dict) -> bool:
     )
 
 
+def _unrecorded(folder: Path, cache_dirs: list[Path]) -> bool:
+    """Whether the version folder's metadata names an artifact no entry in `cache_dirs` records (an
+    unreadable one is not: loading it reports why)."""
+    try:
+        metadata = json.loads((folder / METADATA_FILE).read_text(encoding="utf-8"))
+        return not derived.verified(metadata["artifact_sha256"], metadata["format"], cache_dirs)
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def _child_verifier(folders: list[Path], cache_dirs: list[Path]) -> Verify:
+    """A `Verify` whose first use deserializes, in one child process, the artifact it is asked about
+    with those of the other `folders` not recorded in `cache_dirs`."""
+    verdicts: dict[str, str | None] = {}
+
+    def verify(folder: Path) -> str | None:
+        if str(folder) not in verdicts:
+            others = [
+                f for f in folders if f != folder and str(f) not in verdicts and _unrecorded(f, cache_dirs)
+            ]
+            verdicts.update(verify_in_child([folder, *others], cache_dirs))
+        return verdicts[str(folder)]
+
+    return verify
+
+
 def load_model(
     folder: Path,
     cache: dict[str, tuple[tuple, StoredVersion]] | None = None,
     last_good: Routing | None = None,
     cache_dirs: list[Path] | None = None,
+    isolated: bool = False,
+    verify: Verify | None = None,
 ) -> StoredModel:
     """Load every version folder of a model; `cache` (version → (files signature, loaded version))
     lets unchanged versions be reused instead of loaded again, and is updated in place. A routing.json
     that cannot be used is reported in `routing_error`; `last_good` (the routing served so far) is
     kept then, while its versions are still loaded. `cache_dirs`: where derived forms of skops
-    artifacts are looked up (the first is written)."""
+    artifacts are looked up (the first is written). `isolated`: artifacts not recorded there are
+    deserialized in a child process (one for the model's versions, unless `verify` is given: one
+    shared with other models), not in this one."""
     cache = {} if cache is None else cache
+    cache_dirs = list(cache_dirs or [])
     versions, failures = {}, {}
     children = sorted(
         (p for p in folder.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))),
@@ -316,17 +478,27 @@ def load_model(
     )
     for stale in set(cache) - {child.name for child in children}:
         del cache[stale]
+    loading: list[tuple[Path, tuple]] = []
     for child in children:
         try:
             signature = _files_signature(child)
             if child.name in cache and cache[child.name][0] == signature:
                 versions[child.name] = cache[child.name][1]
-                continue
-            versions[child.name] = load_version(child, cache_dirs)
+            else:
+                loading.append((child, signature))
+        except OSError as exc:
+            log.error("model %s version %s skipped: %s", folder.name, child.name, exc)
+            failures[child.name] = str(exc)
+    if isolated and verify is None:
+        verify = _child_verifier([child for child, _ in loading], cache_dirs)
+    for child, signature in loading:
+        try:
+            versions[child.name] = load_version(child, cache_dirs, verify)
             cache[child.name] = (signature, versions[child.name])
         except (ArtifactError, OSError) as exc:
             log.error("model %s version %s skipped: %s", folder.name, child.name, exc)
             failures[child.name] = str(exc)
+    versions = {name: versions[name] for name in sorted(versions, key=version_key)}
     try:
         routing, routing_error = _read_routing(folder, versions), None
     except ArtifactError as exc:
@@ -355,9 +527,10 @@ class ModelStore:
     """Every model of the store, reloaded per model when its folder changes (checked at most every
     `RECHECK_SECONDS`) or on request; readers always see a complete `StoredModel`."""
 
-    def __init__(self, root: Path, cache_dirs: list[Path] | None = None) -> None:
+    def __init__(self, root: Path, cache_dirs: list[Path] | None = None, isolated: bool = False) -> None:
         self.root = Path(root)
         self.cache_dirs = list(cache_dirs or [])
+        self.isolated = isolated
         self._models: dict[str, StoredModel] = {}
         self._signatures: dict[str, tuple] = {}
         self._checked: dict[str, float] = {}
@@ -368,15 +541,28 @@ class ModelStore:
         return sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
 
     def load_all(self) -> "ModelStore":
-        for name in self.model_names():
-            self.reload(name)
+        """Load every model; an isolated store verifies the new artifacts of all of them in one child
+        process."""
+        names = self.model_names()
+        verify = None
+        if self.isolated:
+            folders = [
+                version
+                for name in names
+                for version in (self.root / name).iterdir()
+                if version.is_dir() and not version.name.startswith((".", "_"))
+            ]
+            verify = _child_verifier(folders, self.cache_dirs)
+        for name in names:
+            self.reload(name, verify)
         return self
 
     def get(self, name: str) -> StoredModel | None:
         return self._models.get(name)
 
-    def reload(self, name: str) -> StoredModel | None:
-        """Load `name` from disk again (an absent folder forgets the model)."""
+    def reload(self, name: str, verify: Verify | None = None) -> StoredModel | None:
+        """Load `name` from disk again (an absent folder forgets the model); `verify` as in
+        `load_model`."""
         folder = self.root / name
         with self._lock:
             if not folder.is_dir():
@@ -391,6 +577,8 @@ class ModelStore:
                 self._loaded.setdefault(name, {}),
                 previous.routing if previous is not None else None,
                 self.cache_dirs,
+                self.isolated,
+                verify,
             )
             self._models[name], self._signatures[name] = model, signature
             self._checked[name] = time.monotonic()
@@ -410,10 +598,10 @@ class ModelStore:
             return name in self._models
 
 
-def load_model_store(root: Path, cache_dirs: list[Path] | None = None) -> ModelStore:
-    """Load every model under `root`; `cache_dirs` as in `load_model` (DATA_CACHE_DIR, then the
-    image's bundled cache folder)."""
+def load_model_store(root: Path, cache_dirs: list[Path] | None = None, isolated: bool = False) -> ModelStore:
+    """Load every model under `root`; `cache_dirs` and `isolated` as in `load_model` (DATA_CACHE_DIR,
+    then the image's bundled cache folder; the API process's store is isolated)."""
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"model store folder (MODEL_STORE_PATH) {root.name!r} does not exist")
-    return ModelStore(root, cache_dirs).load_all()
+    return ModelStore(root, cache_dirs, isolated).load_all()

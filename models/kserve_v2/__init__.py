@@ -2,7 +2,7 @@
 Triton clients work unchanged; the endpoints are `models/_artifacts/v2_router.py`."""
 
 from common.model_package import Resources
-from models._artifacts.router import RESOURCE
+from models._artifacts.router import RESOURCE, compute_warm_up
 from models._artifacts.serving import registry_for
 from models._artifacts.v2_router import router
 
@@ -10,7 +10,8 @@ REQUIRED_RESOURCES = ("model_store",)
 
 
 def WARMUP(resources: Resources) -> None:
-    """Deserialize every stored model's versions and build their predictors, after readiness."""
+    """Build every stored model's predictors (a pipeline that compute processes score is deserialized
+    there), after readiness."""
     registry = registry_for(resources[RESOURCE])
     for name in registry.names():
         model = registry.model(name)
@@ -18,4 +19,7 @@ def WARMUP(resources: Resources) -> None:
             model.prepare()
 
 
-__all__ = ["REQUIRED_RESOURCES", "WARMUP", "router"]
+COMPUTE_WARMUP = compute_warm_up()
+"""Run where the compute processes are forked from: the pipelines they score for the API process."""
+
+__all__ = ["COMPUTE_WARMUP", "REQUIRED_RESOURCES", "WARMUP", "router"]

@@ -35,7 +35,13 @@ def echo(body: Echo, data: dict) -> dict:
     if body.text == "bug":
         raise ValueError("an internal invariant broke")
     in_parent(record, body.text, os.getpid())
-    return {"trace": CURRENT["trace"], "text": body.text, "data": data["answer"], "pid": os.getpid()}
+    return {
+        "trace": CURRENT["trace"],
+        "text": body.text,
+        "data": data["answer"],
+        "pid": os.getpid(),
+        "in_compute_process": calls.in_compute_process(),
+    }
 
 
 def record(text: str, pid: int) -> None:
@@ -72,6 +78,7 @@ def test_context_travels_to_the_child_and_in_parent_calls_come_back(pool):
     answer = run(pool, Echo(text="hello"))
     CURRENT["trace"] = "none"
     assert b'"trace":"trace-1"' in answer and b'"data":42' in answer and b'"text":"hello"' in answer
+    assert b'"in_compute_process":true' in answer and not calls.in_compute_process()
     child = pool.pids()[0]
     assert child != os.getpid() and [("hello", child)] == RECORDED, "record ran here, with the child's pid"
 

@@ -50,7 +50,12 @@ def test_derived_form_gives_the_same_estimator_and_identical_predictions(tmp_pat
     from_entry = _load(folder, [tmp_path / "cache"], again)
     assert first.paths == ["model.skops"] and again.paths == ["model.skops"]
     (entry,) = (tmp_path / "cache").iterdir()
-    assert entry.name.startswith("artifact-v1-") and sorted(p.name for p in entry.iterdir()) == [
+    assert entry.name.startswith(f"artifact-v{derived.FORMAT}-") and sorted(
+        p.name for p in entry.iterdir()
+    ) == [
+        "coef.npy",
+        "idf.npy",
+        "linear.json",
         "model.skops",
         "vocabularies.json",
     ]
@@ -129,7 +134,7 @@ def test_the_app_answers_the_same_from_the_derived_form(tmp_path, reviews):
                     for version in ("1", "2")
                 ]
             )
-        assert len(list((tmp_path / "cache").glob("artifact-v1-*"))) == 2
+        assert len(list((tmp_path / "cache").glob(f"artifact-v{derived.FORMAT}-*"))) == 2
     assert answers[0] == answers[1]
 
 
@@ -139,7 +144,8 @@ def test_an_entry_another_process_wrote_meanwhile_is_kept(tmp_path):
     metadata = json.loads((folder / "metadata.json").read_text())
     estimator = load_skops(folder / "model.skops")
     first = derived.write(tmp_path / "cache", metadata["artifact_sha256"], estimator)
+    assert first is not None
     inode = (first / "vocabularies.json").stat().st_ino
     second = derived.write(tmp_path / "cache", metadata["artifact_sha256"], estimator)
-    assert second == first and (second / "vocabularies.json").stat().st_ino == inode
+    assert second is not None and second == first and (second / "vocabularies.json").stat().st_ino == inode
     assert [p.name for p in (tmp_path / "cache").iterdir()] == [first.name]  # no staging folder left

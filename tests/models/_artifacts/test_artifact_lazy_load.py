@@ -1,6 +1,7 @@
-"""Artifacts recorded in the cache folder are verified at start-up and deserialized after readiness:
-the app is ready before they load, a request arriving meanwhile waits for the load and gets the right
-answer, and an artifact that fails only when deserialized is still reported (issue 18)."""
+"""Artifacts recorded in the cache folder are verified at start-up and read after readiness (their
+serving form; a pipeline that compute processes score is deserialized there): the app is ready before
+they load, a request arriving meanwhile waits for the load and gets the right answer, and an artifact
+that fails only when deserialized is still reported (issue 18)."""
 
 import json
 import pickle
@@ -51,20 +52,20 @@ def test_ready_before_the_artifacts_load_and_a_request_meanwhile_waits_for_them(
         expected = _answers(client)
 
     release, loads = threading.Event(), []
-    deserialize = model_store._deserialize
+    read_form = model_store._serving_form
 
     def held_back(*args, **kwargs):
         loads.append(args[0].parent.name)
         release.wait(60)
-        return deserialize(*args, **kwargs)
+        return read_form(*args, **kwargs)
 
-    monkeypatch.setattr(model_store, "_deserialize", held_back)
+    monkeypatch.setattr(model_store, "_serving_form", held_back)
     with _app(store, cache) as client:
         assert client.get("/health/ready").status_code == 200
         resource = client.app.state.resources.get("model_store")
         models = [resource.get(name) for name in ("sentiment", "flight_delay")]
         versions = [v for model in models if model is not None for v in model.versions.values()]
-        assert len(versions) == 4 and not any(v.content.loaded for v in versions)
+        assert len(versions) == 4 and not any(v.form.loaded or v.content.loaded for v in versions)
         with ThreadPoolExecutor(len(REQUESTS)) as pool:
             pending = [pool.submit(client.post, path, json=body) for path, body in REQUESTS]
             time.sleep(0.5)
@@ -78,7 +79,8 @@ def test_ready_before_the_artifacts_load_and_a_request_meanwhile_waits_for_them(
         assert [a.status_code for a in answers] == [200] * len(REQUESTS)
         assert [a.json() for a in answers] == expected
         wait_started(client)
-        assert all(v.content.loaded for v in versions) and sorted(loads) == ["1", "1", "2", "2"]
+        assert all(v.form.loaded for v in versions) and sorted(loads) == ["1", "1", "2", "2"]
+        assert not any(v.content.loaded for v in versions)  # nothing deserialized in this process
 
 
 def _forge_broken(folder) -> None:
