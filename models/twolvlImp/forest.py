@@ -53,7 +53,7 @@ class Forest:
         ]
         if not per_tree:
             return np.zeros(self.n_features)
-        mean = np.mean(per_tree, axis=0, dtype=np.float64)
+        mean = np.asarray(per_tree, dtype=np.float64).mean(axis=0)
         return mean / np.sum(mean)
 
 
