@@ -66,20 +66,27 @@ def tree_seeds(seed: int, trees: int) -> np.ndarray:
     return np.random.RandomState(seed).randint(MAX_SEED, size=trees)
 
 
-def _grow(spec: ForestSpec, seed: int, draw_p: np.ndarray):
+def _grow(spec: ForestSpec, seed: int, draw_p: np.ndarray, rng: np.random.RandomState):
+    """One tree of `spec` grown with `random_state=seed`. Its random numbers come from `rng` re-seeded
+    with `seed` (the same stream as a new `RandomState(seed)`, without building a new generator,
+    which takes ≈ 0.12 ms of the GIL each: scikit-learn builds three per tree)."""
     from sklearn.tree import DecisionTreeRegressor, ExtraTreeRegressor
 
     if spec.kind == "rfr":
         rows = len(spec.y)
-        drawn = np.random.RandomState(seed).choice(rows, rows, replace=True, p=draw_p)
+        rng.seed(seed)
+        drawn = rng.choice(rows, rows, replace=True, p=draw_p)
         weights = np.bincount(drawn, minlength=rows).astype(np.float64)
         tree = DecisionTreeRegressor(
-            max_depth=spec.max_depth, max_features=spec.max_features, random_state=seed
+            max_depth=spec.max_depth, max_features=spec.max_features, random_state=rng
         )
     else:
         weights = spec.weights
-        tree = ExtraTreeRegressor(max_depth=spec.max_depth, max_features=spec.max_features, random_state=seed)
-    return tree.fit(spec.X, spec.y, sample_weight=weights, check_input=False)
+        tree = ExtraTreeRegressor(max_depth=spec.max_depth, max_features=spec.max_features, random_state=rng)
+    rng.seed(seed)
+    tree.fit(spec.X, spec.y, sample_weight=weights, check_input=False)
+    tree.random_state = seed  # what it was grown with; `rng` serves the thread's next tree
+    return tree
 
 
 def fit_forests(specs: list[ForestSpec], n_jobs: int = 1) -> list[Forest]:
@@ -97,6 +104,7 @@ def fit_forests(specs: list[ForestSpec], n_jobs: int = 1) -> list[Forest]:
     lock = threading.Lock()
 
     def work() -> None:
+        rng = np.random.RandomState()
         # scikit-learn's configuration is per thread
         with config_context(skip_parameter_validation=True, assume_finite=True):
             while True:
@@ -105,7 +113,7 @@ def fit_forests(specs: list[ForestSpec], n_jobs: int = 1) -> list[Forest]:
                 if task is None:
                     return
                 f, t = task
-                grown[f][t] = _grow(specs[f], int(seeds[f][t]), draw_p[f])
+                grown[f][t] = _grow(specs[f], int(seeds[f][t]), draw_p[f], rng)
 
     if n_jobs <= 1:
         work()
