@@ -99,37 +99,31 @@ def cv_folds(n_rows: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
 
 
 def truncated_tree_predictions(trees: list, X: np.ndarray, depths) -> np.ndarray:
-    """Per-tree predictions of a forest's `trees` cut at each depth: shape (len(depths), trees, rows).
+    """Per-tree predictions of a forest's `trees` (scikit-learn `Tree` structures) cut at each
+    depth: shape (len(depths), trees, rows).
 
-    Each row's leaf (`Tree.apply`) climbs to its ancestor at each depth, all rows at once: a few
-    array operations per level instead of a sparse decision path per tree."""
+    A row's node at depth d is its leaf when the leaf lies no deeper, else the leaf's ancestor at
+    depth d. The trees number their nodes depth first (a node, then its left subtree, then its right
+    one), so that ancestor is the last node at depth d numbered before the leaf: a running maximum
+    over the nodes gives every node's ancestor at every depth at once, whatever the tree's depth."""
     rows = np.ascontiguousarray(X, dtype=np.float32)  # the trees' own dtype, as `predict` converts
+    limits = np.array([np.iinfo(np.intp).max if d is None else d for d in depths])[:, None]
     out = np.empty((len(depths), len(trees), len(X)))
-    deepest_first = sorted(range(len(depths)), key=lambda k: -np.inf if depths[k] is None else -depths[k])
     for t, tree in enumerate(trees):
-        nodes = tree.tree_
-        depth = nodes.compute_node_depths() - 1  # the root's depth is 0
-        internal = np.flatnonzero(nodes.children_left >= 0)
-        parent = np.zeros(nodes.node_count, dtype=np.intp)
-        parent[nodes.children_left[internal]] = internal
-        parent[nodes.children_right[internal]] = internal
-        values = nodes.value[:, 0, 0]
-        node = nodes.apply(rows)
-        for k in deepest_first:
-            if depths[k] is not None:
-                while (deeper := depth[node] > depths[k]).any():
-                    node = np.where(deeper, parent[node], node)
-            out[k, t] = values[node]
+        depth = tree.compute_node_depths() - 1  # the root's depth is 0
+        ids = np.arange(tree.node_count)
+        last_at_limit = np.maximum.accumulate(np.where(depth == limits, ids, 0), axis=1)
+        cut = np.where(depth <= limits, ids, last_at_limit)  # (depths, nodes): the node each node reads
+        out[:, t] = tree.value[:, 0, 0][cut[:, tree.apply(rows)]]
     return out
 
 
 def truncated_importances(trees: list, n_features: int, depths) -> np.ndarray:
-    """Impurity-based feature importances of a forest's `trees` cut at each depth, shape (depths,
+    """Impurity-based feature importances of a forest's `trees` (`Tree` structures) cut at each depth, shape (depths,
     features): what `feature_importances_` reports for the forest grown with that `max_depth` (per
     tree normalised to sum 1, averaged over the trees that split, normalised)."""
     summed = np.zeros((len(depths), n_features))
-    for tree in trees:
-        nodes = tree.tree_
+    for nodes in trees:
         internal = np.flatnonzero(nodes.children_left >= 0)
         if not len(internal):
             continue

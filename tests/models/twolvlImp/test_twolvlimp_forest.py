@@ -19,7 +19,7 @@ def weighted_rows(rows: int = 150, columns: int = 12, seed: int = 3):
 
 def same_tree(a, b) -> bool:
     return all(
-        np.array_equal(getattr(a.tree_, field), getattr(b.tree_, field))
+        np.array_equal(getattr(a, field), getattr(b, field))
         for field in (
             "feature",
             "threshold",
@@ -41,7 +41,7 @@ def test_trees_and_importances_are_scikit_learns(kind, max_features, threads):
     )
     grown = forest.fit_forest(kind, X, y, weights, 25, 7, threads, max_features=max_features)
     assert len(grown.trees) == 25
-    assert all(same_tree(a, b) for a, b in zip(reference.estimators_, grown.trees))
+    assert all(same_tree(a.tree_, b) for a, b in zip(reference.estimators_, grown.trees))
     assert np.array_equal(grown.feature_importances(), reference.feature_importances_)
 
 
@@ -57,7 +57,7 @@ def test_forests_grown_together_equal_each_grown_alone():
         alone = forest.fit_forests([spec])[0]
         assert len(grown.trees) == spec.trees
         assert all(same_tree(a, b) for a, b in zip(alone.trees, grown.trees))
-    assert max(tree.get_depth() for tree in together[1].trees) <= 3
+    assert max(tree.max_depth for tree in together[1].trees) <= 3
 
 
 def test_unknown_kind_is_refused():
