@@ -83,6 +83,8 @@ def fit_forests(specs: list[ForestSpec], n_jobs: int = 1) -> list[Forest]:
     for spec in specs:
         if spec.kind not in KINDS:
             raise ValueError(f"unknown forest {spec.kind!r}")
+        if not np.isfinite(spec.X).all():  # the builder is given no missing-value mask
+            raise ValueError("forests are grown on imputed matrices: every value must be finite")
     seeds = [tree_seeds(spec.seed, spec.trees) for spec in specs]
     weights = [np.ascontiguousarray(spec.weights, dtype=np.float64) for spec in specs]
     draw_p = [w / np.sum(w) for w in weights]

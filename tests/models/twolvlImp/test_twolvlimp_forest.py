@@ -60,7 +60,10 @@ def test_forests_grown_together_equal_each_grown_alone():
     assert max(tree.max_depth for tree in together[1].trees) <= 3
 
 
-def test_unknown_kind_is_refused():
+def test_unknown_kind_and_missing_values_are_refused():
     X, y, weights = weighted_rows(rows=20)
     with pytest.raises(ValueError, match="unknown forest"):
         forest.fit_forest("gbr", X, y, weights, 2, 0)
+    X[3, 1] = np.nan
+    with pytest.raises(ValueError, match="imputed"):
+        forest.fit_forest("rfr", X, y, weights, 2, 0)
