@@ -119,9 +119,9 @@ def truncated_tree_predictions(trees: list, X: np.ndarray, depths) -> np.ndarray
 
 
 def truncated_importances(trees: list, n_features: int, depths) -> np.ndarray:
-    """Impurity-based feature importances of a forest's `trees` (`Tree` structures) cut at each depth, shape (depths,
-    features): what `feature_importances_` reports for the forest grown with that `max_depth` (per
-    tree normalised to sum 1, averaged over the trees that split, normalised)."""
+    """Impurity-based feature importances of a forest's `trees` (`Tree` structures) cut at each
+    depth, shape (depths, features): what `feature_importances_` reports for the forest grown with
+    that `max_depth` (per tree normalised to sum 1, averaged over the trees that split, normalised)."""
     summed = np.zeros((len(depths), n_features))
     for nodes in trees:
         internal = np.flatnonzero(nodes.children_left >= 0)
