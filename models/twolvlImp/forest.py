@@ -115,7 +115,7 @@ def fit_forests(specs: list[ForestSpec], n_jobs: int = 1) -> list[Forest]:
         return tree
 
     def work() -> None:
-        rng = np.random.RandomState()
+        rng = np.random.RandomState(0)  # re-seeded with each tree's seed before every draw
         while True:
             with lock:
                 task = next(queue, None)
