@@ -1,5 +1,5 @@
 """Time twolvlImp's reference requests (and the simple one with `history: true` and with
-IterativeImputer) on a cold server (fresh process, as ready as a started server: data loaded and
+IterativeImputer, and MANUAL requests of each model family: two predictors, 100 trees) on a cold server (fresh process, as ready as a started server: data loaded and
 the model's WARMUP done, nothing else cached) and warm.
 
 Prints seconds, machine units (seconds / calibrate.py's figure, the mean of a measurement before
@@ -24,7 +24,23 @@ REFERENCE = {
     "simple + history": (None, None),
     "simple Iterative": (None, None),
     "time-consuming": (26.2, 10.72),
+    "MANUAL 2 rfr 100": (None, None),
+    "MANUAL 2 etr 100": (None, None),
+    "MANUAL 2 gbr 100": (None, None),
 }
+TWO_PREDICTORS = {"manual_predictors": ["wdi-AG.LND.AGRI.ZS", "wdi-SP.DYN.LE00.IN"], "estimators": 100}
+BODIES = {
+    "simple": ("SIMPLE", {"history": False}),
+    "simple + history": ("SIMPLE", {"history": True}),
+    "simple Iterative": ("SIMPLE", {"history": False, "interpolator": "IterativeImputer"}),
+    "time-consuming": ("AFS", {"history": False}),
+    **{
+        f"MANUAL 2 {model} 100": ("SIMPLE", {"history": False, "model": model, **TWO_PREDICTORS})
+        for model in ("rfr", "etr", "gbr")
+    },
+}
+"""Each request: the repo's example it starts from (`schemas.SIMPLE_EXAMPLE` or `AFS_EXAMPLE`) and
+what it changes."""
 TARGET = {"simple Iterative": "≤ 2 units cold", "time-consuming": "≤ 0.5 units cold, RMSE ≤ 11.26"}
 
 CHILD = """
@@ -35,10 +51,8 @@ from models.twolvlImp import WARMUP, service
 from models.twolvlImp.schemas import AFS_EXAMPLE, SIMPLE_EXAMPLE, TrainRequest
 indicators = load_indicator_dataset(DEFAULT_DATASET_PATH)
 WARMUP({"indicators": indicators})
-name = sys.argv[1]
-body = TrainRequest(**{**(AFS_EXAMPLE if name == "time-consuming" else SIMPLE_EXAMPLE),
-                      "history": name.endswith("history"),
-                      **({"interpolator": "IterativeImputer"} if name.endswith("Iterative") else {})})
+base, changes = json.loads(sys.argv[1])
+body = TrainRequest(**{**(AFS_EXAMPLE if base == "AFS" else SIMPLE_EXAMPLE), **changes})
 runs = []
 for _ in range(int(sys.argv[2])):
     started = time.perf_counter()
@@ -59,7 +73,7 @@ def calibrate() -> float:
 def measure(name: str, repeats: int, repo: Path = REPO) -> dict:
     """Runs in a fresh process: the first run is cold (only the warm-up done), the others warm."""
     out = subprocess.run(
-        [sys.executable, "-W", "ignore", "-c", CHILD, name, str(repeats)],
+        [sys.executable, "-W", "ignore", "-c", CHILD, json.dumps(BODIES[name]), str(repeats)],
         cwd=repo,
         capture_output=True,
         text=True,
@@ -96,7 +110,7 @@ def main() -> None:
         rmse = statistics.median(result["rmse"] for result in results)
         ref_units, ref_rmse = REFERENCE[name]
         print(
-            f"{label:6s} {name:17s} cold {cold:7.3f} s = {cold / unit:6.3f} units | warm {warm:7.3f} s = "
+            f"{label:6s} {name:18s} cold {cold:7.3f} s = {cold / unit:6.3f} units | warm {warm:7.3f} s = "
             f"{warm / unit:6.3f} units | replaced system {ref_units or '—'} units | CV RMSE {rmse:.3f}"
             + (f" (replaced system {ref_rmse})" if ref_rmse else "")
             + (f" | target {TARGET[name]}" if name in TARGET else "")

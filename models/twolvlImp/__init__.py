@@ -9,7 +9,6 @@ from api_app.run_model import run_model
 from common.constants import MAIN_ENDPOINT_TAG
 from common.model_package import IndicatorsDep, Resources
 from models.twolvlImp import catalog, service
-from models.twolvlImp.libraries import load_libraries
 from models.twolvlImp.preprocess import PREDICTOR_MISSING_MAX, TARGET_MISSING_MAX
 from models.twolvlImp.schemas import (
     BacktestRequest,
@@ -26,9 +25,10 @@ REQUIRED_RESOURCES = ("indicators",)
 
 
 def WARMUP(resources: Resources) -> None:
-    """Import the model's libraries and build the catalogue of supported years before the model
-    reports ready, so the first request of a freshly started server pays for neither."""
-    load_libraries()
+    """Import the model's libraries, find their thread pools and build the catalogue of supported
+    years before the model reports ready, so the first request of a freshly started server pays for
+    none of them."""
+    service.thread_pools()
     catalog.supported_years(resources["indicators"])
 
 

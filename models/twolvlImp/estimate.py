@@ -7,18 +7,19 @@ Cost formula, per stage, in machine units (seconds / `bench/calibrate.py`'s figu
               processes report back, in one of them)
               KNN 0.045 · Simple 0.005 · Iterative 0.006 × candidates (MANUAL: 0.08 per chosen
               predictor: only it and its nearest columns are imputed)
-    select    AFS 0.0002 × the columns its rounds rank (all candidates once, then the shortlist of
-              a few × number_predictor: `selection.elimination_schedule`) + 0.026 per round ·
+    select    AFS 0.00022 × the columns its rounds rank (all candidates once, then the shortlist of
+              a few × number_predictor: `selection.elimination_schedule`) + 0.0006 per round ·
               PCA 0.01 · MANUAL 0
     train     per model family (`all`: 0.76 × the three's sum): a fixed part (CV folds, final
               fit, intervals) plus per tree × (1 + a share per selected predictor beyond the
               first) × rows / 200:
-              rfr 0.007 + 0.0043 × (1 + 0.05 per predictor) · etr 0.001 + 0.0034 × (1 + 0.07 …) ·
-              gbr 0.017 + 0.0086 × (1 + 0.036 …); a forest whose CV folds fit on two threads
+              rfr 0.00046 + 0.00055 × (1 + 0.25 per predictor) · etr 0.00043 + 0.00054 × (1 + 0.17 …) ·
+              gbr 0.021 + 0.0062 × (1 + 0.07 …); a forest whose CV folds fit on two threads
               (`training.forest_threads`) divides its trees' part by 1.3. A forest's trees are its
               5 CV folds' and the final one fitted beside them (`training.search_forest`); boosting
               has 23 fits of sequential stages (20 CV, the final model, two quantile models).
-              Re-fitted on the current training code from 80 interleaved timings (bench/README.md,
+              Re-fitted on CPU seconds from 68 timings in one sitting when the forests' trees came
+              to be grown by `forest.fit_forests` (rfr and etr ≈ 5× cheaper; bench/README.md,
               "Duration estimates").
     history   0.02 (curves of every training country, the blend's fit), plus 0.1 the first time
               for a (target, year): choosing its curve
@@ -69,8 +70,8 @@ MACHINE_SECONDS = 1.8
 PREPARE_UNITS = {"KNNImputer": 0.045, "SimpleImputer": 0.005}
 ITERATIVE_UNITS_PER_COLUMN = 0.006
 ITERATIVE_FOCUSED_UNITS = 0.08
-RANK_UNITS_PER_COLUMN = 0.0002
-RANK_ROUND_UNITS = 0.026
+RANK_UNITS_PER_COLUMN = 0.00022
+RANK_ROUND_UNITS = 0.0006
 PCA_UNITS = 0.01
 
 
@@ -85,14 +86,14 @@ class TreeCost:
 
 
 TRAIN_COSTS = {
-    "rfr": TreeCost(fixed=0.007, per_tree=0.0043, per_predictor=0.05),
-    "etr": TreeCost(fixed=0.001, per_tree=0.0034, per_predictor=0.07),
-    "gbr": TreeCost(fixed=0.017, per_tree=0.0086, per_predictor=0.036),
+    "rfr": TreeCost(fixed=0.00046, per_tree=0.00055, per_predictor=0.25),
+    "etr": TreeCost(fixed=0.00043, per_tree=0.00054, per_predictor=0.17),
+    "gbr": TreeCost(fixed=0.021, per_tree=0.0062, per_predictor=0.07),
 }
-ALL_SHARE = 0.76
+ALL_SHARE = 0.84
 """`all`'s train units over the sum of the three families': it fits each family's CV models only
-(a forest's 5 of 6, boosting's 20 of 23), then refits the winner (measured 0.56–0.98, median 0.76,
-10 runs)."""
+(a forest's 5 of 6, boosting's 20 of 23), then refits the winner (measured 0.77–1.0, median 0.84,
+8 runs)."""
 TRAIN_THREADS = 2
 """`training.train_and_predict`'s threads: a forest large enough fits its CV folds on two."""
 THREAD_SPEEDUP = 1.3

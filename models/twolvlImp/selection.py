@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from models.twolvlImp.forest import fit_forest
 from models.twolvlImp.training import forest_threads
 
 RANKING_TREES = 30
@@ -39,18 +40,25 @@ def recursive_elimination(
     them, then rounds drop half of them at a time, so the cost grows with the candidates once instead
     of with log(candidates) rounds over most of them. The ranking forest is smaller than the final
     model (fewer trees, a fraction of the features per split): it only has to order the columns.
+    It is `RandomForestRegressor(RANKING_TREES, max_features=RANKING_MAX_FEATURES, random_state=seed)`
+    grown by `forest.fit_forest`.
     """
-    from sklearn.ensemble import RandomForestRegressor
-
     remaining = np.arange(X.shape[1])
     schedule = elimination_schedule(X.shape[1], n_select)
     for ranked, keep in zip(schedule, [*schedule[1:], n_select]):
         threads = forest_threads(RANKING_TREES, len(y), ranked * RANKING_MAX_FEATURES, n_jobs)
-        forest = RandomForestRegressor(
-            n_estimators=RANKING_TREES, max_features=RANKING_MAX_FEATURES, random_state=seed, n_jobs=threads
+        ranking = fit_forest(
+            "rfr",
+            X[:, remaining],
+            y,
+            weights,
+            RANKING_TREES,
+            seed,
+            threads,
+            max_features=RANKING_MAX_FEATURES,
         )
-        forest.fit(X[:, remaining], y, sample_weight=weights)
-        least_first = np.argsort(forest.feature_importances_, kind="stable")
+        importances = ranking.feature_importances()
+        least_first = np.argsort(importances, kind="stable")
         remaining = remaining[np.sort(least_first[ranked - keep :])]
     return remaining.tolist()
 

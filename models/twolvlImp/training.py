@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from common.telemetry import span
+from models.twolvlImp.forest import ForestSpec, fit_forests, tree_input
 
 FOREST_DEPTHS: tuple[int | None, ...] = (2, 3, 4, 6, 8, 12, None)
 GBR_DEPTHS: tuple[int, ...] = (2, 3, 4, 6)
@@ -97,38 +98,32 @@ def cv_folds(n_rows: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
     )
 
 
-def truncated_tree_predictions(forest, X: np.ndarray, depths) -> np.ndarray:
-    """Per-tree predictions of `forest` cut at each depth: shape (len(depths), trees, rows).
+def truncated_tree_predictions(trees: list, X: np.ndarray, depths) -> np.ndarray:
+    """Per-tree predictions of a forest's `trees` (scikit-learn `Tree` structures) cut at each
+    depth: shape (len(depths), trees, rows).
 
-    Each row's leaf (`Tree.apply`) climbs to its ancestor at each depth, all rows at once: a few
-    array operations per level instead of a sparse decision path per tree."""
+    A row's node at depth d is its leaf when the leaf lies no deeper, else the leaf's ancestor at
+    depth d. The trees number their nodes depth first (a node, then its left subtree, then its right
+    one), so that ancestor is the last node at depth d numbered before the leaf: a running maximum
+    over the nodes gives every node's ancestor at every depth at once, whatever the tree's depth."""
     rows = np.ascontiguousarray(X, dtype=np.float32)  # the trees' own dtype, as `predict` converts
-    out = np.empty((len(depths), len(forest.estimators_), len(X)))
-    deepest_first = sorted(range(len(depths)), key=lambda k: -np.inf if depths[k] is None else -depths[k])
-    for t, tree in enumerate(forest.estimators_):
-        nodes = tree.tree_
-        depth = nodes.compute_node_depths() - 1  # the root's depth is 0
-        internal = np.flatnonzero(nodes.children_left >= 0)
-        parent = np.zeros(nodes.node_count, dtype=np.intp)
-        parent[nodes.children_left[internal]] = internal
-        parent[nodes.children_right[internal]] = internal
-        values = nodes.value[:, 0, 0]
-        node = nodes.apply(rows)
-        for k in deepest_first:
-            if depths[k] is not None:
-                while (deeper := depth[node] > depths[k]).any():
-                    node = np.where(deeper, parent[node], node)
-            out[k, t] = values[node]
+    limits = np.array([np.iinfo(np.intp).max if d is None else d for d in depths])[:, None]
+    out = np.empty((len(depths), len(trees), len(X)))
+    for t, tree in enumerate(trees):
+        depth = tree.compute_node_depths() - 1  # the root's depth is 0
+        ids = np.arange(tree.node_count)
+        last_at_limit = np.maximum.accumulate(np.where(depth == limits, ids, 0), axis=1)
+        cut = np.where(depth <= limits, ids, last_at_limit)  # (depths, nodes): the node each node reads
+        out[:, t] = tree.value[:, 0, 0][cut[:, tree.apply(rows)]]
     return out
 
 
-def truncated_importances(forest, depths) -> np.ndarray:
-    """Impurity-based feature importances of `forest` with its trees cut at each depth, shape
-    (depths, features): what `feature_importances_` reports for the forest grown with that
-    `max_depth` (per tree normalised to sum 1, averaged over the trees that split, normalised)."""
-    summed = np.zeros((len(depths), forest.n_features_in_))
-    for tree in forest.estimators_:
-        nodes = tree.tree_
+def truncated_importances(trees: list, n_features: int, depths) -> np.ndarray:
+    """Impurity-based feature importances of a forest's `trees` (`Tree` structures) cut at each
+    depth, shape (depths, features): what `feature_importances_` reports for the forest grown with
+    that `max_depth` (per tree normalised to sum 1, averaged over the trees that split, normalised)."""
+    summed = np.zeros((len(depths), n_features))
+    for nodes in trees:
         internal = np.flatnonzero(nodes.children_left >= 0)
         if not len(internal):
             continue
@@ -141,31 +136,12 @@ def truncated_importances(forest, depths) -> np.ndarray:
         for k, cut in enumerate(depths):
             kept = slice(None) if cut is None else depth < cut
             per_feature = np.bincount(
-                nodes.feature[internal][kept], weights=decrease[kept], minlength=forest.n_features_in_
+                nodes.feature[internal][kept], weights=decrease[kept], minlength=n_features
             )
             total = per_feature.sum()
             summed[k] += per_feature / total if total > 0 else per_feature
     totals = summed.sum(axis=1, keepdims=True)
     return np.divide(summed, totals, out=np.zeros_like(summed), where=totals > 0)
-
-
-def _forest_fold(kind, X, y, w, train, test, n_estimators, seed, n_jobs) -> np.ndarray:
-    """Predictions of every candidate depth for the fold's test rows, shape (depths, test rows)."""
-    forest = make_model(kind, n_estimators, None, seed, n_jobs).fit(
-        X[train], y[train], sample_weight=w[train]
-    )
-    return truncated_tree_predictions(forest, X[test], FOREST_DEPTHS).mean(axis=1)
-
-
-def _final_forest(kind, X, y, w, X_predict, n_estimators, seed) -> tuple[np.ndarray, np.ndarray]:
-    """The forest on every training row at full depth, read at every candidate depth: each tree's
-    predictions of `X_predict` (depths, trees, rows) and the importances (depths, features)."""
-    forest = make_model(kind, n_estimators, None, seed).fit(X, y, sample_weight=w)
-    if len(X_predict):
-        per_tree = truncated_tree_predictions(forest, X_predict, FOREST_DEPTHS)
-    else:
-        per_tree = np.empty((len(FOREST_DEPTHS), n_estimators, 0))
-    return per_tree, truncated_importances(forest, FOREST_DEPTHS)
 
 
 def search_forest(
@@ -178,32 +154,35 @@ def search_forest(
     n_jobs: int,
     X_predict: np.ndarray | None = None,
 ) -> Search:
-    """The folds' forests (and, given `X_predict`, the final one) are fitted side by side on `n_jobs`
-    threads when their work is large enough (a forest builds its trees without the GIL); small ones
-    one after the other on this thread."""
-    from joblib import Parallel, delayed
-
+    """Each fold's forest at full depth (and, given `X_predict`, the final forest on every row) is
+    grown in one pool of `n_jobs` threads when their work is large enough (`forest.fit_forests`:
+    the trees of `RandomForestRegressor`/`ExtraTreesRegressor` with `random_state=seed`), then every
+    candidate depth is read off them."""
     folds = cv_folds(len(y), seed)
     rows, columns = X.shape
-    forests = len(folds) + (X_predict is not None)
-    fold_threads = forest_threads(n_estimators * forests, rows, columns, n_jobs)
-    tasks = [
-        delayed(_forest_fold)(kind, X, y, w, train, test, n_estimators, seed, 1) for train, test in folds
-    ]
+    X32, y64 = tree_input(X, y)
+    w64 = np.asarray(w, dtype=np.float64)
+    specs = [ForestSpec(kind, X32[train], y64[train], w64[train], n_estimators, seed) for train, _ in folds]
     if X_predict is not None:
-        tasks.append(delayed(_final_forest)(kind, X, y, w, X_predict, n_estimators, seed))
-    results = Parallel(n_jobs=fold_threads, prefer="threads")(tasks)
+        specs.append(ForestSpec(kind, X32, y64, w64, n_estimators, seed))
+    forests = fit_forests(specs, forest_threads(n_estimators * len(specs), rows, columns, n_jobs))
     oof = np.empty((len(FOREST_DEPTHS), len(y)))
     fold_mse = np.empty((len(FOREST_DEPTHS), len(folds)))
-    for f, ((_, test), predictions) in enumerate(zip(folds, results)):
+    for f, ((_, test), forest) in enumerate(zip(folds, forests)):
+        predictions = truncated_tree_predictions(forest.trees, X32[test], FOREST_DEPTHS).mean(axis=1)
         oof[:, test] = predictions
         fold_mse[:, f] = ((predictions - y[test]) ** 2).mean(axis=1)
     scores = fold_mse.mean(axis=1)
     best = int(np.argmin(scores))
     final = None
     if X_predict is not None:
-        per_tree, importances = results[-1]
-        final = CutForest(per_tree[best], importances[best])
+        trees = forests[-1].trees
+        per_tree = (
+            truncated_tree_predictions(trees, X_predict, FOREST_DEPTHS[best : best + 1])[0]
+            if len(X_predict)
+            else np.empty((n_estimators, 0))
+        )
+        final = CutForest(per_tree, truncated_importances(trees, columns, FOREST_DEPTHS[best : best + 1])[0])
     return Search(kind, FOREST_DEPTHS[best], float(scores[best]), oof[best], final)
 
 

@@ -15,6 +15,10 @@ def noisy(rows: int = 120, columns: int = 8, seed: int = 1) -> tuple[np.ndarray,
     return X, 3 * X[:, 0] + 2 * X[:, 1] + 0.3 * rng.normal(size=rows)
 
 
+def structures(forest: RandomForestRegressor) -> list:
+    return [tree.tree_ for tree in forest.estimators_]
+
+
 def test_knn_fill_matches_scikit_learn():
     rng = np.random.default_rng(0)
     train, query = rng.normal(size=(80, 30)), rng.normal(size=(7, 30))
@@ -46,7 +50,7 @@ def test_prepare_splits_training_rows_and_sids_to_predict(dataset):
 def test_truncated_forest_equals_depth_limited_forest():
     X, y = noisy()
     full = RandomForestRegressor(20, random_state=0).fit(X[:90], y[:90])
-    cut = training.truncated_tree_predictions(full, X[90:], (1, None)).mean(axis=1)
+    cut = training.truncated_tree_predictions(structures(full), X[90:], (1, None)).mean(axis=1)
     for k, depth in enumerate((1, None)):
         limited = RandomForestRegressor(20, max_depth=depth, random_state=0).fit(X[:90], y[:90])
         assert np.allclose(cut[k], limited.predict(X[90:]))
@@ -55,7 +59,7 @@ def test_truncated_forest_equals_depth_limited_forest():
 def test_truncated_predictions_read_each_depth_off_the_decision_path():
     X, y = noisy()
     forest = RandomForestRegressor(10, random_state=0).fit(X[:90], y[:90])
-    cut = training.truncated_tree_predictions(forest, X[90:], training.FOREST_DEPTHS)
+    cut = training.truncated_tree_predictions(structures(forest), X[90:], training.FOREST_DEPTHS)
     for t, tree in enumerate(forest.estimators_):
         path = tree.decision_path(X[90:]).toarray().astype(bool)
         depth = tree.tree_.compute_node_depths() - 1
@@ -69,7 +73,7 @@ def test_truncated_predictions_read_each_depth_off_the_decision_path():
 def test_truncated_importances_equal_depth_limited_forest():
     X, y = noisy()
     full = RandomForestRegressor(20, random_state=0).fit(X, y)
-    cut = training.truncated_importances(full, (1, 3, None))
+    cut = training.truncated_importances(structures(full), X.shape[1], (1, 3, None))
     for k, depth in enumerate((1, 3, None)):
         limited = RandomForestRegressor(20, max_depth=depth, random_state=0).fit(X, y)
         assert cut[k].sum() == pytest.approx(1.0)
@@ -85,10 +89,11 @@ def test_final_forest_from_the_search_is_the_forest_fitted_on_every_row():
     assert found.final is not None and found.final.per_tree.shape == (30, 30)
     refit = RandomForestRegressor(30, random_state=0).fit(X[:120], y[:120], sample_weight=weights[:120])
     cut = training.FOREST_DEPTHS.index(found.depth)
-    per_tree = training.truncated_tree_predictions(refit, X[120:], training.FOREST_DEPTHS)[cut]
+    per_tree = training.truncated_tree_predictions(structures(refit), X[120:], training.FOREST_DEPTHS)[cut]
     assert np.allclose(found.final.per_tree, per_tree)
     assert np.allclose(
-        found.final.importances, training.truncated_importances(refit, training.FOREST_DEPTHS)[cut]
+        found.final.importances,
+        training.truncated_importances(structures(refit), X.shape[1], training.FOREST_DEPTHS)[cut],
     )
     fitted = training.train_and_predict(X[:120], y[:120], weights[:120], X[120:], "rfr", 30, "quantile", 0, 1)
     assert np.allclose(fitted.prediction, per_tree.mean(axis=0))

@@ -219,7 +219,7 @@ def test_train_cost_is_per_tree_and_grows_less_than_the_predictors():
 
     assert train("rfr", 150, 1) / train("rfr", 50, 1) == pytest.approx(3, rel=0.05)
     for family in ("rfr", "etr", "gbr"):
-        assert 1 < train(family, 50, 10) / train(family, 50, 1) < 2, "per tree, not per predictor"
+        assert 1 < train(family, 50, 10) / train(family, 50, 1) < 10, "per tree, less than per predictor"
     assert train("gbr", 10, 1) > train("rfr", 10, 1), "boosting's 23 fits cost more than a small forest"
     families = sum(train(m, 50, 5) for m in ("rfr", "etr", "gbr"))
     assert train("gbr", 50, 5) < train("all", 50, 5) < families, "`all` fits the CV models of the three"
