@@ -133,6 +133,7 @@ class ProcessPool:
         self._context = multiprocessing.get_context(start_method) if isolation == "process" else None
         self.uses_zygote = isolation == "process" and start_method == "fork" and zygote.SUPPORTED
         self._zygote: Zygote | None = None
+        self._retired: list[Zygote] = []
         self._compute_warm_up: Callable[[], None] | None = None
         self._admission = threading.BoundedSemaphore(workers + queue_size)
         self._running = threading.BoundedSemaphore(workers)
@@ -196,6 +197,7 @@ class ProcessPool:
         previous, self._zygote = self._zygote, Zygote(self.resolve, self._compute_warm_up)
         if previous is not None:
             previous.retire()
+            self._retired = [z for z in self._retired if z.process.is_alive()] + [previous]
         return self._zygote
 
     def _start(self) -> ComputeProcess:
@@ -397,9 +399,10 @@ class ProcessPool:
         for process in busy:
             process.kill()
         with self._fork_lock:
-            if self._zygote is not None:
-                self._zygote.retire()
-                self._zygote = None
+            zygotes = [*self._retired, *([self._zygote] if self._zygote is not None else [])]
+            self._zygote, self._retired = None, []
+        for zygote in zygotes:  # their compute processes are gone: they exit at once
+            zygote.stop(STOP_GRACE_SECONDS)
         self._threads.shutdown(wait=False, cancel_futures=True)
 
 

@@ -78,6 +78,18 @@ class Zygote:
             self._control.close()
         threading.Thread(target=self.process.join, name="zygote-reaper", daemon=True).start()
 
+    def stop(self, seconds: float) -> None:
+        """Retire it and wait up to `seconds` for it to exit (its compute processes were stopped
+        first), then kill it; reaped either way."""
+        with contextlib.suppress(OSError):
+            self._control.close()
+        deadline = time.monotonic() + seconds
+        while self.process.is_alive() and time.monotonic() < deadline:  # (is_alive reaps it)
+            time.sleep(0.01)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(5)
+
 
 def _main(control: socket.socket, resolve: Resolver, warm_up: Callable[[], None] | None) -> None:
     api = os.getppid()
