@@ -2,6 +2,7 @@
 
 import asyncio
 import functools
+import json
 import logging
 import multiprocessing
 import time
@@ -27,11 +28,11 @@ from api_app.security import admin as key_admin
 from api_app.security.access import AccessControl, authorize
 from api_app.security.headers import SecurityHeaders
 from api_app.security.keys import KeyStore
-from common.calls import register_context
+from common.calls import Call, register_context
 from common.compute import ComputePool, install_pool, install_processes, uninstall_pool, uninstall_processes
 from common.errors import ErrorResponse
 from common.jobs import build_jobs
-from common.machine_speed import HOST
+from common.machine_speed import HOST, probe
 from common.model_package import Resources
 from common.processes import DataLoader, ProcessPool
 from common.resources import READY, ResourceStore
@@ -176,7 +177,15 @@ async def _start_up(
     if await _warm_up(discovery, store, app.state.warmed, app.state.compute_warmed, processes):
         log.info("compute processes forked again after the warm-ups")
     if settings.machine_speed_probe:
-        HOST.measure_in_background()
+        HOST.measure_in_background(
+            functools.partial(_probe_unit, processes, settings.compute_timeout_seconds)
+        )
+
+
+def _probe_unit(processes: ProcessPool, timeout: float) -> float:
+    """This host's machine unit, measured in a compute process (`common.machine_speed.probe`)."""
+    answer = asyncio.run(processes.run(Call.of(probe, None), timeout))
+    return float(json.loads(answer))
 
 
 def _compute_processes(settings: Settings, store: ResourceStore) -> ProcessPool:
