@@ -49,7 +49,11 @@ class Zygote:
     def __init__(self, resolve: Resolver, warm_up: Callable[[], None] | None) -> None:
         self._control, child_end = socket.socketpair()
         context = multiprocessing.get_context("fork")
-        self.process = context.Process(target=_main, args=(child_end, resolve, warm_up), name="sids-zygote")
+        # daemon: should this process exit without stopping the pool, multiprocessing's exit handler
+        # terminates the zygote instead of waiting for it
+        self.process = context.Process(
+            target=_main, args=(child_end, resolve, warm_up), name="sids-zygote", daemon=True
+        )
         self.process.start()
         child_end.close()
 
