@@ -401,8 +401,8 @@ class ProcessPool:
         with self._fork_lock:
             zygotes = [*self._retired, *([self._zygote] if self._zygote is not None else [])]
             self._zygote, self._retired = None, []
-        for zygote in zygotes:  # their compute processes are gone: they exit at once
-            zygote.stop(STOP_GRACE_SECONDS)
+        for retiring in zygotes:  # their compute processes are gone: they exit at once
+            retiring.stop(STOP_GRACE_SECONDS)
         self._threads.shutdown(wait=False, cancel_futures=True)
 
 
