@@ -23,6 +23,7 @@ class DiscoveredPackage:
     error: str | None = None
     health: Health | None = None
     warmup: Warmup | None = None
+    compute_warmup: Warmup | None = None
 
     @property
     def mounted_router(self) -> APIRouter:
@@ -56,6 +57,7 @@ def _load(package: str, name: str) -> DiscoveredPackage:
             required_resources=module.REQUIRED_RESOURCES,
             health=module.HEALTH,
             warmup=module.WARMUP,
+            compute_warmup=module.COMPUTE_WARMUP,
         )
     except Exception as exc:
         log.exception("model package %s failed to load; it is left out", name)

@@ -1,6 +1,8 @@
 """create_app(settings): middleware, error handlers, lifespan (data loading) and model routers."""
 
 import asyncio
+import functools
+import json
 import logging
 import multiprocessing
 import time
@@ -18,7 +20,7 @@ from api_app.audit.middleware import AuditMiddleware
 from api_app.audit.writer import AuditWriter
 from api_app.cached_route import CachedAnswers
 from api_app.database import make_engine, upgrade_to_head
-from api_app.discovery import Discovery, discover
+from api_app.discovery import DiscoveredPackage, Discovery, discover
 from api_app.metrics_server import MetricsServer
 from api_app.middleware import ALLOWED_METHODS, RequestGuard
 from api_app.openapi_security import document_security
@@ -26,11 +28,12 @@ from api_app.security import admin as key_admin
 from api_app.security.access import AccessControl, authorize
 from api_app.security.headers import SecurityHeaders
 from api_app.security.keys import KeyStore
-from common.calls import register_context
+from common.calls import Call, register_context
 from common.compute import ComputePool, install_pool, install_processes, uninstall_pool, uninstall_processes
 from common.errors import ErrorResponse
 from common.jobs import build_jobs
-from common.machine_speed import HOST
+from common.machine_speed import HOST, probe
+from common.model_package import Resources
 from common.processes import DataLoader, ProcessPool
 from common.resources import READY, ResourceStore
 from common.settings import Settings, get_settings
@@ -95,15 +98,30 @@ async def _load_resources(settings: Settings, store: ResourceStore, names: list[
             store.set_failed(name, f"{type(exc).__name__}: {exc}")
 
 
-async def _warm_up(discovery: Discovery, store: ResourceStore, warmed: set[str]) -> bool:
-    """Run each model's optional WARMUP once its resources are loaded, unless it ran before the process
-    was forked (`warmed`, api_app.serve); a failure only costs speed. Whether any ran."""
+def _resources(package: DiscoveredPackage, store: ResourceStore) -> Resources | None:
+    """The package's loaded resources, or None while one is not loaded."""
+    if not all(store.state(name).state == READY for name in package.required_resources):
+        return None
+    return {name: store.get(name) for name in package.required_resources}
+
+
+async def _warm_up(
+    discovery: Discovery,
+    store: ResourceStore,
+    warmed: set[str],
+    compute_warmed: set[str],
+    processes: ProcessPool,
+) -> bool:
+    """Run each model's optional WARMUP here once its resources are loaded, then their COMPUTE_WARMUP
+    where the compute processes are forked from (`ProcessPool.warm_up`: in a new zygote, which the
+    compute processes are then forked from), unless they ran before this process was forked (`warmed`,
+    `compute_warmed`: api_app.serve); a failure only costs speed. Whether any ran."""
     ran = False
     for package in discovery.mounted:
         if package.warmup is None or package.name in warmed:
             continue
-        if all(store.state(name).state == READY for name in package.required_resources):
-            resources = {name: store.get(name) for name in package.required_resources}
+        resources = _resources(package, store)
+        if resources is not None:
             started = time.perf_counter()
             ran = True
             try:
@@ -112,7 +130,27 @@ async def _warm_up(discovery: Discovery, store: ResourceStore, warmed: set[str])
             except Exception:
                 log.exception("warm-up of %s failed; it serves without it", package.name)
         warmed.add(package.name)
-    return ran
+    pending = [p for p in discovery.mounted if p.compute_warmup is not None and p.name not in compute_warmed]
+    compute_warmed.update(p.name for p in pending)
+    if not (ran or pending):
+        return False
+    await asyncio.to_thread(processes.warm_up, functools.partial(compute_warm_up, pending, store))
+    return True
+
+
+def compute_warm_up(packages: list[DiscoveredPackage], store: ResourceStore) -> None:
+    """The COMPUTE_WARMUP of `packages` whose resources are loaded, with the data as it is now (runs
+    in the zygote, again in each new one after the data changed)."""
+    for package in packages:
+        resources = _resources(package, store)
+        if package.compute_warmup is None or resources is None:
+            continue
+        started = time.perf_counter()
+        try:
+            package.compute_warmup(resources)
+            log.info("compute warm-up of %s done in %.2f s", package.name, time.perf_counter() - started)
+        except Exception:
+            log.exception("compute warm-up of %s failed; it computes without it", package.name)
 
 
 async def _start_up(
@@ -124,9 +162,10 @@ async def _start_up(
     processes: ProcessPool,
 ) -> None:
     """Load the data (artifacts verified, not deserialized) and fork the compute processes: then the
-    app is ready. The models' warm-ups (their libraries, artifacts, catalogues) follow in the
-    background, and the compute processes are forked again to inherit what they loaded; a request that
-    needs something meanwhile loads it itself (an artifact load in progress is waited for)."""
+    app is ready. The models' warm-ups follow in the background (WARMUP here: artifacts, catalogues;
+    COMPUTE_WARMUP in a new zygote: libraries, caches), and the compute processes are forked again to
+    inherit what they loaded; a request that needs something meanwhile loads it itself (an artifact
+    load in progress is waited for)."""
     started = time.perf_counter()
     await _load_resources(settings, store, needed)
     await asyncio.to_thread(processes.refresh)
@@ -135,11 +174,18 @@ async def _start_up(
     # Without keys to look up, the audit database is brought to its schema (Alembic) after readiness;
     # the records of the first requests wait in memory until then.
     app.state.audit.start()
-    if await _warm_up(discovery, store, app.state.warmed):
-        await asyncio.to_thread(processes.refresh)
+    if await _warm_up(discovery, store, app.state.warmed, app.state.compute_warmed, processes):
         log.info("compute processes forked again after the warm-ups")
     if settings.machine_speed_probe:
-        HOST.measure_in_background()
+        HOST.measure_in_background(
+            functools.partial(_probe_unit, processes, settings.compute_timeout_seconds)
+        )
+
+
+def _probe_unit(processes: ProcessPool, timeout: float) -> float:
+    """This host's machine unit, measured in a compute process (`common.machine_speed.probe`)."""
+    answer = asyncio.run(processes.run(Call.of(probe, None), timeout))
+    return float(json.loads(answer))
 
 
 def _compute_processes(settings: Settings, store: ResourceStore) -> ProcessPool:
@@ -264,6 +310,7 @@ def create_app(
     app.state.resources = store
     app.state.computing = False
     app.state.warmed = set()
+    app.state.compute_warmed = set()
     app.state.model_prefixes = {p.mounted_router.prefix: p.name for p in discovery.mounted}
     app.state.jobs, app.state.cache = build_jobs(settings, lambda: app.state.processes)
     app.state.flights = {}

@@ -3,13 +3,15 @@
 `uvicorn --workers N` starts each worker as a fresh interpreter (multiprocessing's spawn), so each
 imports the libraries and loads the dataset and the model store again: every worker costs about as
 much memory as the first. Here one master process binds the port, builds the app, loads every
-resource the mounted models need and runs their WARMUP (library imports, catalogues), freezes the
-garbage collector's view of those objects (`gc.freeze`, so collections in the workers do not write to
-the shared pages), then forks WEB_CONCURRENCY workers. Each worker serves the inherited listening
-socket with `uvicorn.Server` (the `GuardedHttpToolsProtocol` limits included) and runs the app's
-lifespan itself: jobs, the audit writer, its own compute processes (forked from the worker, so they
-share the same pages); the data the master loaded is already in place, so its start-up only forks
-them. The pages stay shared copy-on-write; a worker's own memory is what it writes after the fork.
+resource the mounted models need and runs their WARMUP and COMPUTE_WARMUP (library imports,
+catalogues), freezes the garbage collector's view of those objects (`gc.freeze`, so collections in
+the workers do not write to the shared pages), then forks WEB_CONCURRENCY workers. Each worker serves
+the inherited listening socket with `uvicorn.Server` (the `GuardedHttpToolsProtocol` limits included)
+and runs the app's lifespan itself: jobs, the audit writer, its own zygote and compute processes
+(forked from the worker, so they share the same pages); the data the master loaded is already in
+place, so its start-up only forks them. The pages stay shared copy-on-write; a worker's own memory is
+what it writes after the fork. (A worker's API process thus maps the analytic libraries the master
+imported, shared with every other process; with one process, `uvicorn`, they live only in the zygote.)
 
 The master replaces a worker that exits (with a growing pause if they keep dying at once; it gives up
 when a worker fails its start-up, as uvicorn does), and on SIGTERM or SIGINT sends SIGTERM to every
@@ -73,8 +75,10 @@ class Worker:
 
 
 def preload(app: "FastAPI") -> None:
-    """Load, in this process, every resource the mounted models need and run their WARMUP, into the
-    app's own resource store: the workers' start-up finds them ready. Then ask each model's HEALTH
+    """Load, in this process, every resource the mounted models need and run their WARMUP and
+    COMPUTE_WARMUP, into the app's own resource store: the workers' start-up finds them ready, and
+    each worker's compute processes (forked from its zygote, forked from the worker) share the
+    libraries with every other worker's. Then ask each model's HEALTH
     once (what readiness asks; the artifact models build their serving state then) and build the
     OpenAPI schema, so the workers inherit those too. A failure here is logged and left to each
     worker's start-up, which retries and reports it through readiness."""
@@ -92,17 +96,28 @@ def preload(app: "FastAPI") -> None:
             log.exception("data %s failed to load before forking; each worker loads it", name)
     loaded = {name for name in needed if store.state(name).state == READY}
     for package in discovery.mounted:
-        if package.warmup is None or not set(package.required_resources) <= loaded:
+        if not set(package.required_resources) <= loaded:
             continue
-        started = time.perf_counter()
-        try:
-            package.warmup({name: store.get(name) for name in package.required_resources})
-            app.state.warmed.add(package.name)
-            log.info(
-                "warm-up of %s done before forking in %.2f s", package.name, time.perf_counter() - started
-            )
-        except Exception:
-            log.exception("warm-up of %s failed before forking; each worker tries it again", package.name)
+        for kind, hook, done in (
+            ("warm-up", package.warmup, app.state.warmed),
+            ("compute warm-up", package.compute_warmup, app.state.compute_warmed),
+        ):
+            if hook is None:
+                continue
+            started = time.perf_counter()
+            try:
+                hook({name: store.get(name) for name in package.required_resources})
+                done.add(package.name)
+                log.info(
+                    "%s of %s done before forking in %.2f s",
+                    kind,
+                    package.name,
+                    time.perf_counter() - started,
+                )
+            except Exception:
+                log.exception(
+                    "%s of %s failed before forking; each worker tries it again", kind, package.name
+                )
     for package in discovery.mounted:  # what a model builds on first use (artifact models: ONNX sessions)
         if package.health is not None:
             try:

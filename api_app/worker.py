@@ -1,7 +1,7 @@
 """`python -m api_app.worker`: run model jobs from the Redis queue (JOB_BACKEND=redis).
 
-Loads the data the selected models need (MODEL_SERVICE) once and runs their WARMUP (library imports,
-catalogues), then runs WORKER_CONCURRENCY rq workers that fork a work horse per job, so every job
+Loads the data the selected models need (MODEL_SERVICE) once and runs their WARMUP and COMPUTE_WARMUP
+(library imports, catalogues), then runs WORKER_CONCURRENCY rq workers that fork a work horse per job, so every job
 shares the loaded data and imported libraries; what a job builds
 that others can reuse (twolvlImp's imputed matrices) goes to Redis (common.shared_store). SIGTERM is a warm
 shutdown: running jobs finish, then the process exits (give pods a termination grace period longer
@@ -57,15 +57,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _warm_up(discovery: Discovery) -> None:
-    """Run each model's WARMUP (its library imports, catalogues) once, before any work horse is forked,
-    so every job starts with them in place instead of paying for them again."""
+    """Run each model's WARMUP and COMPUTE_WARMUP (its library imports, catalogues) once, before any
+    work horse is forked, so every job starts with them in place instead of paying for them again."""
     for package in discovery.mounted:
-        if package.warmup is None:
-            continue
-        try:
-            package.warmup({name: data_for(name) for name in package.required_resources})
-        except Exception:
-            log.exception("warm-up of %s failed; its jobs run without it", package.name)
+        for hook in (package.warmup, package.compute_warmup):
+            if hook is None:
+                continue
+            try:
+                hook({name: data_for(name) for name in package.required_resources})
+            except Exception:
+                log.exception("warm-up of %s failed; its jobs run without it", package.name)
 
 
 def _serve(settings: Settings, burst: bool) -> int:

@@ -12,8 +12,9 @@ leaves some out):
   ships it. A startup timeline (seconds after the process started) comes from one run's log lines.
 - memory: resident memory (VmRSS) of the server process at ready, once the warm-ups that run after
   readiness are done (and the compute processes forked again), and after one request to each main
-  endpoint (target ≤ 200 MiB; replaced system 240 MB); PSS of the server with its compute processes
-  alongside. The timeline is read after the requests, so it shows the warm-ups too.
+  endpoint (target ≤ 200 MiB; replaced system 240 MB); PSS of the server with every process under it
+  (its zygote and compute processes) alongside. The timeline is read after the requests, so it shows
+  the warm-ups too.
 - workers: the PSS of the server with one and with two worker processes, each with its compute
   processes, and what the second adds (target ≤ 60 MiB): `uvicorn --workers` (each worker a fresh
   interpreter that loads everything again) and `python -m api_app.serve` (workers forked from a
@@ -68,7 +69,8 @@ TIMELINE_MARKS = (
     (re.compile(r"Application startup complete"), "port open (lifespan done)"),
     (re.compile(r"data (\S+) loaded"), "data {0} loaded"),
     (COMPUTE_STARTED, "compute processes started (ready from here)"),
-    (re.compile(r"warm-up of (\S+) done"), "warm-up of {0} done"),
+    (re.compile(r"(?<!compute )warm-up of (\S+) done"), "warm-up of {0} done"),
+    (re.compile(r"compute warm-up of (\S+) done"), "compute warm-up of {0} done (in the zygote)"),
     (FORKED_AGAIN, "compute processes forked again after the warm-ups"),
 )
 
@@ -233,13 +235,11 @@ def one_start(repo: Path, env: dict[str, str], requests: list[tuple[str, dict]])
         figures: dict[str, Any] = {
             "ready": ready,
             "rss_ready": rss_mib(pid),
-            "pss_tree_ready": pss_mib(pid) + sum(pss_mib(c) for c in children(pid)),
+            "pss_tree_ready": tree_pss(pid)[0],
         }
         server.wait_warm_ups()
         time.sleep(1)
-        figures.update(
-            rss_warm=rss_mib(pid), pss_tree_warm=pss_mib(pid) + sum(pss_mib(c) for c in children(pid))
-        )
+        figures.update(rss_warm=rss_mib(pid), pss_tree_warm=tree_pss(pid)[0])
         with httpx.Client(base_url=server.url, timeout=120) as client:
             models = client.get("/").json()["models"]
             failed = []
@@ -252,7 +252,7 @@ def one_start(repo: Path, env: dict[str, str], requests: list[tuple[str, dict]])
             # taken after the requests, so that it shows the warm-ups that run after readiness too
             timeline=sorted([*server.timeline(), (ready, "GET /health/ready 200")]),
             rss_after=rss_mib(pid),
-            pss_tree_after=pss_mib(pid) + sum(pss_mib(c) for c in children(pid)),
+            pss_tree_after=tree_pss(pid)[0],
             failed=failed,
             models=models,
         )
@@ -266,11 +266,14 @@ def tree_pss(pid: int) -> tuple[float, float]:
     anonymous part. Mapped files (libraries) are shared with every process on the host that maps
     them, other people's servers too, so their share moves with what else runs; anonymous memory is
     shared only within this tree."""
-    below = [tree_pss(child) for child in children(pid)]
-    return (
-        pss_mib(pid) + sum(total for total, _ in below),
-        pss_mib(pid, "Pss_Anon") + sum(anonymous for _, anonymous in below),
-    )
+    try:
+        below = [tree_pss(child) for child in children(pid)]
+        return (
+            pss_mib(pid) + sum(total for total, _ in below),
+            pss_mib(pid, "Pss_Anon") + sum(anonymous for _, anonymous in below),
+        )
+    except (FileNotFoundError, ProcessLookupError):  # it exited meanwhile (a retired zygote)
+        return 0.0, 0.0
 
 
 def workers_pss(repo: Path, env: dict[str, str], workers: int, forked: bool) -> tuple[float, float]:
@@ -453,7 +456,7 @@ def main() -> None:
         f"{median('rss_after'):.0f} MiB (target ≤ 200 MiB; replaced system 240 MB)"
     )
     print(
-        f"PSS of the server and its compute processes: {median('pss_tree_ready'):.0f} MiB at ready, "
+        f"PSS of the server and the processes under it: {median('pss_tree_ready'):.0f} MiB at ready, "
         f"{median('pss_tree_warm'):.0f} MiB after the warm-ups, {median('pss_tree_after'):.0f} MiB after "
         "the requests"
     )

@@ -1,6 +1,6 @@
 """Time twolvlImp's reference requests (and the simple one with `history: true` and with
 IterativeImputer, and MANUAL requests of each model family: two predictors, 100 trees) on a cold server (fresh process, as ready as a started server: data loaded and
-the model's WARMUP done, nothing else cached) and warm.
+the model's WARMUP and COMPUTE_WARMUP done, nothing else cached) and warm.
 
 Prints seconds, machine units (seconds / calibrate.py's figure, the mean of a measurement before
 and one after the requests) and the CV RMSE of each request, the median of `--runs` fresh processes
@@ -47,10 +47,11 @@ CHILD = """
 import json, sys, time
 from common.settings import DEFAULT_DATASET_PATH
 from shared_dataloader import load_indicator_dataset
-from models.twolvlImp import WARMUP, service
+from models.twolvlImp import COMPUTE_WARMUP, WARMUP, service
 from models.twolvlImp.schemas import AFS_EXAMPLE, SIMPLE_EXAMPLE, TrainRequest
 indicators = load_indicator_dataset(DEFAULT_DATASET_PATH)
 WARMUP({"indicators": indicators})
+COMPUTE_WARMUP({"indicators": indicators})
 base, changes = json.loads(sys.argv[1])
 body = TrainRequest(**{**(AFS_EXAMPLE if base == "AFS" else SIMPLE_EXAMPLE), **changes})
 runs = []

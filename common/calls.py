@@ -152,7 +152,7 @@ def _answer(call: Call, resolve: Resolver, progress: Progress | None) -> tuple[s
             return "error", error_payload(exc, call.context.get(JOB_ID, ""))
 
 
-def _close_inherited_files(keep: int) -> None:
+def _close_inherited_files(keep: set[int]) -> None:
     """Close what a forked child inherited from the API process (its listening socket, client
     connections, event-loop pipes): held open here, they would keep a connection alive after the
     API process closed it, and the port open after it stopped listening."""
@@ -161,9 +161,17 @@ def _close_inherited_files(keep: int) -> None:
     except OSError:  # no /proc (macOS)
         descriptors = list(range(3, 4096))
     for descriptor in descriptors:
-        if descriptor > 2 and descriptor != keep:
+        if descriptor > 2 and descriptor not in keep:
             with contextlib.suppress(OSError):
                 os.close(descriptor)
+
+
+def _has_descriptor(stream: Any) -> bool:
+    try:
+        stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return False
+    return True
 
 
 def reopen_standard_streams() -> None:
@@ -195,14 +203,21 @@ def reopen_standard_streams() -> None:
                 handler.stream = replaced[id(handler.stream)]
 
 
-def serve(conn: Any, resolve: Resolver) -> None:
-    """Main loop of a compute process: one call after the other until told to stop or orphaned."""
+def prepare_child(keep: int) -> None:
+    """What a process forked from the API process does first: drop the parent's wakeup pipe, streams
+    and descriptors (all but `keep`), leave Ctrl-C to the parent, and never scan the inherited objects."""
     signal.set_wakeup_fd(-1)  # the parent's event loop wakeup pipe is not ours
     reopen_standard_streams()
-    _close_inherited_files(keep=conn.fileno())
+    streams = {stream.fileno() for stream in (sys.stdout, sys.stderr) if _has_descriptor(stream)}
+    _close_inherited_files(keep={keep, *streams})  # a stream may be a file above 2 (a test's capture)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     gc.freeze()  # the inherited objects are never scanned (scanning would copy their pages)
+
+
+def serve(conn: Any, resolve: Resolver) -> None:
+    """Main loop of a compute process: one call after the other until told to stop or orphaned."""
+    prepare_child(keep=conn.fileno())
     parent = os.getppid()
     while True:
         while not conn.poll(1.0):

@@ -3,14 +3,17 @@
 
 The service measures it once in the background after it is ready (`HOST.measure_in_background`),
 with a fifth of the trees (tree fitting time is linear in their number), so that estimates of model
-durations hold on the machine that serves them, loaded or not. Nothing waits for it: until it is
-measured `HOST.unit_seconds` is None.
+durations hold on the machine that serves them, loaded or not; the fit runs in a compute process
+(`probe`), where the computations it stands for run and scikit-learn is already imported, so the API
+process does not import it. Nothing waits for it: until it is measured `HOST.unit_seconds` is None.
 """
 
 import logging
 import statistics
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -38,6 +41,11 @@ def machine_unit(trees: int = TREES, runs: int = 3) -> float:
     return statistics.median(fixed_workload(trees) for _ in range(runs)) * TREES / trees
 
 
+def probe(body: Any = None, data: Any = None) -> float:
+    """The service's measurement (a model function: it runs as a call in a compute process)."""
+    return machine_unit(PROBE_TREES, PROBE_RUNS)
+
+
 class HostSpeed:
     """The machine unit of this host, measured once per process in a background thread."""
 
@@ -46,10 +54,13 @@ class HostSpeed:
         self._started = threading.Lock()
         self._thread: threading.Thread | None = None
 
-    def measure_in_background(self) -> None:
+    def measure_in_background(self, measure: Callable[[], float] = probe) -> None:
+        """Set `unit_seconds` to `measure()` in a background thread (once per process)."""
         if not self._started.acquire(blocking=False):
             return
-        self._thread = threading.Thread(target=self._measure, name="machine-speed", daemon=True)
+        self._thread = threading.Thread(
+            target=self._measure, args=(measure,), name="machine-speed", daemon=True
+        )
         self._thread.start()
 
     def wait(self, timeout: float | None = None) -> float | None:
@@ -58,9 +69,9 @@ class HostSpeed:
             self._thread.join(timeout)
         return self.unit_seconds
 
-    def _measure(self) -> None:
+    def _measure(self, measure: Callable[[], float]) -> None:
         try:
-            self.unit_seconds = machine_unit(PROBE_TREES, PROBE_RUNS)
+            self.unit_seconds = measure()
             log.info(
                 "machine unit of this host: %.3f s (fixed forest, %d trees scaled to %d)",
                 self.unit_seconds,

@@ -5,11 +5,17 @@ Discovery (`api_app/discovery.py`) imports the package and reads exactly these n
 - `router` (required): the `APIRouter` with the package's endpoints.
 - `REQUIRED_RESOURCES` (optional, default `()`): names of the shared resources its endpoints use, keys
   of `shared_dataloader.LOADERS` (e.g. `"indicators"`). Each is loaded once at startup and shared.
-- `WARMUP` (optional): `WARMUP(resources)`, called once with `{name: loaded resource}` in the
-  background after the app reports ready (the compute processes are then forked again so they inherit
-  what it loaded), e.g. to import the model's libraries or build a cache the first request would pay
-  for; a request arriving before it is done loads what it needs itself. A failure is logged and only
-  costs speed.
+- `WARMUP` (optional): `WARMUP(resources)`, called once with `{name: loaded resource}` in the API
+  process, in the background after the app reports ready, for what the endpoints that run there need
+  (a catalogue an endpoint answers from, an artifact model's predictors); a request arriving before
+  it is done loads what it needs itself. A failure is logged and only costs speed.
+- `COMPUTE_WARMUP` (optional): `COMPUTE_WARMUP(resources)`, the same but run where the compute
+  processes are forked from (`common.processes`): on Linux a zygote process forked from the API
+  process once the data is loaded, so the libraries a model computes with (scikit-learn, SciPy) and
+  the caches its computations use are shared copy-on-write by every compute process and never loaded
+  into the API process. Where there is no zygote (`COMPUTE_ISOLATION=thread`, no fork) it runs in
+  the API process after `WARMUP`. Import the libraries inside the functions that use them, so that
+  the API process, which only validates and routes, does not import them either.
 - `HEALTH` (optional): `HEALTH(app)` → `{"state": "ready" | "loading" | "failed", "error"?, "detail"?}`,
   the model's entry in `GET /health/ready` (default: the state of its resources).
 
@@ -31,7 +37,7 @@ if TYPE_CHECKING:
     from shared_dataloader import IndicatorDataset  # common imports nothing else of the project at run time
 
 Resources = Mapping[str, Any]
-"""The loaded resources of a package, by name (what `WARMUP` receives)."""
+"""The loaded resources of a package, by name (what `WARMUP` and `COMPUTE_WARMUP` receive)."""
 Warmup = Callable[[Resources], None]
 HealthReport = dict[str, str]
 Health = Callable[[FastAPI], HealthReport]
@@ -55,6 +61,9 @@ class ModelPackage(Protocol):
     def WARMUP(self) -> Warmup | None: ...
 
     @property
+    def COMPUTE_WARMUP(self) -> Warmup | None: ...
+
+    @property
     def HEALTH(self) -> Health | None: ...
 
 
@@ -67,6 +76,7 @@ class _Conforming:
     router: APIRouter
     REQUIRED_RESOURCES: tuple[str, ...]
     WARMUP: Warmup | None
+    COMPUTE_WARMUP: Warmup | None
     HEALTH: Health | None
 
 
@@ -92,9 +102,9 @@ def conform(module: ModuleType) -> ModelPackage:
             f"found {resources!r}"
         )
     hooks: dict[str, Any] = {}
-    for name in ("WARMUP", "HEALTH"):
+    for name in ("WARMUP", "COMPUTE_WARMUP", "HEALTH"):
         hook = getattr(module, name, None)
         if hook is not None and not callable(hook):
             raise ContractError(f"{where}: {name} must be a function, found {type(hook).__name__}")
         hooks[name] = hook
-    return _Conforming(router, tuple(resources), hooks["WARMUP"], hooks["HEALTH"])
+    return _Conforming(router, tuple(resources), hooks["WARMUP"], hooks["COMPUTE_WARMUP"], hooks["HEALTH"])

@@ -1,10 +1,13 @@
 """Model computations in persistent compute processes that can be stopped.
 
-A `ProcessPool` keeps up to `workers` child processes; each runs one call at a time and stays up
+A `ProcessPool` keeps up to `workers` compute processes; each runs one call at a time and stays up
 between calls, so what a model caches in its process (imputed matrices, catalogues) serves the
-next call. Where the platform can fork (Linux, macOS) the children are forked from the API process
-after its data is loaded: they share the loaded DataFrames copy-on-write and never parse the CSVs
-again. Elsewhere (Windows) they are spawned and load the data they are asked for once each.
+next call. On Linux they are forked from a zygote (`common.zygote`), itself forked from the API
+process once its data is loaded, that ran the models' COMPUTE_WARMUP: they share the loaded
+DataFrames and the libraries copy-on-write and never parse the CSVs again, while the API process
+never imports the libraries. Where the platform can fork but has no pidfd (macOS) they are forked
+from the API process itself, and COMPUTE_WARMUP runs there. Elsewhere (Windows) they are spawned
+and load the data they are asked for once each.
 
 A call that overruns its time limit or is cancelled has its process killed and replaced at once;
 the other processes, and their caches, are untouched.
@@ -22,14 +25,18 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as wait_for_any
+from multiprocessing.process import BaseProcess
 from typing import Any
 
+from common import zygote
 from common.calls import Call, DataLoader, Resolver, execute, run_outbox, serve
 from common.errors import ComputeTimeout, Overloaded, Unavailable
 from common.jobs.types import Cancelled, JobFailed
 from common.metrics import COMPUTE_IN_FLIGHT, COMPUTE_PROCESSES_REPLACED
 from common.progress import Progress
+from common.zygote import Watched, Zygote, ZygoteGone
 
 __all__ = ["Call", "DataLoader", "ProcessPool"]
 
@@ -41,38 +48,63 @@ STOP_GRACE_SECONDS = 2.0
 
 
 class ComputeProcess:
-    def __init__(self, context: Any, resolve: Resolver, generation: int) -> None:
-        self.conn, child_end = context.Pipe()
-        self.process = context.Process(target=serve, args=(child_end, resolve), name="sids-compute")
-        self.process.start()
-        child_end.close()
+    """A compute process as the API process sees it: the connection to it, and a handle to tell
+    whether it is alive and to kill it (a child of this process, or one a zygote forked)."""
+
+    def __init__(self, conn: Connection, handle: "BaseProcess | Watched", generation: int) -> None:
+        self.conn = conn
+        self.handle = handle
         self.generation = generation
+
+    @classmethod
+    def started(cls, context: Any, resolve: Resolver, generation: int) -> "ComputeProcess":
+        """A child of this process (forked or spawned by multiprocessing)."""
+        conn, child_end = context.Pipe()
+        process = context.Process(target=serve, args=(child_end, resolve), name="sids-compute")
+        process.start()
+        child_end.close()
+        return cls(conn, process, generation)
+
+    @classmethod
+    def forked_by(cls, zygote: Zygote, generation: int) -> "ComputeProcess":
+        conn, pid, pidfd = zygote.fork()
+        return cls(conn, Watched(pid, pidfd), generation)
 
     @property
     def pid(self) -> int:
-        pid: int = self.process.pid
+        pid = self.handle.pid
+        if pid is None:  # a multiprocessing process before its start; `started` starts it
+            raise RuntimeError("the compute process was not started")
         return pid
 
+    def is_alive(self) -> bool:
+        return self.handle.is_alive()
+
     def _exited(self, seconds: float) -> bool:
-        """Whether the process ends within `seconds` (polled: its sentinel closes with the
+        """Whether the process ends within `seconds` (polled: a child's sentinel closes with the
         descriptors the child drops at start, so `join` cannot be used)."""
         deadline = time.monotonic() + seconds
-        while self.process.is_alive() and time.monotonic() < deadline:
+        while self.is_alive() and time.monotonic() < deadline:
             time.sleep(0.01)
-        return not self.process.is_alive()
+        return not self.is_alive()
+
+    def _release(self) -> None:
+        self.conn.close()
+        if isinstance(self.handle, Watched):
+            self.handle.close()
 
     def kill(self) -> None:
         with contextlib.suppress(OSError, ValueError):
-            self.process.kill()
+            self.handle.kill()
         self._exited(5)
-        self.conn.close()
+        self._release()
 
     def stop(self) -> None:
         with contextlib.suppress(OSError, ValueError):
             self.conn.send(None)
         if not self._exited(STOP_GRACE_SECONDS):
             self.kill()
-        self.conn.close()
+        self._release()
 
 
 class ProcessPool:
@@ -82,6 +114,9 @@ class ProcessPool:
     `isolation="thread"` runs calls on threads of this process instead (for platforms where
     processes are unwanted): the same interface, but an overrun or cancelled computation can then
     only stop at its next progress report.
+
+    With `start_method="fork"` where `common.zygote.SUPPORTED`, the processes are forked by a zygote
+    (`refresh` forks a new one from this process); `warm_up` says what it runs first.
     """
 
     def __init__(
@@ -96,6 +131,10 @@ class ProcessPool:
         self.isolation = isolation
         self.resolve = resolve
         self._context = multiprocessing.get_context(start_method) if isolation == "process" else None
+        self.uses_zygote = isolation == "process" and start_method == "fork" and zygote.SUPPORTED
+        self._zygote: Zygote | None = None
+        self._retired: list[Zygote] = []
+        self._compute_warm_up: Callable[[], None] | None = None
         self._admission = threading.BoundedSemaphore(workers + queue_size)
         self._running = threading.BoundedSemaphore(workers)
         self._threads = ThreadPoolExecutor(workers + queue_size, thread_name_prefix="compute-call")
@@ -121,10 +160,13 @@ class ProcessPool:
         `prestart`, fresh idle processes are started now so the first calls pay no start-up."""
         if self.isolation != "process":
             return
-        with self._lock:
-            self._generation += 1
-            stale = [p for p in self._idle if p.generation != self._generation]
-            self._idle = [p for p in self._idle if p.generation == self._generation]
+        with self._fork_lock:
+            with self._lock:
+                self._generation += 1
+                stale = [p for p in self._idle if p.generation != self._generation]
+                self._idle = [p for p in self._idle if p.generation == self._generation]
+            if self.uses_zygote and not self._closed:
+                self._new_zygote()
         for process in stale:
             process.stop()
         while prestart and not self._closed:
@@ -140,9 +182,34 @@ class ProcessPool:
                 process.stop()
                 break
 
+    def warm_up(self, fn: Callable[[], None]) -> None:
+        """Run `fn` (the models' COMPUTE_WARMUP) where the compute processes are forked from, then
+        replace them so that they inherit what it built: in the zygote (this one and every later
+        one: `refresh` after the data changed runs it again) when there is one, here otherwise."""
+        if self.uses_zygote:
+            self._compute_warm_up = fn
+        else:
+            fn()
+        self.refresh()
+
+    def _new_zygote(self) -> Zygote:
+        """Fork a zygote from this process (with the data as it is now); retire the previous one."""
+        previous, self._zygote = self._zygote, Zygote(self.resolve, self._compute_warm_up)
+        if previous is not None:
+            previous.retire()
+            self._retired = [z for z in self._retired if z.process.is_alive()] + [previous]
+        return self._zygote
+
     def _start(self) -> ComputeProcess:
         with self._fork_lock:
-            return ComputeProcess(self._context, self.resolve, self._generation)
+            if not self.uses_zygote:
+                return ComputeProcess.started(self._context, self.resolve, self._generation)
+            current = self._zygote or self._new_zygote()
+            try:
+                return ComputeProcess.forked_by(current, self._generation)
+            except ZygoteGone as exc:
+                log.warning("%s; forking another", exc)
+                return ComputeProcess.forked_by(self._new_zygote(), self._generation)
 
     async def run(
         self,
@@ -235,7 +302,7 @@ class ProcessPool:
         with self._lock:
             while self._idle:
                 process = self._idle.pop()
-                if process.process.is_alive() and process.generation == self._generation:
+                if process.is_alive() and process.generation == self._generation:
                     self._busy.add(process)
                     return process
                 threading.Thread(target=process.stop, daemon=True).start()
@@ -247,10 +314,14 @@ class ProcessPool:
     def _give_back(self, process: ComputeProcess) -> None:
         with self._lock:
             self._busy.discard(process)
-            if not self._closed:
+            if not self._closed and process.generation == self._generation:
                 self._idle.append(process)
                 return
-        process.stop()
+            closed = self._closed
+        if closed:
+            process.stop()
+        else:  # forked before the data changed: stopped without delaying the answer
+            threading.Thread(target=process.stop, daemon=True).start()
 
     def _replace(self, process: ComputeProcess, reason: str) -> None:
         """Kill the process and start its successor, before the slot is given back."""
@@ -284,7 +355,7 @@ class ProcessPool:
         while True:
             # (not the process sentinel: the child closes the descriptors it inherited, that one too)
             ready = wait_for_any([process.conn], timeout=POLL_SECONDS)
-            if ready or not process.process.is_alive():
+            if ready or not process.is_alive():
                 try:
                     message = process.conn.recv() if ready else None
                 except (EOFError, OSError):
@@ -327,6 +398,11 @@ class ProcessPool:
             process.stop()
         for process in busy:
             process.kill()
+        with self._fork_lock:
+            zygotes = [*self._retired, *([self._zygote] if self._zygote is not None else [])]
+            self._zygote, self._retired = None, []
+        for retiring in zygotes:  # their compute processes are gone: they exit at once
+            retiring.stop(STOP_GRACE_SECONDS)
         self._threads.shutdown(wait=False, cancel_futures=True)
 
 

@@ -6,7 +6,6 @@ from fastapi import APIRouter, Query, Request, Response
 
 from api_app.run_model import run_model
 from common.body import OffLoopBodyRoute
-from common.compute import run_cpu
 from common.constants import MAIN_ENDPOINT_TAG
 from common.model_package import IndicatorsDep
 from models.CountryCorrelation import correlation, service
@@ -24,8 +23,9 @@ Category = Annotated[str, Query(title="Indicator category", examples=["Financial
 YearQuery = Annotated[Year, Query(title="Year", examples=["2014"], max_length=4)]
 
 
-def WARMUP(resources: dict[str, object]) -> None:
-    """Import the model's libraries before it reports ready (importing the app leaves them out)."""
+def COMPUTE_WARMUP(resources: dict[str, object]) -> None:
+    """Import the model's libraries where the compute processes are forked from (the API process,
+    which does not compute, never imports them)."""
     correlation.load_libraries()
 
 
@@ -73,5 +73,5 @@ async def correlate(request: Request, body: CorrelateRequest, indicators: Indica
 @router.post(
     "/cluster", response_model=CountryClusterResponse, summary="k-means clusters of SIDS (EM gap filling)"
 )
-async def cluster(body: CountryClusterRequest, indicators: IndicatorsDep) -> CountryClusterResponse:
-    return await run_cpu(service.cluster, body, indicators)
+async def cluster(request: Request, body: CountryClusterRequest, indicators: IndicatorsDep) -> Response:
+    return await run_model(request, service.cluster, body, resource="indicators")

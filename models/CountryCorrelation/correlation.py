@@ -10,7 +10,7 @@ SEED = 0
 
 
 def load_libraries() -> None:
-    """Import scikit-learn's parts used here (imported on first use, or by the model's WARMUP)."""
+    """Import scikit-learn's parts used here (imported on first use, or by the model's COMPUTE_WARMUP)."""
     import sklearn.cluster
     import sklearn.decomposition  # noqa: F401
 

@@ -14,8 +14,9 @@ from models.Statimpute.schemas import BacktestRequest, BacktestResponse, ImputeR
 REQUIRED_RESOURCES = ("indicators",)
 
 
-def WARMUP(resources: dict[str, object]) -> None:
-    """Import the model's libraries before it reports ready (importing the app leaves them out)."""
+def COMPUTE_WARMUP(resources: dict[str, object]) -> None:
+    """Import the model's libraries where the compute processes are forked from (the API process,
+    which does not compute, never imports them)."""
     backtest.load_libraries()
 
 

@@ -33,7 +33,7 @@ class HiddenYear(TypedDict):
 
 
 def load_libraries() -> None:
-    """Import scikit-learn's part used here (imported on first use, or by the model's WARMUP)."""
+    """Import scikit-learn's part used here (imported on first use, or by the model's COMPUTE_WARMUP)."""
     import sklearn.model_selection  # noqa: F401
 
 

@@ -10,8 +10,9 @@ from models.SurveyCluster.clustering import load_libraries
 from models.SurveyCluster.schemas import SurveyClusterRequest, SurveyClusterResponse
 
 
-def WARMUP(resources: dict[str, object]) -> None:
-    """Import the model's libraries before it reports ready (importing the app leaves them out)."""
+def COMPUTE_WARMUP(resources: dict[str, object]) -> None:
+    """Import the model's libraries where the compute processes are forked from (the API process,
+    which does not compute, never imports them)."""
     load_libraries()
 
 

@@ -22,7 +22,7 @@ class Clustering:
 
 def load_libraries() -> None:
     """Import kmodes and scikit-learn's parts used here (imported on first use, or by the model's
-    WARMUP)."""
+    COMPUTE_WARMUP)."""
     import kmodes.kprototypes  # noqa: F401
     import sklearn.cluster
     import sklearn.preprocessing  # noqa: F401

@@ -25,8 +25,13 @@ REQUIRED_RESOURCES = ("indicators",)
 
 
 def WARMUP(resources: Resources) -> None:
-    """Import the model's libraries, find their thread pools and build the catalogue of supported
-    years before the model reports ready, so the first request of a freshly started server pays for
+    """Build the catalogue of supported years the endpoints answer from (and validate with)."""
+    catalog.supported_years(resources["indicators"])
+
+
+def COMPUTE_WARMUP(resources: Resources) -> None:
+    """Import the model's libraries, find their thread pools and build the catalogue where the
+    compute processes are forked from, so the first request of a freshly started server pays for
     none of them."""
     service.thread_pools()
     catalog.supported_years(resources["indicators"])

@@ -68,7 +68,7 @@ FLAT_QUANTILE = 0.1
 DEFAULT_Q = 2.5
 """Normalised 90 % quantile used only when an indicator has too few samples to calibrate (rare)."""
 SMOOTH_CURVES = ("pchip", "akima")
-"""Interpolators of scipy.interpolate (imported on first use, or by the model's WARMUP)."""
+"""Interpolators of scipy.interpolate (imported on first use, or by the model's COMPUTE_WARMUP)."""
 CURVES = ("linear", *SMOOTH_CURVES)
 """Candidate curves through a country's other years (linear is the reference); beyond its first or
 last observed year every curve is flat."""

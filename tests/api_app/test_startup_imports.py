@@ -1,6 +1,7 @@
 """Cold start: importing and building the app loads no model library; the models' warm-ups load them
-after readiness, in the background; importing the metrics module changes nothing in the process
-(issues 14 and 18)."""
+after readiness, in the background, where the compute processes are forked from (the zygote), never
+in the API process of the analytic models; importing the metrics module changes nothing in the
+process (issues 14 and 18)."""
 
 import json
 import multiprocessing
@@ -24,9 +25,8 @@ MODEL_LIBRARIES = (
     "threadpoolctl",
     "joblib",
 )
-EVERY_MODEL = (
-    "twolvlImp,CountryCorrelation,Statimpute,SurveyCluster,sampleapi,flight_delay,sentiment,kserve_v2"
-)
+ANALYTIC_MODELS = "twolvlImp,CountryCorrelation,Statimpute,SurveyCluster,sampleapi"
+EVERY_MODEL = f"{ANALYTIC_MODELS},flight_delay,sentiment,kserve_v2"
 WARMED_MODULES = (
     "sklearn.cluster",
     "sklearn.model_selection",
@@ -36,33 +36,87 @@ WARMED_MODULES = (
     "scipy.interpolate",
     "joblib",
 )
-"""What the warm-ups import: the analytic models' libraries and twolvlImp's (imputers, forests, curves)."""
+"""What the compute warm-ups import: the analytic models' libraries and twolvlImp's (imputers, forests,
+curves)."""
 
 PROBE = """
-import json, sys
+import asyncio, json, sys
 sys.path.insert(0, "tests")
 from helpers.app import make_settings, wait_ready, wait_started
 
+from helpers.modules import imported
+
+ASKED = {"libraries": json.loads(sys.argv[1]), "modules": json.loads(sys.argv[3])}
+
 def loaded():
-    return sorted({m.split(".")[0] for m in sys.modules} & set(json.loads(sys.argv[1])))
+    return imported(ASKED)["libraries"]
 
 import api_app, api_app.factory
+from common.calls import Call
 report = {"import": loaded(), "models_imported": sorted(m for m in sys.modules if m.startswith("models."))}
 from fastapi.testclient import TestClient
-app = api_app.factory.create_app(make_settings(model_service=tuple(sys.argv[2].split(","))))
+from common.machine_speed import HOST
+settings = make_settings(model_service=tuple(sys.argv[2].split(",")), machine_speed_probe=True)
+app = api_app.factory.create_app(settings)
 report["create_app"] = loaded()
 with TestClient(app) as client:
     report["ready"] = wait_ready(client)["status"]
     wait_started(client)  # the warm-ups, after readiness
     report["after_warm_ups"] = loaded()
-    report["modules"] = [m for m in json.loads(sys.argv[3]) if m in sys.modules]
+    report["modules"] = imported(ASKED)["modules"]
+    answer = asyncio.run(app.state.processes.run(Call.of(imported, ASKED), timeout=60))
+    report["compute_process"] = json.loads(answer)
+    report["requests"] = {}
+    for path, body in json.loads(open(sys.argv[4]).read()):
+        response = client.post(path, json=body) if body is not None else client.get(path)
+        report["requests"][path] = response.status_code
+    report["machine_unit"] = HOST.wait(timeout=300)
+    report["after_requests"] = loaded()
 print(json.dumps(report))
 """
+SURVEY = REPO_ROOT / "shared_dataloader" / "data" / "sids" / "survey"
+SELECTION = {"dataset": "wdi", "category": "Financial Sector", "year": "2014"}
+IMPUTE = {"target": "wdi-EG.ELC.ACCS.ZS", "country": "CUB", "method": "linear"}
 
 
-def test_building_the_app_loads_no_model_library_the_warm_ups_load_them(tmp_path):
+def analytic_requests() -> list[tuple[str, dict | None]]:
+    """One request to each endpoint of the analytic models that computes (GET: None)."""
+    from models.twolvlImp.schemas import SIMPLE_EXAMPLE
+
+    metadata = json.loads((SURVEY / "metadata.json").read_text())
+    factor = sorted({row["Factor"] for row in metadata if row.get("Factor")})[0]
+    survey = {"data": json.loads((SURVEY / "data.json").read_text()), "metadata": metadata, "factor": factor}
+    simple = {**SIMPLE_EXAMPLE, "history": False}
+    return [
+        ("/twolvlImp/target_years", None),
+        (
+            "/twolvlImp/predictors",
+            {key: simple[key] for key in ("target_year", "dataset", "target", "scheme")},
+        ),
+        ("/twolvlImp/estimate", simple),
+        ("/twolvlImp/predict", simple),
+        ("/correlation/correlate", {**SELECTION, "country": "SGP"}),
+        ("/correlation/cluster", {**SELECTION, "k": 4}),
+        ("/statimpute/impute", IMPUTE),
+        ("/statimpute/backtest", {**IMPUTE, "folds": 3}),
+        ("/survey/clustering", {**survey, "max_k": 4}),
+        ("/sampleapi/predict", {"indicator": "wdi-EG.ELC.ACCS.ZS", "year": "2015"}),
+    ]
+
+
+def _probe(tmp_path, models: str, requests: list) -> dict:
+    bodies = tmp_path / "requests.json"
+    bodies.write_text(json.dumps(requests))
     done = subprocess.run(
-        [sys.executable, "-c", PROBE, json.dumps(MODEL_LIBRARIES), EVERY_MODEL, json.dumps(WARMED_MODULES)],
+        [
+            sys.executable,
+            "-c",
+            PROBE,
+            json.dumps(MODEL_LIBRARIES),
+            models,
+            json.dumps(WARMED_MODULES),
+            str(bodies),
+        ],
         cwd=REPO_ROOT,
         env={**os.environ, "STATE_DIR": str(tmp_path), "DATA_CACHE_DIR": str(tmp_path / "cache")},
         capture_output=True,
@@ -70,17 +124,39 @@ def test_building_the_app_loads_no_model_library_the_warm_ups_load_them(tmp_path
         timeout=600,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(done.stdout.strip().splitlines()[-1])
+    report: dict = json.loads(done.stdout.strip().splitlines()[-1])
+    return report
+
+
+def test_building_the_app_loads_no_model_library_the_warm_ups_load_them(tmp_path):
+    report = _probe(tmp_path, EVERY_MODEL, [])
     assert report["import"] == []
     assert report["models_imported"] == []  # importing the app imports no model package at all
     assert report["create_app"] == []
     assert report["ready"] == "ready"
-    # after readiness, the warm-ups imported what the models compute with
-    assert report["modules"] == list(WARMED_MODULES)
-    assert {"sklearn", "scipy", "kmodes", "joblib", "threadpoolctl"} <= set(report["after_warm_ups"])
-    # the artifact models load neither skops nor onnx in this process (compute processes score pipelines)
-    assert {"onnxruntime"} <= set(report["after_warm_ups"]) and not {"skops", "onnx"} & set(
-        report["after_warm_ups"]
+    # after readiness, the warm-ups imported what the models compute with where compute processes
+    # are forked from: a compute process has it all without importing anything
+    assert report["compute_process"]["modules"] == list(WARMED_MODULES)
+    libraries = {"sklearn", "scipy", "kmodes", "joblib", "threadpoolctl"}
+    assert libraries <= set(report["compute_process"]["libraries"])
+    # the API process holds none of them; the artifact models load onnxruntime there, not skops or
+    # onnx (compute processes score pipelines)
+    assert report["after_warm_ups"] == ["onnxruntime"]
+
+
+def test_the_analytic_models_libraries_stay_out_of_the_api_process(tmp_path):
+    """Their warm-ups and their computations run in the zygote and the compute processes forked from
+    it, the machine-speed probe too: the API process, after the warm-ups, the probe and a request to
+    each endpoint, holds none of them."""
+    requests = analytic_requests()
+    report = _probe(tmp_path, ANALYTIC_MODELS, requests)
+    assert report["ready"] == "ready"
+    assert report["requests"] == {path: 200 for path, _ in requests}
+    assert report["after_warm_ups"] == [] and report["modules"] == []
+    assert report["machine_unit"] > 0 and report["after_requests"] == []
+    assert report["compute_process"]["modules"] == list(WARMED_MODULES)
+    assert {"sklearn", "scipy", "kmodes", "joblib", "threadpoolctl"} <= set(
+        report["compute_process"]["libraries"]
     )
 
 

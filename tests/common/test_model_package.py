@@ -19,21 +19,30 @@ def test_a_router_alone_conforms_and_gets_the_defaults():
     package = conform(_module(router=router))
     assert package.router is router
     assert package.REQUIRED_RESOURCES == ()
-    assert package.WARMUP is None and package.HEALTH is None
+    assert package.WARMUP is None and package.COMPUTE_WARMUP is None and package.HEALTH is None
 
 
 def test_every_declared_name_is_passed_on():
     def warmup(resources):
         return None
 
+    def compute_warmup(resources):
+        return None
+
     def health(app):
         return {"state": "ready"}
 
     package = conform(
-        _module(router=APIRouter(), REQUIRED_RESOURCES=["indicators", "survey"], WARMUP=warmup, HEALTH=health)
+        _module(
+            router=APIRouter(),
+            REQUIRED_RESOURCES=["indicators", "survey"],
+            WARMUP=warmup,
+            COMPUTE_WARMUP=compute_warmup,
+            HEALTH=health,
+        )
     )
     assert package.REQUIRED_RESOURCES == ("indicators", "survey")
-    assert package.WARMUP is warmup and package.HEALTH is health
+    assert package.WARMUP is warmup and package.COMPUTE_WARMUP is compute_warmup and package.HEALTH is health
 
 
 @pytest.mark.parametrize(
@@ -47,6 +56,7 @@ def test_every_declared_name_is_passed_on():
         ),
         ({"router": APIRouter(), "REQUIRED_RESOURCES": ("indicators", 3)}, "found ('indicators', 3)"),
         ({"router": APIRouter(), "WARMUP": "later"}, "WARMUP must be a function, found str"),
+        ({"router": APIRouter(), "COMPUTE_WARMUP": 1}, "COMPUTE_WARMUP must be a function, found int"),
         ({"router": APIRouter(), "HEALTH": {"state": "ready"}}, "HEALTH must be a function, found dict"),
         (
             {"router": APIRouter(), "REQUIRED_DATA": ("indicators",)},
