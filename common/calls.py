@@ -174,6 +174,18 @@ def _has_descriptor(stream: Any) -> bool:
     return True
 
 
+def _log_descriptors() -> set[int]:
+    """Descriptors of the standard streams and of the logging handlers' streams: a child keeps them
+    open so that its log lines still reach them (a stream may be a file above 2: a test's capture)."""
+    handlers = [
+        handler
+        for logger in (logging.getLogger(), *logging.Logger.manager.loggerDict.values())
+        for handler in getattr(logger, "handlers", ())
+    ]
+    streams = [sys.stdout, sys.stderr, *(getattr(handler, "stream", None) for handler in handlers)]
+    return {stream.fileno() for stream in streams if stream is not None and _has_descriptor(stream)}
+
+
 def reopen_standard_streams() -> None:
     """New `sys.stdout`/`sys.stderr` objects on the same descriptors, for a forked child.
 
@@ -208,8 +220,7 @@ def prepare_child(keep: int) -> None:
     and descriptors (all but `keep`), leave Ctrl-C to the parent, and never scan the inherited objects."""
     signal.set_wakeup_fd(-1)  # the parent's event loop wakeup pipe is not ours
     reopen_standard_streams()
-    streams = {stream.fileno() for stream in (sys.stdout, sys.stderr) if _has_descriptor(stream)}
-    _close_inherited_files(keep={keep, *streams})  # a stream may be a file above 2 (a test's capture)
+    _close_inherited_files(keep={keep, *_log_descriptors()})
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     gc.freeze()  # the inherited objects are never scanned (scanning would copy their pages)
