@@ -47,11 +47,13 @@ CHILD = """
 import json, sys, time
 from common.settings import DEFAULT_DATASET_PATH
 from shared_dataloader import load_indicator_dataset
-from models.twolvlImp import COMPUTE_WARMUP, WARMUP, service
+import models.twolvlImp as package
+from models.twolvlImp import service
 from models.twolvlImp.schemas import AFS_EXAMPLE, SIMPLE_EXAMPLE, TrainRequest
 indicators = load_indicator_dataset(DEFAULT_DATASET_PATH)
-WARMUP({"indicators": indicators})
-COMPUTE_WARMUP({"indicators": indicators})
+for hook in ("WARMUP", "COMPUTE_WARMUP"):  # a checkout before the zygote has no COMPUTE_WARMUP
+    if hasattr(package, hook):
+        getattr(package, hook)({"indicators": indicators})
 base, changes = json.loads(sys.argv[1])
 body = TrainRequest(**{**(AFS_EXAMPLE if base == "AFS" else SIMPLE_EXAMPLE), **changes})
 runs = []
