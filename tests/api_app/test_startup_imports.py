@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 from common.settings import REPO_ROOT
+from helpers.probe import run_probe
 
 MODEL_LIBRARIES = (
     "sklearn",
@@ -107,24 +108,10 @@ def analytic_requests() -> list[tuple[str, dict | None]]:
 def _probe(tmp_path, models: str, requests: list) -> dict:
     bodies = tmp_path / "requests.json"
     bodies.write_text(json.dumps(requests))
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            PROBE,
-            json.dumps(MODEL_LIBRARIES),
-            models,
-            json.dumps(WARMED_MODULES),
-            str(bodies),
-        ],
-        cwd=REPO_ROOT,
-        env={**os.environ, "STATE_DIR": str(tmp_path), "DATA_CACHE_DIR": str(tmp_path / "cache")},
-        capture_output=True,
-        text=True,
-        timeout=600,
+    args = [json.dumps(MODEL_LIBRARIES), models, json.dumps(WARMED_MODULES), str(bodies)]
+    report: dict = run_probe(
+        PROBE, args, {"STATE_DIR": str(tmp_path), "DATA_CACHE_DIR": str(tmp_path / "cache")}
     )
-    assert done.returncode == 0, done.stderr[-3000:]
-    report: dict = json.loads(done.stdout.strip().splitlines()[-1])
     return report
 
 

@@ -3,9 +3,6 @@
 the same answers as the pipelines themselves."""
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
@@ -13,9 +10,10 @@ import pytest
 
 import models.kserve_v2
 import models.sentiment
-from common.settings import DEFAULT_MODEL_STORE_PATH, REPO_ROOT
+from common.settings import DEFAULT_MODEL_STORE_PATH
 from helpers.app import running_app
 from helpers.artifacts import ARTIFACT_MODELS, artifact_app, copy_store, flight, texts, v2_flight
+from helpers.probe import run_probe
 from models._artifacts import derived, linear, pipelines
 from models._artifacts.router import registry_of
 from models._artifacts.store import load_model_store, load_skops
@@ -66,25 +64,9 @@ print(json.dumps(answers))
 
 
 def _serve_in_a_fresh_process(cache_dir) -> dict:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            PROBE,
-            json.dumps(TEXTS),
-            json.dumps(FLIGHTS_SENT),
-            json.dumps(v2_flight(FLIGHTS_SENT[0])),
-            json.dumps(ARTIFACT_MODELS),
-            json.dumps(LIBRARIES),
-        ],
-        cwd=REPO_ROOT,
-        env={**os.environ, "STATE_DIR": str(cache_dir.parent / "state"), "DATA_CACHE_DIR": str(cache_dir)},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    answers: dict = json.loads(done.stdout.strip().splitlines()[-1])
+    args = [TEXTS, FLIGHTS_SENT, v2_flight(FLIGHTS_SENT[0]), ARTIFACT_MODELS, LIBRARIES]
+    env = {"STATE_DIR": str(cache_dir.parent / "state"), "DATA_CACHE_DIR": str(cache_dir)}
+    answers: dict = run_probe(PROBE, [json.dumps(arg) for arg in args], env)
     return answers
 
 
