@@ -4,13 +4,18 @@
 import importlib
 import logging
 import pkgutil
+import time
 from dataclasses import dataclass, field
+from typing import Literal
 
 from fastapi import APIRouter
 
-from common.model_package import Health, Warmup, conform
+from common.model_package import Health, Resources, Warmup, conform
 
 log = logging.getLogger(__name__)
+
+WarmUpKind = Literal["warm-up", "compute warm-up"]
+"""`WARMUP`, `COMPUTE_WARMUP`, as the log names them."""
 
 
 @dataclass
@@ -31,6 +36,22 @@ class DiscoveredPackage:
         if self.router is None:
             raise RuntimeError(f"model package {self.name} was not mounted: {self.error}")
         return self.router
+
+    def warm_up(self, kind: WarmUpKind, resources: Resources, where: str = "", otherwise: str = "") -> bool:
+        """Run the package's `WARMUP` (`kind` "warm-up") or `COMPUTE_WARMUP` ("compute warm-up"), if
+        it has one, and log `<kind> of <name> done<where> in N s`; a failure only costs speed: it is
+        logged with what follows from it (`otherwise`). Whether it ran through."""
+        hook = self.warmup if kind == "warm-up" else self.compute_warmup
+        if hook is None:
+            return False
+        started = time.perf_counter()
+        try:
+            hook(resources)
+        except Exception:
+            log.exception("%s of %s failed%s; %s", kind, self.name, where, otherwise)
+            return False
+        log.info("%s of %s done%s in %.2f s", kind, self.name, where, time.perf_counter() - started)
+        return True
 
     @property
     def label(self) -> str:

@@ -122,13 +122,8 @@ async def _warm_up(
             continue
         resources = _resources(package, store)
         if resources is not None:
-            started = time.perf_counter()
             ran = True
-            try:
-                await asyncio.to_thread(package.warmup, resources)
-                log.info("warm-up of %s done in %.2f s", package.name, time.perf_counter() - started)
-            except Exception:
-                log.exception("warm-up of %s failed; it serves without it", package.name)
+            await asyncio.to_thread(package.warm_up, "warm-up", resources, otherwise="it serves without it")
         warmed.add(package.name)
     pending = [p for p in discovery.mounted if p.compute_warmup is not None and p.name not in compute_warmed]
     compute_warmed.update(p.name for p in pending)
@@ -143,14 +138,8 @@ def compute_warm_up(packages: list[DiscoveredPackage], store: ResourceStore) -> 
     in the zygote, again in each new one after the data changed)."""
     for package in packages:
         resources = _resources(package, store)
-        if package.compute_warmup is None or resources is None:
-            continue
-        started = time.perf_counter()
-        try:
-            package.compute_warmup(resources)
-            log.info("compute warm-up of %s done in %.2f s", package.name, time.perf_counter() - started)
-        except Exception:
-            log.exception("compute warm-up of %s failed; it computes without it", package.name)
+        if resources is not None:
+            package.warm_up("compute warm-up", resources, otherwise="it computes without it")
 
 
 async def _start_up(

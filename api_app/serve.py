@@ -49,6 +49,7 @@ from common.metrics_folder import MULTIPROCESS_VARIABLE, workers_folder
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from api_app.discovery import WarmUpKind
     from common.settings import Settings
 
 log = logging.getLogger("api_app.serve")
@@ -98,26 +99,14 @@ def preload(app: "FastAPI") -> None:
     for package in discovery.mounted:
         if not set(package.required_resources) <= loaded:
             continue
-        for kind, hook, done in (
-            ("warm-up", package.warmup, app.state.warmed),
-            ("compute warm-up", package.compute_warmup, app.state.compute_warmed),
-        ):
-            if hook is None:
-                continue
-            started = time.perf_counter()
-            try:
-                hook({name: store.get(name) for name in package.required_resources})
+        resources = {name: store.get(name) for name in package.required_resources}
+        kinds: tuple[tuple[WarmUpKind, set[str]], ...] = (
+            ("warm-up", app.state.warmed),
+            ("compute warm-up", app.state.compute_warmed),
+        )
+        for kind, done in kinds:
+            if package.warm_up(kind, resources, " before forking", "each worker tries it again"):
                 done.add(package.name)
-                log.info(
-                    "%s of %s done before forking in %.2f s",
-                    kind,
-                    package.name,
-                    time.perf_counter() - started,
-                )
-            except Exception:
-                log.exception(
-                    "%s of %s failed before forking; each worker tries it again", kind, package.name
-                )
     for package in discovery.mounted:  # what a model builds on first use (artifact models: ONNX sessions)
         if package.health is not None:
             try:

@@ -60,13 +60,9 @@ def _warm_up(discovery: Discovery) -> None:
     """Run each model's WARMUP and COMPUTE_WARMUP (its library imports, catalogues) once, before any
     work horse is forked, so every job starts with them in place instead of paying for them again."""
     for package in discovery.mounted:
-        for hook in (package.warmup, package.compute_warmup):
-            if hook is None:
-                continue
-            try:
-                hook({name: data_for(name) for name in package.required_resources})
-            except Exception:
-                log.exception("warm-up of %s failed; its jobs run without it", package.name)
+        resources = {name: data_for(name) for name in package.required_resources}
+        package.warm_up("warm-up", resources, otherwise="its jobs run without it")
+        package.warm_up("compute warm-up", resources, otherwise="its jobs run without it")
 
 
 def _serve(settings: Settings, burst: bool) -> int:
