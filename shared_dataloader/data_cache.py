@@ -7,6 +7,9 @@ changed CSV gets a new entry and the old one is never read again) holding:
 - `values.npy`: the year values, float64, shape (years, rows) — read memory-mapped, so every
   process on the host shares one copy of the pages;
 - `countries.npy`, `indicators.npy`: int32 codes of each row's country and indicator;
+- `present.npy`: int32, shape (indicators, years), how many countries have a value — what the
+  catalogues of supported years and targets are built from, so the API process, which validates
+  requests but computes nothing, does not read (and keep resident) all of `values`;
 - `tables.json`: years, the country and indicator names the codes point at, the indicator meta
   table and the dataset names.
 
@@ -40,11 +43,11 @@ from common.settings import REPO_ROOT
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1
+FORMAT = 2
 BUNDLED_CACHE_DIR = REPO_ROOT / ".data-cache"
 """Entries built into the container image (its root filesystem is read-only at run time)."""
 TABLES_FILE = "tables.json"
-ARRAYS = {"values": np.float64, "countries": np.int32, "indicators": np.int32}
+ARRAYS = {"values": np.float64, "countries": np.int32, "indicators": np.int32, "present": np.int32}
 META_COLUMNS = ("name", "dimension", "category", "dataset")
 
 
@@ -64,6 +67,7 @@ def _write_entry(folder: Path, dataset: Any) -> None:
         "values": np.ascontiguousarray(values.to_numpy(dtype=np.float64).T),
         "countries": np.asarray(country_codes, dtype=np.int32),
         "indicators": np.asarray(indicator_codes, dtype=np.int32),
+        "present": dataset.present_counts().reindex(indicators, fill_value=0).to_numpy(dtype=np.int32),
     }
     for name, array in arrays.items():
         np.save(folder / f"{name}.npy", array, allow_pickle=False)
@@ -131,7 +135,13 @@ def read_entry(folder: Path, fingerprint: str) -> dict[str, Any]:
         rows, years = int(tables["rows"]), list(tables["years"])
         values = _array(folder, "values")
         countries, indicators = _array(folder, "countries"), _array(folder, "indicators")
-        if values.shape != (len(years), rows) or countries.shape != (rows,) or indicators.shape != (rows,):
+        present = _array(folder, "present")
+        if (
+            values.shape != (len(years), rows)
+            or countries.shape != (rows,)
+            or indicators.shape != (rows,)
+            or present.shape != (len(tables["indicators"]), len(years))
+        ):
             raise CorruptEntry("array shapes do not match the tables")
         for codes, names in ((countries, tables["countries"]), (indicators, tables["indicators"])):
             if rows and (int(codes.min()) < 0 or int(codes.max()) >= len(names)):
@@ -145,7 +155,13 @@ def read_entry(folder: Path, fingerprint: str) -> dict[str, Any]:
         raise
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise CorruptEntry(f"{type(exc).__name__}: {exc}") from exc
-    return {**tables, "values": values, "country_codes": countries, "indicator_codes": indicators}
+    return {
+        **tables,
+        "values": values,
+        "country_codes": countries,
+        "indicator_codes": indicators,
+        "present": present,
+    }
 
 
 def lookup(fingerprint: str, cache_dir: Path) -> dict[str, Any] | None:

@@ -41,6 +41,9 @@ class IndicatorDataset:
     meta: pd.DataFrame
     datasets: dict[str, str]
     fingerprint: str
+    present: pd.DataFrame | None = None
+    """Indicator × year: how many countries have a value; computed from `values` when not given (the
+    binary form stores it, so a process that only validates requests never reads every value)."""
     _cache: dict = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -59,6 +62,12 @@ class IndicatorDataset:
         table = build()
         with self._lock:
             return self._cache.setdefault(key, table)
+
+    def present_counts(self) -> pd.DataFrame:
+        """Indicator × year count of countries with a value (indicators as in `values`, sorted)."""
+        if self.present is not None:
+            return self.present
+        return self._cached(("present",), lambda: count_present(self.values))
 
     def year_table(self, year: str) -> pd.DataFrame:
         """Country × indicator table of one year (NaN where missing), sorted on both axes."""
@@ -90,6 +99,11 @@ class IndicatorDataset:
     def indicators_of(self, dataset: str) -> pd.DataFrame:
         """Meta rows of one dataset's indicators."""
         return self.meta[self.meta["dataset"] == dataset]
+
+
+def count_present(values: pd.DataFrame) -> pd.DataFrame:
+    """Indicator × year count of non-missing values in a (country, indicator) × year table."""
+    return values.notna().groupby(level="Indicator Code").sum().astype("int64")
 
 
 def _find(folder: Path, name: str) -> Path:
@@ -148,14 +162,24 @@ def _from_cache_entry(entry: dict[str, Any]) -> IndicatorDataset:
         names=DATA_COLUMNS,
         verify_integrity=False,
     )
-    values = pd.DataFrame(entry["values"].T, index=index, columns=pd.Index(entry["years"]), copy=False)
+    columns = pd.Index(entry["years"])
+    values = pd.DataFrame(entry["values"].T, index=index, columns=columns, copy=False)
+    present = pd.DataFrame(
+        entry["present"].astype("int64"),
+        index=pd.Index(entry["indicators"], dtype="string", name="Indicator Code"),
+        columns=columns,
+    )
     meta = entry["meta"]
     meta_table = pd.DataFrame(
         {column: pd.array(meta[column], dtype="str") for column in data_cache.META_COLUMNS},
         index=pd.Index(meta["code"], dtype="string", name="code"),
     )
     return IndicatorDataset(
-        values=values, meta=meta_table, datasets=dict(entry["datasets"]), fingerprint=entry["fingerprint"]
+        values=values,
+        meta=meta_table,
+        datasets=dict(entry["datasets"]),
+        fingerprint=entry["fingerprint"],
+        present=present,
     )
 
 

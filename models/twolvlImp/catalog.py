@@ -29,7 +29,7 @@ class YearCatalog:
 @lru_cache(maxsize=8)
 def _valid_targets(indicators: IndicatorDataset) -> pd.DataFrame:
     """Indicator × year: True where the indicator is a valid target that year."""
-    present = indicators.values.notna().groupby(level="Indicator Code").sum()
+    present = indicators.present_counts()
     missing = 100.0 * (1.0 - present / len(indicators.countries))
     return (missing < TARGET_MISSING_MAX) & (missing > 0)
 

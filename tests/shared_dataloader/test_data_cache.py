@@ -30,6 +30,7 @@ def write_dataset(folder, data: str) -> None:
 def assert_same_dataset(left, right) -> None:
     pd.testing.assert_frame_equal(left.values, right.values, check_exact=True)
     pd.testing.assert_frame_equal(left.meta, right.meta, check_exact=True)
+    pd.testing.assert_frame_equal(left.present_counts(), right.present_counts(), check_index_type=False)
     assert left.datasets == right.datasets
     assert left.fingerprint == right.fingerprint
 
@@ -54,6 +55,34 @@ def test_bundled_dataset_round_trips_exactly_through_the_cache(tmp_path):
         array = array.base
     assert array is not None and str(array.filename).endswith("values.npy")
     assert not cached.values.to_numpy().flags.writeable
+
+
+def test_the_stored_presence_counts_are_those_of_the_values(tmp_path):
+    """The counts the catalogues use come from the entry, equal to counting the values themselves,
+    without reading the values (their pages stay unread by a process that only validates)."""
+    parsed = read_indicator_dataset(DEFAULT_DATASET_PATH)
+    read_indicator_dataset(DEFAULT_DATASET_PATH, tmp_path)
+    cached = read_indicator_dataset(DEFAULT_DATASET_PATH, tmp_path)
+    assert parsed.present is None and cached.present is not None
+    counted = parsed.values.notna().groupby(level="Indicator Code").sum()
+    stored = cached.present_counts()
+    assert list(stored.index) == list(counted.index) and list(stored.columns) == parsed.years
+    assert (stored.to_numpy() == counted.to_numpy()).all()
+    electricity = stored.loc["wdi-EG.ELC.ACCS.ZS"]
+    assert 0 < electricity.max() <= len(parsed.countries)
+    assert stored.to_numpy().sum() == int(parsed.values.notna().to_numpy().sum())
+
+
+def test_an_entry_whose_presence_counts_do_not_fit_is_rebuilt(tmp_path):
+    read_indicator_dataset(DEFAULT_DATASET_PATH, tmp_path)
+    entry = tmp_path / entries(tmp_path)[0]
+    (entry / "present.npy").unlink()
+    np.save(entry / "present.npy", np.zeros((3, 2), dtype=np.int32), allow_pickle=False)
+    fingerprint = read_indicator_dataset(DEFAULT_DATASET_PATH).fingerprint
+    with pytest.raises(data_cache.CorruptEntry, match="shapes"):
+        data_cache.read_entry(entry, fingerprint)
+    rebuilt = read_indicator_dataset(DEFAULT_DATASET_PATH, tmp_path)
+    assert rebuilt.present is not None and rebuilt.present_counts().shape == (713, len(rebuilt.years))
 
 
 def test_the_cache_is_read_instead_of_the_csv(tmp_path):
@@ -140,6 +169,7 @@ def test_an_entry_holds_no_pickle(tmp_path):
     assert sorted(p.name for p in entry.iterdir()) == [
         "countries.npy",
         "indicators.npy",
+        "present.npy",
         "tables.json",
         "values.npy",
     ]
