@@ -68,6 +68,8 @@ class ComputeProcess:
         self.handle = handle
         self.generation = generation
         self.lane = lane
+        self._released = False
+        self._release_lock = threading.Lock()
 
     @classmethod
     def started(cls, context: Any, resolve: Resolver, generation: int, lane: str) -> "ComputeProcess":
@@ -102,6 +104,12 @@ class ComputeProcess:
         return not self.is_alive()
 
     def _release(self) -> None:
+        """Close the connection and the pidfd, once (a shutdown may kill a busy process while its
+        call replaces it: a second close could hit a descriptor reused meanwhile)."""
+        with self._release_lock:
+            if self._released:
+                return
+            self._released = True
         self.conn.close()
         if isinstance(self.handle, Watched):
             self.handle.close()

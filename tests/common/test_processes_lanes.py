@@ -114,7 +114,7 @@ def test_the_reserved_processes_are_forked_alike_and_kept_apart(lanes):
 
 @pytest.mark.parametrize("lanes", [(1, 1, 4)], indirect=True)
 def test_a_quick_call_answers_while_the_general_process_is_busy(lanes, tmp_path):
-    pool, events = lanes, []
+    pool, events = lanes, list[str]()
     gate = tmp_path / "gate"
     caller = Caller(pool, events)
     long = caller.start("long", {"gate": str(gate)})
@@ -130,7 +130,7 @@ def test_a_quick_call_answers_while_the_general_process_is_busy(lanes, tmp_path)
 
 @pytest.mark.parametrize("lanes", [(1, 1, 4)], indirect=True)
 def test_a_general_call_never_takes_a_reserved_process(lanes, tmp_path):
-    pool, events = lanes, []
+    pool, events = lanes, list[str]()
     gate = tmp_path / "gate"
     caller = Caller(pool, events)
     long = caller.start("long", {"gate": str(gate)})
@@ -150,7 +150,7 @@ def test_a_general_call_never_takes_a_reserved_process(lanes, tmp_path):
 
 @pytest.mark.parametrize("lanes", [(1, 1, 4)], indirect=True)
 def test_a_quick_call_takes_a_free_general_process_when_the_reserved_ones_are_busy(lanes, tmp_path):
-    pool, events = lanes, []
+    pool, events = lanes, list[str]()
     gate = tmp_path / "gate"
     caller = Caller(pool, events)
     first = caller.start("first quick", {"gate": str(gate)}, quick=True)
@@ -163,7 +163,7 @@ def test_a_quick_call_takes_a_free_general_process_when_the_reserved_ones_are_bu
 
 @pytest.mark.parametrize("lanes", [(1, 0, 4)], indirect=True)
 def test_without_reserved_processes_a_quick_call_waits_like_any_other(lanes, tmp_path):
-    pool, events = lanes, []
+    pool, events = lanes, list[str]()
     assert pool.pids(SCORING) == [] and len(pool.pids()) == 1
     gate = tmp_path / "gate"
     caller = Caller(pool, events)
@@ -182,7 +182,7 @@ def test_without_reserved_processes_a_quick_call_waits_like_any_other(lanes, tmp
 
 @pytest.mark.parametrize("lanes", [(1, 1, 1)], indirect=True)
 def test_quick_calls_are_admitted_when_the_general_queue_is_full(lanes, tmp_path):
-    pool, events = lanes, []
+    pool, events = lanes, list[str]()
     gate = tmp_path / "gate"
     caller = Caller(pool, events)
     threads = [caller.start("long", {"gate": str(gate)}), caller.start("queued", {"gate": str(gate)})]
