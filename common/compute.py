@@ -1,9 +1,13 @@
 """Run CPU-heavy work off the event loop, bounded and with a time limit.
 
-Two lanes:
+Three lanes:
 - `get_processes().run(call, ...)`: a model's main computation (a `common.calls.Call`) in a
   persistent compute process that is killed and replaced when it overruns or is cancelled
   (`common.processes`); `run_model` sends every main endpoint's work there.
+- `get_processes().run(call, ..., quick=True)`: a quick scoring call (an artifact pipeline the API
+  process does not load, `models._artifacts.runtime.ComputeProcessPredictor`) in the same kind of
+  process, but first in one of the COMPUTE_SCORING_WORKERS processes reserved for such calls, so it
+  never waits behind the long computations of the first lane (a free general process otherwise).
 - `run_cpu(fn, *args)`: in-process work on loaded objects (a model store reload, scoring a few
   rows with a loaded model) on a bounded thread pool; such work cannot be stopped, so keep it short.
 """

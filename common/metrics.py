@@ -26,10 +26,18 @@ COMPUTE_IN_FLIGHT = Gauge(
     "Computations running or waiting in this process's compute pool.",
     multiprocess_mode="livesum",
 )
+COMPUTE_BUSY = Gauge(
+    "sids_compute_busy",
+    "Computations running in this process's compute processes, by lane (general; scoring: the "
+    "processes reserved for quick artifact scoring, COMPUTE_SCORING_WORKERS).",
+    ["lane"],
+    multiprocess_mode="livesum",
+)
 COMPUTE_PROCESSES_REPLACED = Counter(
     "sids_compute_processes_replaced_total",
-    "Compute processes killed and replaced, by reason (timeout, cancelled, crashed).",
-    ["reason"],
+    "Compute processes killed and replaced, by reason (timeout, cancelled, crashed) and lane "
+    "(general, scoring).",
+    ["reason", "lane"],
 )
 REDIS_UP = Gauge(
     "sids_redis_up",

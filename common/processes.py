@@ -12,6 +12,14 @@ and load the data they are asked for once each.
 A call that overruns its time limit or is cancelled has its process killed and replaced at once;
 the other processes, and their caches, are untouched.
 
+Two lanes of processes, forked alike: `workers` general ones, and `scoring_workers` reserved for
+calls marked `quick` (scoring a batch with a pipeline the API process does not load: milliseconds),
+so that such a call never waits behind long model computations. A quick call takes a free reserved
+process, else a free general one, else the first of either to come free; a general call only ever
+takes a general process. Quick calls have their own admission (`scoring_workers + queue_size`), so a
+full general queue does not refuse them. Without reserved processes (`scoring_workers=0`) quick calls
+are general calls.
+
 One call travels as a `common.calls.Call` envelope (function by dotted path, request body, name of
 the data, `context`); the child answers with the result as JSON bytes or the error as data
 (`common.jobs.types.error_payload`), plus progress messages on the way.
@@ -34,41 +42,48 @@ from common import zygote
 from common.calls import Call, DataLoader, Resolver, execute, run_outbox, serve
 from common.errors import ComputeTimeout, Overloaded, Unavailable
 from common.jobs.types import Cancelled, JobFailed
-from common.metrics import COMPUTE_IN_FLIGHT, COMPUTE_PROCESSES_REPLACED
+from common.metrics import COMPUTE_BUSY, COMPUTE_IN_FLIGHT, COMPUTE_PROCESSES_REPLACED
 from common.progress import Progress
 from common.zygote import Watched, Zygote, ZygoteGone
 
-__all__ = ["Call", "DataLoader", "ProcessPool"]
+__all__ = ["GENERAL", "SCORING", "Call", "DataLoader", "ProcessPool"]
 
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.05
 """How often a waiting call checks its time limit and cancellation."""
 STOP_GRACE_SECONDS = 2.0
+GENERAL = "general"
+"""The lane of every computation."""
+SCORING = "scoring"
+"""The lane reserved for quick scoring calls (`ProcessPool.run(..., quick=True)`)."""
 
 
 class ComputeProcess:
     """A compute process as the API process sees it: the connection to it, and a handle to tell
     whether it is alive and to kill it (a child of this process, or one a zygote forked)."""
 
-    def __init__(self, conn: Connection, handle: "BaseProcess | Watched", generation: int) -> None:
+    def __init__(self, conn: Connection, handle: "BaseProcess | Watched", generation: int, lane: str) -> None:
         self.conn = conn
         self.handle = handle
         self.generation = generation
+        self.lane = lane
+        self._released = False
+        self._release_lock = threading.Lock()
 
     @classmethod
-    def started(cls, context: Any, resolve: Resolver, generation: int) -> "ComputeProcess":
+    def started(cls, context: Any, resolve: Resolver, generation: int, lane: str) -> "ComputeProcess":
         """A child of this process (forked or spawned by multiprocessing)."""
         conn, child_end = context.Pipe()
         process = context.Process(target=serve, args=(child_end, resolve), name="sids-compute")
         process.start()
         child_end.close()
-        return cls(conn, process, generation)
+        return cls(conn, process, generation, lane)
 
     @classmethod
-    def forked_by(cls, zygote: Zygote, generation: int) -> "ComputeProcess":
+    def forked_by(cls, zygote: Zygote, generation: int, lane: str) -> "ComputeProcess":
         conn, pid, pidfd = zygote.fork()
-        return cls(conn, Watched(pid, pidfd), generation)
+        return cls(conn, Watched(pid, pidfd), generation, lane)
 
     @property
     def pid(self) -> int:
@@ -89,6 +104,12 @@ class ComputeProcess:
         return not self.is_alive()
 
     def _release(self) -> None:
+        """Close the connection and the pidfd, once (a shutdown may kill a busy process while its
+        call replaces it: a second close could hit a descriptor reused meanwhile)."""
+        with self._release_lock:
+            if self._released:
+                return
+            self._released = True
         self.conn.close()
         if isinstance(self.handle, Watched):
             self.handle.close()
@@ -109,7 +130,8 @@ class ComputeProcess:
 
 class ProcessPool:
     """At most `workers` computations at once, in as many persistent processes, and at most
-    `queue_size` more waiting for one; beyond that `Overloaded` (503) at once.
+    `queue_size` more waiting for one; beyond that `Overloaded` (503) at once. Plus `scoring_workers`
+    processes reserved for quick calls, which have an admission of their own (module docstring).
 
     `isolation="thread"` runs calls on threads of this process instead (for platforms where
     processes are unwanted): the same interface, but an overrun or cancelled computation can then
@@ -126,8 +148,10 @@ class ProcessPool:
         resolve: Resolver,
         isolation: str = "process",
         start_method: str | None = None,
+        scoring_workers: int = 0,
     ) -> None:
         self.workers = workers
+        self.scoring_workers = scoring_workers
         self.isolation = isolation
         self.resolve = resolve
         self._context = multiprocessing.get_context(start_method) if isolation == "process" else None
@@ -136,9 +160,15 @@ class ProcessPool:
         self._retired: list[Zygote] = []
         self._compute_warm_up: Callable[[], None] | None = None
         self._admission = threading.BoundedSemaphore(workers + queue_size)
-        self._running = threading.BoundedSemaphore(workers)
-        self._threads = ThreadPoolExecutor(workers + queue_size, thread_name_prefix="compute-call")
-        self._idle: list[ComputeProcess] = []
+        self._quick_admission = (
+            threading.BoundedSemaphore(scoring_workers + queue_size) if scoring_workers else self._admission
+        )
+        calls = workers + queue_size + (scoring_workers + queue_size if scoring_workers else 0)
+        self._threads = ThreadPoolExecutor(calls, thread_name_prefix="compute-call")
+        self._capacity = {GENERAL: workers, SCORING: scoring_workers}
+        self._free = dict(self._capacity)
+        self._slot_freed = threading.Condition()
+        self._idle: dict[str, list[ComputeProcess]] = {GENERAL: [], SCORING: []}
         self._busy: set[ComputeProcess] = set()
         self._lock = threading.Lock()
         self._fork_lock = threading.Lock()
@@ -151,9 +181,21 @@ class ProcessPool:
         """Calls running or waiting for a process."""
         return self._in_flight
 
-    def pids(self) -> list[int]:
+    def pids(self, lane: str | None = None) -> list[int]:
+        """The pids of the compute processes (of one lane)."""
         with self._lock:
-            return [p.pid for p in (*self._idle, *self._busy)]
+            return [p.pid for p in (*self._all_idle(), *self._busy) if lane in (None, p.lane)]
+
+    def _all_idle(self) -> list[ComputeProcess]:
+        return [*self._idle[GENERAL], *self._idle[SCORING]]
+
+    def _missing_lane(self) -> str | None:
+        """A lane with fewer processes than its capacity (call with the lock held)."""
+        for lane, capacity in self._capacity.items():
+            held = len(self._idle[lane]) + sum(p.lane == lane for p in self._busy)
+            if held < capacity:
+                return lane
+        return None
 
     def refresh(self, prestart: bool = True) -> None:
         """The data changed (loaded): processes forked before are replaced as they come free; with
@@ -163,21 +205,23 @@ class ProcessPool:
         with self._fork_lock:
             with self._lock:
                 self._generation += 1
-                stale = [p for p in self._idle if p.generation != self._generation]
-                self._idle = [p for p in self._idle if p.generation == self._generation]
+                stale = [p for p in self._all_idle() if p.generation != self._generation]
+                for name, idle in self._idle.items():
+                    self._idle[name] = [p for p in idle if p.generation == self._generation]
             if self.uses_zygote and not self._closed:
                 self._new_zygote()
         for process in stale:
             process.stop()
         while prestart and not self._closed:
             with self._lock:
-                if len(self._idle) + len(self._busy) >= self.workers:
-                    break
-            process = self._start()
+                missing = self._missing_lane()
+            if missing is None:
+                break
+            process = self._start(missing)
             with self._lock:
                 closed = self._closed
                 if not closed:
-                    self._idle.append(process)
+                    self._idle[missing].append(process)
             if closed:  # shut down while this one was starting: it would outlive the pool
                 process.stop()
                 break
@@ -200,16 +244,16 @@ class ProcessPool:
             self._retired = [z for z in self._retired if z.process.is_alive()] + [previous]
         return self._zygote
 
-    def _start(self) -> ComputeProcess:
+    def _start(self, lane: str) -> ComputeProcess:
         with self._fork_lock:
             if not self.uses_zygote:
-                return ComputeProcess.started(self._context, self.resolve, self._generation)
+                return ComputeProcess.started(self._context, self.resolve, self._generation, lane)
             current = self._zygote or self._new_zygote()
             try:
-                return ComputeProcess.forked_by(current, self._generation)
+                return ComputeProcess.forked_by(current, self._generation, lane)
             except ZygoteGone as exc:
                 log.warning("%s; forking another", exc)
-                return ComputeProcess.forked_by(self._new_zygote(), self._generation)
+                return ComputeProcess.forked_by(self._new_zygote(), self._generation, lane)
 
     async def run(
         self,
@@ -218,11 +262,14 @@ class ProcessPool:
         progress: Progress | None = None,
         cancelled: threading.Event | None = None,
         started: Callable[[], None] | None = None,
+        quick: bool = False,
     ) -> bytes:
         """The call's result (JSON bytes). `ComputeTimeout` past `timeout` seconds from now (waiting
         included), `Cancelled` once `cancelled` is set; either way the computation is stopped.
-        `started()` is called when the call gets its process."""
-        if not self._admission.acquire(blocking=False):
+        `started()` is called when the call gets its process. `quick`: a short scoring call, which
+        may use the reserved processes (module docstring)."""
+        admission = self._quick_admission if quick else self._admission
+        if not admission.acquire(blocking=False):
             raise Overloaded(
                 "The server is busy with other computations; retry in a few seconds.",
                 headers={"Retry-After": "5"},
@@ -233,11 +280,12 @@ class ProcessPool:
         cancelled = cancelled or threading.Event()
         deadline = time.monotonic() + timeout
         try:
+            lanes = (SCORING, GENERAL) if quick else (GENERAL,)
             future = asyncio.get_running_loop().run_in_executor(
-                self._threads, self._call, call, progress, cancelled, deadline, timeout, started
+                self._threads, self._call, call, lanes, progress, cancelled, deadline, timeout, started
             )
         except BaseException:
-            self._leave()
+            self._leave(admission)
             raise
         try:
             if self.isolation == "process":
@@ -252,15 +300,16 @@ class ProcessPool:
             future.add_done_callback(_ignore_outcome)
             raise
 
-    def _leave(self) -> None:
+    def _leave(self, admission: threading.BoundedSemaphore) -> None:
         with self._lock:
             self._in_flight -= 1
         COMPUTE_IN_FLIGHT.dec()
-        self._admission.release()
+        admission.release()
 
     def _call(
         self,
         call: Call,
+        lanes: tuple[str, ...],
         progress: Progress | None,
         cancelled: threading.Event,
         deadline: float,
@@ -268,26 +317,42 @@ class ProcessPool:
         started: Callable[[], None] | None,
     ) -> bytes:
         try:
-            self._wait_for_slot(cancelled, deadline, timeout)
+            lane = self._wait_for_slot(lanes, cancelled, deadline, timeout)
             try:
                 if started is not None:
                     started()
                 if self.isolation == "process":
-                    return self._call_process(call, progress, cancelled, deadline, timeout)
+                    return self._call_process(call, lane, progress, cancelled, deadline, timeout)
                 return self._call_here(call, progress, cancelled)
             finally:
-                self._running.release()
+                self._free_slot(lane)
         finally:
-            self._leave()
+            self._leave(self._quick_admission if SCORING in lanes else self._admission)
 
-    def _wait_for_slot(self, cancelled: threading.Event, deadline: float, timeout: float) -> None:
-        while not self._running.acquire(timeout=POLL_SECONDS):
-            if cancelled.is_set():
-                raise Cancelled()
-            if time.monotonic() > deadline:
-                raise _timeout(timeout, started=False)
-            if self._closed:
-                raise Unavailable("The server is shutting down; retry on another instance.")
+    def _wait_for_slot(
+        self, lanes: tuple[str, ...], cancelled: threading.Event, deadline: float, timeout: float
+    ) -> str:
+        """Take a slot of the first of `lanes` that has one free, waiting for one to come free; its lane."""
+        with self._slot_freed:
+            while True:
+                for lane in lanes:
+                    if self._free[lane]:
+                        self._free[lane] -= 1
+                        COMPUTE_BUSY.labels(lane).inc()
+                        return lane
+                if cancelled.is_set():
+                    raise Cancelled()
+                if time.monotonic() > deadline:
+                    raise _timeout(timeout, started=False)
+                if self._closed:
+                    raise Unavailable("The server is shutting down; retry on another instance.")
+                self._slot_freed.wait(POLL_SECONDS)
+
+    def _free_slot(self, lane: str) -> None:
+        COMPUTE_BUSY.labels(lane).dec()
+        with self._slot_freed:
+            self._free[lane] += 1
+            self._slot_freed.notify_all()  # a quick call may wait for either lane
 
     def _call_here(self, call: Call, progress: Progress | None, cancelled: threading.Event) -> bytes:
         def report(*args: Any) -> None:
@@ -298,15 +363,16 @@ class ProcessPool:
 
         return execute(call, self.resolve, report)
 
-    def _take(self) -> ComputeProcess:
+    def _take(self, lane: str) -> ComputeProcess:
         with self._lock:
-            while self._idle:
-                process = self._idle.pop()
+            idle = self._idle[lane]
+            while idle:
+                process = idle.pop()
                 if process.is_alive() and process.generation == self._generation:
                     self._busy.add(process)
                     return process
                 threading.Thread(target=process.stop, daemon=True).start()
-        process = self._start()
+        process = self._start(lane)
         with self._lock:
             self._busy.add(process)
         return process
@@ -315,7 +381,7 @@ class ProcessPool:
         with self._lock:
             self._busy.discard(process)
             if not self._closed and process.generation == self._generation:
-                self._idle.append(process)
+                self._idle[process.lane].append(process)
                 return
             closed = self._closed
         if closed:
@@ -328,23 +394,26 @@ class ProcessPool:
         with self._lock:
             self._busy.discard(process)
         process.kill()
-        COMPUTE_PROCESSES_REPLACED.labels(reason).inc()
-        log.warning("compute process %s stopped (%s) and replaced", process.pid, reason)
+        COMPUTE_PROCESSES_REPLACED.labels(reason, process.lane).inc()
+        log.warning(
+            "compute process %s (%s lane) stopped (%s) and replaced", process.pid, process.lane, reason
+        )
         if self._closed:
             return
-        successor = self._start()
+        successor = self._start(process.lane)
         with self._lock:
-            self._idle.append(successor)
+            self._idle[process.lane].append(successor)
 
     def _call_process(
         self,
         call: Call,
+        lane: str,
         progress: Progress | None,
         cancelled: threading.Event,
         deadline: float,
         timeout: float,
     ) -> bytes:
-        process = self._take()
+        process = self._take(lane)
         try:
             process.conn.send(call)
         except (OSError, ValueError):
@@ -392,7 +461,8 @@ class ProcessPool:
     def shutdown(self) -> None:
         self._closed = True
         with self._lock:
-            idle, self._idle = self._idle, []
+            idle = self._all_idle()
+            self._idle = {GENERAL: [], SCORING: []}
             busy = list(self._busy)
         for process in idle:
             process.stop()

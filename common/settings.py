@@ -72,6 +72,15 @@ class Settings(BaseSettings):
         le=64,
         description="Model computations run at once (compute processes, see COMPUTE_ISOLATION).",
     )
+    compute_scoring_workers: int = Field(
+        1,
+        ge=0,
+        le=16,
+        description="Extra compute processes reserved for quick scoring calls (an artifact "
+        "pipeline the API process does not load, e.g. flight_delay 1), so they never wait behind "
+        "the COMPUTE_WORKERS long computations; such a call uses a general process when none of "
+        "these is free. 0: no reserved processes (scoring waits with the other computations).",
+    )
     compute_isolation: Literal["auto", "process", "thread"] = Field(
         "auto",
         description="`process`: model computations run in persistent compute processes that are "

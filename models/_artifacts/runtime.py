@@ -55,8 +55,10 @@ def _probabilities(payload: bytes) -> np.ndarray:
 class ComputeProcessPredictor:
     """An artifact this process does not load (a scikit-learn pipeline, an ONNX model): each batch is a
     `common.calls.Call` to a compute process (`pipelines.score`), which loads the artifact once and
-    keeps it. Where there are no compute processes to send it to (in a compute process itself, a queue
-    worker, or COMPUTE_ISOLATION=thread), it is loaded and scored here."""
+    keeps it; the calls are quick ones (`ProcessPool.run(quick=True)`: the processes reserved by
+    COMPUTE_SCORING_WORKERS first, so they do not wait behind long model computations). Where there
+    are no compute processes to send it to (in a compute process itself, a queue worker, or
+    COMPUTE_ISOLATION=thread), it is loaded and scored here."""
 
     cheap = False
 
@@ -88,7 +90,9 @@ class ComputeProcessPredictor:
         if pool is None:
             self._here()
             return
-        answer = json.loads(asyncio.run(pool.run(Call.of(pipelines.check, self.target), _call_timeout())))
+        answer = json.loads(
+            asyncio.run(pool.run(Call.of(pipelines.check, self.target), _call_timeout(), quick=True))
+        )
         if answer["error"] is not None:
             raise ArtifactError(answer["error"])
 
@@ -111,7 +115,8 @@ class ComputeProcessPredictor:
     async def _remote(self, pool: "ProcessPool", batch: Any) -> np.ndarray:
         from common.calls import Call
 
-        payload = await pool.run(Call.of(pipelines.score, {**self.target, "batch": batch}), _call_timeout())
+        call = Call.of(pipelines.score, {**self.target, "batch": batch})
+        payload = await pool.run(call, _call_timeout(), quick=True)  # the reserved scoring lane
         return _probabilities(payload)
 
 

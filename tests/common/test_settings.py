@@ -16,6 +16,7 @@ def clean_environment(monkeypatch):
         "MAX_BODY_BYTES",
         "DATASET_PATH",
         "COMPUTE_WORKERS",
+        "COMPUTE_SCORING_WORKERS",
         "LOG_LEVEL",
         "JOB_BACKEND",
         "REDIS_URL",
@@ -45,6 +46,12 @@ def test_comma_separated_variables_are_split_and_trimmed(monkeypatch):
     assert settings.log_level == "DEBUG"
 
 
+def test_one_compute_process_is_reserved_for_scoring_unless_set_otherwise(monkeypatch):
+    assert Settings().compute_scoring_workers == 1
+    monkeypatch.setenv("COMPUTE_SCORING_WORKERS", "0")
+    assert Settings().compute_scoring_workers == 0
+
+
 def test_compute_isolation_is_processes_where_the_platform_can_fork(monkeypatch):
     assert Settings().effective_compute_isolation == "process"  # Linux
     monkeypatch.setattr("multiprocessing.get_all_start_methods", lambda: ["spawn"])
@@ -58,6 +65,8 @@ def test_compute_isolation_is_processes_where_the_platform_can_fork(monkeypatch)
     [
         ("MAX_BODY_BYTES", "12"),
         ("COMPUTE_WORKERS", "0"),
+        ("COMPUTE_SCORING_WORKERS", "-1"),
+        ("COMPUTE_SCORING_WORKERS", "17"),
         ("ENVIRONMENT", "staging"),
         ("MAX_BODY_BYTES", "lots"),
         ("COMPUTE_ISOLATION", "fiber"),

@@ -518,3 +518,14 @@ def test_the_app_accepts_the_deployed_settings(overlay):
         assert settings.environment == "production", name
         unknown = {k for k in env if k.lower() not in fields}
         assert not unknown, f"{name}: variables the app does not read: {unknown}"
+
+
+@pytest.mark.parametrize("build", ["base", "overlay", "blob_overlay"])
+def test_a_scoring_process_is_reserved_where_computations_share_the_compute_processes(build, request):
+    """With local jobs the API's compute processes also run twolvlImp's long computations: one is
+    reserved for scoring flight_delay 1. In scale mode those run on queue workers: none is."""
+    docs = request.getfixturevalue(build)
+    for name, dep in by_kind(docs, "Deployment").items():
+        env = _effective_env(docs, dep)
+        local = env.get("JOB_BACKEND", "local") == "local"
+        assert int(env["COMPUTE_SCORING_WORKERS"]) == (1 if local else 0), name

@@ -12,6 +12,7 @@ import uuid
 import pytest
 from fastapi.testclient import TestClient
 
+from common.processes import GENERAL
 from helpers.app import poll_job as poll
 from helpers.app import wait_ready
 from helpers.jobs import app_with_slow_model, client_for, start_worker
@@ -74,7 +75,7 @@ def embedded_app(isolation: str):
         wait_ready(client)
         if isolation == "process":  # forked just after ready: not while requests write log lines
             deadline = time.monotonic() + 30
-            while len(app.state.processes.pids()) < app.state.settings.compute_workers:
+            while len(app.state.processes.pids(GENERAL)) < app.state.settings.compute_workers:
                 assert time.monotonic() < deadline, "the compute processes did not start"
                 time.sleep(0.05)
         yield client

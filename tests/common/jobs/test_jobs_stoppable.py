@@ -6,6 +6,7 @@ import os
 import threading
 import time
 
+from common.processes import GENERAL
 from helpers.app import make_settings
 from helpers.app import poll_job as poll
 from helpers.jobs import client_for
@@ -35,7 +36,7 @@ def test_computations_run_in_persistent_processes_that_keep_their_state():
         second = client.post("/slowtest/run", json=body(0, 1, "two")).json()
         assert first["pid"] == second["pid"] != os.getpid(), "one process, kept between calls"
         assert first["countries"] == second["countries"] > 200, "the data is there without loading it"
-        assert client.app.state.processes.pids() == [first["pid"]]
+        assert client.app.state.processes.pids(GENERAL) == [first["pid"]]
 
 
 def test_a_timed_out_computation_is_stopped_and_its_slot_serves_again_at_once():
@@ -59,7 +60,7 @@ def test_cancelling_a_running_job_frees_its_slot_at_once_even_without_progress_r
         )
         location = accepted.headers["location"]
         poll(client, location, until=lambda j: j["status"] == "running")
-        victim = client.app.state.processes.pids()[0]
+        victim = client.app.state.processes.pids(GENERAL)[0]
         cancelled_at = time.monotonic()
         assert client.post(f"{location}/cancel").json()["status"] == "cancelled"
         after = client.post("/slowtest/run", json=body(0, 1, "next"))
