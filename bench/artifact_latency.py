@@ -18,8 +18,9 @@ started and, once its warm-ups are done:
 
 Prints the medians over the rounds per checkout, and the load average. Then, in this process with this
 checkout's code: the round trip of a call to one compute process (`common.processes.ProcessPool`)
-whose work is a cache lookup (`pipelines.check` of a pipeline it holds), and flight_delay 1 scored
-through a compute process next to the same scoring in this process (`--requests` each, medians).
+whose work is a cache lookup (`pipelines.check` of a pipeline it holds), and flight_delay 1 (a
+pipeline) and 2 (ONNX) scored through a compute process next to the same scoring in this process
+(`--requests` each, medians).
 """
 
 import argparse
@@ -103,7 +104,8 @@ def percentiles(times: list[float]) -> str:
 
 
 def round_trips(requests: int) -> None:
-    """The cost of handing a flight_delay 1 batch to a compute process, without HTTP."""
+    """The cost of handing a flight_delay batch (version 1: a pipeline; 2: ONNX) to a compute process,
+    without HTTP, next to scoring it in this process."""
     import asyncio
 
     from common.calls import Call
@@ -114,13 +116,7 @@ def round_trips(requests: int) -> None:
     from models.flight_delay.spec import SPEC
 
     cache = Path(tempfile.mkdtemp(prefix="sids-bench-cache-"))
-    version = load_model_store(REPO_ROOT / "model_store", [cache]).get("flight_delay").versions["1"]  # type: ignore[union-attr]
-    target = {
-        "path": str(version.artifact_path),
-        "sha256": version.metadata["artifact_sha256"],
-        "cache_dirs": [str(cache)],
-        "kind": SPEC.kind,
-    }
+    versions = load_model_store(REPO_ROOT / "model_store", [cache]).get("flight_delay").versions  # type: ignore[union-attr]
     batch = prepare(SPEC, [FLIGHT])
     pool = ProcessPool(1, 4, lambda name: None, "process", "fork")
 
@@ -133,21 +129,25 @@ def round_trips(requests: int) -> None:
         return times
 
     try:
-        asyncio.run(pool.run(Call.of(pipelines.check, target), 120))  # deserialized there once
-        lookups = asyncio.run(timed(Call.of(pipelines.check, target)))
-        remote = asyncio.run(timed(Call.of(pipelines.score, {**target, "batch": batch})))
+        for name in ("1", "2"):
+            target = pipelines.target(versions[name])
+            asyncio.run(pool.run(Call.of(pipelines.check, target), 120))  # loaded there once
+            if name == "1":
+                lookups = asyncio.run(timed(Call.of(pipelines.check, target)))
+                print(f"compute process round trip, a cache lookup: {percentiles(lookups)}")
+            remote = asyncio.run(timed(Call.of(pipelines.score, {**target, "batch": batch})))
+            estimator = pipelines.pipeline(target)
+            here = []
+            for _ in range(requests):
+                started = time.perf_counter()
+                pipelines.predict(estimator, SPEC.kind, batch)
+                here.append(time.perf_counter() - started)
+            print(
+                f"flight_delay {name}, one flight, in a compute process: {percentiles(remote)}; "
+                f"here: {percentiles(here)}"
+            )
     finally:
         pool.shutdown()
-    estimator = pipelines.pipeline(version.artifact_path, target["sha256"], [cache])
-    here = []
-    for _ in range(requests):
-        started = time.perf_counter()
-        pipelines.predict(estimator, SPEC.kind, batch)
-        here.append(time.perf_counter() - started)
-    print(f"compute process round trip, a cache lookup: {percentiles(lookups)}")
-    print(
-        f"flight_delay 1, one flight, in a compute process: {percentiles(remote)}; here: {percentiles(here)}"
-    )
 
 
 def main() -> None:

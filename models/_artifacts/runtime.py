@@ -1,11 +1,12 @@
 """Inference runtimes: one `predict_proba(batch) -> (n, n_labels) array` per servable version, built
-from what the API process serves it from (`StoredVersion.serving_form`), without scikit-learn:
+from what the API process serves it from (`StoredVersion.serving_form`), without scikit-learn or
+onnxruntime:
 
 - `LinearTextPredictor`: a TF-IDF + binary logistic regression text pipeline, from its linear form
   (`linear.py`), text by text in plain Python (tens of microseconds instead of milliseconds);
-- `OnnxPredictor`: an onnxruntime session (one thread; the process serves requests in parallel);
-- `ComputeProcessPredictor`: any other scikit-learn pipeline, scored by a compute process
-  (`pipelines.py`), or in this process where it is one, a queue worker, or has no compute processes.
+- `ComputeProcessPredictor`: an ONNX model or any other scikit-learn pipeline, scored by a compute
+  process (`pipelines.py`), or in this process where it is one, a queue worker, or has no compute
+  processes (an ONNX model then by an `onnx_session.OnnxPredictor` built here).
 """
 
 import asyncio
@@ -16,6 +17,7 @@ import numpy as np
 
 from models._artifacts import pipelines
 from models._artifacts.linear import LinearTextModel
+from models._artifacts.onnx_session import OnnxPredictor
 from models._artifacts.spec import TEXT, ModelSpec
 from models._artifacts.store import ArtifactError, StoredVersion
 
@@ -39,44 +41,6 @@ class LinearTextPredictor:
         return self.model.predict_proba(batch)
 
 
-class OnnxPredictor:
-    """An onnxruntime session whose inputs are the text (`text`) or one tensor per feature."""
-
-    cheap = True
-
-    def __init__(self, model_bytes: bytes, spec: ModelSpec) -> None:
-        import onnxruntime
-
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        self.session = onnxruntime.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
-        self.spec = spec
-        names = [o.name for o in self.session.get_outputs()]
-        self.output = "probabilities" if "probabilities" in names else names[-1]
-        inputs = {i.name: i.type for i in self.session.get_inputs()}
-        wanted = ["text"] if spec.kind == TEXT else spec.feature_names
-        missing = [name for name in wanted if name not in inputs]
-        if missing:
-            raise ValueError(f"the ONNX graph lacks inputs {', '.join(missing)}")
-        self.float_inputs = {name for name, kind in inputs.items() if kind == "tensor(float)"}
-
-    def _feeds(self, batch: Any) -> dict[str, np.ndarray]:
-        if self.spec.kind == TEXT:
-            return {"text": np.array(batch, dtype=object).reshape(-1, 1)}
-        feeds = {}
-        for name, column in batch.items():
-            if name in self.float_inputs:
-                feeds[name] = column.astype(np.float32).reshape(-1, 1)
-            else:
-                feeds[name] = np.array(["" if v is None else v for v in column], dtype=object).reshape(-1, 1)
-        return feeds
-
-    def predict_proba(self, batch: Any) -> np.ndarray:
-        (probabilities,) = self.session.run([self.output], self._feeds(batch))
-        return np.asarray(probabilities, dtype=np.float64)
-
-
 def _call_timeout() -> float:
     """The time limit of one synchronous computation (COMPUTE_TIMEOUT_SECONDS, held by the app's pool)."""
     from common.compute import get_pool
@@ -89,24 +53,19 @@ def _probabilities(payload: bytes) -> np.ndarray:
 
 
 class ComputeProcessPredictor:
-    """A scikit-learn pipeline this process does not load: each batch is a `common.calls.Call` to a
-    compute process (`pipelines.score`), which deserializes the artifact once and keeps it; the calls
-    are quick ones (`ProcessPool.run(quick=True)`: the processes reserved by COMPUTE_SCORING_WORKERS
-    first, so they do not wait behind long model computations). Where
-    there are no compute processes to send it to (in a compute process itself, a queue worker, or
-    COMPUTE_ISOLATION=thread), the pipeline is loaded and scored here."""
+    """An artifact this process does not load (a scikit-learn pipeline, an ONNX model): each batch is a
+    `common.calls.Call` to a compute process (`pipelines.score`), which loads the artifact once and
+    keeps it; the calls are quick ones (`ProcessPool.run(quick=True)`: the processes reserved by
+    COMPUTE_SCORING_WORKERS first, so they do not wait behind long model computations). Where there
+    are no compute processes to send it to (in a compute process itself, a queue worker, or
+    COMPUTE_ISOLATION=thread), it is loaded and scored here."""
 
     cheap = False
 
     def __init__(self, stored: StoredVersion, spec: ModelSpec) -> None:
         self.stored = stored
         self.kind = spec.kind
-        self.target = {
-            "path": str(stored.artifact_path),
-            "sha256": stored.metadata["artifact_sha256"],
-            "cache_dirs": [str(folder) for folder in stored.cache_dirs],
-            "kind": spec.kind,
-        }
+        self.target = pipelines.target(stored)
 
     @staticmethod
     def pool() -> "ProcessPool | None":
@@ -120,7 +79,7 @@ class ComputeProcessPredictor:
         return pool
 
     def _here(self) -> Any:
-        return pipelines.pipeline(self.stored.artifact_path, self.target["sha256"], self.stored.cache_dirs)
+        return pipelines.pipeline(self.target)
 
     def check(self) -> None:
         """Have the pipeline deserialized where it is scored (blocking; not on the event loop);
@@ -162,12 +121,14 @@ class ComputeProcessPredictor:
 
 
 def make_predictor(stored: StoredVersion, spec: ModelSpec) -> Predictor:
-    """The predictor of a verified version (blocking: it reads the version's serving form, and has a
-    pipeline scored elsewhere deserialized there); ArtifactError (or another error) if it cannot serve."""
-    form = stored.serving_form
-    if isinstance(form, bytes):
-        return OnnxPredictor(form, spec)
-    if isinstance(form, LinearTextModel) and spec.kind == TEXT:
+    """The predictor of a verified version (blocking: it reads the version's serving form, and has an
+    artifact scored elsewhere loaded there); ArtifactError (or another error) if it cannot serve."""
+    if stored.format == "onnx":
+        if ComputeProcessPredictor.pool() is None:
+            model_bytes = stored.serving_form
+            assert isinstance(model_bytes, bytes)  # the serving form of an ONNX version
+            return OnnxPredictor(model_bytes, spec.kind, spec.feature_names)
+    elif isinstance(form := stored.serving_form, LinearTextModel) and spec.kind == TEXT:
         return LinearTextPredictor(form)
     predictor = ComputeProcessPredictor(stored, spec)
     predictor.check()

@@ -270,6 +270,11 @@ def _onnx_bytes(artifact_path: Path, sha256: str, cache_dirs: list[Path], rechec
     return data
 
 
+def read_onnx(artifact_path: Path, sha256: str, cache_dirs: list[Path]) -> bytes:
+    """The checked bytes of an ONNX artifact read later than it was verified (its sha256 checked again)."""
+    return _onnx_bytes(artifact_path, sha256, cache_dirs, recheck=True)
+
+
 def deserialize_skops(artifact_path: Path, sha256: str, cache_dirs: list[Path], recheck: bool = True) -> Any:
     """The estimator of a skops artifact, read from its derived form in `cache_dirs` when one is there
     (`derived.py`), its entry in `cache_dirs[0]` afterwards. `recheck`: the file's sha256 is compared
@@ -294,7 +299,7 @@ def _serving_form(artifact_path: Path, metadata: dict, cache_dirs: list[Path]) -
     again (read later than it was verified)."""
     sha256 = metadata["artifact_sha256"]
     if metadata["format"] == "onnx":
-        return _onnx_bytes(artifact_path, sha256, cache_dirs, recheck=True)
+        return read_onnx(artifact_path, sha256, cache_dirs)
     if sha256_file(artifact_path) != sha256:
         raise _changed(artifact_path)
     return derived.linear_form(sha256, cache_dirs)

@@ -126,9 +126,9 @@ def test_building_the_app_loads_no_model_library_the_warm_ups_load_them(tmp_path
     assert report["compute_process"]["modules"] == list(WARMED_MODULES)
     libraries = {"sklearn", "scipy", "kmodes", "joblib", "threadpoolctl"}
     assert libraries <= set(report["compute_process"]["libraries"])
-    # the API process holds none of them; the artifact models load onnxruntime there, not skops or
-    # onnx (compute processes score pipelines)
-    assert report["after_warm_ups"] == ["onnxruntime"]
+    # the API process holds none of them, nor onnxruntime, skops or onnx (compute processes score
+    # the artifact models' pipelines and ONNX models)
+    assert report["after_warm_ups"] == []
 
 
 def test_the_analytic_models_libraries_stay_out_of_the_api_process(tmp_path):

@@ -1,6 +1,6 @@
-"""The API process serves every artifact model without loading scikit-learn, SciPy, skops or onnx
-(issue 18): text pipelines from their linear form, other pipelines through compute processes, with
-the same answers as the pipelines themselves."""
+"""The API process serves every artifact model without loading scikit-learn, SciPy, skops, onnx or
+onnxruntime (issue 18): text pipelines from their linear form, other pipelines and ONNX models through
+compute processes, with the same answers as the pipelines and ONNX sessions themselves."""
 
 import json
 
@@ -15,11 +15,12 @@ from helpers.app import running_app
 from helpers.artifacts import ARTIFACT_MODELS, artifact_app, copy_store, flight, texts, v2_flight
 from helpers.probe import run_probe
 from models._artifacts import derived, linear, pipelines
+from models._artifacts.onnx_session import OnnxPredictor
 from models._artifacts.router import registry_of
 from models._artifacts.store import load_model_store, load_skops
 from models.flight_delay.spec import SPEC as FLIGHTS
 
-LIBRARIES = ("sklearn", "scipy", "skops", "onnx")
+LIBRARIES = ("sklearn", "scipy", "skops", "onnx", "onnxruntime")
 TEXTS = ["I love this phone, it works great.", "Awful food and rude staff, never again.", "", "ok"]
 FLIGHTS_SENT = [
     flight(wind_gust=21.0),
@@ -51,6 +52,7 @@ with TestClient(app) as client:
         json={"inputs": [{"name": "text", "shape": [len(texts)], "datatype": "BYTES", "data": texts}]},
     ).json()
     answers["v2/flight_delay/1"] = client.post("/v2/models/flight_delay/versions/1/infer", json=v2_body).json()
+    answers["v2/flight_delay/2"] = client.post("/v2/models/flight_delay/versions/2/infer", json=v2_body).json()
     csv = "\\n".join(["text", *texts[:2]]).encode()
     batch = client.post("/sentiment/batch", files={"file": ("t.csv", csv)})
     lines = "\\n".join(json.dumps(f) for f in flights).encode()
@@ -112,7 +114,19 @@ def test_the_api_process_serves_every_artifact_model_without_scikit_learn(tmp_pa
         expected[:, 1], abs=1e-10
     )
     assert first["v2/flight_delay/1"]["outputs"][1]["data"][:2] == expected[0].tolist()
+
+    # flight_delay 2 (ONNX) is scored by a compute process too: exactly what a session computes here
+    session = OnnxPredictor(
+        (DEFAULT_MODEL_STORE_PATH / "flight_delay" / "2" / "model.onnx").read_bytes(),
+        FLIGHTS.kind,
+        FLIGHTS.feature_names,
+    )
+    onnx_expected = session.predict_proba(columns)
     assert first["flight_delay/2"]["version"] == "2"
+    assert np.array_equal(np.array(first["flight_delay/2"]["probabilities"]), onnx_expected)
+    assert first["v2/flight_delay/2"]["outputs"][1]["data"][:2] == onnx_expected[0].tolist()
+    # the two versions are different models that agree on which flights are likely late
+    assert (np.abs(onnx_expected - expected) < 0.5).all()
 
 
 def _sentiment_entry(cache, version: str):
@@ -136,15 +150,18 @@ def test_a_damaged_linear_form_only_sends_the_texts_to_a_compute_process(tmp_pat
     assert np.array_equal(np.array(answer["probabilities"]), pipeline.predict_proba(TEXTS))
 
 
-def test_with_compute_threads_the_pipeline_is_scored_in_this_process(tmp_path):
-    body = {"instances": FLIGHTS_SENT, "version": "1"}
+def test_with_compute_threads_the_pipeline_and_the_onnx_model_are_scored_in_this_process(tmp_path):
+    bodies = [{"instances": FLIGHTS_SENT, "version": version} for version in ("1", "2")]
     with artifact_app(models=("flight_delay",)) as client:
-        in_processes = client.post("/flight_delay/predict", json=body).json()
+        served = registry_of(client.app).model("flight_delay")
+        in_processes = [client.post("/flight_delay/predict", json=body).json() for body in bodies]
+        assert served is not None and all(served.versions[v].offloaded() for v in ("1", "2"))
     with running_app(model_service=("flight_delay",), compute_isolation="thread") as client:
         served = registry_of(client.app).model("flight_delay")
-        in_threads = client.post("/flight_delay/predict", json=body).json()
-        assert served is not None and not served.versions["1"].offloaded()
+        in_threads = [client.post("/flight_delay/predict", json=body).json() for body in bodies]
+        assert served is not None and not any(served.versions[v].offloaded() for v in ("1", "2"))
     assert in_threads == in_processes
+    assert [answer["version"] for answer in in_threads] == ["1", "2"]
 
 
 def test_the_compute_warm_up_deserializes_the_pipelines_compute_processes_score(tmp_path):
@@ -160,7 +177,5 @@ def test_the_compute_warm_up_deserializes_the_pipelines_compute_processes_score(
     models.sentiment.COMPUTE_WARMUP({"model_store": store})  # its versions have linear forms: nothing
     assert not {shas["sentiment", "1"], shas["sentiment", "2"]} & pipelines.loaded()
     models.kserve_v2.COMPUTE_WARMUP({"model_store": store})
-    assert shas["flight_delay", "1"] in pipelines.loaded()
-    assert (
-        not {shas["sentiment", "1"], shas["sentiment", "2"], shas["flight_delay", "2"]} & pipelines.loaded()
-    )
+    assert {shas["flight_delay", "1"], shas["flight_delay", "2"]} <= pipelines.loaded()
+    assert not {shas["sentiment", "1"], shas["sentiment", "2"]} & pipelines.loaded()
