@@ -35,17 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from platform_startup import FLIGHT, REPO_ROOT, Server, children, pss_mib, server_env, tree_pss
 
+from models.twolvlImp.schemas import SIMPLE_EXAMPLE  # the repo is on sys.path through platform_startup
+
 FLIGHT_BODY = {"instances": [FLIGHT], "version": "1"}
-TWOLVLIMP = {
-    "target_year": "2001",
-    "dataset": "wdi",
-    "target": "wdi-EG.ELC.ACCS.ZS",
-    "interpolator": "KNNImputer",
-    "scheme": "MANUAL",
-    "manual_predictors": ["wdi-AG.LND.AGRI.ZS"],
-    "model": "rfr",
-    "interval": "quantile",
-}
 GENERAL_BUSY = re.compile(r'^sids_compute_busy\{lane="general"\} (\S+)$', re.MULTILINE)
 PATIENCE = 300.0
 
@@ -125,7 +117,7 @@ def one_server(scoring_workers: int, requests: int, estimators: int, cache_dir: 
                 f"{p:.1f}/{d:.1f}" for p, d in each
             )
 
-            body = {**TWOLVLIMP, "estimators": estimators}
+            body = {**SIMPLE_EXAMPLE, "estimators": estimators}
             client.post("/twolvlImp/predict", json=body).raise_for_status()  # its caches, unmeasured
             stop, answered = threading.Event(), list[float]()
             loaders = [
