@@ -112,11 +112,17 @@ async def _warm_up(
     compute_warmed: set[str],
     processes: ProcessPool,
 ) -> bool:
-    """Run each model's optional WARMUP here once its resources are loaded, then their COMPUTE_WARMUP
-    where the compute processes are forked from (`ProcessPool.warm_up`: in a new zygote, which the
-    compute processes are then forked from), unless they ran before this process was forked (`warmed`,
-    `compute_warmed`: api_app.serve); a failure only costs speed. Whether any ran."""
-    ran = False
+    """Run the models' optional COMPUTE_WARMUP where the compute processes are forked from
+    (`ProcessPool.warm_up`: in a new zygote, which the compute processes are then forked from), then
+    each model's WARMUP here once its resources are loaded, unless they ran before this process was
+    forked (`warmed`, `compute_warmed`: api_app.serve); a failure only costs speed. In that order, so
+    that a WARMUP that hands work to a compute process (an artifact model checking the pipelines they
+    score) finds one that holds the libraries and the pipelines already. Whether any ran."""
+    pending = [p for p in discovery.mounted if p.compute_warmup is not None and p.name not in compute_warmed]
+    compute_warmed.update(p.name for p in pending)
+    if pending:
+        await asyncio.to_thread(processes.warm_up, functools.partial(compute_warm_up, pending, store))
+    ran = bool(pending)
     for package in discovery.mounted:
         if package.warmup is None or package.name in warmed:
             continue
@@ -125,12 +131,7 @@ async def _warm_up(
             ran = True
             await asyncio.to_thread(package.warm_up, "warm-up", resources, otherwise="it serves without it")
         warmed.add(package.name)
-    pending = [p for p in discovery.mounted if p.compute_warmup is not None and p.name not in compute_warmed]
-    compute_warmed.update(p.name for p in pending)
-    if not (ran or pending):
-        return False
-    await asyncio.to_thread(processes.warm_up, functools.partial(compute_warm_up, pending, store))
-    return True
+    return ran
 
 
 def compute_warm_up(packages: list[DiscoveredPackage], store: ResourceStore) -> None:
@@ -151,10 +152,10 @@ async def _start_up(
     processes: ProcessPool,
 ) -> None:
     """Load the data (artifacts verified, not deserialized) and fork the compute processes: then the
-    app is ready. The models' warm-ups follow in the background (WARMUP here: artifacts, catalogues;
-    COMPUTE_WARMUP in a new zygote: libraries, caches), and the compute processes are forked again to
-    inherit what they loaded; a request that needs something meanwhile loads it itself (an artifact
-    load in progress is waited for)."""
+    app is ready. The models' warm-ups follow in the background (COMPUTE_WARMUP in a new zygote:
+    libraries, caches, the compute processes forked again from it to inherit them; then WARMUP here:
+    artifacts, catalogues); a request that needs something meanwhile loads it itself (an artifact load
+    in progress is waited for)."""
     started = time.perf_counter()
     await _load_resources(settings, store, needed)
     await asyncio.to_thread(processes.refresh)
@@ -164,7 +165,7 @@ async def _start_up(
     # the records of the first requests wait in memory until then.
     app.state.audit.start()
     if await _warm_up(discovery, store, app.state.warmed, app.state.compute_warmed, processes):
-        log.info("compute processes forked again after the warm-ups")
+        log.info("warm-ups done (compute processes forked again after the compute warm-ups)")
     if settings.machine_speed_probe:
         HOST.measure_in_background(
             functools.partial(_probe_unit, processes, settings.compute_timeout_seconds)

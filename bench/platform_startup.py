@@ -71,7 +71,7 @@ TIMELINE_MARKS = (
     (COMPUTE_STARTED, "compute processes started (ready from here)"),
     (re.compile(r"(?<!compute )warm-up of (\S+) done"), "warm-up of {0} done"),
     (re.compile(r"compute warm-up of (\S+) done"), "compute warm-up of {0} done (in the zygote)"),
-    (FORKED_AGAIN, "compute processes forked again after the warm-ups"),
+    (FORKED_AGAIN, "warm-ups done (compute processes forked again)"),
 )
 
 

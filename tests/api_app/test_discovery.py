@@ -130,3 +130,37 @@ def test_warm_up_runs_once_with_the_loaded_data_after_ready(tmp_path, monkeypatc
         wait_started(client, timeout=30)
         assert client.get("/health/ready").status_code == 200
     assert warm_models.warmed.calls == [["indicators"]]
+
+
+ORDERED_MODEL = textwrap.dedent("""
+    import asyncio, json, os
+    from fastapi import APIRouter
+    from common.calls import Call
+    from common.compute import installed_processes
+    router = APIRouter(prefix="/ordered", tags=["Ordered"])
+    warmed_in = []
+    seen = []
+
+    def COMPUTE_WARMUP(resources):
+        warmed_in.append(os.getpid())
+
+    def report(body, data):
+        return warmed_in
+
+    def WARMUP(resources):
+        seen.append(json.loads(asyncio.run(installed_processes().run(Call.of(report, None), 60))))
+""")
+
+
+def test_the_compute_warm_ups_run_before_the_warm_ups_that_hand_work_to_compute_processes(
+    tmp_path, monkeypatch
+):
+    """A WARMUP that asks a compute process for something (an artifact model checking a pipeline)
+    reaches one forked after the COMPUTE_WARMUPs, which holds what they loaded."""
+    package = models_package(tmp_path, monkeypatch, "ordered_models", {"ordered": ORDERED_MODEL})
+    with running_app(models_package=package):
+        import ordered_models.ordered
+
+        assert ordered_models.ordered.warmed_in == [], "the compute warm-up ran in the zygote, not here"
+        (answer,) = ordered_models.ordered.seen
+        assert len(answer) == 1 and answer[0] != os.getpid()
