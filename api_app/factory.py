@@ -79,23 +79,28 @@ UNTRACED_URLS = "/health/(live|ready)$,/metrics$"
 
 
 async def _load_resources(settings: Settings, store: ResourceStore, names: list[str]) -> None:
-    for name in names:
-        if store.state(name).state == READY:  # loaded before the process was forked (api_app.serve)
-            continue
-        loader = LOADERS.get(name)
-        if loader is None:
-            store.set_failed(name, f"no loader for data {name!r}; known: {', '.join(sorted(LOADERS))}")
-            continue
-        started = time.perf_counter()
-        try:
-            store.set_ready(name, await asyncio.to_thread(loader, settings))
-            log.info("data %s loaded in %.2f s", name, time.perf_counter() - started)
-        except DatasetError as exc:
-            log.error("data %s failed to load: %s", name, exc)
-            store.set_failed(name, str(exc))
-        except Exception as exc:
-            log.exception("data %s failed to load", name)
-            store.set_failed(name, f"{type(exc).__name__}: {exc}")
+    """Load the data `names` at once, each on its own thread (on a first start the model store's
+    verifying child process runs while the dataset's CSV files are parsed)."""
+    await asyncio.gather(*(_load_resource(settings, store, name) for name in names))
+
+
+async def _load_resource(settings: Settings, store: ResourceStore, name: str) -> None:
+    if store.state(name).state == READY:  # loaded before the process was forked (api_app.serve)
+        return
+    loader = LOADERS.get(name)
+    if loader is None:
+        store.set_failed(name, f"no loader for data {name!r}; known: {', '.join(sorted(LOADERS))}")
+        return
+    started = time.perf_counter()
+    try:
+        store.set_ready(name, await asyncio.to_thread(loader, settings))
+        log.info("data %s loaded in %.2f s", name, time.perf_counter() - started)
+    except DatasetError as exc:
+        log.error("data %s failed to load: %s", name, exc)
+        store.set_failed(name, str(exc))
+    except Exception as exc:
+        log.exception("data %s failed to load", name)
+        store.set_failed(name, f"{type(exc).__name__}: {exc}")
 
 
 def _resources(package: DiscoveredPackage, store: ResourceStore) -> Resources | None:
