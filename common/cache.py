@@ -14,6 +14,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+from common import forksafe
 from common.metrics import CACHE_REQUESTS
 
 REDIS_PREFIX = "sids:cache:"
@@ -173,7 +174,7 @@ class Memo:
     def __init__(self, size: int) -> None:
         self.size = size
         self._items: OrderedDict[Hashable, Any] = OrderedDict()
-        self._lock = threading.Lock()
+        self._lock = forksafe.Lock()  # compute processes forked with a Memo use it
 
     def __contains__(self, key: Hashable) -> bool:
         with self._lock:

@@ -3,13 +3,13 @@
 import hashlib
 import logging
 import re
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from common import forksafe
 from common.plausibility import Support, indicator_support
 from common.settings import DEFAULT_DATA_CACHE_DIR
 from shared_dataloader import data_cache
@@ -45,7 +45,7 @@ class IndicatorDataset:
     """Indicator × year: how many countries have a value; computed from `values` when not given (the
     binary form stores it, so a process that only validates requests never reads every value)."""
     _cache: dict = field(default_factory=dict, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _lock: forksafe.Lock = field(default_factory=forksafe.Lock, repr=False)
 
     @property
     def years(self) -> list[str]:

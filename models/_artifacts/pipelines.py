@@ -9,7 +9,6 @@ it by its sha256 for the calls after. `preload` does that ahead of time: the art
 """
 
 import logging
-import threading
 from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from common import forksafe
 from common.errors import Unavailable
 from models._artifacts import derived
 from models._artifacts.onnx_session import OnnxPredictor
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 _pipelines: dict[str, Any] = {}
 """Loaded artifacts of this process (pipelines, ONNX sessions), by their artifact's sha256."""
-_lock = threading.Lock()
+_lock = forksafe.Lock()
 
 
 def target(stored: StoredVersion) -> dict[str, Any]:
@@ -51,7 +51,9 @@ def _load(where: dict[str, Any]) -> Any:
         try:
             return OnnxPredictor(model_bytes, where["kind"], where["features"])
         except Exception as exc:  # onnxruntime's own errors (an unsupported operator, a bad graph)
-            raise ArtifactError(f"onnxruntime cannot serve {path.name} ({type(exc).__name__}: {exc})") from None
+            raise ArtifactError(
+                f"onnxruntime cannot serve {path.name} ({type(exc).__name__}: {exc})"
+            ) from None
     return deserialize_skops(path, sha256, cache_dirs)
 
 
