@@ -447,7 +447,7 @@ def _learn(runs: list[Run]) -> tuple[float | None, dict[tuple, deque[float]]]:
     their units, each stage's units times its kind's correction known before the run (`_correction`),
     so a kind the formula undercosts does not pass for a slower machine. A CPU second is not a fixed
     amount of work on a shared machine: on a 2-core host every stage's CPU seconds per unit moved
-    together by up to 1.7× within a minute (the other core's load), so the latest runs, of any kind,
+    together by up to 1.7× within a minute (with the machine's other work), so the latest runs, of any kind,
     tell the rate of every kind better than the kind's own earlier runs."""
     log_rate: float | None = None
     ratios: dict[tuple, deque[float]] = {}
