@@ -86,9 +86,10 @@ def time_requests(passes: int) -> list[tuple[dict, Any, list[float]]]:
 
 def formula(cost, features, family: str) -> float:
     rows = max(features.training_rows / 200, 0.1)
-    threaded = E.forest_on_threads(features) and family in E.FORESTS
-    per_tree = cost.per_tree * (1 + cost.per_predictor * (features.selected - 1)) * rows
-    return cost.fixed + features.estimators * per_tree / (E.THREAD_SPEEDUP if threaded else 1.0)
+    return (
+        cost.fixed
+        + features.estimators * cost.per_tree * (1 + cost.per_predictor * (features.selected - 1)) * rows
+    )
 
 
 def summary(ratios) -> str:

@@ -1,7 +1,7 @@
 """Expected duration of a predict request on this host, from a cost formula and measured runs.
 
-Cost formula, per stage, in machine units (seconds / `bench/calibrate.py`'s figure; fitted on a
-2-core machine under load 2–8 from interleaved timings, so ratios between requests hold):
+Cost formula, per stage, in machine units of work (CPU seconds / `bench/calibrate.py`'s figure, on
+one thread or two alike; fitted with `bench/estimate_costs.py`, so ratios between requests hold):
 
     prepare   (skipped when the imputed matrices are cached, in this process or, as the compute
               processes report back, in one of them)
@@ -10,47 +10,50 @@ Cost formula, per stage, in machine units (seconds / `bench/calibrate.py`'s figu
     select    AFS 0.00022 × the columns its rounds rank (all candidates once, then the shortlist of
               a few × number_predictor: `selection.elimination_schedule`) + 0.0006 per round ·
               PCA 0.01 · MANUAL 0
-    train     per model family (`all`: 0.76 × the three's sum): a fixed part (CV folds, final
+    train     per model family (`all`: 0.84 × the three's sum): a fixed part (CV folds, final
               fit, intervals) plus per tree × (1 + a share per selected predictor beyond the
               first) × rows / 200:
-              rfr 0.00046 + 0.00055 × (1 + 0.25 per predictor) · etr 0.00043 + 0.00054 × (1 + 0.17 …) ·
-              gbr 0.021 + 0.0062 × (1 + 0.07 …); a forest whose CV folds fit on two threads
-              (`training.forest_threads`) divides its trees' part by 1.3. A forest's trees are its
-              5 CV folds' and the final one fitted beside them (`training.search_forest`); boosting
-              has 23 fits of sequential stages (20 CV, the final model, two quantile models).
-              Re-fitted on CPU seconds from 68 timings in one sitting when the forests' trees came
-              to be grown by `forest.fit_forests` (rfr and etr ≈ 5× cheaper; bench/README.md,
-              "Duration estimates").
+              rfr 0.00083 + 0.00051 × (1 + 0.19 per predictor) · etr 0.0011 + 0.00046 × (1 + 0.16 …) ·
+              gbr 0.021 + 0.0062 × (1 + 0.07 …). A forest's trees are its 5 CV folds' and the final
+              one fitted beside them (`training.search_forest`); boosting has 23 fits of sequential
+              stages (20 CV, the final model, two quantile models). The forests' constants were
+              re-fitted on CPU seconds when the formula stopped dividing two-thread forests by a
+              speed-up (bench/README.md, "Duration estimates").
     history   0.02 (curves of every training country, the blend's fit), plus 0.1 the first time
               for a (target, year): choosing its curve
-    request   0.003: validation and assembling the answer (until runs measure it)
+    request   0.003: validation and assembling the answer (until runs measure it), plus 0.0035 in
+              the API process (`DISPATCH_UNITS`)
 
-A stage's seconds = its units × its kind's seconds per unit on a core of its own × the machine's
-slowness when it runs. Each run measures its stages' wall-clock and CPU seconds (`StageClock`); its
-contention, wall over CPU time of its single-threaded stages (of all its stages when those are too
-short to tell; `Run.contention`: 1 with a core to itself, 3 when it gets a third of one), is its
-slowness. Its rates divided by it are what its kinds cost on an unloaded core, whatever the load
-was; an estimate multiplies them by the slowness now, an exponentially weighted mean of the latest
-runs' contention (`DRIFT_WEIGHT`). On a shared machine the load changes within a minute: a rate
-learned a minute earlier no longer says how long a stage takes now, while the work it measures
-still holds. Without CPU times (a run recorded without them) the slowness stays 1 and rates are
-plain wall-clock seconds per unit.
+A stage's seconds = its units × CPU seconds per unit now × its kind's correction × its wall over
+CPU time now. Each run measures its stages' wall-clock and CPU seconds (`StageClock`).
 
-Seconds per unit, stage by stage: the median over this process's recent runs that had the stage
-(of the same imputer, scheme, or model family and thread count, when there are such runs) of
-(measured seconds of the stage / its units / the run's slowness). The first run of each compute
-process carries one-time costs (lazy imports, catalogues built once per process, the thread-pool
-scan): it teaches a stage's rate only while no later run has had that stage, its contention counts
-only until a later run measured one, and it never teaches the time outside the stages; that time is
-the median over later runs (or the `request` units until there is one), plus the measured one-time
-cost (or `FRESH_PROCESS_UNITS`) when no live compute process has run a predict yet. For a stage no
-run has had, the seconds per unit of the latest runs, all their stages together; with no runs at
-all, this host's machine unit, measured in the background once the service is ready
-(`common.machine_speed.HOST`), or `MACHINE_SECONDS` (an idle 2-core machine) until then. So the
-estimate follows the load and speed of the machine that serves it, and each stage learns its own
-rate (AFS selection does not scale like tree fitting).
+- CPU seconds per unit now (`_learn`): an exponentially weighted mean (`DRIFT_WEIGHT`) of the
+  latest runs' CPU seconds over units, all stages together. On a shared 2-core machine a CPU second
+  is not a fixed amount of work: every stage's CPU rate moved together, by up to 1.7× within a
+  minute, while between kinds at one moment the formula held within ~20 %. So a rate learned from
+  one kind a minute ago says less about another kind now than the latest run of any kind.
+- The kind's correction (`_correction`): how much more the stage costs than its units say, over
+  the recent runs of the same imputer, scheme, model family or history warmth, relative to the rate
+  known before each of them; shrunk towards 1 by one run's weight. A kind the formula misjudges
+  learns its own cost (and its runs count at their corrected units in the rate now); a kind with
+  no run yet keeps the formula.
+- Wall over CPU time now (`_drift`): for a single-threaded stage the machine's slowness, the
+  weighted mean of the latest runs' contention (`Run.contention`: wall over CPU time of their
+  single-threaded stages; 1 with a core to itself, 3 with a third of one); for a forest fitted on
+  two threads, the same over the latest runs' two-thread stages, which includes what the second
+  thread gained (1.3–1.8× with a core free, nothing with both busy), `THREAD_SPEEDUP` until one ran.
+
+The first run of each compute process carries one-time costs outside its stages (the catalogues
+built once per process); its contention counts only until a later run measured one, and it never
+teaches the time outside the stages: that time is the median over later runs with the request's
+matrices cached or not (or the `request` units until there is one), plus the measured one-time cost
+(or `FRESH_PROCESS_UNITS`) when no live compute process has run a predict yet. With no runs at all,
+the formula × this host's machine unit, measured in the background once the service is ready
+(`common.machine_speed.HOST`), or `MACHINE_SECONDS` (an idle 2-core machine) until then. Without CPU
+times (a run recorded without them) wall-clock seconds stand in for them.
 """
 
+import math
 import threading
 import time
 from collections import deque
@@ -64,7 +67,7 @@ import numpy as np
 from common.machine_speed import HOST
 from models.twolvlImp.schemas import Estimate
 from models.twolvlImp.selection import elimination_schedule
-from models.twolvlImp.training import CV_FOLDS, FORESTS, forest_threads
+from models.twolvlImp.training import CV_FOLDS, forest_threads
 
 MACHINE_SECONDS = 1.8
 PREPARE_UNITS = {"KNNImputer": 0.045, "SimpleImputer": 0.005}
@@ -86,27 +89,31 @@ class TreeCost:
 
 
 TRAIN_COSTS = {
-    "rfr": TreeCost(fixed=0.00046, per_tree=0.00055, per_predictor=0.25),
-    "etr": TreeCost(fixed=0.00043, per_tree=0.00054, per_predictor=0.17),
+    "rfr": TreeCost(fixed=0.00083, per_tree=0.00051, per_predictor=0.19),
+    "etr": TreeCost(fixed=0.0011, per_tree=0.00046, per_predictor=0.16),
     "gbr": TreeCost(fixed=0.021, per_tree=0.0062, per_predictor=0.07),
 }
 ALL_SHARE = 0.84
 """`all`'s train units over the sum of the three families': it fits each family's CV models only
 (a forest's 5 of 6, boosting's 20 of 23), then refits the winner (measured 0.77–1.0, median 0.84,
-8 runs)."""
+8 runs; 0.89 over the forests' re-fitted constants, 0.62–1.08, 8 runs: left at 0.84)."""
 TRAIN_THREADS = 2
 """`training.train_and_predict`'s threads: a forest large enough fits its CV folds on two."""
 THREAD_SPEEDUP = 1.3
-"""How much faster a forest's trees grow on two threads: up to 1.8 on a 2-core machine with room,
-1.0–1.2 measured with both cores busy (load 4–6); the learned rates keep two-thread forests apart."""
+"""How much faster a forest's trees grow on two threads until a run has measured it: up to 1.8 on a
+2-core machine with room, 1.0–1.2 measured with both cores busy (load 3–6)."""
 HISTORY_UNITS = 0.02
 HISTORY_CURVE_UNITS = 0.1
 REQUEST_UNITS = 0.003
-FRESH_PROCESS_UNITS = 0.13
-"""One-time costs of a compute process's first predict, with the libraries imported before the fork
-(not broken down further): the first request of `bench/estimate_bench.py` took 0.13 units more than
-its formula (median of six runs, −0.11 to 0.30, load average 7–11), and a forked process's first
-predict ~0.6 CPU seconds more than its second."""
+DISPATCH_UNITS = 0.0035
+"""The API process's part of a request, outside the compute process that times the stages (the
+HTTP request and response, handing the call to the compute process and back): 2–18 ms over 30
+`bench/estimate_bench.py` requests, median 9 ms, with a machine unit of 2.2–3.3 s."""
+FRESH_PROCESS_UNITS = 0.04
+"""One-time costs of a compute process's first predict (with the libraries imported and the model
+warmed up before the fork), until a first run has measured them: time outside the stages of the first
+request of `bench/estimate_bench.py`, 0.074–0.118 s = 0.026–0.050 units (three runs, unit 2.4–2.8 s,
+load average 2–3; it was 0.13 units while the compute processes imported the libraries themselves)."""
 HISTORY_SIZE = 500
 
 
@@ -147,27 +154,19 @@ def unit_seconds() -> float:
     return HOST.unit_seconds or MACHINE_SECONDS
 
 
-Kind = Callable[[CostFeatures], tuple]
-STAGE_KINDS: dict[str, tuple[Kind, ...]] = {
-    "prepare": (lambda f: (f.interpolator,),),
-    "select": (lambda f: (f.scheme,),),
-    "train": (lambda f: (f.model, forest_on_threads(f)), lambda f: (f.model,)),
-    "history": (),
+STAGE_KINDS: dict[str, Callable[[CostFeatures], tuple]] = {
+    "prepare": lambda f: (f.interpolator,),
+    "select": lambda f: (f.scheme,),
+    "train": lambda f: (f.model,),
+    "history": lambda f: (f.history_cold,),
 }
-"""A stage's rate is learned from the runs most alike that have it: e.g. a two-thread rfr from
-two-thread rfr runs, else from rfr runs, else from every run with the stage."""
+"""What a stage's cost depends on beyond its units: runs of the same kind teach its correction (e.g.
+rfr's trees from rfr runs, on one thread or two: rates are CPU time)."""
 RECENT_RUNS = 40
-RECENT_RATE_RUNS = 5
-"""Runs that tell how fast the machine is now (`RunHistory._recent_rate`)."""
-
-
-def _any_kind(f: CostFeatures) -> tuple:
-    """Every run is of this kind (the last resort of `STAGE_KINDS`)."""
-    return ()
-
-
-def _alike(kind: Kind, features: CostFeatures) -> Callable[["Run"], bool]:
-    return lambda run: kind(run.features) == kind(features)
+"""Runs of a kind its correction is taken over."""
+LEARN_RUNS = 200
+"""Latest runs the rate now and the corrections are learned from (older ones weigh nothing in the
+rate now; bounds an estimate's cost to a few milliseconds)."""
 
 
 def prepare_units(f: CostFeatures) -> float:
@@ -191,18 +190,13 @@ def forest_on_threads(f: CostFeatures) -> bool:
 
 
 def train_units(f: CostFeatures) -> float:
+    """The train stage's work (CPU time, whatever the threads it runs on)."""
     families = TRAIN_COSTS if f.model == "all" else {f.model: TRAIN_COSTS[f.model]}
     rows = max(f.training_rows / 200, 0.1)
-    threaded = forest_on_threads(f)
     share = ALL_SHARE if f.model == "all" else 1.0
     return share * sum(
-        cost.fixed
-        + f.estimators
-        * cost.per_tree
-        * (1 + cost.per_predictor * (f.selected - 1))
-        * rows
-        / (THREAD_SPEEDUP if threaded and family in FORESTS else 1.0)
-        for family, cost in families.items()
+        cost.fixed + f.estimators * cost.per_tree * (1 + cost.per_predictor * (f.selected - 1)) * rows
+        for cost in families.values()
     )
 
 
@@ -257,9 +251,9 @@ def single_threaded(stage: str, f: CostFeatures) -> bool:
 
 
 CONTENTION_RANGE = (0.5, 20.0)
-"""A run's measured contention is taken within these bounds (a clock glitch stays harmless)."""
+"""A run's measured wall over CPU time is taken within these bounds (a clock glitch stays harmless)."""
 CONTENTION_MIN_CPU_SECONDS = 0.1
-"""Single-threaded stages shorter than this in CPU time tell too little of the contention."""
+"""Stages shorter than this in CPU time tell too little of the wall over CPU time."""
 
 
 @dataclass(frozen=True)
@@ -285,24 +279,38 @@ class Run:
         """`stage_units` of its features (computed once: every estimate reads every run's)."""
         return stage_units(self.features)
 
-    @cached_property
-    def contention(self) -> float | None:
-        """How many times longer than its CPU time the run's single-threaded stages took: the
-        machine's slowness while it ran (1: a core to itself; 3: a third of one), or None when it
-        had no such stage long enough to tell (or its CPU time was not measured)."""
+    def work(self, stage: str) -> float:
+        """The stage's CPU seconds: its work, whatever the load and threads (its wall-clock seconds
+        when CPU time was not measured)."""
+        return (self.cpu_seconds or {}).get(stage, self.stages[stage])
+
+    def wall_over_cpu(self, two_threads: bool) -> float | None:
+        """How many times longer than their CPU time its single-threaded stages (`two_threads`
+        False: its contention, the machine's slowness while it ran; 1 with a core to itself, 3 with a
+        third of one) or its two-thread stages (`two_threads` True: the contention over what the
+        second thread gained) took; None without such stages long enough to tell (or CPU times)."""
         if not self.cpu_seconds:
             return None
-        units = self.units
-        timed = [stage for stage in self.stages if units.get(stage, 0.0) > 0 and stage in self.cpu_seconds]
-        measured = [stage for stage in timed if single_threaded(stage, self.features)]
+        measured = [
+            stage
+            for stage in self.stages
+            if self.units.get(stage, 0.0) > 0
+            and stage in self.cpu_seconds
+            and single_threaded(stage, self.features) != two_threads
+        ]
         cpu = sum(self.cpu_seconds[stage] for stage in measured)
-        if cpu < CONTENTION_MIN_CPU_SECONDS:
-            measured = timed
-            cpu = sum(self.cpu_seconds[stage] for stage in measured)
         if cpu < CONTENTION_MIN_CPU_SECONDS:
             return None
         low, high = CONTENTION_RANGE
         return min(max(sum(self.stages[stage] for stage in measured) / cpu, low), high)
+
+    @cached_property
+    def contention(self) -> float | None:
+        return self.wall_over_cpu(False)
+
+    @cached_property
+    def two_thread_factor(self) -> float | None:
+        return self.wall_over_cpu(True)
 
 
 DRIFT_WEIGHT = 0.8
@@ -314,11 +322,11 @@ minute, so the latest runs tell most, and a single outlier run is damped."""
 class RunHistory:
     """Thread-safe record of recent runs (cost features, total, per-stage wall-clock and CPU seconds).
 
-    A stage's duration = its units × the seconds per unit its kind costs on an unloaded core × the
-    machine's slowness when it runs. Each run measures its slowness (`Run.contention`); the rates
-    learned from it are divided by it, and an estimate multiplies them by the slowness now, a
-    weighted mean of the latest runs' (`DRIFT_WEIGHT`). So a rate learned while the machine was
-    busy serves when it is idle, and the estimate follows the load without a run of each kind."""
+    A stage's duration = its units × the CPU seconds per unit its kind costs × the wall over CPU time
+    of its stages now: the machine's slowness for a single-threaded stage, the two-thread factor for
+    a forest fitted on two threads (each a weighted mean of the latest runs', `DRIFT_WEIGHT`). So a
+    rate learned while the machine was busy serves when it is idle, rates carry over between kinds
+    whatever their threads, and the estimate follows the load without a run of each kind."""
 
     def __init__(self, size: int = HISTORY_SIZE) -> None:
         self._runs: deque[Run] = deque(maxlen=size)
@@ -359,46 +367,17 @@ class RunHistory:
         """The machine's slowness now (1 until a run has measured it)."""
         with self._lock:
             runs = list(self._runs)
-        return _slowness(runs)[1]
+        return _drift(runs, "contention") or 1.0
 
     @staticmethod
-    def _rate(
-        runs: list[Run],
-        slowness: dict[int, float],
-        stage: str,
-        alike: Callable[[Run], bool] = lambda run: True,
-    ) -> float | None:
-        """Median seconds per unit of `stage` on an unloaded core over the recent runs that had it (and
-        are `alike`): the runs after their process's first, or the first ones while there are no others."""
-        for candidates in ([run for run in runs if not run.fresh], runs):
-            rates = []
-            for run in reversed(candidates):
-                units = run.units[stage]
-                if units > 0 and stage in run.stages and alike(run):
-                    rates.append(run.stages[stage] / units / slowness[id(run)])
-                if len(rates) == RECENT_RUNS:
-                    break
-            if rates:
-                return float(np.median(rates))
-        return None
-
-    @staticmethod
-    def _recent_rate(runs: list[Run], slowness: dict[int, float]) -> float | None:
-        """Seconds per unit on an unloaded core of the latest runs, all stages together (later-than-
-        first runs when there are any): for a stage no run has had yet."""
-        warm = [run for run in runs if not run.fresh] or runs
-        rates = []
-        for run in warm[-RECENT_RATE_RUNS:]:
-            units = sum(cost for stage, cost in run.units.items() if stage in run.stages)
-            if units > 0:
-                rates.append(sum(run.stages.values()) / units / slowness[id(run)])
-        return float(np.median(rates)) if rates else None
-
-    @staticmethod
-    def _outside_seconds(runs: list[Run], fresh_process: bool) -> float:
-        """Time outside the stages: the median over recent later-than-first runs (the request units
-        until there is one), plus the first run's one-time costs when the request starts a process."""
-        warm = [run.outside for run in runs if not run.fresh][-RECENT_RUNS:]
+    def _outside_seconds(runs: list[Run], fresh_process: bool, cached: bool) -> float:
+        """Time outside the stages: the median over recent later-than-first runs, of those with the
+        request's matrices cached or not when there are such (a request whose are not also builds its
+        year's catalogue: 17–70 ms more on a 2-core machine, against 1–3 ms), the request units until
+        there is one; plus the first run's one-time costs when the request starts a process."""
+        later = [run for run in runs if not run.fresh]
+        alike = [run for run in later if run.features.cached == cached] or later
+        warm = [run.outside for run in alike][-RECENT_RUNS:]
         seconds = float(np.median(warm)) if warm else REQUEST_UNITS * unit_seconds()
         if fresh_process:
             first = [run.outside for run in runs if run.fresh][-RECENT_RUNS:]
@@ -413,45 +392,86 @@ class RunHistory:
             runs = list(self._runs)
         units = stage_units(features)
         if not runs:
+            seconds = sum(cost * _wall_factor(stage, features, 1.0, None) for stage, cost in units.items())
             once = FRESH_PROCESS_UNITS if fresh_process else 0.0
             return Estimate(
-                seconds=round((sum(units.values()) + REQUEST_UNITS + once) * unit_seconds(), 3),
+                seconds=round((seconds + REQUEST_UNITS + DISPATCH_UNITS + once) * unit_seconds(), 3),
                 method="formula",
                 runs=0,
                 machine_unit=HOST.unit_seconds,
             )
-        slowness, now = _slowness(runs)
-        seconds, recent = 0.0, self._recent_rate(runs, slowness)
+        slowness = _drift(runs, "contention") or 1.0
+        two_threads = _drift(runs, "two_thread_factor")
+        now, ratios = _learn(runs[-LEARN_RUNS:])
+        seconds = 0.0
         for stage, stage_cost in units.items():
             if stage_cost > 0:
-                rate = None
-                for kind in (*STAGE_KINDS[stage], _any_kind):
-                    rate = self._rate(runs, slowness, stage, _alike(kind, features))
-                    if rate is not None:
-                        break
-                rate = rate or recent
-                seconds += stage_cost * (rate * now if rate else unit_seconds())
-        seconds += self._outside_seconds(runs, fresh_process)
+                rate = (now or unit_seconds()) * _correction(
+                    ratios.get((stage, STAGE_KINDS[stage](features)), ())
+                )
+                seconds += stage_cost * rate * _wall_factor(stage, features, slowness, two_threads)
+        seconds += (
+            self._outside_seconds(runs, fresh_process, features.cached) + DISPATCH_UNITS * unit_seconds()
+        )
         return Estimate(
             seconds=round(seconds, 3), method="formula-scaled", runs=len(runs), machine_unit=HOST.unit_seconds
         )
 
 
-def _slowness(runs: list[Run]) -> tuple[dict[int, float], float]:
-    """The slowness each run ran at (by `id`: its measured contention; for a run that measured none,
-    the slowness known then, or the first one measured), and the slowness now: the weighted mean
-    (`DRIFT_WEIGHT`, in log terms) of the runs' contention in order, a process's first runs counting
-    only while there are no others."""
-    counted = {id(run) for run in ([run for run in runs if not run.fresh] or runs)}
-    measured = {id(run): run.contention for run in runs}
-    first = next((value for value in measured.values() if value is not None), 1.0)
+def _wall_factor(stage: str, f: CostFeatures, slowness: float, two_threads: float | None) -> float:
+    """Wall-clock over CPU seconds of `stage` now: the slowness on one thread; on two, the latest
+    runs' two-thread factor (the slowness over `THREAD_SPEEDUP` until a run has measured one)."""
+    if single_threaded(stage, f):
+        return slowness
+    return two_threads if two_threads is not None else slowness / THREAD_SPEEDUP
+
+
+def _drift(runs: list[Run], measure: str) -> float | None:
+    """The weighted mean (`DRIFT_WEIGHT`, in log terms) of the runs' `measure` (`contention` or
+    `two_thread_factor`) in order, a process's first runs counting only while there are no others;
+    None until a run has measured it."""
+    measured = [(run.fresh, value) for run in runs if (value := getattr(run, measure)) is not None]
+    counted = [value for fresh, value in measured if not fresh] or [value for _, value in measured]
     log_now: float | None = None
-    at: dict[int, float] = {}
+    for value in counted:
+        step = float(np.log(value))
+        log_now = step if log_now is None else (1 - DRIFT_WEIGHT) * log_now + DRIFT_WEIGHT * step
+    return None if log_now is None else float(np.exp(log_now))
+
+
+def _learn(runs: list[Run]) -> tuple[float | None, dict[tuple, deque[float]]]:
+    """The machine's CPU seconds per unit now, and per (stage, kind) the log ratios its runs showed
+    over the rate known before each; one pass over the runs in order.
+
+    The rate now is the weighted mean (`DRIFT_WEIGHT`, in log terms) of the runs' CPU seconds over
+    their units, each stage's units times its kind's correction known before the run (`_correction`),
+    so a kind the formula undercosts does not pass for a slower machine. A CPU second is not a fixed
+    amount of work on a shared machine: on a 2-core host every stage's CPU seconds per unit moved
+    together by up to 1.7× within a minute (with the machine's other work), so the latest runs, of any kind,
+    tell the rate of every kind better than the kind's own earlier runs."""
+    log_rate: float | None = None
+    ratios: dict[tuple, deque[float]] = {}
     for run in runs:
-        contention = measured[id(run)]
-        if contention is not None and id(run) in counted:
-            step = float(np.log(contention))
-            log_now = step if log_now is None else (1 - DRIFT_WEIGHT) * log_now + DRIFT_WEIGHT * step
-        known = first if log_now is None else float(np.exp(log_now))
-        at[id(run)] = contention if contention is not None else known
-    return at, first if log_now is None else float(np.exp(log_now))
+        work = units = 0.0
+        seen = []
+        for stage in run.stages:
+            cost, done = run.units.get(stage, 0.0), run.work(stage)
+            if cost <= 0 or done <= 0:
+                continue
+            key = (stage, STAGE_KINDS[stage](run.features))
+            work, units = work + done, units + cost * _correction(ratios.get(key, ()))
+            if log_rate is not None:
+                seen.append((key, math.log(done / cost) - log_rate))
+        for key, ratio in seen:
+            ratios.setdefault(key, deque(maxlen=RECENT_RUNS)).append(ratio)
+        if units > 0:
+            step = math.log(work / units)
+            log_rate = step if log_rate is None else (1 - DRIFT_WEIGHT) * log_rate + DRIFT_WEIGHT * step
+    return (None if log_rate is None else math.exp(log_rate)), ratios
+
+
+def _correction(ratios: deque[float] | tuple[()]) -> float:
+    """How much more a stage of a kind (`STAGE_KINDS`) costs than its units say: the geometric mean of
+    its recent runs' ratios to the rate known before each, with one run's weight on 1 (the formula),
+    so one noisy run moves it little; 1 for a kind no run has had."""
+    return math.exp(sum(ratios) / (len(ratios) + 1))
