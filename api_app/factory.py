@@ -194,7 +194,7 @@ def _compute_processes(settings: Settings, store: ResourceStore) -> ProcessPool:
         store.get if can_fork else DataLoader(settings),
         isolation,
         start_method="fork" if can_fork else "spawn",
-        scoring_workers=settings.compute_scoring_workers,
+        scoring_workers=settings.effective_compute_scoring_workers,
     )
 
 

@@ -72,14 +72,16 @@ class Settings(BaseSettings):
         le=64,
         description="Model computations run at once (compute processes, see COMPUTE_ISOLATION).",
     )
-    compute_scoring_workers: int = Field(
-        1,
+    compute_scoring_workers: int | None = Field(
+        None,
         ge=0,
         le=16,
-        description="Extra compute processes reserved for quick scoring calls (an artifact "
-        "pipeline the API process does not load, e.g. flight_delay 1), so they never wait behind "
-        "the COMPUTE_WORKERS long computations; such a call uses a general process when none of "
-        "these is free. 0: no reserved processes (scoring waits with the other computations).",
+        description="Extra compute processes reserved for quick scoring calls (an artifact the API "
+        "process does not load: flight_delay 1's pipeline, flight_delay 2's ONNX model), so they never "
+        "wait behind the COMPUTE_WORKERS long computations; such a call uses a general process when "
+        "none of these is free. 0: no reserved processes (scoring waits with the other computations). "
+        "Unset: 1 with JOB_BACKEND=local, 0 with redis (the model computations then run on the queue "
+        "workers, so the API's compute processes only score).",
     )
     compute_isolation: Literal["auto", "process", "thread"] = Field(
         "auto",
@@ -441,6 +443,12 @@ class Settings(BaseSettings):
                     f"TRUSTED_PROXIES entry {network!r} is not an address or CIDR range"
                 ) from None
         return value
+
+    @property
+    def effective_compute_scoring_workers(self) -> int:
+        if self.compute_scoring_workers is not None:
+            return self.compute_scoring_workers
+        return 1 if self.job_backend == "local" else 0
 
     @property
     def effective_compute_isolation(self) -> str:

@@ -46,10 +46,16 @@ def test_comma_separated_variables_are_split_and_trimmed(monkeypatch):
     assert settings.log_level == "DEBUG"
 
 
-def test_one_compute_process_is_reserved_for_scoring_unless_set_otherwise(monkeypatch):
-    assert Settings().compute_scoring_workers == 1
+def test_one_compute_process_is_reserved_for_scoring_with_local_jobs_unless_set_otherwise(monkeypatch):
+    assert Settings().effective_compute_scoring_workers == 1
+    monkeypatch.setenv("JOB_BACKEND", "redis")
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
+    assert Settings().effective_compute_scoring_workers == 0  # the computations run on queue workers
+    monkeypatch.setenv("COMPUTE_SCORING_WORKERS", "2")
+    assert Settings().effective_compute_scoring_workers == 2
+    monkeypatch.setenv("JOB_BACKEND", "local")
     monkeypatch.setenv("COMPUTE_SCORING_WORKERS", "0")
-    assert Settings().compute_scoring_workers == 0
+    assert Settings().effective_compute_scoring_workers == 0
 
 
 def test_compute_isolation_is_processes_where_the_platform_can_fork(monkeypatch):
