@@ -21,7 +21,8 @@ one thread or two alike; fitted with `bench/estimate_costs.py`, so ratios betwee
               speed-up (bench/README.md, "Duration estimates").
     history   0.02 (curves of every training country, the blend's fit), plus 0.1 the first time
               for a (target, year): choosing its curve
-    request   0.003: validation and assembling the answer (until runs measure it), plus 0.0035 in
+    request   0.003 (0.0006 with the matrices cached): validation, the year's catalogue and
+              assembling the answer (until runs measure it), plus 0.0035 in
               the API process (`DISPATCH_UNITS`)
 
 A stage's seconds = its units × CPU seconds per unit now × its kind's correction × its wall over
@@ -105,6 +106,11 @@ THREAD_SPEEDUP = 1.3
 HISTORY_UNITS = 0.02
 HISTORY_CURVE_UNITS = 0.1
 REQUEST_UNITS = 0.003
+REQUEST_CACHED_UNITS = 0.0006
+"""Time outside the stages until runs measure it: validation and assembling the answer, plus, for a
+request whose imputed matrices are not cached yet, its year's catalogue (1–3 ms against 17–70 ms over
+220 `bench/estimate_bench.py` requests, machine unit 2.2–3.3 s; with 0.003 for both, the cached second
+request of the bench was estimated 1.2–1.5× its 30 ms)."""
 DISPATCH_UNITS = 0.0035
 """The API process's part of a request, outside the compute process that times the stages (the
 HTTP request and response, handing the call to the compute process and back): 2–18 ms over 30
@@ -167,6 +173,10 @@ RECENT_RUNS = 40
 LEARN_RUNS = 200
 """Latest runs the rate now and the corrections are learned from (older ones weigh nothing in the
 rate now; bounds an estimate's cost to a few milliseconds)."""
+
+
+def request_units(cached: bool) -> float:
+    return REQUEST_CACHED_UNITS if cached else REQUEST_UNITS
 
 
 def prepare_units(f: CostFeatures) -> float:
@@ -378,7 +388,7 @@ class RunHistory:
         later = [run for run in runs if not run.fresh]
         alike = [run for run in later if run.features.cached == cached] or later
         warm = [run.outside for run in alike][-RECENT_RUNS:]
-        seconds = float(np.median(warm)) if warm else REQUEST_UNITS * unit_seconds()
+        seconds = float(np.median(warm)) if warm else request_units(cached) * unit_seconds()
         if fresh_process:
             first = [run.outside for run in runs if run.fresh][-RECENT_RUNS:]
             once = float(np.median(first)) - seconds if first and warm else 0.0
@@ -395,7 +405,9 @@ class RunHistory:
             seconds = sum(cost * _wall_factor(stage, features, 1.0, None) for stage, cost in units.items())
             once = FRESH_PROCESS_UNITS if fresh_process else 0.0
             return Estimate(
-                seconds=round((seconds + REQUEST_UNITS + DISPATCH_UNITS + once) * unit_seconds(), 3),
+                seconds=round(
+                    (seconds + request_units(features.cached) + DISPATCH_UNITS + once) * unit_seconds(), 3
+                ),
                 method="formula",
                 runs=0,
                 machine_unit=HOST.unit_seconds,

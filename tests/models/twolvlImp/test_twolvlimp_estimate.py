@@ -16,6 +16,7 @@ from models.twolvlImp.estimate import (
     FRESH_PROCESS_UNITS,
     HISTORY_CURVE_UNITS,
     HISTORY_UNITS,
+    REQUEST_CACHED_UNITS,
     REQUEST_UNITS,
     THREAD_SPEEDUP,
     TRAIN_COSTS,
@@ -191,7 +192,7 @@ def test_a_process_first_run_teaches_the_rate_but_not_its_time_outside_the_stage
     history = RunHistory()
     history.record(*fresh)
     alone = history.estimate(SIMPLE).seconds
-    assert alone == pytest.approx(5 * train + (REQUEST_UNITS + DISPATCH_UNITS) * 2.0, abs=1e-3), (
+    assert alone == pytest.approx(5 * train + (REQUEST_CACHED_UNITS + DISPATCH_UNITS) * 2.0, abs=1e-3), (
         "its stage rate is all there is, its time outside the stages is not the request's"
     )
     history.record(*warm)
@@ -213,7 +214,13 @@ def test_a_request_that_starts_a_process_pays_the_measured_one_time_cost(monkeyp
         pytest.approx(FRESH_PROCESS_UNITS * 2.0, abs=1e-3)
     )
     assert empty.estimate(SIMPLE).seconds == pytest.approx(
-        (formula + REQUEST_UNITS + DISPATCH_UNITS) * 2.0, abs=1e-3
+        (formula + REQUEST_CACHED_UNITS + DISPATCH_UNITS) * 2.0, abs=1e-3
+    )
+    uncached = CostFeatures(
+        **{**SIMPLE.__dict__, "cached": False}
+    )  # its prepare stage counts too, and its catalogue
+    assert empty.estimate(uncached).seconds == pytest.approx(
+        (sum(stage_units(uncached).values()) + REQUEST_UNITS + DISPATCH_UNITS) * 2.0, abs=1e-3
     )
     history = RunHistory()
     history.record(*fresh)
@@ -247,7 +254,7 @@ def test_a_two_thread_forest_costs_its_work_and_takes_the_two_thread_wall_factor
     work = rfr.fixed + 300 * rfr.per_tree * (1 + rfr.per_predictor * 9) * 210 / 200
     assert train_units(two_threads) == pytest.approx(work), "CPU work: no divisor for the threads"
     empty = RunHistory()
-    formula = (train_units(two_threads) / THREAD_SPEEDUP + REQUEST_UNITS + DISPATCH_UNITS) * 2.0
+    formula = (train_units(two_threads) / THREAD_SPEEDUP + REQUEST_CACHED_UNITS + DISPATCH_UNITS) * 2.0
     assert empty.estimate(two_threads).seconds == pytest.approx(formula, abs=1e-3)
     history = RunHistory()
     # both at 2 CPU seconds per unit: one thread 1.5× longer on the clock, two threads 0.75×
