@@ -15,10 +15,9 @@ from common import zygote
 from common.calls import Call
 from common.errors import ComputeTimeout, Overloaded
 from common.processes import GENERAL, SCORING, ProcessPool
+from helpers.processes import PATIENCE, alive, wait_until
 
 pytestmark = pytest.mark.skipif(not zygote.SUPPORTED, reason="no pidfd: the pool forks its processes itself")
-
-PATIENCE = 30.0
 
 
 def where(body: dict, data: None = None) -> dict:
@@ -30,21 +29,6 @@ def where(body: dict, data: None = None) -> dict:
         time.sleep(0.01)
     time.sleep(body.get("seconds", 0))
     return {"pid": os.getpid()}
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
-def wait_until(condition, what: str) -> None:
-    deadline = time.monotonic() + PATIENCE
-    while not condition():
-        assert time.monotonic() < deadline, f"not within {PATIENCE:g} s: {what}"
-        time.sleep(0.01)
 
 
 def before(events: list[str], first: str, then: str) -> bool:

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -16,12 +15,12 @@ from common import zygote
 from common.calls import Call
 from common.processes import ProcessPool
 from common.settings import REPO_ROOT
+from helpers.processes import alive, gone, parent_of, wait_until
 
 pytestmark = pytest.mark.skipif(not zygote.SUPPORTED, reason="no pidfd: the pool forks its processes itself")
 
 WARMED: list[int] = []
 """Pids of the processes the warm-up ran in (in the process that ran it, and those forked from it)."""
-PATIENCE = 30.0
 
 
 def warm_up() -> None:
@@ -31,32 +30,6 @@ def warm_up() -> None:
 def report(body: dict, data: dict) -> dict:
     """Runs in a compute process: its pid, its parent's, what the warm-up left, the data it sees."""
     return {"pid": os.getpid(), "parent": os.getppid(), "warmed": WARMED, "answer": data["answer"]}
-
-
-def parent_of(pid: int) -> int:
-    with open(f"/proc/{pid}/stat") as stat:
-        return int(stat.read().rsplit(")", 1)[1].split()[1])
-
-
-def alive(pid: int) -> bool:
-    """Running (a zombie is not: it waits for its parent to reap it)."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
-def gone(pid: int) -> bool:
-    """Exited and reaped."""
-    return not os.path.exists(f"/proc/{pid}")
-
-
-def wait_until(condition, what: str) -> None:
-    deadline = time.monotonic() + PATIENCE
-    while not condition():
-        assert time.monotonic() < deadline, f"not within {PATIENCE:g} s: {what}"
-        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -108,7 +81,7 @@ def test_a_dead_zygote_is_replaced_by_the_next_fork(pool):
 
 API_PROCESS = """
 import asyncio, json, sys
-sys.path.insert(0, "tests/common")
+sys.path[:0] = ["tests", "tests/common"]
 from common.calls import Call
 from common.processes import ProcessPool
 from test_zygote import report

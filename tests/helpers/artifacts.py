@@ -5,9 +5,12 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
+
 from common.settings import DEFAULT_MODEL_STORE_PATH
 from helpers.app import running_app
 from models.flight_delay.spec import EXAMPLE as FLIGHT
+from models.flight_delay.spec import SPEC as FLIGHTS
 
 ARTIFACT_MODELS = ("sentiment", "flight_delay", "kserve_v2")
 
@@ -65,3 +68,15 @@ def v2_flight(instance: dict | None = None) -> dict:
             }
         )
     return {"inputs": inputs}
+
+
+def flight_columns(instances: list[dict]) -> dict[str, np.ndarray]:
+    """flight_delay instances as the pipelines and ONNX sessions take them: one array per feature
+    (numbers as float64 with NaN for a missing value, the rest as objects)."""
+    return {
+        f.name: np.array(
+            [np.nan if row[f.name] is None else row[f.name] for row in instances],
+            dtype=np.float64 if f.kind == "number" else object,
+        )
+        for f in FLIGHTS.features
+    }

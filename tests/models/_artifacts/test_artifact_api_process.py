@@ -12,7 +12,15 @@ import models.kserve_v2
 import models.sentiment
 from common.settings import DEFAULT_MODEL_STORE_PATH
 from helpers.app import running_app
-from helpers.artifacts import ARTIFACT_MODELS, artifact_app, copy_store, flight, texts, v2_flight
+from helpers.artifacts import (
+    ARTIFACT_MODELS,
+    artifact_app,
+    copy_store,
+    flight,
+    flight_columns,
+    texts,
+    v2_flight,
+)
 from helpers.probe import run_probe
 from models._artifacts import derived, linear, pipelines
 from models._artifacts.onnx_session import OnnxPredictor
@@ -99,13 +107,7 @@ def test_the_api_process_serves_every_artifact_model_without_scikit_learn(tmp_pa
 
     # flight_delay 1 is scored by a compute process: exactly the pipeline's probabilities
     boosting = load_skops(DEFAULT_MODEL_STORE_PATH / "flight_delay" / "1" / "model.skops")
-    columns = {
-        f.name: np.array(
-            [np.nan if row[f.name] is None else row[f.name] for row in FLIGHTS_SENT],
-            dtype=np.float64 if f.kind == "number" else object,
-        )
-        for f in FLIGHTS.features
-    }
+    columns = flight_columns(FLIGHTS_SENT)
     expected = boosting.predict_proba(pd.DataFrame(columns))
     assert first["flight_delay/1"]["version"] == "1"
     assert np.array_equal(np.array(first["flight_delay/1"]["probabilities"]), expected)

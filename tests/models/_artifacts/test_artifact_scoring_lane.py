@@ -5,7 +5,6 @@ process. With COMPUTE_SCORING_WORKERS=0 the predict waits for the computation, a
 
 import contextlib
 import threading
-import time
 
 import numpy as np
 import pandas as pd
@@ -17,9 +16,9 @@ from common.processes import GENERAL, SCORING
 from common.settings import DEFAULT_MODEL_STORE_PATH
 from helpers import jobs_slowmodel
 from helpers.app import make_settings, poll_job, wait_ready, wait_started
-from helpers.artifacts import flight, v2_flight
+from helpers.artifacts import flight, flight_columns, v2_flight
+from helpers.processes import wait_until
 from models._artifacts.store import load_skops
-from models.flight_delay.spec import SPEC as FLIGHTS
 
 PATIENCE = 60.0
 SENT = [flight(wind_gust=21.0), flight(precip=0.5, visib=0.5, wind_speed=30.0, wind_gust=None, month=1)]
@@ -31,13 +30,7 @@ LONG = {"seconds": 30, "steps": 300}
 def expected() -> np.ndarray:
     """What the flight_delay 1 pipeline itself answers for SENT."""
     boosting = load_skops(DEFAULT_MODEL_STORE_PATH / "flight_delay" / "1" / "model.skops")
-    columns = {
-        f.name: np.array(
-            [np.nan if row[f.name] is None else row[f.name] for row in SENT],
-            dtype=np.float64 if f.kind == "number" else object,
-        )
-        for f in FLIGHTS.features
-    }
+    columns = flight_columns(SENT)
     probabilities: np.ndarray = boosting.predict_proba(pd.DataFrame(columns))
     return probabilities
 
@@ -58,13 +51,6 @@ def lane_app(scoring_workers: int, queue_size: int = 4):
         wait_ready(client)
         wait_started(client)
         yield client
-
-
-def wait_until(condition, what: str) -> None:
-    deadline = time.monotonic() + PATIENCE
-    while not condition():
-        assert time.monotonic() < deadline, f"not within {PATIENCE:g} s: {what}"
-        time.sleep(0.02)
 
 
 def long_job(client: TestClient, tag: str) -> str:
@@ -97,7 +83,7 @@ def test_flight_delay_1_answers_while_the_general_process_computes_and_its_queue
 
         waiting = threading.Thread(target=queued_call)
         waiting.start()
-        wait_until(lambda: processes.in_flight == 2, "the general queue is full")
+        wait_until(lambda: processes.in_flight == 2, "the general queue is full", PATIENCE)
         # the general lane is full: another computation is refused at once, scoring is not
         refused = client.post("/slowtest/run", json={"seconds": 0, "steps": 1, "tag": "refused"})
         assert refused.status_code == 503 and refused.json()["code"] == "overloaded"
@@ -143,7 +129,7 @@ def test_without_reserved_processes_flight_delay_1_waits_for_the_computation(exp
 
         waiting = threading.Thread(target=scoring)
         waiting.start()
-        wait_until(lambda: processes.in_flight == 2, "the predict waits for the general process")
+        wait_until(lambda: processes.in_flight == 2, "the predict waits for the general process", PATIENCE)
         events.append("cancelling")
         assert client.post(f"{location}/cancel").json()["status"] == "cancelled"
         waiting.join(PATIENCE)
