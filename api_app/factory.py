@@ -171,6 +171,8 @@ async def _start_up(
     app.state.audit.start()
     if await _warm_up(discovery, store, app.state.warmed, app.state.compute_warmed, processes):
         log.info("warm-ups done (compute processes forked again after the compute warm-ups)")
+    else:
+        log.info("warm-ups done (none to run)")
     if settings.machine_speed_probe:
         HOST.measure_in_background(
             functools.partial(_probe_unit, processes, settings.compute_timeout_seconds)
