@@ -37,7 +37,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from platform_startup import FLIGHT, REPO_ROOT, Server, rss_mib, server_env
+from platform_startup import FLIGHT, REPO_ROOT, Server, rss_mib, server_env, timed_posts
 
 MODELS = "sentiment,flight_delay,kserve_v2"
 SENTENCE = "The battery lasts all day, great phone."
@@ -63,8 +63,7 @@ def one_server(repo: Path, env: dict[str, str], requests: int, texts: list[str])
     figures: dict[str, float] = {}
     try:
         server.wait_ready()
-        server.wait_warm_ups()
-        time.sleep(1)
+        server.wait_settled()
         with httpx.Client(base_url=server.url, timeout=120) as client:
             started = time.perf_counter()
             client.post("/flight_delay/predict", json=CASES[2][2]).raise_for_status()
@@ -73,11 +72,7 @@ def one_server(repo: Path, env: dict[str, str], requests: int, texts: list[str])
                 for _ in range(20):
                     client.post(f"/{model}/predict", json=body).raise_for_status()
                 before = scoring_totals(client)
-                times = []
-                for _ in range(requests):
-                    started = time.perf_counter()
-                    client.post(f"/{model}/predict", json=body).raise_for_status()
-                    times.append(time.perf_counter() - started)
+                times = timed_posts(client, f"/{model}/predict", body, requests)
                 after = scoring_totals(client)
                 calls = after[model, version, "count"] - before[model, version, "count"]
                 spent = after[model, version, "sum"] - before[model, version, "sum"]
@@ -87,11 +82,7 @@ def one_server(repo: Path, env: dict[str, str], requests: int, texts: list[str])
                 figures[f"{label}: scoring per call (µs)"] = spent / calls * 1e6
             many = {"instances": texts}
             client.post("/sentiment/predict", json=many).raise_for_status()
-            times = []
-            for _ in range(10):
-                started = time.perf_counter()
-                client.post("/sentiment/predict", json=many).raise_for_status()
-                times.append(time.perf_counter() - started)
+            times = timed_posts(client, "/sentiment/predict", many, 10)
             figures["sentiment 1, 1,000 texts (ms)"] = statistics.median(times) * 1000
         figures["RSS at the end (MiB)"] = rss_mib(server.process.pid)
         return figures

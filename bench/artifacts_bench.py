@@ -24,6 +24,7 @@ from pathlib import Path
 
 import httpx
 import pandas as pd
+from platform_startup import timed_posts  # bench/ is on sys.path: the script's folder
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CALIBRATE = REPO_ROOT / "bench" / "calibrate.py"
@@ -142,14 +143,8 @@ def thousand_texts(url: str) -> float:
     texts = pd.read_csv(REPO_ROOT / "model_store/_data/sentiment-labelled-sentences/sentiment.csv")
     body = {"instances": texts["text"].head(1000).tolist()}
     with httpx.Client(base_url=url, timeout=30) as client:
-        for _ in range(3):
-            client.post("/sentiment/predict", json=body).raise_for_status()
-        times = []
-        for _ in range(20):
-            start = time.perf_counter()
-            client.post("/sentiment/predict", json=body).raise_for_status()
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        timed_posts(client, "/sentiment/predict", body, 3)  # unmeasured
+        return statistics.median(timed_posts(client, "/sentiment/predict", body, 20))
 
 
 def main() -> None:

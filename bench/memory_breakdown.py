@@ -24,7 +24,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from platform_startup import REPO_ROOT, Server, main_requests, rss_mib, server_env
+from platform_startup import REPO_ROOT, Server, fill_data_cache, main_requests, rss_mib, server_env
 
 
 def mapping_group(path: str) -> str:
@@ -68,19 +68,13 @@ def main() -> None:
     env = server_env(args.models, tempfile.mkdtemp(prefix="sids-bench-cache-"))
     if not args.models:
         env.pop("MODEL_SERVICE")
-    warm_up_cache = Server(REPO_ROOT, env)
-    try:
-        warm_up_cache.wait_ready()
-        warm_up_cache.wait_warm_ups()
-    finally:
-        warm_up_cache.stop()
+    fill_data_cache(REPO_ROOT, env)
     server = Server(REPO_ROOT, env)
     try:
         server.wait_ready()
         pid = server.process.pid
         groups = show("at ready", pid, None, args.top)
-        server.wait_warm_ups()
-        time.sleep(1)
+        server.wait_settled()
         groups = show("warm-ups done", pid, groups, args.top)
         with httpx.Client(base_url=server.url, timeout=300) as client:
             mounted = {

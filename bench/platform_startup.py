@@ -62,8 +62,10 @@ on its event loop while its start-up thread imports and loads: at 10 ms they com
 does not."""
 JOBS_REDIS = "redis://127.0.0.1:6379/14"
 SENTENCE = "The battery lasts all day, great phone."
+SETTLE_SECONDS = 1.0
 COMPUTE_STARTED = re.compile(r"compute processes started")
-FORKED_AGAIN = re.compile(r"compute processes forked again")
+WARM_UPS_DONE = re.compile(r"warm-ups done|compute processes forked again")
+"""The server's line once the warm-ups after readiness are done (older checkouts: only when some ran)."""
 TIMELINE_MARKS = (
     (re.compile(r"Started server process"), "uvicorn started (app imported and built)"),
     (re.compile(r"Application startup complete"), "port open (lifespan done)"),
@@ -71,8 +73,30 @@ TIMELINE_MARKS = (
     (COMPUTE_STARTED, "compute processes started (ready from here)"),
     (re.compile(r"(?<!compute )warm-up of (\S+) done"), "warm-up of {0} done"),
     (re.compile(r"compute warm-up of (\S+) done"), "compute warm-up of {0} done (in the zygote)"),
-    (FORKED_AGAIN, "warm-ups done (compute processes forked again)"),
+    (WARM_UPS_DONE, "warm-ups done"),
 )
+
+
+def fill_data_cache(repo: Path, env: dict[str, str]) -> None:
+    """One unmeasured start of `repo` with `env`: it builds DATA_CACHE_DIR's entries (as the image ships
+    them; the first start parses the CSVs and its API process keeps more memory) and warms the OS page
+    cache, so that the measured starts read what a deployed one reads."""
+    server = Server(repo, env)
+    try:
+        server.wait_ready()
+        server.wait_warm_ups()
+    finally:
+        server.stop()
+
+
+def timed_posts(client: httpx.Client, path: str, body: dict, count: int) -> list[float]:
+    """Seconds each of `count` sequential POSTs of `body` to `path` took (each must succeed)."""
+    times = []
+    for _ in range(count):
+        started = time.perf_counter()
+        client.post(path, json=body).raise_for_status()
+        times.append(time.perf_counter() - started)
+    return times
 
 
 def free_port() -> int:
@@ -191,9 +215,15 @@ class Server:
         again (a checkout that runs them before readiness has nothing to wait for)."""
         deadline = time.perf_counter() + READY_TIMEOUT
         while any(COMPUTE_STARTED.search(line) for _, line in self.lines) and time.perf_counter() < deadline:
-            if any(FORKED_AGAIN.search(line) for _, line in self.lines):
+            if any(WARM_UPS_DONE.search(line) for _, line in self.lines):
                 return
             time.sleep(0.1)
+
+    def wait_settled(self) -> None:
+        """`wait_warm_ups`, then `SETTLE_SECONDS` for the processes forked after them to settle, before
+        a figure is taken."""
+        self.wait_warm_ups()
+        time.sleep(SETTLE_SECONDS)
 
     @property
     def url(self) -> str:
@@ -237,8 +267,7 @@ def one_start(repo: Path, env: dict[str, str], requests: list[tuple[str, dict]])
             "rss_ready": rss_mib(pid),
             "pss_tree_ready": tree_pss(pid)[0],
         }
-        server.wait_warm_ups()
-        time.sleep(1)
+        server.wait_settled()
         figures.update(rss_warm=rss_mib(pid), pss_tree_warm=tree_pss(pid)[0])
         with httpx.Client(base_url=server.url, timeout=120) as client:
             models = client.get("/").json()["models"]
@@ -349,8 +378,7 @@ def first_request(repo: Path, env: dict[str, str], body: dict, settled: bool) ->
     try:
         server.wait_ready()
         if settled:
-            server.wait_warm_ups()
-            time.sleep(1)
+            server.wait_settled()
         started = time.perf_counter()
         response = httpx.post(f"{server.url}/twolvlImp/predict", json=body, timeout=120)
         if response.status_code != 200:

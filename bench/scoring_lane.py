@@ -33,7 +33,17 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from platform_startup import FLIGHT, REPO_ROOT, Server, children, pss_mib, server_env, tree_pss
+from platform_startup import (
+    FLIGHT,
+    REPO_ROOT,
+    Server,
+    children,
+    fill_data_cache,
+    pss_mib,
+    server_env,
+    timed_posts,
+    tree_pss,
+)
 
 from models.twolvlImp.schemas import SIMPLE_EXAMPLE  # the repo is on sys.path through platform_startup
 
@@ -48,13 +58,7 @@ def percentiles(times: list[float]) -> tuple[float, float]:
 
 
 def flight_predicts(client: httpx.Client, requests: int) -> list[float]:
-    times = []
-    for _ in range(requests):
-        started = time.perf_counter()
-        answer = client.post("/flight_delay/predict", json=FLIGHT_BODY)
-        times.append(time.perf_counter() - started)
-        answer.raise_for_status()
-    return times
+    return timed_posts(client, "/flight_delay/predict", FLIGHT_BODY, requests)
 
 
 def compute_processes(server_pid: int) -> list[int]:
@@ -76,17 +80,6 @@ def load(url: str, body: dict, stop: threading.Event, answered: list[float]) -> 
             answered.append(time.perf_counter() - started)
 
 
-def fill_cache(cache_dir: str) -> None:
-    """One unmeasured start: it builds DATA_CACHE_DIR's entries (the first start parses the CSVs, and
-    its API process keeps more memory), and warms the OS page cache."""
-    server = Server(REPO_ROOT, server_env("twolvlImp,flight_delay", cache_dir))
-    try:
-        server.wait_ready()
-        server.wait_warm_ups()
-    finally:
-        server.stop()
-
-
 def one_server(scoring_workers: int, requests: int, estimators: int, cache_dir: str) -> dict[str, str]:
     env = {
         **server_env("twolvlImp,flight_delay", cache_dir),
@@ -99,8 +92,7 @@ def one_server(scoring_workers: int, requests: int, estimators: int, cache_dir: 
     figures: dict[str, str] = {}
     try:
         server.wait_ready()
-        server.wait_warm_ups()
-        time.sleep(1)
+        server.wait_settled()
         with httpx.Client(base_url=server.url, timeout=PATIENCE) as client:
             flight_predicts(client, 5)
             p50, p90 = percentiles(flight_predicts(client, requests))
@@ -154,7 +146,7 @@ def main() -> None:
     lanes = [int(value) for value in args.lanes.split(",")]
     print(f"load average at the start: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     cache_dir = tempfile.mkdtemp(prefix="sids-bench-cache-")
-    fill_cache(cache_dir)
+    fill_data_cache(REPO_ROOT, server_env("twolvlImp,flight_delay", cache_dir))
     results = {lane: one_server(lane, args.requests, args.estimators, cache_dir) for lane in lanes}
     keys = list(results[lanes[0]])
     print(
