@@ -44,6 +44,14 @@ SIMPLE = CostFeatures(
 )
 
 
+@pytest.fixture(autouse=True)
+def no_measured_machine_unit(monkeypatch):
+    """Each test starts as if this host's unit were not measured yet (`MACHINE_SECONDS`), whatever an
+    earlier test's app measured in the background: estimates are rounded to milliseconds, so the
+    exact expectations below hold for one unit, not for any."""
+    monkeypatch.setattr(HOST, "unit_seconds", None)
+
+
 def test_every_stage_takes_the_latest_runs_rate_and_a_kind_no_run_has_had_keeps_its_formula(monkeypatch):
     """The CPU seconds per unit of the latest runs, all stages together, price every stage: on a
     shared machine they move together whatever the kind."""
