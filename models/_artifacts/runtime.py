@@ -6,7 +6,8 @@ onnxruntime:
   (`linear.py`), text by text in plain Python (tens of microseconds instead of milliseconds);
 - `ComputeProcessPredictor`: an ONNX model or any other scikit-learn pipeline, scored by a compute
   process (`pipelines.py`), or in this process where it is one, a queue worker, or has no compute
-  processes (an ONNX model then by an `onnx_session.OnnxPredictor` built here).
+  processes (an ONNX model then by the process's one `onnx_session.OnnxPredictor` of that artifact,
+  `pipelines.pipeline`, which the compute warm-up may already have built).
 """
 
 import asyncio
@@ -17,7 +18,6 @@ import numpy as np
 
 from models._artifacts import pipelines
 from models._artifacts.linear import LinearTextModel
-from models._artifacts.onnx_session import OnnxPredictor
 from models._artifacts.spec import TEXT, ModelSpec
 from models._artifacts.store import ArtifactError, StoredVersion
 
@@ -125,9 +125,8 @@ def make_predictor(stored: StoredVersion, spec: ModelSpec) -> Predictor:
     artifact scored elsewhere loaded there); ArtifactError (or another error) if it cannot serve."""
     if stored.format == "onnx":
         if ComputeProcessPredictor.pool() is None:
-            model_bytes = stored.serving_form
-            assert isinstance(model_bytes, bytes)  # the serving form of an ONNX version
-            return OnnxPredictor(model_bytes, spec.kind, spec.feature_names)
+            onnx_predictor: Predictor = pipelines.pipeline(pipelines.target(stored))
+            return onnx_predictor
     elif isinstance(form := stored.serving_form, LinearTextModel) and spec.kind == TEXT:
         return LinearTextPredictor(form)
     predictor = ComputeProcessPredictor(stored, spec)

@@ -10,8 +10,8 @@ use (`StoredVersion.artifact`, once, under a lock), so a start does no deseriali
 scikit-learn, skops or ONNX; any other artifact is deserialized at once, which writes that entry. An
 *isolated* store (the one the API process serves from, `load_model_store(..., isolated=True)`) has that
 done by a child process (`python -m models._artifacts.verify`), so that scikit-learn, SciPy and skops
-never load in the API process: it serves from `StoredVersion.serving_form` (the ONNX bytes, or the
-linear form of a text pipeline) and has compute processes score the other pipelines (`pipelines.py`).
+never load in the API process: it serves from `StoredVersion.serving_form` (the linear form of a text
+pipeline) and has compute processes score ONNX models and the other pipelines (`pipelines.py`).
 
 `<root>/<model>/routing.json` (optional) picks the default version and an A/B traffic split:
 `{"default": "2", "split": {"1": 0.5, "2": 0.5}}`. Folders whose name starts with `_` or `.` are
@@ -131,9 +131,9 @@ class StoredVersion:
         return self.content.get()
 
     @property
-    def serving_form(self) -> "bytes | linear.LinearTextModel | None":
-        """What this version is served from without scikit-learn: the ONNX model's bytes, the linear
-        form of a skops text pipeline, or None (a pipeline to score where scikit-learn may load);
+    def serving_form(self) -> "linear.LinearTextModel | None":
+        """What this version is served from without scikit-learn or onnxruntime: the linear form of a
+        skops text pipeline, or None (an ONNX model or a pipeline, scored by `pipelines.py`);
         ArtifactError if the artifact changed since it was verified."""
         return self.form.get()
 
@@ -296,10 +296,10 @@ def _deserialize(artifact_path: Path, metadata: dict, cache_dirs: list[Path], re
 
 def _serving_form(artifact_path: Path, metadata: dict, cache_dirs: list[Path]) -> Any:
     """`StoredVersion.serving_form`: read without scikit-learn or skops, the artifact's sha256 checked
-    again (read later than it was verified)."""
-    sha256 = metadata["artifact_sha256"]
+    again (read later than it was verified). An ONNX model has none: `pipelines.pipeline` reads it."""
     if metadata["format"] == "onnx":
-        return read_onnx(artifact_path, sha256, cache_dirs)
+        return None
+    sha256 = metadata["artifact_sha256"]
     if sha256_file(artifact_path) != sha256:
         raise _changed(artifact_path)
     return derived.linear_form(sha256, cache_dirs)

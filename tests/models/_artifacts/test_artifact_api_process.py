@@ -162,6 +162,10 @@ def test_with_compute_threads_the_pipeline_and_the_onnx_model_are_scored_in_this
         served = registry_of(client.app).model("flight_delay")
         in_threads = [client.post("/flight_delay/predict", json=body).json() for body in bodies]
         assert served is not None and not any(served.versions[v].offloaded() for v in ("1", "2"))
+        onnx_version = served.versions["2"]
+        # one session per artifact in a process: the one the compute warm-up built serves the requests
+        assert onnx_version.predictor is pipelines.pipeline(pipelines.target(onnx_version.stored))
+        assert pipelines.loaded() >= {onnx_version.stored.metadata["artifact_sha256"]}
     assert in_threads == in_processes
     assert [answer["version"] for answer in in_threads] == ["1", "2"]
 
