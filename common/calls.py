@@ -174,52 +174,59 @@ def _has_descriptor(stream: Any) -> bool:
     return True
 
 
+def _log_handlers() -> list[logging.Handler]:
+    loggers = (logging.getLogger(), *logging.Logger.manager.loggerDict.values())
+    return [handler for logger in loggers for handler in getattr(logger, "handlers", ())]
+
+
 def _log_descriptors() -> set[int]:
     """Descriptors of the standard streams and of the logging handlers' streams: a child keeps them
     open so that its log lines still reach them (a stream may be a file above 2: a test's capture)."""
-    handlers = [
-        handler
-        for logger in (logging.getLogger(), *logging.Logger.manager.loggerDict.values())
-        for handler in getattr(logger, "handlers", ())
-    ]
-    streams = [sys.stdout, sys.stderr, *(getattr(handler, "stream", None) for handler in handlers)]
+    streams = [sys.stdout, sys.stderr, *(getattr(handler, "stream", None) for handler in _log_handlers())]
     return {stream.fileno() for stream in streams if stream is not None and _has_descriptor(stream)}
 
 
-def reopen_standard_streams() -> None:
-    """New `sys.stdout`/`sys.stderr` objects on the same descriptors, for a forked child.
+_inherited_streams: list[Any] = []
+"""The streams a forked child replaced, kept so that they are never finalized: that would flush them,
+taking a lock a thread of the parent may have held at the fork (and writing the parent's pending text)."""
+
+
+def renew_inherited_streams() -> None:
+    """New stream objects on the same descriptors, in a forked child, for the standard streams
+    (`sys.stdout`, `sys.stderr` and their originals) and for every logging handler's stream.
 
     A thread of the parent may have held an inherited stream's buffer lock at the fork (it was writing
-    a log line); no thread of the child would ever release it, so the child's first line would hang.
-    The logging handlers that wrote to an old stream write to its replacement (set directly: a
-    handler's `setStream` would flush the old stream, taking that lock)."""
-    replaced: dict[int, Any] = {}
-    for name in ("stdout", "stderr"):
-        old = getattr(sys, name)
-        try:
-            descriptor = old.fileno()
-        except (AttributeError, OSError, ValueError):  # closed, or not a file (e.g. captured by a test)
-            continue
-        new = io.TextIOWrapper(
-            io.FileIO(descriptor, "w", closefd=False),
-            encoding=getattr(old, "encoding", None) or "utf-8",
-            errors="backslashreplace",
-            line_buffering=True,
-        )
-        setattr(sys, name, new)
-        replaced[id(old)] = new
-    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
-    for logger in loggers:
-        for handler in getattr(logger, "handlers", ()):
-            if isinstance(handler, logging.StreamHandler) and id(handler.stream) in replaced:
-                handler.stream = replaced[id(handler.stream)]
+    a log line); no thread of the child would ever release it, so the child's first line through it
+    (or `logging.shutdown`'s flush) would hang. A stream without a descriptor (a test's capture in
+    memory) is kept. Handlers get their new stream directly: `setStream` would flush the old one."""
+    renewed: dict[int, Any] = {}
+
+    def renew(old: Any) -> Any:
+        if id(old) not in renewed:
+            renewed[id(old)] = old
+            if _has_descriptor(old):
+                renewed[id(old)] = io.TextIOWrapper(
+                    io.FileIO(old.fileno(), "w", closefd=False),
+                    encoding=getattr(old, "encoding", None) or "utf-8",
+                    errors="backslashreplace",
+                    line_buffering=True,
+                )
+                _inherited_streams.append(old)
+        return renewed[id(old)]
+
+    for name in ("stdout", "stderr", "__stdout__", "__stderr__"):
+        if (stream := getattr(sys, name, None)) is not None:
+            setattr(sys, name, renew(stream))
+    for handler in _log_handlers():
+        if isinstance(handler, logging.StreamHandler) and handler.stream is not None:
+            handler.stream = renew(handler.stream)
 
 
 def prepare_child(keep: int) -> None:
     """What a process forked from the API process does first: drop the parent's wakeup pipe, streams
     and descriptors (all but `keep`), leave Ctrl-C to the parent, and never scan the inherited objects."""
     signal.set_wakeup_fd(-1)  # the parent's event loop wakeup pipe is not ours
-    reopen_standard_streams()
+    renew_inherited_streams()
     _close_inherited_files(keep={keep, *_log_descriptors()})
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)

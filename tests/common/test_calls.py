@@ -99,22 +99,28 @@ def test_errors_come_back_as_their_http_errors_and_a_crash_is_replaced(pool):
     assert crashed not in pool.pids()
 
 
-HELD_STDERR_AT_FORK = r"""
+HELD_STREAM_AT_FORK = r"""
 import io, logging, os, sys, threading, time
-from common.calls import reopen_standard_streams
+from common.calls import renew_inherited_streams
 
+mode, held = sys.argv[1:3]
 read_end, write_end = os.pipe()
-os.dup2(write_end, 2)
-sys.stderr = io.TextIOWrapper(io.BufferedWriter(io.FileIO(2, "w", closefd=False)), line_buffering=True)
-logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(message)s")
+if held == "stderr":
+    os.dup2(write_end, 2)
+    sys.stderr = io.TextIOWrapper(io.BufferedWriter(io.FileIO(2, "w", closefd=False)), line_buffering=True)
+    stream = sys.stderr
+else:  # a log file of its own, not a standard stream
+    stream = io.TextIOWrapper(io.BufferedWriter(io.FileIO(write_end, "w", closefd=False)), line_buffering=True)
+logging.basicConfig(stream=stream, level=logging.INFO, format="%(message)s")
 # A thread writes more than the pipe holds: it blocks inside the write, holding the stream's lock.
-threading.Thread(target=lambda: (sys.stderr.write("x" * 200_000), sys.stderr.flush()), daemon=True).start()
+threading.Thread(target=lambda: (stream.write("x" * 200_000), stream.flush()), daemon=True).start()
 time.sleep(0.5)
 child = os.fork()
 if child == 0:
-    if sys.argv[1] == "reopen":
-        reopen_standard_streams()
+    if mode == "renew":
+        renew_inherited_streams()
     logging.info("child logged")
+    logging.shutdown()  # flushes every handler, as a compute process does before it exits
     os._exit(0)
 received, deadline = b"", time.monotonic() + 10
 os.set_blocking(read_end, False)
@@ -127,16 +133,18 @@ print("logged" if b"child logged" in received else "hung", flush=True)
 if b"child logged" not in received:
     os.kill(child, 9)
 os.waitpid(child, 0)
-os._exit(0)  # not a normal exit: it would flush sys.stderr, whose lock the writer thread may hold again
+os._exit(0)  # not a normal exit: it would flush the stream, whose lock the writer thread may hold again
 """
 
 
-@pytest.mark.parametrize("mode, outcome", [("reopen", "logged"), ("inherit", "hung")])
-def test_a_forked_child_logs_although_a_parent_thread_held_stderr(mode, outcome):
-    """What `serve` does first in a compute process: with the inherited stream, the child's first
-    log line waits forever for a lock no thread of the child holds; with new streams it is written."""
+@pytest.mark.parametrize("held", ["stderr", "log file"])
+@pytest.mark.parametrize("mode, outcome", [("renew", "logged"), ("inherit", "hung")])
+def test_a_forked_child_logs_although_a_parent_thread_held_the_stream(mode, outcome, held):
+    """What `serve` does first in a compute process: with the inherited stream (standard or a log
+    handler's own), the child's first log line waits forever for a lock no thread of the child holds;
+    with new streams it is written."""
     done = subprocess.run(
-        [sys.executable, "-c", HELD_STDERR_AT_FORK, mode],
+        [sys.executable, "-c", HELD_STREAM_AT_FORK, mode, held],
         cwd=Path(__file__).resolve().parents[2],
         capture_output=True,
         text=True,
