@@ -42,7 +42,9 @@ CPU time now. Each run measures its stages' wall-clock and CPU seconds (`StageCl
   weighted mean of the latest runs' contention (`Run.contention`: wall over CPU time of their
   single-threaded stages; 1 with a core to itself, 3 with a third of one); for a forest fitted on
   two threads, the same over the latest runs' two-thread stages, which includes what the second
-  thread gained (1.3–1.8× with a core free, nothing with both busy), `THREAD_SPEEDUP` until one ran.
+  thread gained (1.3–1.8× with a core free, nothing with both busy), `THREAD_SPEEDUP` until one ran;
+  for boosting, whose CV fits run on two threads and its last three on one, the two mixed by their
+  shares (`two_thread_share`).
 
 The first run of each compute process carries one-time costs outside its stages (the catalogues
 built once per process); its contention counts only until a later run measured one, and it never
@@ -103,6 +105,12 @@ TRAIN_THREADS = 2
 THREAD_SPEEDUP = 1.3
 """How much faster a forest's trees grow on two threads until a run has measured it: up to 1.8 on a
 2-core machine with room, 1.0–1.2 measured with both cores busy (load 3–6)."""
+GBR_TWO_THREAD_SHARE = 20 / 23
+"""Boosting's share of its train work on two threads: its 20 CV fits run in a pool of two threads
+(`training.search_gbr`), the final model and the two quantile models on one. Its wall over CPU time
+with a core free was 0.68–0.87 against 1.0 for one thread (`bench/estimate_bench.py`, machine unit
+1.3 s): counted as single-threaded, it was overestimated 1.2–1.5× on a quiet machine, and it took the
+machine's slowness for less than it was."""
 HISTORY_UNITS = 0.02
 HISTORY_CURVE_UNITS = 0.1
 REQUEST_UNITS = 0.003
@@ -249,15 +257,18 @@ class StageClock:
         self.forward(stage, fraction)
 
 
-def single_threaded(stage: str, f: CostFeatures) -> bool:
-    """Whether `stage` of a request computes on one thread: then its wall-clock over CPU seconds is
-    how much the other processes on the machine slow it down. AFS ranks with forests that may fit on
-    two threads, and so may the model's forests (`forest_on_threads`)."""
+def two_thread_share(stage: str, f: CostFeatures) -> float:
+    """The share of `stage`'s work that runs on two threads: 0 for a stage on one thread (its
+    wall-clock over CPU seconds is then how much the other processes on the machine slow it down),
+    1 for AFS's ranking forests and a model's forests fitted on two threads (`forest_on_threads`),
+    `GBR_TWO_THREAD_SHARE` for boosting."""
     if stage == "select":
-        return f.scheme != "AFS"
+        return 1.0 if f.scheme == "AFS" else 0.0
     if stage == "train":
-        return f.model == "gbr" or not forest_on_threads(f)
-    return True
+        if f.model == "gbr":
+            return GBR_TWO_THREAD_SHARE
+        return 1.0 if forest_on_threads(f) else 0.0
+    return 0.0
 
 
 CONTENTION_RANGE = (0.5, 20.0)
@@ -298,7 +309,8 @@ class Run:
         """How many times longer than their CPU time its single-threaded stages (`two_threads`
         False: its contention, the machine's slowness while it ran; 1 with a core to itself, 3 with a
         third of one) or its two-thread stages (`two_threads` True: the contention over what the
-        second thread gained) took; None without such stages long enough to tell (or CPU times)."""
+        second thread gained) took; None without such stages long enough to tell (or CPU times). A
+        stage partly on two threads (boosting) tells neither."""
         if not self.cpu_seconds:
             return None
         measured = [
@@ -306,7 +318,7 @@ class Run:
             for stage in self.stages
             if self.units.get(stage, 0.0) > 0
             and stage in self.cpu_seconds
-            and single_threaded(stage, self.features) != two_threads
+            and two_thread_share(stage, self.features) == (1.0 if two_threads else 0.0)
         ]
         cpu = sum(self.cpu_seconds[stage] for stage in measured)
         if cpu < CONTENTION_MIN_CPU_SECONDS:
@@ -432,10 +444,11 @@ class RunHistory:
 
 def _wall_factor(stage: str, f: CostFeatures, slowness: float, two_threads: float | None) -> float:
     """Wall-clock over CPU seconds of `stage` now: the slowness on one thread; on two, the latest
-    runs' two-thread factor (the slowness over `THREAD_SPEEDUP` until a run has measured one)."""
-    if single_threaded(stage, f):
-        return slowness
-    return two_threads if two_threads is not None else slowness / THREAD_SPEEDUP
+    runs' two-thread factor (the slowness over `THREAD_SPEEDUP` until a run has measured one); the
+    two mixed by `two_thread_share` for a stage partly on two threads."""
+    share = two_thread_share(stage, f)
+    on_two = two_threads if two_threads is not None else slowness / THREAD_SPEEDUP
+    return (1 - share) * slowness + share * on_two
 
 
 def _drift(runs: list[Run], measure: str) -> float | None:
