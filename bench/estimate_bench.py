@@ -4,9 +4,12 @@ probe on), waits until the server has measured its machine unit, then for each r
 for the estimate and times the prediction (distinct requests: no response cache; imputed matrices
 are reused where year, target and imputer repeat, as in service). Prints predicted vs actual
 seconds, their ratio, the estimate's basis, and how many rows are within a factor 1.5.
-Run from the repo root: `python bench/estimate_bench.py`.
+`--record FILE` also appends the runs and estimates the server saw and the measured durations to FILE,
+for `bench/estimate_replay.py`. Run from the repo root: `python bench/estimate_bench.py [--record FILE]`.
 """
 
+import argparse
+import json
 import os
 import socket
 import subprocess
@@ -127,7 +130,26 @@ def wait_for_unit(client: httpx.Client, body: dict, timeout: float = 300) -> flo
     sys.exit("the server did not report its machine unit in time")
 
 
+def server_command(port: int, record: str | None) -> list[str]:
+    if record:
+        return [
+            sys.executable,
+            str(REPO / "bench" / "estimate_replay.py"),
+            "--serve",
+            str(port),
+            "--record",
+            record,
+        ]
+    uvicorn = ["uvicorn", "api_app:app", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    return [sys.executable, "-m", *uvicorn]
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--record", metavar="FILE", help="append what the estimator saw, for estimate_replay.py"
+    )
+    record = parser.parse_args().record
     port = free_port()
     env = {
         **os.environ,
@@ -137,22 +159,7 @@ def main() -> None:
         "LOG_LEVEL": "WARNING",
         "COMPUTE_TIMEOUT_SECONDS": "3600",
     }
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "api_app:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        cwd=REPO,
-        env=env,
-    )
+    server = subprocess.Popen(server_command(port, record), cwd=REPO, env=env)
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=3600) as client:
             while True:
@@ -183,6 +190,9 @@ def main() -> None:
                     print(f"{name:32s} failed: {response.status_code} {response.text[:200]}")
                     continue
                 ratio = estimate["seconds"] / actual
+                if record:
+                    with open(record, "a", encoding="utf-8") as out:
+                        out.write(json.dumps({"actual": actual, "request": name}) + "\n")
                 ratios.append(ratio)
                 print(
                     f"{name:32s} {estimate['seconds']:8.2f}s {actual:7.2f}s {ratio:6.2f}  "
