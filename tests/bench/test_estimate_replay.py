@@ -10,18 +10,10 @@ from types import ModuleType
 import pytest
 
 from common.machine_speed import HOST
-from models.twolvlImp.estimate import CostFeatures, RunHistory
+from helpers.estimates import SIMPLE
+from models.twolvlImp.estimate import RunHistory
 
-FEATURES = CostFeatures(
-    scheme="MANUAL",
-    model="rfr",
-    interpolator="KNNImputer",
-    estimators=200,
-    candidates=378,
-    selected=1,
-    training_rows=210,
-    cached=True,
-)
+FEATURES = dataclasses.replace(SIMPLE, estimators=200)
 
 
 def _replay_module() -> ModuleType:

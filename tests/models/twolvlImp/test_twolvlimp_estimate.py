@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from common.machine_speed import HOST
+from helpers.estimates import SIMPLE
 from models.twolvlImp import service
 from models.twolvlImp.estimate import (
     CONTENTION_MIN_CPU_SECONDS,
@@ -31,17 +32,6 @@ from models.twolvlImp.estimate import (
     unit_seconds,
 )
 from models.twolvlImp.schemas import SIMPLE_EXAMPLE
-
-SIMPLE = CostFeatures(
-    scheme="MANUAL",
-    model="rfr",
-    interpolator="KNNImputer",
-    estimators=10,
-    candidates=378,
-    selected=1,
-    training_rows=210,
-    cached=True,
-)
 
 
 @pytest.fixture(autouse=True)
