@@ -7,6 +7,8 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from prometheus_client import REGISTRY
@@ -81,6 +83,28 @@ def quick_pid(pool: ProcessPool, body: dict | None = None, timeout: float = 60) 
     return pid
 
 
+def waits_behind_a_long_call(
+    pool: ProcessPool, gate: Path, name: str, quick: bool, meanwhile: Callable[[], None] = lambda: None
+) -> None:
+    """A long call holds the general process until `gate` exists; the call `name` (quick or not),
+    started after it, waits (`meanwhile` runs then), starts only once the gate opened, and both are
+    answered by the general process."""
+    events: list[str] = []
+    caller = Caller(pool, events)
+    long = caller.start("long", {"gate": str(gate)})
+    wait_until(lambda: "long started" in events, "the long call got its process")
+    general = pool.pids(GENERAL)[0]
+    waiting = caller.start(name, {}, quick=quick)
+    wait_until(lambda: pool.in_flight == 2, f"the {name} call waits")
+    meanwhile()
+    events.append("gate opened")
+    gate.touch()
+    long.join(PATIENCE)
+    waiting.join(PATIENCE)
+    assert before(events, "gate opened", f"{name} started"), events
+    assert {f"long answered by {general}", f"{name} answered by {general}"} <= set(events)
+
+
 @pytest.mark.parametrize("lanes", [(1, 1, 4)], indirect=True)
 def test_the_reserved_processes_are_forked_alike_and_kept_apart(lanes):
     pool = lanes
@@ -114,22 +138,14 @@ def test_a_quick_call_answers_while_the_general_process_is_busy(lanes, tmp_path)
 
 @pytest.mark.parametrize("lanes", [(1, 1, 4)], indirect=True)
 def test_a_general_call_never_takes_a_reserved_process(lanes, tmp_path):
-    pool, events = lanes, list[str]()
-    gate = tmp_path / "gate"
-    caller = Caller(pool, events)
-    long = caller.start("long", {"gate": str(gate)})
-    wait_until(lambda: "long started" in events, "the long call got its process")
-    general = pool.pids(GENERAL)[0]
-    second = caller.start("second", {})
-    wait_until(lambda: pool.in_flight == 2, "the second call waits")
-    reserved = pool.pids(SCORING)[0]
-    assert quick_pid(pool) == reserved, "the reserved process was free all along"
-    events.append("gate opened")
-    gate.touch()
-    long.join(PATIENCE)
-    second.join(PATIENCE)
-    assert before(events, "gate opened", "second started"), events
-    assert {f"long answered by {general}", f"second answered by {general}"} <= set(events)
+    pool = lanes
+
+    def the_reserved_process_is_free() -> None:
+        assert quick_pid(pool) == pool.pids(SCORING)[0], "the reserved process was free all along"
+
+    waits_behind_a_long_call(
+        pool, tmp_path / "gate", "second", quick=False, meanwhile=the_reserved_process_is_free
+    )
 
 
 @pytest.mark.parametrize("lanes", [(1, 1, 4)], indirect=True)
@@ -147,21 +163,9 @@ def test_a_quick_call_takes_a_free_general_process_when_the_reserved_ones_are_bu
 
 @pytest.mark.parametrize("lanes", [(1, 0, 4)], indirect=True)
 def test_without_reserved_processes_a_quick_call_waits_like_any_other(lanes, tmp_path):
-    pool, events = lanes, list[str]()
+    pool = lanes
     assert pool.pids(SCORING) == [] and len(pool.pids()) == 1
-    gate = tmp_path / "gate"
-    caller = Caller(pool, events)
-    long = caller.start("long", {"gate": str(gate)})
-    wait_until(lambda: "long started" in events, "the long call got its process")
-    quick = caller.start("quick", {}, quick=True)
-    wait_until(lambda: pool.in_flight == 2, "the quick call waits")
-    events.append("gate opened")
-    gate.touch()
-    long.join(PATIENCE)
-    quick.join(PATIENCE)
-    general = pool.pids(GENERAL)[0]
-    assert before(events, "gate opened", "quick started"), events
-    assert {f"long answered by {general}", f"quick answered by {general}"} <= set(events)
+    waits_behind_a_long_call(pool, tmp_path / "gate", "quick", quick=True)
 
 
 @pytest.mark.parametrize("lanes", [(1, 1, 1)], indirect=True)
