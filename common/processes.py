@@ -187,7 +187,7 @@ class ProcessPool:
             return [p.pid for p in (*self._all_idle(), *self._busy) if lane in (None, p.lane)]
 
     def _all_idle(self) -> list[ComputeProcess]:
-        return [*self._idle[GENERAL], *self._idle[SCORING]]
+        return [process for idle in self._idle.values() for process in idle]
 
     def _missing_lane(self) -> str | None:
         """A lane with fewer processes than its capacity (call with the lock held)."""
@@ -282,7 +282,16 @@ class ProcessPool:
         try:
             lanes = (SCORING, GENERAL) if quick else (GENERAL,)
             future = asyncio.get_running_loop().run_in_executor(
-                self._threads, self._call, call, lanes, progress, cancelled, deadline, timeout, started
+                self._threads,
+                self._call,
+                call,
+                lanes,
+                admission,
+                progress,
+                cancelled,
+                deadline,
+                timeout,
+                started,
             )
         except BaseException:
             self._leave(admission)
@@ -310,6 +319,7 @@ class ProcessPool:
         self,
         call: Call,
         lanes: tuple[str, ...],
+        admission: threading.BoundedSemaphore,
         progress: Progress | None,
         cancelled: threading.Event,
         deadline: float,
@@ -327,7 +337,7 @@ class ProcessPool:
             finally:
                 self._free_slot(lane)
         finally:
-            self._leave(self._quick_admission if SCORING in lanes else self._admission)
+            self._leave(admission)
 
     def _wait_for_slot(
         self, lanes: tuple[str, ...], cancelled: threading.Event, deadline: float, timeout: float
@@ -462,7 +472,7 @@ class ProcessPool:
         self._closed = True
         with self._lock:
             idle = self._all_idle()
-            self._idle = {GENERAL: [], SCORING: []}
+            self._idle = {lane: [] for lane in self._idle}
             busy = list(self._busy)
         for process in idle:
             process.stop()
